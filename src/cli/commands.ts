@@ -1,0 +1,6 @@
+/** The list of `saelab` subcommands; each lives in its own module and stays thin. */
+import type { Command } from "./args.js";
+import { demoCommand } from "./demo.js";
+
+/** Every subcommand, in the order `saelab --help` lists them. */
+export const COMMANDS: readonly Command[] = [demoCommand as unknown as Command];

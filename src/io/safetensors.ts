@@ -1,0 +1,230 @@
+/**
+ * safetensors reader and writer (https://github.com/huggingface/safetensors): an 8-byte little-endian
+ * header length N, N bytes of JSON header, then the tensor bytes. Reading validates the header
+ * completely (offsets in bounds, contiguous, non-overlapping, sizes matching dtype x shape) and
+ * accepts any alignment of the data; writing pads the header to 8 bytes as the reference does.
+ */
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "./atomic.js";
+
+export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
+
+const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+};
+
+/** One tensor as stored: its dtype, shape and raw little-endian bytes. */
+export interface RawTensor {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** A parsed safetensors file. */
+export interface SafetensorsFile {
+  tensors: Map<string, RawTensor>;
+  metadata: Record<string, string>;
+}
+
+/** A tensor to write: float32 or int32 data with a shape. */
+export interface TensorToWrite {
+  data: Float32Array | Int32Array;
+  shape: readonly number[];
+}
+
+const MAX_HEADER = 100_000_000;
+
+/** Parses safetensors bytes, throwing a message that names the file and the problem on any inconsistency. */
+export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): SafetensorsFile {
+  const fail = (msg: string): never => {
+    throw new Error(`${source}: invalid safetensors file: ${msg}`);
+  };
+  if (buf.byteLength < 8) fail(`only ${buf.byteLength} bytes, shorter than the 8-byte header length`);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = dv.getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER)) fail(`header length ${n} is implausibly large`);
+  const headerLen = Number(n);
+  if (8 + headerLen > buf.byteLength) fail(`header length ${headerLen} runs past the end of the file (${buf.byteLength} bytes; truncated?)`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  const dataStart = 8 + headerLen;
+  const dataLen = buf.byteLength - dataStart;
+  const tensors = new Map<string, RawTensor>();
+  let metadata: Record<string, string> = {};
+  const spans: { name: string; begin: number; end: number }[] = [];
+  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) fail("__metadata__ is not an object");
+      for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
+        if (typeof v !== "string") fail(`__metadata__.${k} is not a string`);
+      }
+      metadata = entry as Record<string, string>;
+      continue;
+    }
+    if (typeof entry !== "object" || entry === null) fail(`tensor "${name}" has no description`);
+    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES)) fail(`tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
+    const dtype = e.dtype as SafetensorsDtype;
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}`);
+    const shape = e.shape as number[];
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has invalid data_offsets`);
+    const [begin, end] = off as [number, number];
+    if (end < begin) fail(`tensor "${name}" has data_offsets [${begin}, ${end}] ending before they begin`);
+    if (end > dataLen) fail(`tensor "${name}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
+    const want = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    if (end - begin !== want) fail(`tensor "${name}" has ${end - begin} bytes but dtype ${dtype} x shape [${shape.join(", ")}] needs ${want}`);
+    spans.push({ name, begin, end });
+    tensors.set(name, { dtype, shape, bytes: buf.subarray(dataStart + begin, dataStart + end) });
+  }
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  for (const s of spans) {
+    if (s.begin < cursor) fail(`tensor "${s.name}" overlaps the previous tensor`);
+    if (s.begin > cursor) fail(`there is a gap of ${s.begin - cursor} bytes before tensor "${s.name}"`);
+    cursor = s.end;
+  }
+  if (cursor !== dataLen) fail(`the data section has ${dataLen} bytes but the tensors cover ${cursor}`);
+  return { tensors, metadata };
+}
+
+/** Reads and validates a safetensors file. */
+export function readSafetensors(path: string): SafetensorsFile {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read safetensors file ${path}: ${(e as Error).message}`);
+  }
+  return parseSafetensors(buf, path);
+}
+
+/** Returns a tensor's values as float32 (converting F64/F16/BF16/integers), copying so alignment never matters. */
+export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const out = new Float32Array(count);
+  switch (t.dtype) {
+    case "F32":
+      for (let i = 0; i < count; i++) out[i] = dv.getFloat32(i * 4, true);
+      break;
+    case "F64":
+      for (let i = 0; i < count; i++) out[i] = dv.getFloat64(i * 8, true);
+      break;
+    case "F16":
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
+      break;
+    case "BF16":
+      for (let i = 0; i < count; i++) out[i] = bf16ToFloat(dv.getUint16(i * 2, true));
+      break;
+    case "I32":
+      for (let i = 0; i < count; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case "I64":
+      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
+      break;
+    case "I16":
+      for (let i = 0; i < count; i++) out[i] = dv.getInt16(i * 2, true);
+      break;
+    case "I8":
+      for (let i = 0; i < count; i++) out[i] = dv.getInt8(i);
+      break;
+    case "U8":
+    case "BOOL":
+      for (let i = 0; i < count; i++) out[i] = dv.getUint8(i);
+      break;
+    default:
+      throw new Error(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
+  }
+  return out;
+}
+
+/** Returns a tensor's values as int32 (from I32/I64/I16/I8/U8/BOOL), rejecting floats and out-of-range values. */
+export function toInt32(t: RawTensor, name = "tensor"): Int32Array {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let v: number;
+    switch (t.dtype) {
+      case "I32": v = dv.getInt32(i * 4, true); break;
+      case "I64": v = Number(dv.getBigInt64(i * 8, true)); break;
+      case "I16": v = dv.getInt16(i * 2, true); break;
+      case "I8": v = dv.getInt8(i); break;
+      case "U8": case "BOOL": v = dv.getUint8(i); break;
+      default: throw new Error(`${name}: dtype ${t.dtype} is not an integer type`);
+    }
+    if (v > 2147483647 || v < -2147483648) throw new Error(`${name}: value ${v} at ${i} does not fit in int32`);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Returns a named tensor as float32 after checking its shape (use -1 for a free dimension). */
+export function getFloat32(file: SafetensorsFile, name: string, shape: readonly number[], source = "safetensors file"): Float32Array {
+  const t = file.tensors.get(name);
+  if (!t) throw new Error(`${source}: missing tensor "${name}" (has: ${[...file.tensors.keys()].join(", ") || "none"})`);
+  const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
+  if (!ok) throw new Error(`${source}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.map((d) => (d === -1 ? "*" : d)).join(", ")}]`);
+  return toFloat32(t, name);
+}
+
+/** Serialises tensors (and string metadata) to safetensors bytes; tensors are laid out in the given order. */
+export function serializeSafetensors(tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Record<string, string>): Uint8Array[] {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  const parts: Uint8Array[] = [];
+  for (const [name, t] of Object.entries(tensors)) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== count) throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(", ")}] needs ${count}`);
+    const dtype = t.data instanceof Float32Array ? "F32" : "I32";
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
+    parts.push(littleEndianCopy(bytes));
+  }
+  let json = JSON.stringify(header);
+  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
+  json += " ".repeat(pad);
+  const jsonBytes = Buffer.from(json, "utf8");
+  const lenBytes = new Uint8Array(8);
+  new DataView(lenBytes.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
+  return [lenBytes, jsonBytes, ...parts];
+}
+
+/** Writes tensors to a safetensors file atomically. */
+export function writeSafetensors(path: string, tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Record<string, string>): void {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+function littleEndianCopy(bytes: Uint8Array): Uint8Array {
+  if (LITTLE_ENDIAN) return bytes;
+  const out = new Uint8Array(bytes);
+  for (let i = 0; i < out.length; i += 4) out.subarray(i, i + 4).reverse();
+  return out;
+}
+
+/** Converts an IEEE half-precision bit pattern to a number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** Converts a bfloat16 bit pattern to a number. */
+export function bf16ToFloat(b: number): number {
+  const f = new Float32Array(1);
+  new Uint32Array(f.buffer)[0] = (b & 0xffff) << 16;
+  return f[0]!;
+}
