@@ -40,3 +40,11 @@ export interface WorldSampler {
   /** Draws the next batch of `batch` samples. */
   next(batch: number): WorldBatch;
 }
+
+/** A built world: its ground truth plus a way to draw batches. Created by `createWorld(config)` in src/toy/world.ts. */
+export interface World extends WorldTruth {
+  /** The validated config this world was built from (JSON-serialisable). */
+  readonly config: unknown;
+  /** Returns a fresh sampler whose stream depends only on `seed` (and the world). */
+  sampler(seed: number): WorldSampler;
+}
