@@ -12,7 +12,7 @@ const world = handWorld({ features: [0, 1, 2, 3, 4, 5].map(e), parent: [-1, 0, 0
 // The parent always has magnitude 1, and child 1 matches it, so the absorbing construction below silences the
 // parent's latent exactly when child 1 fires. Per repetition: 3 parent-alone, 2 with child 1, 2 with child 2,
 // 1 with child 3, 4 without the parent.
-const SAMPLES = [
+const SAMPLES: Record<number, number>[] = [
   { 0: 1 }, { 0: 1, 4: 0.5 }, { 0: 1, 5: 2 },
   { 0: 1, 1: 1 }, { 0: 1, 1: 1, 4: 1 },
   { 0: 1, 2: 0.7 }, { 0: 1, 2: 1.3 },
