@@ -2,6 +2,8 @@
  * Cosine geometry between an SAE's weights and the true feature directions. Layouts are SAELens's:
  * W_enc [dIn, dSae], W_dec [dSae, dIn]; true features [nFeatures, dIn].
  */
+import type { Kernels } from "../tensor/kernels.js";
+import { referenceKernels } from "../tensor/reference.js";
 
 /** Norms below this count as zero, as SAELens clamps them (a zero row then has cosine 0 with everything). */
 const NORM_EPS = 1e-8;
@@ -65,13 +67,11 @@ export interface SaeGeometry {
   dSae: number;
   nFeatures: number;
   /** [dSae, nFeatures]: cosine of each decoder row with each true feature. */
-  decoderCos: Float64Array;
+  decoderCos: Float32Array;
   /** [dSae, nFeatures]: cosine of each encoder column with each true feature. */
-  encoderCos: Float64Array;
+  encoderCos: Float32Array;
   /** [dSae]: cosine of each latent's encoder column with its own decoder row. */
   encDecCos: Float64Array;
-  /** [dSae, dIn]: the encoder columns as rows (W_enc transposed). */
-  encoderRows: Float64Array;
 }
 
 /** The parts of an SAE that the weight-space metrics read. */
@@ -84,8 +84,23 @@ export interface SaeWeights {
   W_enc: ArrayLike<number>;
 }
 
-/** Returns the decoder and encoder cosine matrices against the true features, and each latent's encoder/decoder cosine. */
-export function saeGeometry(w: SaeWeights, featureVectors: ArrayLike<number>, nFeatures: number): SaeGeometry {
+/** Returns the rows of a [rows, dim] matrix scaled to unit norm (zero rows stay zero), as float32. */
+export function unitRows(m: ArrayLike<number>, rows: number, dim: number): Float32Array {
+  const norms = rowNorms(m, rows, dim);
+  const out = new Float32Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    const inv = 1 / Math.max(norms[r]!, NORM_EPS);
+    for (let k = 0; k < dim; k++) out[r * dim + k] = m[r * dim + k]! * inv;
+  }
+  return out;
+}
+
+/**
+ * Returns the decoder and encoder cosine matrices against the true features, and each latent's
+ * encoder/decoder cosine. The two [dSae, nFeatures] products go through `kernels.gemm`, so a fast
+ * backend makes this cheap for wide SAEs on large worlds.
+ */
+export function saeGeometry(w: SaeWeights, featureVectors: ArrayLike<number>, nFeatures: number, kernels: Kernels = referenceKernels()): SaeGeometry {
   const { dIn, dSae } = w;
   if (w.W_dec.length !== dSae * dIn) throw new Error(`W_dec has ${w.W_dec.length} entries, expected [${dSae}, ${dIn}]`);
   if (w.W_enc.length !== dIn * dSae) throw new Error(`W_enc has ${w.W_enc.length} entries, expected [${dIn}, ${dSae}]`);
@@ -95,12 +110,11 @@ export function saeGeometry(w: SaeWeights, featureVectors: ArrayLike<number>, nF
   const encoderRows = transpose(w.W_enc, dIn, dSae);
   const encDecCos = new Float64Array(dSae);
   for (let j = 0; j < dSae; j++) encDecCos[j] = cosine(encoderRows, j * dIn, w.W_dec, j * dIn, dIn);
-  return {
-    dSae,
-    nFeatures,
-    decoderCos: cosineMatrix(w.W_dec, dSae, featureVectors, nFeatures, dIn),
-    encoderCos: cosineMatrix(encoderRows, dSae, featureVectors, nFeatures, dIn),
-    encDecCos,
-    encoderRows,
+  const feats = unitRows(featureVectors, nFeatures, dIn);
+  const product = (rowsM: ArrayLike<number>) => {
+    const out = new Float32Array(dSae * nFeatures);
+    kernels.gemm({ a: unitRows(rowsM, dSae, dIn), b: feats, out, m: dSae, n: nFeatures, k: dIn, transB: true });
+    return out;
   };
+  return { dSae, nFeatures, decoderCos: product(w.W_dec), encoderCos: product(encoderRows), encDecCos };
 }

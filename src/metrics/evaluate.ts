@@ -5,8 +5,9 @@
  */
 import type { z } from "zod";
 import { parseConfig } from "../errors.js";
-import { emptySparse, type SparseRows } from "../tensor/kernels.js";
-import type { WorldBatch, WorldTruth } from "../toy/types.js";
+import { emptySparse, type Kernels, type SparseRows } from "../tensor/kernels.js";
+import { referenceKernels } from "../tensor/reference.js";
+import type { WorldBatch, WorldSampler, WorldTruth } from "../toy/types.js";
 import type { SaeModel } from "../sae/types.js";
 import { AbsorptionAccumulator } from "./absorption.js";
 import { absorptionNotes } from "./absorption-finish.js";
@@ -49,14 +50,16 @@ export class SaeEvaluator {
   private readonly absorption: AbsorptionAccumulator;
   private n = 0;
 
+  /** `kernels` computes the cosine matrices (pass the native backend for wide SAEs). */
   constructor(
     private readonly sae: EvaluatedSae,
     private readonly truth: WorldTruth,
     options: EvalOptionsInput = {},
+    kernels: Kernels = referenceKernels(),
   ) {
     this.options = parseConfig(EvalOptionsSchema, options, "evaluation options");
     if (sae.dIn !== truth.dModel) throw new Error(`the SAE's dIn (${sae.dIn}) differs from the world's dModel (${truth.dModel})`);
-    this.geometry = saeGeometry(sae, truth.featureVectors, truth.nFeatures);
+    this.geometry = saeGeometry(sae, truth.featureVectors, truth.nFeatures, kernels);
     this.match = meanCorrelationCoefficient(this.geometry.decoderCos, sae.dSae, truth.nFeatures, this.options.hungarianMaxWork);
     this.best = bestMatches(this.geometry.decoderCos, sae.dSae, truth.nFeatures);
     this.recon = new ReconstructionAccumulator(sae.dIn);
@@ -128,18 +131,38 @@ export class SaeEvaluator {
 }
 
 /** Returns every metric for `sae` over the given world batches (consumed once, one batch at a time). */
-export function evaluateSae(sae: SaeModel, truth: WorldTruth, batches: Iterable<WorldBatch>, options: EvalOptionsInput = {}): SaeEvaluation {
-  const ev = new SaeEvaluator({ architecture: sae.architecture, tied: sae.tied, dIn: sae.dIn, dSae: sae.dSae, W_dec: sae.W_dec, W_enc: sae.encoderWeights() }, truth, options);
-  let latents = emptySparse(0, sae.dSae);
-  let xHat: Float32Array = new Float32Array(0);
+export function evaluateSae(sae: SaeModel, truth: WorldTruth, batches: Iterable<WorldBatch>, options: EvalOptionsInput = {}, kernels?: Kernels): SaeEvaluation {
+  return evaluateSaes([sae], truth, batches, options, kernels)[0]!;
+}
+
+/**
+ * Returns every metric for each SAE, all measured on the same batches in one pass (the batches are
+ * drawn once and shown to every SAE, so a comparison never depends on sampling differences).
+ */
+export function evaluateSaes(saes: readonly SaeModel[], truth: WorldTruth, batches: Iterable<WorldBatch>, options: EvalOptionsInput = {}, kernels?: Kernels): SaeEvaluation[] {
+  const runs = saes.map((sae) => ({
+    sae,
+    ev: new SaeEvaluator({ architecture: sae.architecture, tied: sae.tied, dIn: sae.dIn, dSae: sae.dSae, W_dec: sae.W_dec, W_enc: sae.encoderWeights() }, truth, options, kernels),
+    latents: emptySparse(0, sae.dSae),
+    xHat: new Float32Array(0) as Float32Array,
+  }));
   for (const b of batches) {
-    if (b.dModel !== sae.dIn) throw new Error(`world batch has dModel ${b.dModel}, the SAE expects dIn ${sae.dIn}`);
-    latents = sae.encode(b.acts, b.batch, latents);
-    if (xHat.length !== b.batch * sae.dIn) xHat = new Float32Array(b.batch * sae.dIn);
-    xHat = sae.decode(latents, xHat);
-    ev.add({ batch: b.batch, x: b.acts, xHat, latents, features: b.features });
+    for (const r of runs) {
+      if (b.dModel !== r.sae.dIn) throw new Error(`world batch has dModel ${b.dModel}, the SAE expects dIn ${r.sae.dIn}`);
+      r.latents = r.sae.encode(b.acts, b.batch, r.latents);
+      if (r.xHat.length !== b.batch * r.sae.dIn) r.xHat = new Float32Array(b.batch * r.sae.dIn);
+      r.xHat = r.sae.decode(r.latents, r.xHat);
+      r.ev.add({ batch: b.batch, x: b.acts, xHat: r.xHat, latents: r.latents, features: b.features });
+    }
   }
-  return ev.finish();
+  return runs.map((r) => r.ev.finish());
+}
+
+/** Yields `n` samples from a world sampler in batches of at most `batchSize` (the last one may be smaller). */
+export function* sampleBatches(sampler: WorldSampler, n: number, batchSize = 4096): Generator<WorldBatch> {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`sampleBatches: n must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`sampleBatches: batchSize must be a positive integer, got ${batchSize}`);
+  for (let done = 0; done < n; done += batchSize) yield sampler.next(Math.min(batchSize, n - done));
 }
 
 /** Returns a JSON string of an evaluation (typed arrays already converted; nulls mark undefined rates). */
@@ -177,7 +200,7 @@ export function buildHeatmap(g: SaeGeometry, m: McResult, best: Int32Array, trut
   rest.sort((a, b) => column.get(best[a]!)! - column.get(best[b]!)! || absCos(b) - absCos(a) || a - b);
   for (const j of rest) take(j);
   for (let j = 0; j < g.dSae; j++) take(j);
-  const grid = (mat: Float64Array) => latents.map((j) => features.map((f) => round4(mat[j * nF + f]!)));
+  const grid = (mat: Float32Array) => latents.map((j) => features.map((f) => round4(mat[j * nF + f]!)));
   return {
     features,
     latents,

@@ -107,25 +107,53 @@ export function assignmentWork(rows: number, cols: number): number {
 
 /**
  * Returns a greedy matching (repeatedly take the cheapest remaining pair), for matrices too large
- * for the exact algorithm; it is not optimal, and results built on it say so.
+ * for the exact algorithm; it is not optimal, and results built on it say so. To stay within memory
+ * on wide matrices it ranks each row's `candidates` cheapest columns first, then finishes any row
+ * left over with a scan of the free columns.
  */
-export function greedyAssignment(cost: ArrayLike<number>, rows: number, cols: number): Assignment {
-  const order = Array.from({ length: rows * cols }, (_, k) => k).sort((a, b) => cost[a]! - cost[b]! || a - b);
-  const rowUsed = new Uint8Array(rows);
-  const colUsed = new Uint8Array(cols);
-  const pairs: [number, number][] = [];
-  const want = Math.min(rows, cols);
-  for (const k of order) {
-    if (pairs.length === want) break;
-    const r = Math.floor(k / cols);
-    const c = k - r * cols;
-    if (rowUsed[r] || colUsed[c]) continue;
-    rowUsed[r] = 1;
-    colUsed[c] = 1;
-    pairs.push([r, c]);
+export function greedyAssignment(cost: ArrayLike<number>, rows: number, cols: number, candidates = 16): Assignment {
+  const transposed = rows > cols;
+  const n = transposed ? cols : rows;
+  const m = transposed ? rows : cols;
+  const at = transposed ? (i: number, j: number) => cost[j * cols + i]! : (i: number, j: number) => cost[i * cols + j]!;
+  const k = Math.min(m, Math.max(1, candidates));
+  const pairs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const best: number[] = [];
+    for (let j = 0; j < m; j++) {
+      if (best.length === k && at(i, j) >= at(i, best[k - 1]!)) continue;
+      let p = best.length === k ? k - 1 : best.length;
+      if (best.length < k) best.push(j);
+      while (p > 0 && at(i, best[p - 1]!) > at(i, j)) {
+        best[p] = best[p - 1]!;
+        p--;
+      }
+      best[p] = j;
+    }
+    for (const j of best) pairs.push(i, j);
   }
-  pairs.sort((a, b) => a[0] - b[0]);
+  const order = Array.from({ length: pairs.length / 2 }, (_, q) => q);
+  order.sort((a, b) => at(pairs[2 * a]!, pairs[2 * a + 1]!) - at(pairs[2 * b]!, pairs[2 * b + 1]!) || a - b);
+  const colOfRow = new Int32Array(n).fill(-1);
+  const colUsed = new Uint8Array(m);
+  for (const q of order) {
+    const i = pairs[2 * q]!;
+    const j = pairs[2 * q + 1]!;
+    if (colOfRow[i]! >= 0 || colUsed[j]) continue;
+    colOfRow[i] = j;
+    colUsed[j] = 1;
+  }
+  for (let i = 0; i < n; i++) {
+    if (colOfRow[i]! >= 0) continue;
+    let bj = -1;
+    for (let j = 0; j < m; j++) if (!colUsed[j] && (bj < 0 || at(i, j) < at(i, bj))) bj = j;
+    colOfRow[i] = bj;
+    colUsed[bj] = 1;
+  }
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i++) out.push(transposed ? [colOfRow[i]!, i] : [i, colOfRow[i]!]);
+  out.sort((a, b) => a[0] - b[0]);
   let totalCost = 0;
-  for (const [r, c] of pairs) totalCost += cost[r * cols + c]!;
-  return { rowInd: Int32Array.from(pairs, (p) => p[0]), colInd: Int32Array.from(pairs, (p) => p[1]), totalCost };
+  for (const [r, c] of out) totalCost += cost[r * cols + c]!;
+  return { rowInd: Int32Array.from(out, (p) => p[0]), colInd: Int32Array.from(out, (p) => p[1]), totalCost };
 }
