@@ -16,7 +16,7 @@ table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border-bottom:
 th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}
 .reading{background:#f8f9fb;border-left:4px solid #2e86c1;padding:8px 12px}
 figure{display:inline-block;vertical-align:top;margin:8px 16px 8px 0}figcaption{font-weight:600}
-svg text.t{font-size:12px;font-weight:600}svg text.l{font-size:9px;fill:#444}svg line.grid{stroke:#e5e5e5}
+
 pre{background:#f4f4f4;padding:6px 10px;overflow-x:auto}ul.notes li{margin:2px 0}
 `;
 
@@ -34,7 +34,7 @@ function featureRole(e: SaeEvaluation, f: number): string {
 
 function heatmapFigure(name: string, e: SaeEvaluation): string {
   const hm = e.heatmap;
-  const rowLabels = hm.latents.map((j) => `l${j}`);
+  const rowLabels = hm.latents.map((j) => `L${j}`);
   const colLabels = hm.features.map((f) => `f${f}`);
   const panel = (kind: "decoder" | "encoder") =>
     heatmapSvg({
@@ -62,8 +62,9 @@ function absorptionFigure(name: string, e: SaeEvaluation): string {
 
 function densityFigure(name: string, e: SaeEvaluation): string {
   const h = e.sparsity.densityHistogram;
-  const labels = h.log10Edges.slice(0, -1).map((v) => `1e${v}`);
-  const svg = histogramSvg(`latent firing density (log10 bins): ${name}`, labels, h.counts, `${h.dead} dead latent${h.dead === 1 ? "" : "s"} not shown`);
+  // Only whole decades get a label; the bins between them are fractions of a decade.
+  const label = (v: number) => (Math.abs(v - Math.round(v)) < 1e-9 ? (Math.round(v) === 0 ? "1" : `1e${Math.round(v)}`) : null);
+  const svg = histogramSvg(`latent firing density (log10 bins): ${name}`, h.log10Edges, h.counts, label, `${h.dead} dead latent${h.dead === 1 ? "" : "s"} not shown`);
   return `<figure class="density" data-sae="${escapeXml(name)}"><figcaption>${escapeXml(name)}</figcaption>${svg}</figure>`;
 }
 

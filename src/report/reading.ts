@@ -87,8 +87,11 @@ export function renderReading(input: ReportInput): string {
   const byMcc = [...rows].sort((a, b) => b.mcc - a.mcc);
   const hi = byMcc[0]!;
   const lo = byMcc[byMcc.length - 1]!;
-  let mcc = rows.length > 1 ? `MCC ranges from ${fmt(lo.mcc)} (${lo.name}) to ${fmt(hi.mcc)} (${hi.name})` : `MCC is ${fmt(hi.mcc)}`;
-  if ((hi.fullAbsorption ?? 0) >= SOME) mcc += `, and ${hi.name} absorbs despite the highest MCC, so a high MCC does not rule absorption out`;
+  let mcc =
+    rows.length === 1 ? `MCC is ${fmt(hi.mcc)}` : fmt(lo.mcc) === fmt(hi.mcc) ? `MCC is ${fmt(hi.mcc)} for every SAE` : `MCC ranges from ${fmt(lo.mcc)} (${lo.name}) to ${fmt(hi.mcc)} (${hi.name})`;
+  if ((hi.fullAbsorption ?? 0) >= SOME) {
+    mcc += `, and ${hi.name} absorbs despite ${fmt(lo.mcc) === fmt(hi.mcc) ? "that" : "the highest MCC"}, so a high MCC does not rule absorption out`;
+  }
   out.push(`${mcc}.`);
 
   const disagreements: string[] = [];
@@ -100,12 +103,11 @@ export function renderReading(input: ReportInput): string {
     }
     const e = evals.get(r.name)!;
     if (e.absorption.summary.mainDisagreements > 0) {
-      disagreements.push(`for ${r.name} the main latent by decoder cosine is not the latent that best tracks the parent's firing on ${e.absorption.summary.mainDisagreements} parent(s)`);
+      disagreements.push(`for ${r.name}, the main latent by decoder cosine is not the latent that best tracks the parent's firing on ${e.absorption.summary.mainDisagreements} parent(s)`);
     }
   }
   if (disagreements.length > 0) {
-    const [first, ...rest] = disagreements;
-    out.push(`Measures disagree: ${first!.charAt(0).toUpperCase()}${first!.slice(1)}${rest.length ? `; ${rest.join("; ")}` : ""}.`);
+    out.push(`Measures disagree: ${disagreements.join("; ")}.`);
   } else if (rows.some((r) => r.fullAbsorption !== null)) {
     out.push("Overall, main-latent silence, SAEBench's scores and the decoder-cosine versus F1 choice of main latent agree within tolerance.");
   }
