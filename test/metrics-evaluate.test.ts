@@ -67,6 +67,9 @@ describe("evaluation driver", () => {
       ev.add({ batch: b.batch, x: b.acts, xHat: relu.decode(latents), latents, features: b.features });
     }
     expect(ev.finish()).toEqual(viaModel);
+    const bad = relu.encode(batches[0]!.acts, batches[0]!.batch);
+    bad.values[3] = NaN;
+    expect(() => ev.add({ batch: bad.rows, x: batches[0]!.acts, xHat: relu.decode(bad), latents: bad, features: batches[0]!.features })).toThrow(/activation NaN/);
     expect(() => ev.add({ batch: 1, x: new Float32Array(D), xHat: new Float32Array(D), latents: relu.encode(new Float32Array(D), 1), features: handBatch(handWorld({ features: [basis(D, 0)], parent: [-1] }), [{}]).features })).toThrow(/true features are \[1, 1\], expected \[1, 4\]/);
   });
 });

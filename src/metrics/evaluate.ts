@@ -76,6 +76,10 @@ export class SaeEvaluator {
     if (b.features.rows !== b.batch || b.features.cols !== this.truth.nFeatures) {
       throw new Error(`evaluation batch: true features are [${b.features.rows}, ${b.features.cols}], expected [${b.batch}, ${this.truth.nFeatures}]`);
     }
+    // A NaN latent would silently count as "not firing" everywhere below.
+    for (let e = 0; e < b.latents.nnz; e++) {
+      if (!Number.isFinite(b.latents.values[e]!)) throw new Error(`evaluation batch: latent ${b.latents.colIdx[e]} has activation ${b.latents.values[e]} (after ${this.n} earlier samples)`);
+    }
     this.recon.add(b.x, b.xHat, b.batch);
     this.sparsity.add(b.latents, b.features);
     this.classification.add(b.latents, b.features);

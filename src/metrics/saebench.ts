@@ -5,8 +5,11 @@
  * sae_bench/evals/absorption/main.py: per concept, the sum over probe-positive samples divided by
  * their number; over an SAE, the mean over concepts.
  *
- * Where SAEBench's Python would divide by a zero probe projection (an exception there), these
- * functions score the sample 0 / not absorbed.
+ * How the toy-world version maps onto SAEBench's: the probe is the true (unit) parent direction; the
+ * "probe true positives" are the samples where the parent truly fires and x . probe > 0; the main
+ * latents are the parent's main latents chosen by decoder cosine (SAEBench finds them by k-sparse
+ * probing, which needs no ground truth). Where SAEBench's Python would divide by a zero probe
+ * projection (an exception there), these functions score the sample 0 / not absorbed.
  */
 import { z } from "zod";
 
