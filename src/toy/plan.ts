@@ -1,0 +1,97 @@
+/**
+ * Everything a sampler needs, precomputed once per world so that constructing a sampler is free:
+ * attempt probabilities, magnitude parameters, the forest, ordered co-occurrence rules, and the
+ * copula's thresholds and thinning parameters.
+ */
+import type { Kernels } from "../tensor/kernels.js";
+import type { Copula } from "./correlation.js";
+import type { ResolvedRule } from "./compensation.js";
+import { normalSf, upperQuantile } from "./normal.js";
+
+/** Precomputed low-rank copula data for the top-level (parentless) features. */
+export interface LowRankPlan {
+  rank: number;
+  /** [n, rank] factor of every feature (children use it on demand). */
+  factor: Float32Array;
+  /** [n]: latent threshold t_i with P(z_i > t_i) = attempt_i. */
+  threshold: Float64Array;
+  /** [n]: 1 / sqrt(1 - |F_i|^2). */
+  invSqrtDiag: Float64Array;
+  /** [nTop, rank]: the factor rows of the top-level features, contiguous for one dense product. */
+  topFactor: Float32Array;
+  /**
+   * [nTop]: the shared-factor score s = F_i . u above which a top-level draw is handled exactly
+   * ("exceed" set); float32 so a native sparsify and the JS loop compare identical values.
+   */
+  exceed: Float32Array;
+  /** [nTop]: proposal rate Phi-bar(L_i) for draws with s <= exceed (accepted with Phi-bar(c)/rate). */
+  proposal: Float64Array;
+}
+
+/** The sampler's view of a world. */
+export interface SamplerPlan {
+  nFeatures: number;
+  dModel: number;
+  /** [n, dModel] unit rows. */
+  featureVectors: Float32Array;
+  bias: Float32Array;
+  attempt: Float64Array;
+  mean: Float64Array;
+  std: Float64Array;
+  children: readonly (readonly number[])[];
+  mutuallyExclusive: Uint8Array;
+  scaleChildren: boolean;
+  /** Features without a parent, ascending. */
+  top: Int32Array;
+  rules: readonly ResolvedRule[];
+  copula: { kind: "none" } | { kind: "full"; chol: Float64Array; threshold: Float64Array } | ({ kind: "lowRank" } & LowRankPlan);
+  kernels?: Kernels;
+}
+
+/** Returns the low-rank plan: thresholds and, per top-level feature, the thinning split that minimises expected work. */
+export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Float64Array, top: Int32Array): LowRankPlan {
+  const { n, rank, factor } = c;
+  const threshold = new Float64Array(n);
+  const invSqrtDiag = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    threshold[i] = upperQuantile(attempt[i]!);
+    invSqrtDiag[i] = 1 / Math.sqrt(c.diag[i]!);
+  }
+  const nTop = top.length;
+  const topFactor = new Float32Array(nTop * rank);
+  const exceed = new Float32Array(nTop);
+  const proposal = new Float64Array(nTop);
+  for (let ti = 0; ti < nTop; ti++) {
+    const i = top[ti]!;
+    topFactor.set(factor.subarray(i * rank, (i + 1) * rank), ti * rank);
+    let sq = 0;
+    for (let k = 0; k < rank; k++) sq += factor[i * rank + k]! * factor[i * rank + k]!;
+    const sigma = Math.sqrt(sq);
+    const t = threshold[i]!;
+    const sqrtD = Math.sqrt(c.diag[i]!);
+    if (!Number.isFinite(t) || sigma === 0) {
+      // Always, never, or uncorrelated: the proposal is the exact rate and nothing is "exceed".
+      exceed[ti] = Infinity;
+      proposal[ti] = attempt[i]!;
+      continue;
+    }
+    // Draw fires iff eta > c = (t - s) / sqrt(d). Split at c = L: s > t - L sqrt(d) goes to the exact
+    // path (probability Phi-bar((t - L sqrt(d)) / sigma) per sample), the rest is thinned from rate
+    // Phi-bar(L). Choose L to minimise the expected number of entries touched per sample.
+    const cost = (l: number) => normalSf(l) + normalSf((t - l * sqrtD) / sigma);
+    let best = 0;
+    let bestCost = Infinity;
+    for (let l = -6; l <= 8; l += 0.25) {
+      const v = cost(l);
+      if (v < bestCost) [best, bestCost] = [l, v];
+    }
+    for (let l = best - 0.25; l <= best + 0.25; l += 0.01) {
+      const v = cost(l);
+      if (v < bestCost) [best, bestCost] = [l, v];
+    }
+    exceed[ti] = Math.fround(t - best * sqrtD);
+    // The thinning test compares in float32, so use the L that the rounded split implies.
+    proposal[ti] = normalSf((t - exceed[ti]!) / sqrtD);
+  }
+  return { rank, factor, threshold, invSqrtDiag, topFactor, exceed, proposal };
+}
