@@ -1,9 +1,9 @@
 /**
  * Standard normal distribution functions in double precision: the CDF and its upper tail (Hart's
- * rational approximation as given by West, 2005, ~1e-15 relative), the quantile (Wichura's AS241,
- * ~1e-16 relative), the bivariate upper-orthant probability, and truncated-normal moments. The
- * copula, probability compensation and the statistical tests all lean on these, so they are exact
- * to double precision rather than single.
+ * rational approximation as given by West, 2005: ~1e-16 absolute, ~1e-10 relative in the far
+ * tails), the quantile (Wichura's AS241, ~1e-16 relative), the bivariate upper-orthant probability,
+ * and truncated-normal moments. The copula, probability compensation and the statistical tests all
+ * lean on these, so they are far more accurate than any sampling error they could cause.
  */
 
 const SQRT_2PI = 2.5066282746310002;
