@@ -152,3 +152,23 @@ export function positivePartMoments(mu: number, sigma: number): { mean: number; 
   const variance = sigma * sigma * (1 + a * lambda - lambda * lambda);
   return { mean, std: Math.sqrt(Math.max(0, variance)) };
 }
+
+// Phi-bar on a grid over [-8, 8], for the squeeze in belowSf (computed once; never modified).
+const GRID_LO = -8;
+const GRID_PER_UNIT = 64;
+const GRID = Float64Array.from({ length: 16 * GRID_PER_UNIT + 1 }, (_, j) => normalSf(GRID_LO + j / GRID_PER_UNIT));
+
+/**
+ * Returns x < Phi-bar(c), usually from a table: Phi-bar decreases, so for c in a grid cell
+ * [c_j, c_j+1] it lies between the cell's end values, and only an x inside that bracket needs the
+ * function itself. The answer is the one normalSf would give; this is just faster.
+ */
+export function belowSf(x: number, c: number): boolean {
+  const pos = (c - GRID_LO) * GRID_PER_UNIT;
+  if (pos >= 0 && pos < GRID.length - 1) {
+    const j = Math.floor(pos);
+    if (x < GRID[j + 1]!) return true;
+    if (x >= GRID[j]!) return false;
+  }
+  return x < normalSf(c);
+}

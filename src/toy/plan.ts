@@ -17,14 +17,18 @@ export interface LowRankPlan {
   threshold: Float64Array;
   /** [n]: 1 / sqrt(1 - |F_i|^2). */
   invSqrtDiag: Float64Array;
-  /** [nTop, rank]: the factor rows of the top-level features, contiguous for one dense product. */
+  /**
+   * [nTop, rank + 1]: the factor rows of the top-level features followed by -cut_i, so that one
+   * dense product with [u, 1] gives v = s - cut directly (feature-major, one row per feature).
+   */
   topFactor: Float32Array;
   /**
-   * [nTop]: the shared-factor score s = F_i . u above which a top-level draw is handled exactly
-   * ("exceed" set); float32 so a native sparsify and the JS loop compare identical values.
+   * [nTop]: cut_i, the shared-factor score s = F_i . u above which a top-level draw is handled
+   * exactly (the "exceed" set, v > 0); float32-representable so every path computes the same v.
+   * NEVER_EXCEED for features whose proposal rate is already exact.
    */
-  exceed: Float32Array;
-  /** [nTop]: proposal rate Phi-bar(L_i) for draws with s <= exceed (accepted with Phi-bar(c)/rate). */
+  cut: Float64Array;
+  /** [nTop]: proposal rate Phi-bar(L_i) for draws with v <= 0 (accepted with Phi-bar(c)/rate). */
   proposal: Float64Array;
 }
 
@@ -39,6 +43,9 @@ export interface SamplerPlan {
   mean: Float64Array;
   std: Float64Array;
   children: readonly (readonly number[])[];
+  /** [n + 1]: the children of f are childIdx[childPtr[f] .. childPtr[f+1]) (CSR copy of `children`). */
+  childPtr: Int32Array;
+  childIdx: Int32Array;
   mutuallyExclusive: Uint8Array;
   scaleChildren: boolean;
   /** Features without a parent, ascending. */
@@ -46,7 +53,12 @@ export interface SamplerPlan {
   rules: readonly ResolvedRule[];
   copula: { kind: "none" } | { kind: "full"; chol: Float64Array; threshold: Float64Array } | ({ kind: "lowRank" } & LowRankPlan);
   kernels?: Kernels;
+  /** Buffers reused from chunk to chunk (sampling is synchronous, so one set per world suffices). */
+  scratch: { scores?: Float32Array };
 }
+
+/** The cut of a feature that never enters the exceed set (finite, so dense products stay NaN-free). */
+export const NEVER_EXCEED = 3e38;
 
 /** Returns the low-rank plan: thresholds and, per top-level feature, the thinning split that minimises expected work. */
 export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Float64Array, top: Int32Array): LowRankPlan {
@@ -58,12 +70,13 @@ export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Fl
     invSqrtDiag[i] = 1 / Math.sqrt(c.diag[i]!);
   }
   const nTop = top.length;
-  const topFactor = new Float32Array(nTop * rank);
-  const exceed = new Float32Array(nTop);
+  const stride = rank + 1;
+  const topFactor = new Float32Array(nTop * stride);
+  const cut = new Float64Array(nTop);
   const proposal = new Float64Array(nTop);
   for (let ti = 0; ti < nTop; ti++) {
     const i = top[ti]!;
-    topFactor.set(factor.subarray(i * rank, (i + 1) * rank), ti * rank);
+    topFactor.set(factor.subarray(i * rank, (i + 1) * rank), ti * stride);
     let sq = 0;
     for (let k = 0; k < rank; k++) sq += factor[i * rank + k]! * factor[i * rank + k]!;
     const sigma = Math.sqrt(sq);
@@ -71,7 +84,8 @@ export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Fl
     const sqrtD = Math.sqrt(c.diag[i]!);
     if (!Number.isFinite(t) || sigma === 0) {
       // Always, never, or uncorrelated: the proposal is the exact rate and nothing is "exceed".
-      exceed[ti] = Infinity;
+      cut[ti] = NEVER_EXCEED;
+      topFactor[ti * stride + rank] = -NEVER_EXCEED;
       proposal[ti] = attempt[i]!;
       continue;
     }
@@ -89,9 +103,10 @@ export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Fl
       const v = cost(l);
       if (v < bestCost) [best, bestCost] = [l, v];
     }
-    exceed[ti] = Math.fround(t - best * sqrtD);
-    // The thinning test compares in float32, so use the L that the rounded split implies.
-    proposal[ti] = normalSf((t - exceed[ti]!) / sqrtD);
+    cut[ti] = Math.fround(t - best * sqrtD);
+    topFactor[ti * stride + rank] = -cut[ti]!;
+    // The proposal must bound Phi-bar(c) for every s <= cut, so it uses the rounded cut's L.
+    proposal[ti] = normalSf((t - cut[ti]!) / sqrtD);
   }
-  return { rank, factor, threshold, invSqrtDiag, topFactor, exceed, proposal };
+  return { rank, factor, threshold, invSqrtDiag, topFactor, cut, proposal };
 }

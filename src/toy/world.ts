@@ -89,6 +89,8 @@ export function createWorld(config: WorldConfig | WorldConfigInput, options: Cre
   else if (copula?.kind === "full") planCopula = { kind: "full", chol: copula.chol, threshold: Float64Array.from(solved.attempt, upperQuantile) };
   const featureVectors = options.saved?.featureVectors ?? featureDirections(n, d, root.fork("directions"), cfg.orthogonalize, options.kernels, options.onProgress);
   const bias = options.saved?.bias ?? biasVector(d, cfg.biasNorm, root.fork("bias"));
+  const childPtr = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) childPtr[i + 1] = childPtr[i]! + forest.children[i]!.length;
   const plan: SamplerPlan = {
     nFeatures: n,
     dModel: d,
@@ -98,12 +100,15 @@ export function createWorld(config: WorldConfig | WorldConfigInput, options: Cre
     mean,
     std,
     children: forest.children,
+    childPtr,
+    childIdx: Int32Array.from(forest.children.flat()),
     mutuallyExclusive: forest.mutuallyExclusive,
     scaleChildren: cfg.hierarchy?.scaleChildrenByParent ?? false,
     top,
     rules: solved.rules,
     copula: planCopula,
     ...(options.kernels ? { kernels: options.kernels } : {}),
+    scratch: {},
   };
   const hasEdges = forest.roots.length > 0 || solved.rules.length > 0;
   return {
