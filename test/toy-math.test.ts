@@ -4,7 +4,7 @@ import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { buildCopula, choleskyPsd, latentCorrelation } from "../src/toy/correlation.js";
 import { biasVector, featureDirections, interferenceLoss, superpositionStats } from "../src/toy/directions.js";
-import { bivariateUpper, normalCdf, normalQuantile, normalSf, positivePartMoments } from "../src/toy/normal.js";
+import { belowSf, bivariateUpper, normalCdf, normalQuantile, normalSf, positivePartMoments } from "../src/toy/normal.js";
 
 interface Golden {
   cdf: [number, number, number][];
@@ -38,6 +38,18 @@ describe("normal distribution functions against SciPy", () => {
     for (const [h, k, r, want] of golden.bivariate_upper) expect(Math.abs(bivariateUpper(h, k, r) - want), `(${h}, ${k}, ${r})`).toBeLessThan(1e-12 + 1e-9 * want);
     for (const r of [-0.9, -0.3, 0.2, 0.75]) expect(bivariateUpper(0, 0, r)).toBeCloseTo(0.25 + Math.asin(r) / (2 * Math.PI), 12);
     expect(bivariateUpper(0.4, 1.1, 1)).toBeCloseTo(normalSf(1.1), 15);
+  });
+
+  it("the table squeeze decides x < Phi-bar(c) exactly as the function does", () => {
+    const rng = new Rng(12);
+    const wrong: number[][] = [];
+    for (let i = 0; i < 200_000; i++) {
+      const c = rng.uniformIn(-9, 9);
+      // Half the x values sit within 1e-12 of the boundary, where a wrong bracket would show.
+      const x = i % 2 === 0 ? rng.uniform() : normalSf(c) + rng.uniformIn(-1e-12, 1e-12);
+      if (belowSf(x, c) !== x < normalSf(c)) wrong.push([x, c]);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it("moments of a fired magnitude relu(mu + sigma Z) | > 0", () => {

@@ -189,6 +189,40 @@ describe("toy world sampler: Gaussian copula", () => {
   });
 });
 
+describe("toy world sampler: a native GEMM that rounds differently", () => {
+  it("draws the same distribution when its scores differ from the JavaScript ones in the last bits", () => {
+    // A GEMM that accumulates in float32 (as SIMD kernels do) disagrees with the float64 JavaScript
+    // scores by rounding; the sampler must still draw every pair exactly once.
+    const ref = referenceKernels();
+    const f32: Kernels = {
+      ...ref,
+      name: "float32-gemm",
+      gemm(args) {
+        const { a, b, out, m, n, k } = args;
+        if (!args.transB) return ref.gemm(args);
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let acc = 0;
+            for (let q = k - 1; q >= 0; q--) acc = Math.fround(acc + Math.fround(a[i * k + q]! * b[j * k + q]!));
+            out[i * n + j] = acc;
+          }
+        }
+      },
+    };
+    const cfg: WorldConfigInput = { ...FACTOR, nFeatures: 60, firing: { kind: "zipf", exponent: 0.8, max: 0.4, min: 0.005 }, correlation: { kind: "low_rank", rank: 4, scale: 0.35 } };
+    const w = createWorld(cfg, { kernels: f32 });
+    const js = createWorld(cfg);
+    const m = 60_000;
+    const a = batchStats(w.sampler(1).next(m));
+    const b = batchStats(js.sampler(2).next(m));
+    for (let i = 0; i < 60; i++) {
+      expect(zScore(a.count[i]!, m, w.firingProbability[i]!), `rate of ${i}`).toBeLessThan(4);
+      expect(twoSampleZ(a.count[i]!, m, b.count[i]!, m), `rate of ${i} vs JS`).toBeLessThan(4.5);
+    }
+    for (const [i, j] of [[0, 1], [0, 5], [2, 9], [3, 4]]) expect(twoSampleZ(a.together(i!, j!), m, b.together(i!, j!), m), `pair ${i},${j}`).toBeLessThan(4.5);
+  });
+});
+
 describe("toy world sampler: the fast sampler matches its naive twin (SAELens's dense recipe)", () => {
   const cases: [string, WorldConfigInput][] = [
     [
