@@ -37,7 +37,7 @@ describe("saelab world describe", () => {
     expect(r.out).toContain("true L0: 0.730 active features per sample (exact)");
     expect(r.out).toMatch(/firing rate: 0\.0500 \(feature 6\) to 0\.2500 \(feature 0\)/);
     expect(r.out).toContain("superposition: mean |cos| 0.0000, max |cos| 0.0000 (orthogonal directions)");
-    expect(r.out).toContain("hierarchy: 1 trees, 4 features (3 children), depth 1, 1 mutually exclusive groups");
+    expect(r.out).toContain("hierarchy: 1 tree, 4 features (3 children), depth 1, 1 mutually exclusive group");
   });
 
   it("describes a config file as JSON, with the values the library computes", async () => {

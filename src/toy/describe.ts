@@ -105,6 +105,7 @@ export function describeWorld(world: ToyWorld, opts: { kernels?: Kernels } = {})
 
 /** Returns the summary as aligned text lines. */
 export function formatSummary(s: WorldSummary, label: string): string {
+  const count = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
   const f = (x: number) => (Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(4) : x.toExponential(2));
   const lines = [
     `world: ${label}`,
@@ -124,7 +125,7 @@ export function formatSummary(s: WorldSummary, label: string): string {
   const h = s.hierarchy;
   lines.push(h.trees === 0
     ? "hierarchy: none"
-    : `hierarchy: ${h.trees} trees, ${h.features} features (${h.children} children), depth ${h.maxDepth}, ${h.mutuallyExclusiveGroups} mutually exclusive groups${h.scaleChildrenByParent ? ", children scaled by parent" : ""}`);
+    : `hierarchy: ${count(h.trees, "tree")}, ${h.features} features (${h.children} children), depth ${h.maxDepth}, ${count(h.mutuallyExclusiveGroups, "mutually exclusive group")}${h.scaleChildrenByParent ? ", children scaled by parent" : ""}`);
   const c = s.correlation;
   lines.push(c.kind === "none"
     ? "correlation: none (independent firing)"

@@ -91,8 +91,9 @@ export function planLowRank(c: Extract<Copula, { kind: "lowRank" }>, attempt: Fl
     }
     // Draw fires iff eta > c = (t - s) / sqrt(d). Split at c = L: s > t - L sqrt(d) goes to the exact
     // path (probability Phi-bar((t - L sqrt(d)) / sigma) per sample), the rest is thinned from rate
-    // Phi-bar(L). Choose L to minimise the expected number of entries touched per sample.
-    const cost = (l: number) => normalSf(l) + normalSf((t - l * sqrtD) / sigma);
+    // Phi-bar(L). Choose L to minimise the expected work per sample, counting a proposal (a
+    // geometric gap and a recomputed score) as twice an exact entry (found by the dense pass anyway).
+    const cost = (l: number) => 2 * normalSf(l) + normalSf((t - l * sqrtD) / sigma);
     let best = 0;
     let bestCost = Infinity;
     for (let l = -6; l <= 8; l += 0.25) {
