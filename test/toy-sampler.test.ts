@@ -162,6 +162,11 @@ describe("toy world sampler: Gaussian copula", () => {
     checkCopula(w, w.sampler(1).next(N));
   });
 
+  it("a full correlation matrix through the native-kernel path (one GEMM per chunk) gives the same", () => {
+    const w = createWorld(FULL, { kernels: { ...referenceKernels(), name: "reference-as-native" } });
+    checkCopula(w, w.sampler(2).next(N));
+  });
+
   it("an explicit low-rank factor gives the implied marginals and pairwise co-firing", () => {
     const w = createWorld(FACTOR);
     checkCopula(w, w.sampler(4).next(N));

@@ -111,7 +111,7 @@ export function generateChunk(plan: SamplerPlan, rng: Rng, rows: number): Chunk 
       segEnd[ti] = pairs.length;
     }
   } else {
-    if (cop.kind === "full") z = denseScores(cop.chol, plan.nFeatures, rng, rows, plan.kernels);
+    if (cop.kind === "full") z = denseScores(cop.chol, plan.nFeatures, rng, rows, plan.kernels, plan.scratch);
     const n = plan.nFeatures;
     for (let ti = 0; ti < nTop; ti++) {
       const f = top[ti]!;

@@ -54,7 +54,7 @@ export interface SamplerPlan {
   copula: { kind: "none" } | { kind: "full"; chol: Float64Array; threshold: Float64Array } | ({ kind: "lowRank" } & LowRankPlan);
   kernels?: Kernels;
   /** Buffers reused from chunk to chunk (sampling is synchronous, so one set per world suffices). */
-  scratch: { scores?: Float32Array };
+  scratch: { scores?: Float32Array; chol32?: Float32Array };
 }
 
 /** The cut of a feature that never enters the exceed set (finite, so dense products stay NaN-free). */

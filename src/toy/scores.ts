@@ -103,12 +103,13 @@ export function scoreJs(plan: LowRankPlan, u: Float32Array, b: number, ti: numbe
 }
 
 /** Returns latent Gaussians z [rows, n] with correlation L L^T, drawing eps from `rng`. */
-export function denseScores(chol: Float64Array, n: number, rng: Rng, rows: number, kernels?: Kernels): Float32Array {
+export function denseScores(chol: Float64Array, n: number, rng: Rng, rows: number, kernels: Kernels | undefined, scratch: { chol32?: Float32Array }): Float32Array {
   const eps = new Float32Array(rows * n);
   for (let i = 0; i < eps.length; i++) eps[i] = rng.normal();
   const z = new Float32Array(rows * n);
   if (kernels && kernels.name !== "reference") {
-    kernels.gemm({ a: eps, b: Float32Array.from(chol), out: z, m: rows, n, k: n, transB: true });
+    scratch.chol32 ??= Float32Array.from(chol);
+    kernels.gemm({ a: eps, b: scratch.chol32, out: z, m: rows, n, k: n, transB: true });
     return z;
   }
   const e = new Float64Array(n);
