@@ -53,6 +53,7 @@ describe("world config validation", () => {
     ["an asymmetric correlation matrix", { ...BASE, nFeatures: 2, correlation: { kind: "full", matrix: [[1, 0.5], [0.4, 1]] } }, /correlation\.matrix\[0\]\[1\]: the matrix is not symmetric/],
     ["a correlation diagonal that is not 1", { ...BASE, nFeatures: 2, correlation: { kind: "full", matrix: [[2, 0], [0, 1]] } }, /correlation\.matrix\[0\]\[0\]: diagonal entry is 2/],
     ["a factor row with norm >= 1", { ...BASE, nFeatures: 2, correlation: { kind: "factor", factor: [[0.5, 0.5], [1, 0.2]] } }, /correlation\.factor\[1\]: squared row norm is 1\.04/],
+    ["a factor diagonal that breaks unit variance", { ...BASE, nFeatures: 2, correlation: { kind: "factor", factor: [[0.5], [0.3]], diag: [0.75, 0.5] } }, /correlation\.diag\[1\]: \|F_1\|\^2 \+ diag = 0\.590000, not 1/],
     ["an unknown correlation kind", { ...BASE, correlation: { kind: "lowrank", rank: 2, scale: 0.1 } }, /correlation/],
     ["a rule on a hierarchy child", { ...BASE, hierarchy: { nodes: [{ feature: 0, children: [1] }] }, cooccurrence: [{ given: 2, feature: 1, probability: 0.5 }] }, /cooccurrence\[0\]\.feature: feature 1 is a hierarchy child \(of 0\)/],
     ["a feature targeted by two rules", { ...BASE, cooccurrence: [{ given: 0, feature: 1, probability: 0.5 }, { given: 2, feature: 1, probability: 0.5 }] }, /cooccurrence\[1\]\.feature: feature 1 is already the target of cooccurrence\[0\]/],
@@ -62,6 +63,11 @@ describe("world config validation", () => {
     ["a non-integer feature count", { ...BASE, nFeatures: 2.5 }, /nFeatures/],
   ])("rejects %s, naming the field", (_name, cfg, pattern) => {
     expect(rejection(cfg)).toMatch(pattern);
+  });
+
+  it("accepts SAELens's factor-plus-diagonal form when the diagonal completes unit variance", () => {
+    const cfg = parseConfig(WorldConfigSchema, { ...BASE, nFeatures: 2, correlation: { kind: "factor", factor: [[0.5], [0.3]], diag: [0.75, 0.91] } }, "x");
+    expect(cfg.correlation).toMatchObject({ kind: "factor", diag: [0.75, 0.91] });
   });
 
   it("reports several problems at once", () => {

@@ -17,47 +17,47 @@ const index = () => z.number().int().min(0, "must be a feature index (>= 0)");
 /** How each feature's firing probability is set, by feature index (SAELens's firing-probability generators). */
 export const FiringSchema = z.discriminatedUnion("kind", [
   z.object({
-    kind: z.literal("constant"),
+    kind: z.literal("constant").describe("Every feature fires with the same probability."),
     probability: probability().describe("Firing probability of every feature."),
   }).strict(),
   z.object({
-    kind: z.literal("linear"),
+    kind: z.literal("linear").describe("Probabilities fall linearly from max (feature 0) to min (the last feature)."),
     max: probability().describe("Probability of feature 0."),
     min: probability().describe("Probability of the last feature; values in between fall linearly."),
   }).strict(),
   z.object({
-    kind: z.literal("zipf"),
+    kind: z.literal("zipf").describe("Zipf profile rescaled into [min, max], feature 0 the most frequent."),
     exponent: positive().describe("Zipf exponent: p_i is proportional to (i+1)^-exponent before rescaling."),
     max: probability().describe("Probability of feature 0 (the most frequent)."),
     min: probability().describe("Probability of the last feature (the rarest)."),
   }).strict(),
   z.object({
-    kind: z.literal("list"),
+    kind: z.literal("list").describe("One explicit probability per feature."),
     probabilities: z.array(probability()).describe("One probability per feature."),
   }).strict(),
 ]).describe("Per-feature firing probability: constant, linear, zipf (rescaled into [min, max]) or an explicit list.");
 
 /** How a per-feature magnitude statistic (mean or standard deviation) varies with the feature index. */
 export const MagnitudeProfileSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("constant"), value: nonNegative().describe("The value for every feature.") }).strict(),
+  z.object({ kind: z.literal("constant").describe("The same value for every feature."), value: nonNegative().describe("The value for every feature.") }).strict(),
   z.object({
-    kind: z.literal("linear"),
+    kind: z.literal("linear").describe("Linear from start (feature 0) to end (the last feature)."),
     start: positive().describe("Value of feature 0."),
     end: positive().describe("Value of the last feature."),
   }).strict(),
   z.object({
-    kind: z.literal("exponential"),
+    kind: z.literal("exponential").describe("Geometric interpolation from start to end."),
     start: positive().describe("Value of feature 0."),
     end: positive().describe("Value of the last feature; start * (end/start)^(i/(n-1)) in between."),
   }).strict(),
   z.object({
-    kind: z.literal("folded_normal"),
+    kind: z.literal("folded_normal").describe("Each feature draws |N(mean, std^2)|, optionally clamped."),
     mean: finite().describe("Mean of the normal that is folded (absolute value taken)."),
     std: positive().describe("Standard deviation of the normal that is folded."),
     min: nonNegative().optional().describe("Clamp values below this."),
     max: positive().optional().describe("Clamp values above this."),
   }).strict(),
-  z.object({ kind: z.literal("list"), values: z.array(nonNegative()).describe("One value per feature.") }).strict(),
+  z.object({ kind: z.literal("list").describe("One explicit value per feature."), values: z.array(nonNegative()).describe("One value per feature.") }).strict(),
 ]);
 
 const ConstantOne = { kind: "constant" as const, value: 1 };
@@ -97,17 +97,18 @@ export const HierarchySchema = z.object({
 /** Correlated firing through a Gaussian copula (marginals are preserved). */
 export const CorrelationSchema = z.discriminatedUnion("kind", [
   z.object({
-    kind: z.literal("full"),
+    kind: z.literal("full").describe("A full correlation matrix."),
     matrix: z.array(z.array(finite())).describe("[nFeatures][nFeatures] correlation matrix: symmetric, unit diagonal, positive semi-definite."),
   }).strict(),
   z.object({
-    kind: z.literal("low_rank"),
+    kind: z.literal("low_rank").describe("A random factor F with N(0, scale^2) entries (SAELens's low-rank correlation)."),
     rank: z.number().int().min(1).describe("Number of shared Gaussian factors."),
     scale: nonNegative().describe("Factor entries are N(0, scale^2); correlations grow with rank * scale^2."),
   }).strict(),
   z.object({
-    kind: z.literal("factor"),
+    kind: z.literal("factor").describe("An explicit factor F (and optionally its diagonal)."),
     factor: z.array(z.array(finite())).describe("[nFeatures][rank] factor matrix F; correlation F F^T + diag(1 - |F_i|^2), so every row needs |F_i| < 1."),
+    diag: z.array(finite()).optional().describe("[nFeatures] diagonal term (SAELens's correlation_diag); if given, |F_i|^2 + diag_i must be 1 (unit latent variance keeps the marginals)."),
   }).strict(),
 ]);
 

@@ -99,7 +99,12 @@ export function checkCorrelation(c: CorrelationConfig, n: number, issue: Issue):
       }
       const sq = row.reduce((s, v) => s + v * v, 0);
       if (!(sq < 1)) issue(["correlation", "factor", i], `squared row norm is ${sq.toPrecision(4)}; it must be < 1 so the diagonal term 1 - |F_i|^2 stays positive`);
+      const d = c.diag?.[i];
+      if (d !== undefined && Math.abs(sq + d - 1) > 1e-6) {
+        issue(["correlation", "diag", i], `|F_${i}|^2 + diag = ${(sq + d).toPrecision(6)}, not 1: the latent variances must be 1 for the copula to keep the firing probabilities`);
+      }
     });
+    if (c.diag && c.diag.length !== n) issue(["correlation", "diag"], `has ${c.diag.length} entries but nFeatures is ${n}`);
   }
 }
 
