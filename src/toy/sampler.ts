@@ -27,11 +27,11 @@ export function activations(plan: SamplerPlan, features: SparseRows, out = new F
     k.spmm(features, w, d, out, true);
     return out;
   }
-  // Four feature rows per pass, summed in float64 and stored once per sample.
-  const acc = new Float64Array(d);
+  // Four feature rows per pass over the output row (summed in float64, stored once per pass).
   const { rowPtr, colIdx, values } = features;
   for (let b = 0; b < features.rows; b++) {
-    for (let j = 0; j < d; j++) acc[j] = plan.bias[j]!;
+    const o = b * d;
+    out.set(plan.bias, o);
     let e = rowPtr[b]!;
     const end = rowPtr[b + 1]!;
     for (; e + 3 < end; e += 4) {
@@ -43,14 +43,13 @@ export function activations(plan: SamplerPlan, features: SparseRows, out = new F
       const w1 = colIdx[e + 1]! * d;
       const w2 = colIdx[e + 2]! * d;
       const w3 = colIdx[e + 3]! * d;
-      for (let j = 0; j < d; j++) acc[j] = acc[j]! + m0 * w[w0 + j]! + m1 * w[w1 + j]! + m2 * w[w2 + j]! + m3 * w[w3 + j]!;
+      for (let j = 0; j < d; j++) out[o + j] = out[o + j]! + m0 * w[w0 + j]! + m1 * w[w1 + j]! + m2 * w[w2 + j]! + m3 * w[w3 + j]!;
     }
     for (; e < end; e++) {
       const m = values[e]!;
       const wo = colIdx[e]! * d;
-      for (let j = 0; j < d; j++) acc[j] = acc[j]! + m * w[wo + j]!;
+      for (let j = 0; j < d; j++) out[o + j] = out[o + j]! + m * w[wo + j]!;
     }
-    out.set(acc, b * d);
   }
   return out;
 }
