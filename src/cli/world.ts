@@ -14,6 +14,17 @@ import { describeWorld, formatSummary } from "../toy/describe.js";
 import type { CliIO, Command } from "./args.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
 
+/** Returns a progress callback for world construction (orthogonalisation), drawn only on a terminal. */
+function buildProgress(io: CliIO): ((stage: string, done: number, total: number) => void) | undefined {
+  if (!io.isTTY) return undefined;
+  let last = 0;
+  return (stage, done, total) => {
+    if (done < total && Date.now() - last < 100) return;
+    last = Date.now();
+    process.stderr.write(`\r${stage} ${done}/${total}${done === total ? "\n" : ""}`);
+  };
+}
+
 const DescribeSchema = WorldSourceSchema.extend({
   json: z.boolean().default(false).describe("Print the summary as JSON."),
 }).strict();
@@ -27,7 +38,8 @@ export const worldDescribeCommand: Command<typeof DescribeSchema> = {
   async run(opts, io) {
     const { kernels, warning } = loadKernels();
     if (warning) io.err(warning);
-    const world = loadWorldSource(opts, io.cwd, { kernels });
+    const onProgress = buildProgress(io);
+    const world = loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) });
     const summary = describeWorld(world, { kernels });
     io.out(opts.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, worldSourceLabel(opts)));
     return 0;
@@ -88,7 +100,8 @@ export const worldSampleCommand: Command<typeof SampleSchema> = {
   async run(opts, io) {
     const { kernels, warning } = loadKernels();
     if (warning) io.err(warning);
-    const world = loadWorldSource(opts, io.cwd, { kernels });
+    const onProgress = buildProgress(io);
+    const world = loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) });
     const n = opts.n;
     const nf = world.nFeatures;
     const d = world.dModel;
