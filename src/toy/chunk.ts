@@ -195,47 +195,31 @@ function descend(
     }
   }
   const cop = plan.copula;
-  const lowRank = cop.kind === "lowRank" ? cop : undefined;
-  const full = cop.kind === "full" ? cop : undefined;
-  let col = new Int32Array(Math.max(64, topCol.length * 2));
-  let val = new Float32Array(col.length);
-  let len = 0;
-  const grow = (): void => {
-    const c2 = new Int32Array(col.length * 2);
-    c2.set(col);
-    const v2 = new Float32Array(col.length * 2);
-    v2.set(val);
-    col = c2;
-    val = v2;
-  };
-  let stackF = new Int32Array(64);
-  let stackM = new Float64Array(64);
-  let depth = 0;
-  const push = (f: number, m: number): void => {
-    if (len === col.length) grow();
-    col[len] = f;
-    val[len++] = m;
-    if (childPtr[f] === childPtr[f + 1]) return;
-    if (depth === stackF.length) {
-      const f2 = new Int32Array(depth * 2);
-      f2.set(stackF);
-      const m2 = new Float64Array(depth * 2);
-      m2.set(stackM);
-      stackF = f2;
-      stackM = m2;
-    }
-    stackF[depth] = f;
-    stackM[depth++] = m;
-  };
+  // Hoisted views of the copula (one of the three modes is used per world).
+  const mode = cop.kind === "lowRank" ? 1 : cop.kind === "full" ? 2 : 0;
+  const threshold = cop.kind === "none" ? attempt : cop.threshold;
+  const rank = cop.kind === "lowRank" ? cop.rank : 0;
+  const factor = cop.kind === "lowRank" ? cop.factor : new Float32Array(0);
+  const invSqrtDiag = cop.kind === "lowRank" ? cop.invSqrtDiag : attempt;
+  const uu = u ?? new Float32Array(0);
+  const zz = z ?? new Float32Array(0);
+  const out = new Entries(Math.max(64, topCol.length * 2));
+  const stack = new Entries(64);
   let okF = new Int32Array(16);
   let okM = new Float64Array(16);
   const rowPtr = new Int32Array(rows + 1);
   for (let b = 0; b < rows; b++) {
-    rowPtr[b] = len;
-    for (let e = start[b]!; e < start[b + 1]!; e++) push(topCol[e]!, topVal[e]!);
-    while (depth > 0) {
-      const v = stackF[--depth]!;
-      const mv = stackM[depth]!;
+    rowPtr[b] = out.length;
+    for (let e = start[b]!; e < start[b + 1]!; e++) {
+      const f = topCol[e]!;
+      out.push(f, topVal[e]!);
+      if (childPtr[f] !== childPtr[f + 1]) stack.push(f, topVal[e]!);
+    }
+    const uo = b * (rank + 1);
+    while (stack.length > 0) {
+      const top1 = --stack.length;
+      const v = stack.col[top1]!;
+      const mv = stack.val[top1]!;
       const k0 = childPtr[v]!;
       const k1 = childPtr[v + 1]!;
       if (okF.length < k1 - k0) {
@@ -246,20 +230,19 @@ function descend(
       for (let k = k0; k < k1; k++) {
         const c = childIdx[k]!;
         let drawn: boolean;
-        if (full) {
-          drawn = z![b * n + c]! > full.threshold[c]!;
-        } else if (lowRank) {
-          const t = lowRank.threshold[c]!;
+        if (mode === 0) {
+          drawn = rng.uniform() < attempt[c]!;
+        } else if (mode === 2) {
+          drawn = zz[b * n + c]! > threshold[c]!;
+        } else {
+          const t = threshold[c]!;
           if (t === Infinity) drawn = false;
           else if (t === -Infinity) drawn = true;
           else {
-            const r = lowRank.rank;
-            let s = 0;
-            for (let q = 0, fo = c * r, uo = b * (r + 1); q < r; q++) s += lowRank.factor[fo + q]! * u![uo + q]!;
-            drawn = belowSf(rng.uniform(), (t - s) * lowRank.invSqrtDiag[c]!);
+            let sc = 0;
+            for (let q = 0, fo = c * rank; q < rank; q++) sc += factor[fo + q]! * uu[uo + q]!;
+            drawn = belowSf(rng.uniform(), (t - sc) * invSqrtDiag[c]!);
           }
-        } else {
-          drawn = rng.uniform() < attempt[c]!;
         }
         if (!drawn) continue;
         const m = mean[c]! + std[c]! * rng.normal();
@@ -275,12 +258,40 @@ function descend(
         to = from + 1;
       }
       const scale = scaleChildren ? mv / mean[v]! : 1;
-      for (let k = from; k < to; k++) push(okF[k]!, Math.fround(okM[k]! * scale));
+      for (let k = from; k < to; k++) {
+        const c = okF[k]!;
+        const m = Math.fround(okM[k]! * scale);
+        out.push(c, m);
+        if (childPtr[c] !== childPtr[c + 1]) stack.push(c, m);
+      }
     }
-    sortRow(col, val, rowPtr[b]!, len);
+    sortRow(out.col, out.val, rowPtr[b]!, out.length);
   }
-  rowPtr[rows] = len;
-  return { rows, rowPtr, col: col.slice(0, len), val: val.slice(0, len) };
+  rowPtr[rows] = out.length;
+  return { rows, rowPtr, col: out.col.slice(0, out.length), val: out.val.slice(0, out.length) };
+}
+
+/** Growable (feature, magnitude) arrays: a chunk's output rows, or the walk's stack. */
+class Entries {
+  col: Int32Array;
+  val: Float32Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.col = new Int32Array(capacity);
+    this.val = new Float32Array(capacity);
+  }
+  push(f: number, m: number): void {
+    if (this.length === this.col.length) {
+      const c2 = new Int32Array(this.length * 2);
+      c2.set(this.col);
+      const v2 = new Float32Array(this.length * 2);
+      v2.set(this.val);
+      this.col = c2;
+      this.val = v2;
+    }
+    this.col[this.length] = f;
+    this.val[this.length++] = m;
+  }
 }
 
 /** Insertion-sorts one CSR row by column (rows are short: the features active in one sample). */
