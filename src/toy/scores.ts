@@ -22,7 +22,7 @@ export interface ExceedSet {
   scores?: Float32Array;
 }
 
-/** Returns the exceed set computed in JavaScript (four samples per pass over a factor row). */
+/** Returns the exceed set computed in JavaScript (see the loop for the blocking). */
 export function exceedJs(plan: LowRankPlan, u: Float32Array, rows: number, nTop: number): ExceedSet {
   const k = plan.rank + 1;
   const f = plan.topFactor;
@@ -44,9 +44,21 @@ export function exceedJs(plan: LowRankPlan, u: Float32Array, rows: number, nTop:
     sample[count] = b;
     value[count++] = v;
   };
-  for (let ti = 0; ti < nTop; ti++) {
+  // Two features by four samples per pass: six loads feed eight multiply-adds. The second
+  // feature's entries wait in `later` so that the output stays feature-major.
+  const laterS = new Int32Array(rows);
+  const laterV = new Float32Array(rows);
+  let later = 0;
+  const keep = (b: number, v: number): void => {
+    laterS[later] = b;
+    laterV[later++] = v;
+  };
+  let ti = 0;
+  for (; ti + 1 < nTop; ti += 2) {
     start[ti] = count;
+    later = 0;
     const fo = ti * k;
+    const go = fo + k;
     let b = 0;
     for (; b + 3 < rows; b += 4) {
       const u0 = b * k;
@@ -57,23 +69,55 @@ export function exceedJs(plan: LowRankPlan, u: Float32Array, rows: number, nTop:
       let a1 = 0;
       let a2 = 0;
       let a3 = 0;
+      let c0 = 0;
+      let c1 = 0;
+      let c2 = 0;
+      let c3 = 0;
       for (let q = 0; q < k; q++) {
         const w = f[fo + q]!;
-        a0 += w * u[u0 + q]!;
-        a1 += w * u[u1 + q]!;
-        a2 += w * u[u2 + q]!;
-        a3 += w * u[u3 + q]!;
+        const x = f[go + q]!;
+        const v0 = u[u0 + q]!;
+        const v1 = u[u1 + q]!;
+        const v2 = u[u2 + q]!;
+        const v3 = u[u3 + q]!;
+        a0 += w * v0;
+        a1 += w * v1;
+        a2 += w * v2;
+        a3 += w * v3;
+        c0 += x * v0;
+        c1 += x * v1;
+        c2 += x * v2;
+        c3 += x * v3;
       }
-      const v0 = Math.fround(a0);
-      const v1 = Math.fround(a1);
-      const v2 = Math.fround(a2);
-      const v3 = Math.fround(a3);
-      if (v0 > 0) push(b, v0);
-      if (v1 > 0) push(b + 1, v1);
-      if (v2 > 0) push(b + 2, v2);
-      if (v3 > 0) push(b + 3, v3);
+      const s0 = Math.fround(a0);
+      const s1 = Math.fround(a1);
+      const s2 = Math.fround(a2);
+      const s3 = Math.fround(a3);
+      if (s0 > 0) push(b, s0);
+      if (s1 > 0) push(b + 1, s1);
+      if (s2 > 0) push(b + 2, s2);
+      if (s3 > 0) push(b + 3, s3);
+      const t0 = Math.fround(c0);
+      const t1 = Math.fround(c1);
+      const t2 = Math.fround(c2);
+      const t3 = Math.fround(c3);
+      if (t0 > 0) keep(b, t0);
+      if (t1 > 0) keep(b + 1, t1);
+      if (t2 > 0) keep(b + 2, t2);
+      if (t3 > 0) keep(b + 3, t3);
     }
     for (; b < rows; b++) {
+      const v = scoreJs(plan, u, b, ti);
+      if (v > 0) push(b, v);
+      const w = scoreJs(plan, u, b, ti + 1);
+      if (w > 0) keep(b, w);
+    }
+    start[ti + 1] = count;
+    for (let e = 0; e < later; e++) push(laterS[e]!, laterV[e]!);
+  }
+  if (ti < nTop) {
+    start[ti] = count;
+    for (let b = 0; b < rows; b++) {
       const v = scoreJs(plan, u, b, ti);
       if (v > 0) push(b, v);
     }
