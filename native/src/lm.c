@@ -1,0 +1,539 @@
+/* LM kernels for saelab's Llama-architecture transformer: RMSNorm, rotary embedding with the KV-cache
+   write, causal attention over the cache, SwiGLU, small matrix products and fused per-layer steps for
+   generation. Each has a TypeScript twin in src/lm/kernels.ts with the same argument meaning; the
+   conformance test compares them. Layout indices (LAYOUT_*) mirror src/lm/params.ts.
+
+   Determinism: every output element is computed by one thread in a fixed order, so results do not
+   depend on thread timing. AVX2/FMA paths are used when the compiler targets them (-march=native);
+   otherwise plain loops. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <unistd.h>
+#include "common.h"
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define LM_AVX2 1
+#endif
+
+enum {
+  L_DIM = 0, L_KV_DIM, L_HIDDEN, L_N_HEADS, L_N_KV_HEADS, L_HEAD_SIZE, L_N_LAYERS, L_VOCAB, L_SEQ_LEN,
+  L_OFF_EMB, L_OFF_FINAL, L_OFF_CLS, L_LAYER0
+};
+enum { Y_RMS_ATT = 0, Y_WQKV, Y_WO, Y_RMS_FFN, Y_W13, Y_W2, Y_PER_LAYER };
+#define RMS_EPS 1e-5f
+
+/* ---------------------------------------------------------------- vector helpers */
+
+#ifdef LM_AVX2
+/* exp(x) for 8 floats (Cephes-style range reduction and polynomial, about 1 ulp on [-87, 88]). */
+static inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447505531f));
+  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+  fx = _mm256_floor_ps(fx);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 z = _mm256_mul_ps(x, x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, z, x);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/* The eight horizontal sums of a0..a7, in order. */
+static inline __m256 hsum8x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6, __m256 a7) {
+  __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+}
+
+static inline __m256i tail_mask(int rem) {
+  static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256((const __m256i *)(m + 8 - rem));
+}
+#endif
+
+static float dot(const float *a, const float *b, int n) {
+  int i = 0;
+  float s = 0.0f;
+#ifdef LM_AVX2
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  s = hsum8(_mm256_add_ps(acc0, acc1));
+#endif
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* y[i] += a * x[i] */
+static inline void axpy(float *y, float a, const float *x, int n) {
+  int i = 0;
+#ifdef LM_AVX2
+  __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* x[i] = exp(x[i] - m); returns the sum. */
+static float exp_shift_sum(float *x, int n, float m) {
+  int i = 0;
+  float s = 0.0f;
+#ifdef LM_AVX2
+  __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  s = hsum8(acc);
+#endif
+  for (; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
+  return s;
+}
+
+static float vmax(const float *x, int n) {
+  float m = -INFINITY;
+  int i = 0;
+#ifdef LM_AVX2
+  if (n >= 8) {
+    __m256 vm = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    m = _mm_cvtss_f32(s);
+  }
+#endif
+  for (; i < n; i++) if (x[i] > m) m = x[i];
+  return m;
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+static void rmsnorm_rows(const float *x, int rows, int dim, const float *w, float *out, float eps) {
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * dim;
+    float ss = dot(xr, xr, dim);
+    float inv = 1.0f / sqrtf(ss / dim + eps);
+    float *o = out + (size_t)r * dim;
+    for (int j = 0; j < dim; j++) o[j] = w[j] * (inv * xr[j]);
+  }
+}
+
+/* y [rows, out] = x [rows, in] @ W^T, W [out, in]. Eight outputs at a time share one pass over x. */
+static void linear_rows(const float *x, int rows, int in, const float *W, int out, float *y) {
+  int o = 0;
+#ifdef LM_AVX2
+  const int full = in & ~7, rem = in - full;
+  const __m256i mask = tail_mask(rem > 0 ? rem : 8);
+  for (; o + 8 <= out; o += 8) {
+    const float *w0 = W + (size_t)o * in;
+    for (int r = 0; r < rows; r++) {
+      const float *xr = x + (size_t)r * in;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      int i = 0;
+      for (; i < full; i += 8) {
+        __m256 xv = _mm256_loadu_ps(xr + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + in + i), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 2 * in + i), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 3 * in + i), xv, a3);
+        a4 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 4 * in + i), xv, a4);
+        a5 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 5 * in + i), xv, a5);
+        a6 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 6 * in + i), xv, a6);
+        a7 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + 7 * in + i), xv, a7);
+      }
+      if (rem) {
+        __m256 xv = _mm256_maskload_ps(xr + i, mask);
+        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + i, mask), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + in + i, mask), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 2 * in + i, mask), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 3 * in + i, mask), xv, a3);
+        a4 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 4 * in + i, mask), xv, a4);
+        a5 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 5 * in + i, mask), xv, a5);
+        a6 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 6 * in + i, mask), xv, a6);
+        a7 = _mm256_fmadd_ps(_mm256_maskload_ps(w0 + 7 * in + i, mask), xv, a7);
+      }
+      _mm256_storeu_ps(y + (size_t)r * out + o, hsum8x8(a0, a1, a2, a3, a4, a5, a6, a7));
+    }
+  }
+#endif
+  for (; o < out; o++)
+    for (int r = 0; r < rows; r++) y[(size_t)r * out + o] = dot(x + (size_t)r * in, W + (size_t)o * in, in);
+}
+
+static void swiglu_rows(const float *h13, int rows, int hidden, float *out) {
+  for (int r = 0; r < rows; r++) {
+    const float *a = h13 + (size_t)r * 2 * hidden, *b = a + hidden;
+    float *o = out + (size_t)r * hidden;
+    int j = 0;
+#ifdef LM_AVX2
+    for (; j + 8 <= hidden; j += 8) {
+      __m256 va = _mm256_loadu_ps(a + j);
+      __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), va)));
+      _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_div_ps(va, den), _mm256_loadu_ps(b + j)));
+    }
+#endif
+    for (; j < hidden; j++) o[j] = (a[j] / (1.0f + expf(-a[j]))) * b[j];
+  }
+}
+
+typedef struct {
+  const int32_t *L;
+  const float *rope;
+  float *k, *v;
+  int slots, cap, layer;
+  int rows;
+  const int32_t *slot, *pos;
+} Step;
+
+static inline size_t cache_off(const Step *s, int slot, int channel) {
+  return (((size_t)s->layer * s->slots + slot) * s->L[L_KV_DIM] + channel) * (size_t)s->cap;
+}
+
+static void rope_store(const Step *s, float *qkv) {
+  const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], half = hs / 2;
+  const int stride = dim + 2 * kv;
+  for (int r = 0; r < s->rows; r++) {
+    const int p = s->pos[r];
+    float *q = qkv + (size_t)r * stride, *kk = q + dim, *vv = kk + kv;
+    const float *cs = s->rope + (size_t)p * half * 2;
+    float *kc = s->k + cache_off(s, s->slot[r], 0), *vc = s->v + cache_off(s, s->slot[r], 0);
+    for (int j = 0; j < dim; j += 2) {
+      const int i = (j % hs) / 2;
+      const float c = cs[2 * i], sn = cs[2 * i + 1];
+      const float q0 = q[j], q1 = q[j + 1];
+      q[j] = q0 * c - q1 * sn;
+      q[j + 1] = q0 * sn + q1 * c;
+      if (j < kv) {
+        const float k0 = kk[j], k1 = kk[j + 1];
+        kc[(size_t)j * s->cap + p] = k0 * c - k1 * sn;
+        kc[(size_t)(j + 1) * s->cap + p] = k0 * sn + k1 * c;
+      }
+    }
+    for (int j = 0; j < kv; j++) vc[(size_t)j * s->cap + p] = vv[j];
+  }
+}
+
+/* Attention for rows [r0, r1); scratch holds kv_mul * cap floats. */
+static void attend_rows(const Step *s, const float *qkv, float *out, int r0, int r1, float *scratch) {
+  const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE];
+  const int nh = s->L[L_N_HEADS], nkv = s->L[L_N_KV_HEADS], mul = nh / nkv;
+  const int stride = dim + 2 * kv, cap = s->cap;
+  const float scale = 1.0f / sqrtf((float)hs);
+  for (int r = r0; r < r1; r++) {
+    const int n = s->pos[r] + 1;
+    const float *q = qkv + (size_t)r * stride;
+    const float *kbase = s->k + cache_off(s, s->slot[r], 0), *vbase = s->v + cache_off(s, s->slot[r], 0);
+    for (int kh = 0; kh < nkv; kh++) {
+      const float *kc = kbase + (size_t)kh * hs * cap, *vc = vbase + (size_t)kh * hs * cap;
+      for (int j = 0; j < mul; j++) memset(scratch + (size_t)j * cap, 0, sizeof(float) * n);
+      /* scores[j][t] = sum_d q[h_j][d] * K[d][t], one contiguous run over t per head dimension */
+      for (int d = 0; d < hs; d++)
+        for (int j = 0; j < mul; j++) axpy(scratch + (size_t)j * cap, q[(kh * mul + j) * hs + d] * scale, kc + (size_t)d * cap, n);
+      for (int j = 0; j < mul; j++) {
+        float *sc = scratch + (size_t)j * cap;
+        const float inv = 1.0f / exp_shift_sum(sc, n, vmax(sc, n));
+        float *o = out + (size_t)r * dim + (kh * mul + j) * hs;
+        for (int d = 0; d < hs; d++) o[d] = dot(sc, vc + (size_t)d * cap, n) * inv;
+      }
+    }
+  }
+}
+
+typedef struct { const Step *s; const float *qkv; float *out; int r0, r1; float *scratch; } AttJob;
+static void *attend_job(void *p) {
+  AttJob *j = p;
+  attend_rows(j->s, j->qkv, j->out, j->r0, j->r1, j->scratch);
+  return NULL;
+}
+
+static int thread_count(void) {
+  const char *e = getenv("SAELAB_THREADS");
+  long n = e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) n = 1;
+  if (n > 16) n = 16;
+  return (int)n;
+}
+
+/* Splits rows into contiguous chunks of about equal work (attention cost grows with position). */
+static int attention(const Step *s, const float *qkv, float *out) {
+  const int mul = s->L[L_N_HEADS] / s->L[L_N_KV_HEADS];
+  double work = 0;
+  for (int r = 0; r < s->rows; r++) work += s->pos[r] + 1;
+  work *= s->L[L_N_HEADS] * s->L[L_HEAD_SIZE];
+  int nt = thread_count();
+  if (work < 262144.0 || s->rows < 2) nt = 1;
+  if (nt > s->rows) nt = s->rows;
+  float *scratch = malloc(sizeof(float) * (size_t)mul * s->cap * nt);
+  if (!scratch) return 0;
+  if (nt == 1) {
+    attend_rows(s, qkv, out, 0, s->rows, scratch);
+    free(scratch);
+    return 1;
+  }
+  AttJob jobs[16];
+  pthread_t th[16];
+  double per = 0, target = 0, acc = 0;
+  for (int r = 0; r < s->rows; r++) per += s->pos[r] + 1;
+  per /= nt;
+  int r = 0;
+  for (int t = 0; t < nt; t++) {
+    int r0 = r;
+    target += per;
+    while (r < s->rows && (t == nt - 1 || acc + s->pos[r] + 1 <= target + 0.5)) { acc += s->pos[r] + 1; r++; }
+    jobs[t] = (AttJob){ s, qkv, out, r0, r, scratch + (size_t)t * mul * s->cap };
+  }
+  int started[16] = {0};
+  for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, attend_job, &jobs[t]) == 0;
+  attend_job(&jobs[0]);
+  for (int t = 1; t < nt; t++) {
+    if (started[t]) pthread_join(th[t], NULL);
+    else attend_job(&jobs[t]);
+  }
+  free(scratch);
+  return 1;
+}
+
+static inline const float *P(const float *buf, const int32_t *L, int layer, int which) {
+  return buf + L[L_LAYER0 + Y_PER_LAYER * layer + which];
+}
+
+static int attn_block(const Step *s, const float *buf, const float *x, float *out) {
+  const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], rows = s->rows, l = s->layer;
+  float *xb = malloc(sizeof(float) * (size_t)rows * (2 * dim + 2 * kv + dim));
+  if (!xb) return 0;
+  float *qkv = xb + (size_t)rows * dim, *att = qkv + (size_t)rows * (dim + 2 * kv);
+  rmsnorm_rows(x, rows, dim, P(buf, s->L, l, Y_RMS_ATT), xb, RMS_EPS);
+  linear_rows(xb, rows, dim, P(buf, s->L, l, Y_WQKV), dim + 2 * kv, qkv);
+  rope_store(s, qkv);
+  int ok = attention(s, qkv, att);
+  if (ok) linear_rows(att, rows, dim, P(buf, s->L, l, Y_WO), dim, out);
+  free(xb);
+  return ok;
+}
+
+static int mlp_block(const int32_t *L, const float *buf, const float *x, int rows, int l, float *out) {
+  const int dim = L[L_DIM], hid = L[L_HIDDEN];
+  float *xb = malloc(sizeof(float) * (size_t)rows * (dim + 3 * hid));
+  if (!xb) return 0;
+  float *h13 = xb + (size_t)rows * dim, *hb = h13 + (size_t)rows * 2 * hid;
+  rmsnorm_rows(x, rows, dim, P(buf, L, l, Y_RMS_FFN), xb, RMS_EPS);
+  linear_rows(xb, rows, dim, P(buf, L, l, Y_W13), 2 * hid, h13);
+  swiglu_rows(h13, rows, hid, hb);
+  linear_rows(hb, rows, hid, P(buf, L, l, Y_W2), dim, out);
+  free(xb);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- Node-API wrappers */
+
+#define ARGS(n) \
+  size_t argc = (n); napi_value argv[(n)]; \
+  SAELAB_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); \
+  if (argc < (n)) SAELAB_THROW(env, "saelab native lm: too few arguments");
+#define NEED(cond, msg) do { if (!(cond)) SAELAB_THROW(env, "saelab native lm: " msg); } while (0)
+
+static int get_int(napi_env env, napi_value v, int *out, const char *what) {
+  int64_t t;
+  if (!saelab_int(env, v, &t, what)) return 0;
+  *out = (int)t;
+  return 1;
+}
+
+/* Unpacks (layout, rope?, k, v, slots, cap, rows, rowSlot, rowPos) and checks every size. */
+static int get_step(napi_env env, napi_value *a, int has_rope, Step *s, size_t *layout_len) {
+  int32_t *L; size_t nl, n;
+  float *f;
+  int i = 0;
+  if (!saelab_i32(env, a[i++], &L, &nl, "layout")) return 0;
+  if (nl < L_LAYER0) { napi_throw_error(env, NULL, "saelab native lm: layout too short"); return 0; }
+  s->L = L;
+  *layout_len = nl;
+  if (has_rope) {
+    if (!saelab_f32(env, a[i++], &f, &n, "rope")) return 0;
+    if (n < (size_t)L[L_SEQ_LEN] * L[L_HEAD_SIZE]) { napi_throw_error(env, NULL, "saelab native lm: rope table too short"); return 0; }
+    s->rope = f;
+  }
+  size_t nk, nv;
+  if (!saelab_f32(env, a[i++], &s->k, &nk, "k cache")) return 0;
+  if (!saelab_f32(env, a[i++], &s->v, &nv, "v cache")) return 0;
+  if (!get_int(env, a[i++], &s->slots, "slots") || !get_int(env, a[i++], &s->cap, "cap") || !get_int(env, a[i++], &s->rows, "rows")) return 0;
+  size_t need = (size_t)L[L_N_LAYERS] * s->slots * L[L_KV_DIM] * s->cap;
+  if (nk < need || nv < need) { napi_throw_error(env, NULL, "saelab native lm: cache arrays smaller than layers * slots * kvDim * cap"); return 0; }
+  int32_t *sl, *ps; size_t nsl, nps;
+  if (!saelab_i32(env, a[i++], &sl, &nsl, "rowSlot") || !saelab_i32(env, a[i++], &ps, &nps, "rowPos")) return 0;
+  if (nsl < (size_t)s->rows || nps < (size_t)s->rows) { napi_throw_error(env, NULL, "saelab native lm: rowSlot/rowPos shorter than rows"); return 0; }
+  for (int r = 0; r < s->rows; r++) {
+    if (sl[r] < 0 || sl[r] >= s->slots || ps[r] < 0 || ps[r] >= s->cap || ps[r] >= L[L_SEQ_LEN]) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "saelab native lm: row %d has slot %d / position %d outside the cache (%d slots, cap %d) or seq_len %d", r, sl[r], ps[r], s->slots, s->cap, L[L_SEQ_LEN]);
+      napi_throw_range_error(env, NULL, msg);
+      return 0;
+    }
+  }
+  s->slot = sl;
+  s->pos = ps;
+  return 1;
+}
+
+static int check_layer(napi_env env, const Step *s, size_t nl, int layer) {
+  if (layer < 0 || layer >= s->L[L_N_LAYERS] || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * s->L[L_N_LAYERS])) {
+    napi_throw_range_error(env, NULL, "saelab native lm: layer index out of range");
+    return 0;
+  }
+  return 1;
+}
+
+static int check_buffer(napi_env env, const int32_t *L, size_t nbuf) {
+  const int dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+  for (int l = 0; l < L[L_N_LAYERS]; l++) {
+    const int32_t *o = L + L_LAYER0 + Y_PER_LAYER * l;
+    if ((size_t)o[Y_RMS_ATT] + dim > nbuf || (size_t)o[Y_WQKV] + (size_t)(dim + 2 * kv) * dim > nbuf || (size_t)o[Y_WO] + (size_t)dim * dim > nbuf ||
+        (size_t)o[Y_RMS_FFN] + dim > nbuf || (size_t)o[Y_W13] + (size_t)2 * hid * dim > nbuf || (size_t)o[Y_W2] + (size_t)dim * hid > nbuf) {
+      napi_throw_range_error(env, NULL, "saelab native lm: layout offsets run past the parameter buffer");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  float *x, *w, *out; size_t nx, nw, no; int rows, dim; double eps;
+  if (!saelab_f32(env, argv[0], &x, &nx, "x") || !get_int(env, argv[1], &rows, "rows") || !get_int(env, argv[2], &dim, "dim") ||
+      !saelab_f32(env, argv[3], &w, &nw, "weight") || !saelab_f32(env, argv[4], &out, &no, "out") || !saelab_double(env, argv[5], &eps, "eps")) return NULL;
+  NEED(rows >= 0 && dim > 0 && nx >= (size_t)rows * dim && no >= (size_t)rows * dim && nw >= (size_t)dim, "rmsnorm: array sizes do not match rows x dim");
+  rmsnorm_rows(x, rows, dim, w, out, (float)eps);
+  return NULL;
+}
+
+static napi_value js_swiglu(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  float *h, *out; size_t nh, no; int rows, hid;
+  if (!saelab_f32(env, argv[0], &h, &nh, "h13") || !get_int(env, argv[1], &rows, "rows") || !get_int(env, argv[2], &hid, "hidden") ||
+      !saelab_f32(env, argv[3], &out, &no, "out")) return NULL;
+  NEED(rows >= 0 && hid > 0 && nh >= (size_t)rows * 2 * hid && no >= (size_t)rows * hid, "swiglu: array sizes do not match");
+  swiglu_rows(h, rows, hid, out);
+  return NULL;
+}
+
+static napi_value js_linear(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  float *x, *w, *y; size_t nx, nw, ny; int rows, in, out;
+  if (!saelab_f32(env, argv[0], &x, &nx, "x") || !get_int(env, argv[1], &rows, "rows") || !get_int(env, argv[2], &in, "inDim") ||
+      !saelab_f32(env, argv[3], &w, &nw, "w") || !get_int(env, argv[4], &out, "outDim") || !saelab_f32(env, argv[5], &y, &ny, "out")) return NULL;
+  NEED(rows >= 0 && in > 0 && out > 0 && nx >= (size_t)rows * in && nw >= (size_t)out * in && ny >= (size_t)rows * out, "linear: array sizes do not match");
+  linear_rows(x, rows, in, w, out, y);
+  return NULL;
+}
+
+/* lmRopeStore(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer) */
+static napi_value js_rope_store(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  Step s; size_t nl, nq; float *qkv; int layer;
+  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
+  if (!saelab_f32(env, argv[9], &qkv, &nq, "qkv") || !get_int(env, argv[10], &layer, "layer")) return NULL;
+  if (!check_layer(env, &s, nl, layer)) return NULL;
+  NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]), "ropeStore: qkv smaller than rows x (dim + 2 kvDim)");
+  s.layer = layer;
+  rope_store(&s, qkv);
+  return NULL;
+}
+
+/* lmAttention(layout, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer, out) */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  Step s; size_t nl, nq, no; float *qkv, *out; int layer;
+  if (!get_step(env, argv, 0, &s, &nl)) return NULL;
+  if (!saelab_f32(env, argv[8], &qkv, &nq, "qkv") || !get_int(env, argv[9], &layer, "layer") || !saelab_f32(env, argv[10], &out, &no, "out")) return NULL;
+  if (!check_layer(env, &s, nl, layer)) return NULL;
+  NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]) && no >= (size_t)s.rows * s.L[L_DIM], "attention: qkv or out too small");
+  s.layer = layer;
+  if (!attention(&s, qkv, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  return NULL;
+}
+
+/* lmAttnBlock(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, x, layer, out) */
+static napi_value js_attn_block(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  Step s; size_t nl, nb, nx, no; float *buf, *x, *out; int layer;
+  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
+  if (!saelab_f32(env, argv[9], &buf, &nb, "buffer") || !saelab_f32(env, argv[10], &x, &nx, "x") ||
+      !get_int(env, argv[11], &layer, "layer") || !saelab_f32(env, argv[12], &out, &no, "out")) return NULL;
+  if (!check_layer(env, &s, nl, layer) || !check_buffer(env, s.L, nb)) return NULL;
+  NEED(nx >= (size_t)s.rows * s.L[L_DIM] && no >= (size_t)s.rows * s.L[L_DIM], "attnBlock: x or out smaller than rows x dim");
+  s.layer = layer;
+  if (!attn_block(&s, buf, x, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  return NULL;
+}
+
+/* lmMlpBlock(layout, buffer, x, rows, layer, out) */
+static napi_value js_mlp_block(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int32_t *L; size_t nl, nb, nx, no; float *buf, *x, *out; int rows, layer;
+  if (!saelab_i32(env, argv[0], &L, &nl, "layout") || !saelab_f32(env, argv[1], &buf, &nb, "buffer") || !saelab_f32(env, argv[2], &x, &nx, "x") ||
+      !get_int(env, argv[3], &rows, "rows") || !get_int(env, argv[4], &layer, "layer") || !saelab_f32(env, argv[5], &out, &no, "out")) return NULL;
+  NEED(nl >= L_LAYER0 && nl >= (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]), "mlpBlock: layout too short");
+  NEED(layer >= 0 && layer < L[L_N_LAYERS], "mlpBlock: layer index out of range");
+  if (!check_buffer(env, L, nb)) return NULL;
+  NEED(rows >= 0 && nx >= (size_t)rows * L[L_DIM] && no >= (size_t)rows * L[L_DIM], "mlpBlock: x or out smaller than rows x dim");
+  if (!mlp_block(L, buf, x, rows, layer, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  return NULL;
+}
+
+/* lmLayers(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, x, from, to) */
+static napi_value js_layers(napi_env env, napi_callback_info info) {
+  ARGS(13);
+  Step s; size_t nl, nb, nx; float *buf, *x; int from, to;
+  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
+  if (!saelab_f32(env, argv[9], &buf, &nb, "buffer") || !saelab_f32(env, argv[10], &x, &nx, "x") ||
+      !get_int(env, argv[11], &from, "from") || !get_int(env, argv[12], &to, "to")) return NULL;
+  NEED(from >= 0 && from <= to && to <= s.L[L_N_LAYERS] && nl >= (size_t)(L_LAYER0 + Y_PER_LAYER * s.L[L_N_LAYERS]), "layers: layer range out of bounds");
+  if (!check_buffer(env, s.L, nb)) return NULL;
+  const int dim = s.L[L_DIM];
+  NEED(nx >= (size_t)s.rows * dim, "layers: x smaller than rows x dim");
+  float *tmp = malloc(sizeof(float) * (size_t)s.rows * dim + 1);
+  if (!tmp) SAELAB_THROW(env, "saelab native lm: out of memory");
+  for (int l = from; l < to; l++) {
+    s.layer = l;
+    if (!attn_block(&s, buf, x, tmp)) { free(tmp); SAELAB_THROW(env, "saelab native lm: out of memory"); }
+    for (size_t i = 0; i < (size_t)s.rows * dim; i++) x[i] += tmp[i];
+    if (!mlp_block(s.L, buf, x, s.rows, l, tmp)) { free(tmp); SAELAB_THROW(env, "saelab native lm: out of memory"); }
+    for (size_t i = 0; i < (size_t)s.rows * dim; i++) x[i] += tmp[i];
+  }
+  free(tmp);
+  return NULL;
+}
+
+void saelab_register_lm(napi_env env, napi_value exports) {
+  saelab_export(env, exports, "lmRmsnorm", js_rmsnorm);
+  saelab_export(env, exports, "lmSwiglu", js_swiglu);
+  saelab_export(env, exports, "lmLinear", js_linear);
+  saelab_export(env, exports, "lmRopeStore", js_rope_store);
+  saelab_export(env, exports, "lmAttention", js_attention);
+  saelab_export(env, exports, "lmAttnBlock", js_attn_block);
+  saelab_export(env, exports, "lmMlpBlock", js_mlp_block);
+  saelab_export(env, exports, "lmLayers", js_layers);
+}
