@@ -133,7 +133,9 @@ function rmsnorm(x: Float32Array, rows: number, dim: number, weight: Float32Arra
     let ss = 0;
     for (let j = 0; j < dim; j++) ss += x[o + j]! * x[o + j]!;
     const inv = 1 / Math.sqrt(ss / dim + eps);
-    for (let j = 0; j < dim; j++) out[o + j] = weight[j]! * (inv * x[o + j]!);
+    // Rounding the normalised value to float32 first makes weight * normalised the same number whether
+    // the weight is applied here or after a ln_final hook.
+    for (let j = 0; j < dim; j++) out[o + j] = weight[j]! * Math.fround(inv * x[o + j]!);
   }
 }
 

@@ -178,7 +178,7 @@ export class LlamaModel {
       m = nSeq;
     }
     const logits = new Float32Array(m * c.vocabSize);
-    this.project(xf, m, c.dim, this.params.classifier, c.vocabSize, logits, false);
+    this.project(xf, m, c.dim, this.params.classifier, c.vocabSize, logits);
     result.logits = logits;
     return result;
   }
@@ -202,10 +202,10 @@ export class LlamaModel {
     return { result, cache };
   }
 
-  /** out [m, n] (+)= a [m, k] @ w^T, w [n, k]: the LM kernel for few rows, Kernels.gemm otherwise. */
-  private project(a: Float32Array, m: number, k: number, w: Float32Array, n: number, out: Float32Array, accumulate: boolean): void {
-    if (m <= this.fusedMaxRows && !accumulate) this.lm.linear(a, m, k, w, n, out);
-    else this.kernels.gemm({ a, b: w, out, m, n, k, transB: true, beta: accumulate ? 1 : 0 });
+  /** out [m, n] = a [m, k] @ w^T, w [n, k]: the LM kernel for few rows, Kernels.gemm otherwise. */
+  private project(a: Float32Array, m: number, k: number, w: Float32Array, n: number, out: Float32Array): void {
+    if (m <= this.fusedMaxRows) this.lm.linear(a, m, k, w, n, out);
+    else this.kernels.gemm({ a, b: w, out, m, n, k, transB: true });
   }
 
   private blocksGemm(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
@@ -216,14 +216,11 @@ export class LlamaModel {
     const att = new Float32Array(R * c.dim);
     const h13 = new Float32Array(R * 2 * c.hiddenDim);
     const hb = new Float32Array(R * c.hiddenDim);
-    let branch: Float32Array | undefined;
+    const branch = new Float32Array(R * c.dim);
+    // The branch is always rounded to float32 before the residual add (no beta = 1 fusion), so a
+    // pass-through hook leaves every bit unchanged.
     const addBranch = (name: string, l: number, from: Float32Array, w: Float32Array, k: number): void => {
-      if (!hooks.has(name)) {
-        this.project(from, R, k, w, c.dim, x, true);
-        return;
-      }
-      branch ??= new Float32Array(R * c.dim);
-      this.project(from, R, k, w, c.dim, branch, false);
+      this.project(from, R, k, w, c.dim, branch);
       fire(name, l, branch);
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + branch[i]!;
     };
@@ -231,13 +228,13 @@ export class LlamaModel {
       const p = this.params.layers[l]!;
       fire(`blocks.${l}.hook_resid_pre`, l, x);
       this.lm.rmsnorm(x, R, c.dim, p.rmsAtt, xb, RMS_EPS);
-      this.project(xb, R, c.dim, p.wqkv, c.dim + 2 * c.kvDim, qkv, false);
+      this.project(xb, R, c.dim, p.wqkv, c.dim + 2 * c.kvDim, qkv);
       this.lm.ropeStore(this.buffers, qkv, ri, cache, l);
       this.lm.attention(this.buffers, qkv, ri, cache, l, att);
       addBranch(`blocks.${l}.hook_attn_out`, l, att, p.wo, c.dim);
       fire(`blocks.${l}.hook_resid_mid`, l, x);
       this.lm.rmsnorm(x, R, c.dim, p.rmsFfn, xb, RMS_EPS);
-      this.project(xb, R, c.dim, p.w13, 2 * c.hiddenDim, h13, false);
+      this.project(xb, R, c.dim, p.w13, 2 * c.hiddenDim, h13);
       this.lm.swiglu(h13, R, c.hiddenDim, hb);
       addBranch(`blocks.${l}.hook_mlp_out`, l, hb, p.w2, c.hiddenDim);
       fire(`blocks.${l}.hook_resid_post`, l, x);
