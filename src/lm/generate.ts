@@ -23,6 +23,8 @@ export interface GenerateOptions extends SamplingOptions {
   steps: number;
   /** Seed of the sampling streams. Default 0. */
   seed?: number;
+  /** Stream index of the first prompt (prompt i samples from stream firstSequence + i). Default 0. */
+  firstSequence?: number;
   /** Stop a sequence when it produces BOS (llama2.c's end-of-story signal). Default true. */
   stopAtBos?: boolean;
   /** Hooks active during the whole generation (prompt and generated tokens). */
@@ -102,7 +104,7 @@ export function generate(model: LlamaModel, prompts: readonly ArrayLike<number>[
   if (longest >= model.config.seqLen && steps > 0) throw new RangeError(`a prompt of ${longest} tokens leaves no room in the context of ${model.config.seqLen}`);
   const cache = model.newCache(n, cap);
   const base = new Rng(opts.seed ?? 0);
-  const rngs = prompts.map((_, i) => base.fork(`sequence ${i}`));
+  const rngs = prompts.map((_, i) => base.fork(`sequence ${i + (opts.firstSequence ?? 0)}`));
   const out: number[][] = prompts.map(() => []);
   const stopAtBos = opts.stopAtBos ?? true;
   let active = prompts.map((_, i) => i);

@@ -60,7 +60,7 @@ export function parseHookName(name: string, nLayers: number): { layer: number; p
   throw new UserError(`unknown hook point "${name}"; valid names are blocks.{0..${nLayers - 1}}.{${BLOCK_HOOKS.join(",")}} and ${LN_FINAL_HOOK}`);
 }
 
-/** Returns the number of blocks a forward pass must run so that hook `name` fires (its layer + 1; all for ln_final). */
+/** Returns the number of blocks a forward pass must run to reach hook `name` (resid_pre of block L is the residual after L blocks; all for ln_final). */
 export function layersNeededFor(name: string, nLayers: number): number {
   const { layer, point } = parseHookName(name, nLayers);
   if (point === "ln_final") return nLayers;

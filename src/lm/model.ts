@@ -158,15 +158,17 @@ export class LlamaModel {
     if (opts.cache) slots.forEach((s, i) => (opts.cache!.lengths[s] = starts[i]! + seqs[i]!.length));
     const result: ForwardResult = { rows, rowSeq, rowPos, seqStart, residual: x };
     const mode = opts.logits ?? "all";
-    if (stopAt < c.nLayers || mode === "none") return result;
+    const finalHooked = hooks.has(LN_FINAL_HOOK);
+    if (stopAt < c.nLayers || (mode === "none" && !finalHooked)) return result;
     let xf = new Float32Array(rows * c.dim);
-    if (hooks.has(LN_FINAL_HOOK)) {
+    if (finalHooked) {
       this.lm.rmsnorm(x, rows, c.dim, new Float32Array(c.dim).fill(1), xf, RMS_EPS);
       fire(LN_FINAL_HOOK, c.nLayers, xf);
       for (let i = 0; i < xf.length; i++) xf[i] = this.params.rmsFinal[i % c.dim]! * xf[i]!;
     } else {
       this.lm.rmsnorm(x, rows, c.dim, this.params.rmsFinal, xf, RMS_EPS);
     }
+    if (mode === "none") return result;
     let m = rows;
     if (mode === "last") {
       const last = new Float32Array(nSeq * c.dim);
