@@ -16,6 +16,8 @@ import { Tokenizer } from "../src/lm/tokenizer.js";
 import { referenceLmKernels } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
+import { emptySparse, reserveSparse, type SparseRows } from "../src/tensor/kernels.js";
+import type { SaeModel } from "../src/sae/types.js";
 
 /** Pieces after the specials and byte tokens, best-scoring first. */
 const EXTRA_PIECES = [" ", "a", "b", "c", "d", "e", "h", "p", "y", "s", "t", " a", "ab", " b", "ha", "pp", "hap", "happ", "happy", " happy", "sa", "sad", " sad", "cab", " the", "th", " t", "he"];
@@ -171,3 +173,69 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+/**
+ * A hand-built SAE with dSae = 2 dIn: latents are relu(x) and relu(-x), decoder rows +e_i and -e_i,
+ * scaled by `gain`. With gain 1 the reconstruction is exactly x; with gain 0 it is exactly zero.
+ */
+export function signSplitSae(dIn: number, gain: number): SaeModel {
+  const dSae = 2 * dIn;
+  const W_dec = new Float32Array(dSae * dIn);
+  for (let i = 0; i < dIn; i++) {
+    W_dec[i * dIn + i] = gain;
+    W_dec[(dIn + i) * dIn + i] = -gain;
+  }
+  const encode = (x: Float32Array, batch: number, out: SparseRows = emptySparse(batch, dSae)): SparseRows => {
+    reserveSparse(out, batch, dSae, batch * dIn);
+    let e = 0;
+    for (let r = 0; r < batch; r++) {
+      out.rowPtr[r] = e;
+      for (const [off, sign] of [[0, 1], [dIn, -1]] as const) {
+        for (let i = 0; i < dIn; i++) {
+          const v = sign * x[r * dIn + i]!;
+          if (v > 0) {
+            out.colIdx[e] = off + i;
+            out.values[e] = v;
+            e++;
+          }
+        }
+      }
+    }
+    out.rowPtr[batch] = e;
+    out.nnz = e;
+    return out;
+  };
+  const decode = (acts: SparseRows, out = new Float32Array(acts.rows * dIn)): Float32Array => {
+    out.fill(0);
+    for (let r = 0; r < acts.rows; r++) {
+      for (let e = acts.rowPtr[r]!; e < acts.rowPtr[r + 1]!; e++) {
+        const j = acts.colIdx[e]!;
+        for (let i = 0; i < dIn; i++) out[r * dIn + i] = out[r * dIn + i]! + acts.values[e]! * W_dec[j * dIn + i]!;
+      }
+    }
+    return out;
+  };
+  return {
+    architecture: "standard", tied: false, dIn, dSae, W_dec,
+    b_enc: new Float32Array(dSae), b_dec: new Float32Array(dIn),
+    encoderWeights: () => {
+      const w = new Float32Array(dIn * dSae);
+      for (let i = 0; i < dIn; i++) {
+        w[i * dSae + i] = 1;
+        w[i * dSae + dIn + i] = -1;
+      }
+      return w;
+    },
+    encode,
+    decode,
+    preActivations: (x, batch) => {
+      const out = new Float32Array(batch * dSae);
+      for (let r = 0; r < batch; r++) for (let i = 0; i < dIn; i++) {
+        out[r * dSae + i] = x[r * dIn + i]!;
+        out[r * dSae + dIn + i] = -x[r * dIn + i]!;
+      }
+      return out;
+    },
+  };
+}
+

@@ -1,75 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { emptySparse, reserveSparse, type SparseRows } from "../src/tensor/kernels.js";
-import type { SaeModel } from "../src/sae/types.js";
 import { LlamaModel } from "../src/lm/model.js";
 import { logSoftmaxRows, spliceEvaluate } from "../src/lm/splice.js";
 import { sharedModelFiles } from "../src/io/llama2c.js";
-import { backendsUnderTest, SHARED_MODEL_MISSING, sharedModel, tinyCheckpoint } from "./lm-fixtures.js";
-
-/**
- * A hand-built SAE with dSae = 2 dIn: latents are relu(x) and relu(-x), decoder rows +e_i and -e_i,
- * scaled by `gain`. With gain 1 the reconstruction is exactly x; with gain 0 it is exactly zero.
- */
-export function signSplitSae(dIn: number, gain: number): SaeModel {
-  const dSae = 2 * dIn;
-  const W_dec = new Float32Array(dSae * dIn);
-  for (let i = 0; i < dIn; i++) {
-    W_dec[i * dIn + i] = gain;
-    W_dec[(dIn + i) * dIn + i] = -gain;
-  }
-  const encode = (x: Float32Array, batch: number, out: SparseRows = emptySparse(batch, dSae)): SparseRows => {
-    reserveSparse(out, batch, dSae, batch * dIn);
-    let e = 0;
-    for (let r = 0; r < batch; r++) {
-      out.rowPtr[r] = e;
-      for (const [off, sign] of [[0, 1], [dIn, -1]] as const) {
-        for (let i = 0; i < dIn; i++) {
-          const v = sign * x[r * dIn + i]!;
-          if (v > 0) {
-            out.colIdx[e] = off + i;
-            out.values[e] = v;
-            e++;
-          }
-        }
-      }
-    }
-    out.rowPtr[batch] = e;
-    out.nnz = e;
-    return out;
-  };
-  const decode = (acts: SparseRows, out = new Float32Array(acts.rows * dIn)): Float32Array => {
-    out.fill(0);
-    for (let r = 0; r < acts.rows; r++) {
-      for (let e = acts.rowPtr[r]!; e < acts.rowPtr[r + 1]!; e++) {
-        const j = acts.colIdx[e]!;
-        for (let i = 0; i < dIn; i++) out[r * dIn + i] = out[r * dIn + i]! + acts.values[e]! * W_dec[j * dIn + i]!;
-      }
-    }
-    return out;
-  };
-  return {
-    architecture: "standard", tied: false, dIn, dSae, W_dec,
-    b_enc: new Float32Array(dSae), b_dec: new Float32Array(dIn),
-    encoderWeights: () => {
-      const w = new Float32Array(dIn * dSae);
-      for (let i = 0; i < dIn; i++) {
-        w[i * dSae + i] = 1;
-        w[i * dSae + dIn + i] = -1;
-      }
-      return w;
-    },
-    encode,
-    decode,
-    preActivations: (x, batch) => {
-      const out = new Float32Array(batch * dSae);
-      for (let r = 0; r < batch; r++) for (let i = 0; i < dIn; i++) {
-        out[r * dSae + i] = x[r * dIn + i]!;
-        out[r * dSae + dIn + i] = -x[r * dIn + i]!;
-      }
-      return out;
-    },
-  };
-}
+import { backendsUnderTest, SHARED_MODEL_MISSING, sharedModel, signSplitSae, tinyCheckpoint } from "./lm-fixtures.js";
 
 const ckpt = tinyCheckpoint(9);
 const seqs = [[1, 270, 271, 272, 260, 261, 280, 5, 6], [1, 40, 41, 42, 286], [1, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279]];
