@@ -236,28 +236,81 @@ static void rope_store(const Step *s, float *qkv) {
   }
 }
 
-/* Attention for rows [r0, r1); scratch holds kv_mul * cap floats. */
+/* One query head over positions 0..n-1 of its key/value head: kc, vc are [hs][cap] (position
+   fastest); sc is scratch of at least n + 8 floats; writes the head's hs outputs to o. */
+static void attend_head(const float *q, const float *kc, const float *vc, int n, int cap, int hs, float scale, float *sc, float *o) {
+  int t = 0;
+#ifdef LM_AVX2
+  const int nb = n & ~7, rem = n - nb;
+  const __m256i mask = tail_mask(rem > 0 ? rem : 8);
+  float qs[256];
+  for (int d = 0; d < hs && d < 256; d++) qs[d] = q[d] * scale;
+  if (hs <= 256) {
+    for (; t < nb; t += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int d = 0; d < hs; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(qs + d), _mm256_loadu_ps(kc + (size_t)d * cap + t), acc);
+      _mm256_storeu_ps(sc + t, acc);
+    }
+    if (rem) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int d = 0; d < hs; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(qs + d), _mm256_maskload_ps(kc + (size_t)d * cap + t, mask), acc);
+      _mm256_maskstore_ps(sc + t, mask, acc);
+      t = n;
+    }
+  }
+#endif
+  for (; t < n; t++) {
+    float acc = 0.0f;
+    for (int d = 0; d < hs; d++) acc += q[d] * kc[(size_t)d * cap + t];
+    sc[t] = acc * scale;
+  }
+  const float inv = 1.0f / exp_shift_sum(sc, n, vmax(sc, n));
+  int d0 = 0;
+#ifdef LM_AVX2
+  for (; d0 + 8 <= hs; d0 += 8) {
+    const float *v0 = vc + (size_t)d0 * cap;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int u = 0;
+    for (; u < nb; u += 8) {
+      __m256 p = _mm256_loadu_ps(sc + u);
+      a0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + u), a0);
+      a1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + cap + u), a1);
+      a2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 2 * (size_t)cap + u), a2);
+      a3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 3 * (size_t)cap + u), a3);
+      a4 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 4 * (size_t)cap + u), a4);
+      a5 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 5 * (size_t)cap + u), a5);
+      a6 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 6 * (size_t)cap + u), a6);
+      a7 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v0 + 7 * (size_t)cap + u), a7);
+    }
+    if (rem) {
+      __m256 p = _mm256_maskload_ps(sc + u, mask);
+      a0 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + u, mask), a0);
+      a1 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + cap + u, mask), a1);
+      a2 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 2 * (size_t)cap + u, mask), a2);
+      a3 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 3 * (size_t)cap + u, mask), a3);
+      a4 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 4 * (size_t)cap + u, mask), a4);
+      a5 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 5 * (size_t)cap + u, mask), a5);
+      a6 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 6 * (size_t)cap + u, mask), a6);
+      a7 = _mm256_fmadd_ps(p, _mm256_maskload_ps(v0 + 7 * (size_t)cap + u, mask), a7);
+    }
+    _mm256_storeu_ps(o + d0, _mm256_mul_ps(hsum8x8(a0, a1, a2, a3, a4, a5, a6, a7), _mm256_set1_ps(inv)));
+  }
+#endif
+  for (; d0 < hs; d0++) o[d0] = dot(sc, vc + (size_t)d0 * cap, n) * inv;
+}
+
+/* Attention for rows [r0, r1); scratch holds cap + 8 floats. */
 static void attend_rows(const Step *s, const float *qkv, float *out, int r0, int r1, float *scratch) {
   const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE];
-  const int nh = s->L[L_N_HEADS], nkv = s->L[L_N_KV_HEADS], mul = nh / nkv;
+  const int nh = s->L[L_N_HEADS], mul = nh / s->L[L_N_KV_HEADS];
   const int stride = dim + 2 * kv, cap = s->cap;
   const float scale = 1.0f / sqrtf((float)hs);
   for (int r = r0; r < r1; r++) {
-    const int n = s->pos[r] + 1;
     const float *q = qkv + (size_t)r * stride;
     const float *kbase = s->k + cache_off(s, s->slot[r], 0), *vbase = s->v + cache_off(s, s->slot[r], 0);
-    for (int kh = 0; kh < nkv; kh++) {
-      const float *kc = kbase + (size_t)kh * hs * cap, *vc = vbase + (size_t)kh * hs * cap;
-      for (int j = 0; j < mul; j++) memset(scratch + (size_t)j * cap, 0, sizeof(float) * n);
-      /* scores[j][t] = sum_d q[h_j][d] * K[d][t], one contiguous run over t per head dimension */
-      for (int d = 0; d < hs; d++)
-        for (int j = 0; j < mul; j++) axpy(scratch + (size_t)j * cap, q[(kh * mul + j) * hs + d] * scale, kc + (size_t)d * cap, n);
-      for (int j = 0; j < mul; j++) {
-        float *sc = scratch + (size_t)j * cap;
-        const float inv = 1.0f / exp_shift_sum(sc, n, vmax(sc, n));
-        float *o = out + (size_t)r * dim + (kh * mul + j) * hs;
-        for (int d = 0; d < hs; d++) o[d] = dot(sc, vc + (size_t)d * cap, n) * inv;
-      }
+    for (int h = 0; h < nh; h++) {
+      const size_t kvo = (size_t)(h / mul) * hs * cap;
+      attend_head(q + h * hs, kbase + kvo, vbase + kvo, s->pos[r] + 1, cap, hs, scale, scratch, out + (size_t)r * dim + h * hs);
     }
   }
 }
@@ -279,14 +332,13 @@ static int thread_count(void) {
 
 /* Splits rows into contiguous chunks of about equal work (attention cost grows with position). */
 static int attention(const Step *s, const float *qkv, float *out) {
-  const int mul = s->L[L_N_HEADS] / s->L[L_N_KV_HEADS];
   double work = 0;
   for (int r = 0; r < s->rows; r++) work += s->pos[r] + 1;
   work *= s->L[L_N_HEADS] * s->L[L_HEAD_SIZE];
-  int nt = thread_count();
-  if (work < 262144.0 || s->rows < 2) nt = 1;
+  /* thread_count() costs a sysfs read, so small steps (generation) do not ask. */
+  int nt = (work < 262144.0 || s->rows < 2) ? 1 : thread_count();
   if (nt > s->rows) nt = s->rows;
-  float *scratch = malloc(sizeof(float) * (size_t)mul * s->cap * nt);
+  float *scratch = malloc(sizeof(float) * (size_t)(s->cap + 8) * nt);
   if (!scratch) return 0;
   if (nt == 1) {
     attend_rows(s, qkv, out, 0, s->rows, scratch);
@@ -303,7 +355,7 @@ static int attention(const Step *s, const float *qkv, float *out) {
     int r0 = r;
     target += per;
     while (r < s->rows && (t == nt - 1 || acc + s->pos[r] + 1 <= target + 0.5)) { acc += s->pos[r] + 1; r++; }
-    jobs[t] = (AttJob){ s, qkv, out, r0, r, scratch + (size_t)t * mul * s->cap };
+    jobs[t] = (AttJob){ s, qkv, out, r0, r, scratch + (size_t)t * (s->cap + 8) };
   }
   int started[16] = {0};
   for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, attend_job, &jobs[t]) == 0;
