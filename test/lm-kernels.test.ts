@@ -48,7 +48,7 @@ function setup(seed: number, cfg: { dim: number; nHeads: number; nKvHeads: numbe
 const shapes = [
   { name: "stories260K-like (hs 8, 2 q heads per kv head)", dim: 64, nHeads: 8, nKvHeads: 4, hidden: 172, slots: 3, cap: 45, rows: 7 },
   { name: "odd sizes (hs 6, cap 13, hidden 20)", dim: 24, nHeads: 4, nKvHeads: 1, hidden: 20, slots: 2, cap: 13, rows: 5 },
-  { name: "wide heads (hs 16), many rows (threaded attention)", dim: 32, nHeads: 2, nKvHeads: 2, hidden: 40, slots: 4, cap: 300, rows: 600 },
+  { name: "wide heads (hs 16), many rows (threaded kernels)", dim: 32, nHeads: 2, nKvHeads: 2, hidden: 40, slots: 8, cap: 300, rows: 2400 },
 ];
 
 describe.skipIf(!hasNative)("native LM kernels match their TypeScript twins", () => {
@@ -125,6 +125,24 @@ describe.skipIf(!hasNative)("native LM kernels match their TypeScript twins", ()
       expect(relErr(x1, x2)).toBeLessThan(1e-5);
       expect(maxAbsDiff(x1, x)).toBeGreaterThan(1e-3);
     });
+  });
+
+  it("rmsnorm and swiglu over many rows (split across threads) match the twins", () => {
+    const rng = new Rng(31);
+    const rows = 5000;
+    const x = randomArray(rng, rows * 64, 2);
+    const w = randomArray(rng, 64);
+    const a = new Float32Array(x.length);
+    const b = new Float32Array(x.length);
+    native.rmsnorm(x, rows, 64, w, a, RMS_EPS);
+    ref.rmsnorm(x, rows, 64, w, b, RMS_EPS);
+    expect(relErr(a, b)).toBeLessThan(1e-6);
+    const h13 = randomArray(rng, rows * 2 * 40, 3);
+    const s1 = new Float32Array(rows * 40);
+    const s2 = new Float32Array(rows * 40);
+    native.swiglu(h13, rows, 40, s1);
+    ref.swiglu(h13, rows, 40, s2);
+    expect(relErr(s1, s2)).toBeLessThan(1e-6);
   });
 
   it("is deterministic across runs, including threaded attention", () => {

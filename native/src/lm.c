@@ -106,6 +106,14 @@ static float exp_shift_sum(float *x, int n, float m) {
     _mm256_storeu_ps(x + i, e);
     acc = _mm256_add_ps(acc, e);
   }
+  if (i < n) {
+    /* The tail through masked loads: scalar expf calls would cost more than the whole vector. */
+    const __m256i mask = tail_mask(n - i);
+    __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), vm)), _mm256_castsi256_ps(mask));
+    _mm256_maskstore_ps(x + i, mask, e);
+    acc = _mm256_add_ps(acc, e);
+    i = n;
+  }
   s = hsum8(acc);
 #endif
   for (; i < n; i++) { x[i] = expf(x[i] - m); s += x[i]; }
@@ -119,6 +127,8 @@ static float vmax(const float *x, int n) {
   if (n >= 8) {
     __m256 vm = _mm256_loadu_ps(x);
     for (i = 8; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    /* Overlapping last vector instead of a scalar tail (max is idempotent). */
+    if (i < n) { vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + n - 8)); i = n; }
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
@@ -243,9 +253,25 @@ static void attend_head(const float *q, const float *kc, const float *vc, int n,
 #ifdef LM_AVX2
   const int nb = n & ~7, rem = n - nb;
   const __m256i mask = tail_mask(rem > 0 ? rem : 8);
-  float qs[256];
-  for (int d = 0; d < hs && d < 256; d++) qs[d] = q[d] * scale;
-  if (hs <= 256) {
+  if (hs <= 64) {
+    float qs[64];
+    for (int d = 0; d < hs; d++) qs[d] = q[d] * scale;
+    /* Four independent accumulators (32 positions) keep the FMA pipes busy despite each one's latency. */
+    for (; t + 32 <= nb; t += 32) {
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int d = 0; d < hs; d++) {
+        const __m256 qd = _mm256_broadcast_ss(qs + d);
+        const float *kd = kc + (size_t)d * cap + t;
+        a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd), a0);
+        a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 8), a1);
+        a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 16), a2);
+        a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 24), a3);
+      }
+      _mm256_storeu_ps(sc + t, a0);
+      _mm256_storeu_ps(sc + t + 8, a1);
+      _mm256_storeu_ps(sc + t + 16, a2);
+      _mm256_storeu_ps(sc + t + 24, a3);
+    }
     for (; t < nb; t += 8) {
       __m256 acc = _mm256_setzero_ps();
       for (int d = 0; d < hs; d++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(qs + d), _mm256_loadu_ps(kc + (size_t)d * cap + t), acc);
@@ -328,6 +354,51 @@ static int thread_count(void) {
   if (n < 1) n = 1;
   if (n > 16) n = 16;
   return (int)n;
+}
+
+/* Runs fn over rows [0, rows) in contiguous chunks on up to thread_count() threads when the work
+   (rows * cost_per_row) is large enough to pay for starting threads. */
+typedef void (*rows_fn)(void *ctx, int r0, int r1);
+typedef struct { rows_fn fn; void *ctx; int r0, r1; } RowsJob;
+static void *rows_job(void *p) {
+  RowsJob *j = p;
+  if (j->r1 > j->r0) j->fn(j->ctx, j->r0, j->r1);
+  return NULL;
+}
+static void parallel_rows(rows_fn fn, void *ctx, int rows, double cost_per_row) {
+  int nt = (rows * cost_per_row < 262144.0 || rows < 2) ? 1 : thread_count();
+  if (nt > rows) nt = rows;
+  if (nt <= 1) { if (rows > 0) fn(ctx, 0, rows); return; }
+  RowsJob jobs[16];
+  pthread_t th[16];
+  int started[16] = {0};
+  for (int t = 0; t < nt; t++) jobs[t] = (RowsJob){ fn, ctx, (int)((long)rows * t / nt), (int)((long)rows * (t + 1) / nt) };
+  for (int t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, rows_job, &jobs[t]) == 0;
+  rows_job(&jobs[0]);
+  for (int t = 1; t < nt; t++) {
+    if (started[t]) pthread_join(th[t], NULL);
+    else rows_job(&jobs[t]);
+  }
+}
+
+typedef struct { const float *x; int dim; const float *w; float *out; float eps; } RmsCtx;
+static void rms_range(void *c, int r0, int r1) {
+  RmsCtx *k = c;
+  rmsnorm_rows(k->x + (size_t)r0 * k->dim, r1 - r0, k->dim, k->w, k->out + (size_t)r0 * k->dim, k->eps);
+}
+typedef struct { const float *h; int hid; float *out; } SwiCtx;
+static void swi_range(void *c, int r0, int r1) {
+  SwiCtx *k = c;
+  swiglu_rows(k->h + (size_t)r0 * 2 * k->hid, r1 - r0, k->hid, k->out + (size_t)r0 * k->hid);
+}
+typedef struct { const Step *s; float *qkv; } RopeCtx;
+static void rope_range(void *c, int r0, int r1) {
+  RopeCtx *k = c;
+  Step sub = *k->s;
+  sub.rows = r1 - r0;
+  sub.slot += r0;
+  sub.pos += r0;
+  rope_store(&sub, k->qkv + (size_t)r0 * (sub.L[L_DIM] + 2 * sub.L[L_KV_DIM]));
 }
 
 /* Splits rows into contiguous chunks of about equal work (attention cost grows with position). */
@@ -477,7 +548,8 @@ static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
   if (!saelab_f32(env, argv[0], &x, &nx, "x") || !get_int(env, argv[1], &rows, "rows") || !get_int(env, argv[2], &dim, "dim") ||
       !saelab_f32(env, argv[3], &w, &nw, "weight") || !saelab_f32(env, argv[4], &out, &no, "out") || !saelab_double(env, argv[5], &eps, "eps")) return NULL;
   NEED(rows >= 0 && dim > 0 && nx >= (size_t)rows * dim && no >= (size_t)rows * dim && nw >= (size_t)dim, "rmsnorm: array sizes do not match rows x dim");
-  rmsnorm_rows(x, rows, dim, w, out, (float)eps);
+  RmsCtx ctx = { x, dim, w, out, (float)eps };
+  parallel_rows(rms_range, &ctx, rows, 2.0 * dim);
   return NULL;
 }
 
@@ -487,7 +559,8 @@ static napi_value js_swiglu(napi_env env, napi_callback_info info) {
   if (!saelab_f32(env, argv[0], &h, &nh, "h13") || !get_int(env, argv[1], &rows, "rows") || !get_int(env, argv[2], &hid, "hidden") ||
       !saelab_f32(env, argv[3], &out, &no, "out")) return NULL;
   NEED(rows >= 0 && hid > 0 && nh >= (size_t)rows * 2 * hid && no >= (size_t)rows * hid, "swiglu: array sizes do not match");
-  swiglu_rows(h, rows, hid, out);
+  SwiCtx ctx = { h, hid, out };
+  parallel_rows(swi_range, &ctx, rows, 12.0 * hid);
   return NULL;
 }
 
@@ -510,7 +583,9 @@ static napi_value js_rope_store(napi_env env, napi_callback_info info) {
   if (!check_layer(env, &s, nl, layer)) return NULL;
   NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]), "ropeStore: qkv smaller than rows x (dim + 2 kvDim)");
   s.layer = layer;
-  rope_store(&s, qkv);
+  /* Rows of one pass never share a (slot, position), so their cache writes do not overlap. */
+  RopeCtx ctx = { &s, qkv };
+  parallel_rows(rope_range, &ctx, s.rows, 2.0 * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]));
   return NULL;
 }
 

@@ -28,7 +28,10 @@ export interface HookContext {
   tokens: Int32Array;
 }
 
-/** A hook: reads `act` [rows, dModel], and may edit it in place or return a replacement of the same size. */
+/**
+ * A hook: reads `act` [rows, dModel], and may edit it in place or return a replacement of the same
+ * size. `act` may be a reused buffer: copy it (act.slice()) to keep it after the hook returns.
+ */
 export type HookFn = (act: Float32Array, ctx: HookContext) => Float32Array | void;
 
 /** Undoes an added hook. */

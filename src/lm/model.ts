@@ -60,6 +60,10 @@ export class LlamaModel {
   private readonly kernels: Kernels;
   private readonly lm: LmKernels;
   private readonly fusedMaxRows: number;
+  /** Reusable temporaries (large forward passes would otherwise fault in fresh pages every call). */
+  private readonly scratch = new Map<string, Float32Array>();
+  /** Forward passes in progress; a hook that runs the model again gets fresh buffers. */
+  private depth = 0;
 
   constructor(ckpt: Llama2cCheckpoint, backends: ModelBackends) {
     this.config = modelConfig(ckpt.config);
@@ -96,6 +100,26 @@ export class LlamaModel {
 
   /** Runs the model on token sequences and returns logits and/or the residual stream. */
   forward(seqs: readonly ArrayLike<number>[], opts: ForwardOptions = {}): ForwardResult {
+    this.depth++;
+    try {
+      return this.forwardOnce(seqs, opts);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Returns a temporary of n floats (contents undefined), reused across calls when not nested. */
+  private temp(name: string, n: number): Float32Array {
+    if (this.depth > 1) return new Float32Array(n);
+    let b = this.scratch.get(name);
+    if (!b || b.length < n) {
+      b = new Float32Array(n);
+      this.scratch.set(name, b);
+    }
+    return b.subarray(0, n);
+  }
+
+  private forwardOnce(seqs: readonly ArrayLike<number>[], opts: ForwardOptions): ForwardResult {
     const c = this.config;
     const nSeq = seqs.length;
     const slots = opts.slots ?? seqs.map((_, i) => i);
@@ -115,7 +139,11 @@ export class LlamaModel {
       rows += seqs[i]!.length;
       return start;
     });
-    const cache = opts.cache ?? this.newCache(Math.max(1, nSeq), Math.max(1, maxEnd));
+    // Attention reads only positions this pass wrote, so a reused (unzeroed) temporary cache is safe.
+    const tmpSlots = Math.max(1, nSeq);
+    const tmpCap = Math.max(1, maxEnd);
+    const tmpN = c.nLayers * tmpSlots * c.kvDim * tmpCap;
+    const cache = opts.cache ?? { slots: tmpSlots, cap: tmpCap, nLayers: c.nLayers, kvDim: c.kvDim, k: this.temp("cacheK", tmpN), v: this.temp("cacheV", tmpN), lengths: new Int32Array(tmpSlots) };
     const rowSeq = new Int32Array(rows);
     const rowPos = new Int32Array(rows);
     const rowSlot = new Int32Array(rows);
@@ -160,7 +188,7 @@ export class LlamaModel {
     const mode = opts.logits ?? "all";
     const finalHooked = hooks.has(LN_FINAL_HOOK);
     if (stopAt < c.nLayers || (mode === "none" && !finalHooked)) return result;
-    let xf = new Float32Array(rows * c.dim);
+    let xf = this.temp("xf", rows * c.dim);
     if (finalHooked) {
       this.lm.rmsnorm(x, rows, c.dim, new Float32Array(c.dim).fill(1), xf, RMS_EPS);
       fire(LN_FINAL_HOOK, c.nLayers, xf);
@@ -213,12 +241,12 @@ export class LlamaModel {
   private blocksGemm(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
     const c = this.config;
     const R = ri.rows;
-    const xb = new Float32Array(R * c.dim);
-    const qkv = new Float32Array(R * (c.dim + 2 * c.kvDim));
-    const att = new Float32Array(R * c.dim);
-    const h13 = new Float32Array(R * 2 * c.hiddenDim);
-    const hb = new Float32Array(R * c.hiddenDim);
-    const branch = new Float32Array(R * c.dim);
+    const xb = this.temp("xb", R * c.dim);
+    const qkv = this.temp("qkv", R * (c.dim + 2 * c.kvDim));
+    const att = this.temp("att", R * c.dim);
+    const h13 = this.temp("h13", R * 2 * c.hiddenDim);
+    const hb = this.temp("hb", R * c.hiddenDim);
+    const branch = this.temp("branch", R * c.dim);
     // The branch is always rounded to float32 before the residual add (no beta = 1 fusion), so a
     // pass-through hook leaves every bit unchanged.
     const addBranch = (name: string, l: number, from: Float32Array, w: Float32Array, k: number): void => {
@@ -245,7 +273,7 @@ export class LlamaModel {
 
   private blocksFused(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
     const hooked = (l: number) => BLOCK_HOOKS.some((h) => hooks.has(`blocks.${l}.${h}`));
-    const tmp = new Float32Array(ri.rows * this.config.dim);
+    const tmp = this.temp("branch", ri.rows * this.config.dim);
     let l = 0;
     while (l < stopAt) {
       if (!hooked(l)) {
