@@ -16,6 +16,7 @@ import { Tokenizer } from "../src/lm/tokenizer.js";
 import { referenceLmKernels } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
+import { loadKernels } from "../src/tensor/backend.js";
 import { emptySparse, reserveSparse, type SparseRows } from "../src/tensor/kernels.js";
 import type { SaeModel } from "../src/sae/types.js";
 
@@ -61,11 +62,12 @@ export function writeTinyModel(seed = 1): { dir: string; model: string; tokenize
   return { dir, model, tokenizer };
 }
 
-/** The backends to test: the reference pair always, the native LM kernels when the addon has them. */
+/** The backends to test: the reference pair always, plus what loadKernels() and the addon's LM kernels provide. */
 export function backendsUnderTest(): [string, ModelBackends][] {
   const out: [string, ModelBackends][] = [["reference", { kernels: referenceKernels(), lm: referenceLmKernels() }]];
   const lm = loadLmKernels("auto");
-  if (lm.name === "native") out.push(["native-lm", { kernels: referenceKernels(), lm }]);
+  const { kernels } = loadKernels("auto");
+  if (lm.name === "native" || kernels.name !== "reference") out.push([`gemm ${kernels.name}, lm ${lm.name}`, { kernels, lm }]);
   return out;
 }
 

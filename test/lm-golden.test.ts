@@ -11,15 +11,19 @@ const GOLDEN =
 const present = !!sharedModelFiles();
 
 describe.skipIf(!present).each(backendsUnderTest())("stories260K (%s backends)", (_name, backends) => {
-  const { model, tok, ckpt } = sharedModel(backends)!;
+  // Loaded lazily: vitest runs this body to collect the tests even when the suite is skipped.
+  let loaded: ReturnType<typeof sharedModel>;
+  const get = () => (loaded ??= sharedModel(backends))!;
 
   it("greedy decoding of 60 tokens after BOS reproduces llama2.c's documented text exactly", () => {
+    const { model, tok } = get();
     const [gen] = generate(model, [[BOS]], { steps: 60, temperature: 0 });
     expect(gen!.length).toBe(60);
     expect(tok.decode(gen!, BOS)).toBe(GOLDEN);
   });
 
   it("logits agree with a transcription of run.c's forward (max abs diff < 1e-4)", () => {
+    const { model, tok, ckpt } = get();
     const tokens = Array.from(tok.encode("Once upon a time, there was a little girl named Lily. She loved"));
     const oracle = runCForward(ckpt, tokens);
     const logits = model.forward([tokens]).logits!;
@@ -28,6 +32,7 @@ describe.skipIf(!present).each(backendsUnderTest())("stories260K (%s backends)",
   });
 
   it("batched KV-cached generation gives the logits of the uncached batched forward (max abs diff < 1e-4)", () => {
+    const { model, tok } = get();
     const prompts = [tok.encode("Once upon a time"), tok.encode("Tom had a red"), tok.encode("The cat")];
     const steps = 40;
     const V = model.config.vocabSize;

@@ -26,11 +26,12 @@ describe.each(backendsUnderTest())("LlamaModel on a tiny random model (%s)", (_n
     [seqA, seqB, seqC].forEach((s, i) => {
       const alone = model.forward([s]).logits!;
       const part = batch.logits!.subarray(batch.seqStart[i]! * V, batch.seqStart[i + 1]! * V);
-      expect(maxAbsDiff(part, alone)).toBeLessThan(1e-5);
+      // A GEMM may block rows differently for different row counts, so allow float32 rounding.
+      expect(maxAbsDiff(part, alone)).toBeLessThan(1e-4);
     });
   });
 
-  it("KV-cached prefill plus one-token steps give the uncached logits (tolerance 1e-5)", () => {
+  it("KV-cached prefill plus one-token steps give the uncached logits (tolerance 1e-4)", () => {
     const [, model] = paths[0];
     const full = paths[1][1].forward([seqA, seqC]).logits!;
     const cache = model.newCache(2, 32);
@@ -46,8 +47,9 @@ describe.each(backendsUnderTest())("LlamaModel on a tiny random model (%s)", (_n
       const r = model.forward(seqs, { cache, slots, logits: "last" });
       slots.forEach((s, j) => got[s]!.push(...r.logits!.subarray(j * V, (j + 1) * V)));
     }
-    expect(maxAbsDiff(got[0]!, full.subarray(0, seqA.length * V))).toBeLessThan(1e-5);
-    expect(maxAbsDiff(got[1]!, full.subarray(seqA.length * V))).toBeLessThan(1e-5);
+    // Prefill and single-token steps take different GEMM/fused paths: equal up to float32 rounding.
+    expect(maxAbsDiff(got[0]!, full.subarray(0, seqA.length * V))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(got[1]!, full.subarray(seqA.length * V))).toBeLessThan(1e-4);
   });
 
   it.each(paths)("hooks that write back what they read at every point leave the logits bit-identical (%s path)", (_p, model) => {
