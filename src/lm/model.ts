@@ -47,7 +47,7 @@ export interface ForwardResult {
 export interface ModelBackends {
   kernels: Kernels;
   lm: LmKernels;
-  /** Steps with at most this many rows use the fused LM kernels rather than GEMM calls. Default 32. */
+  /** Steps with at most this many rows use the fused LM kernels rather than GEMM calls. Default 64. */
   fusedMaxRows?: number;
 }
 
@@ -72,7 +72,7 @@ export class LlamaModel {
     this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTable(this.config.seqLen, this.config.headSize) };
     this.kernels = backends.kernels;
     this.lm = backends.lm;
-    this.fusedMaxRows = backends.fusedMaxRows ?? 32;
+    this.fusedMaxRows = backends.fusedMaxRows ?? 64;
   }
 
   /** Returns the names of the backends in use ("gemm/lm"). */
