@@ -77,6 +77,9 @@ describe("LM commands on a tiny model", () => {
     const io3 = capture(f.dir);
     expect(await main(["steer", ...m, "--prompt", "the"], io3)).toBe(1);
     expect(io3.stderr.join("")).toMatch(/give exactly one of --pairs \(train a vector\) and --vector/);
+    const io5 = capture(f.dir);
+    expect(await main(["steer", ...m, "--vector", "v.safetensors", "--layer", "0"], io5)).toBe(1);
+    expect(io5.stderr.join("")).toMatch(/a loaded --vector keeps the layers it was saved with/);
     writeFileSync(pairs, JSON.stringify([["only one"]]));
     const io4 = capture(f.dir);
     expect(await main(["steer", ...m, "--pairs", "pairs.json"], io4)).toBe(1);

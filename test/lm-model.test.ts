@@ -114,6 +114,10 @@ describe.each(backendsUnderTest())("LlamaModel on a tiny random model (%s)", (_n
     expect(positions).toEqual([[0, 1, 2, 0], [3, 1], [4, 2], [5, 3]]);
     expect(gen.map((g) => g.length)).toEqual([4, 4]);
     expect(tokensSeen.slice(4, 6)).toEqual([gen[0]![0], gen[1]![0]]);
+    // A prompt that fills the context still yields the one token its last position predicts.
+    const full = generate(model, [new Array(40).fill(270)], { steps: 5, temperature: 0 });
+    expect(full[0]!.length).toBe(1);
+    expect(() => generate(model, [new Array(41).fill(270)], { steps: 1 })).toThrow(/exceeds the model's context length 40/);
   });
 
   it("rejects bad inputs with messages naming the problem", () => {

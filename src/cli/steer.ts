@@ -50,6 +50,7 @@ const SteerSchema = z
   .strict()
   .superRefine((o, ctx) => {
     if (!o.pairs === !o.vector) ctx.addIssue({ code: "custom", path: ["pairs"], message: "give exactly one of --pairs (train a vector) and --vector (load one)" });
+    if (o.vector && o.layer !== undefined) ctx.addIssue({ code: "custom", path: ["layer"], message: "--layer chooses where to train; a loaded --vector keeps the layers it was saved with" });
   });
 
 export const steerCommand: Command<typeof SteerSchema> = {

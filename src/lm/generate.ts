@@ -101,7 +101,7 @@ export function generate(model: LlamaModel, prompts: readonly ArrayLike<number>[
   });
   const longest = Math.max(...prompts.map((p) => p.length));
   const cap = Math.min(model.config.seqLen, longest + steps);
-  if (longest >= model.config.seqLen && steps > 0) throw new RangeError(`a prompt of ${longest} tokens leaves no room in the context of ${model.config.seqLen}`);
+  if (longest > model.config.seqLen) throw new RangeError(`a prompt of ${longest} tokens exceeds the model's context length ${model.config.seqLen}`);
   const cache = model.newCache(n, cap);
   const base = new Rng(opts.seed ?? 0);
   const rngs = prompts.map((_, i) => base.fork(`sequence ${i + (opts.firstSequence ?? 0)}`));
