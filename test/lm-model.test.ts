@@ -130,5 +130,8 @@ describe.each(backendsUnderTest())("LlamaModel on a tiny random model (%s)", (_n
     expect(() => model.forward([seqA], { hooks: [["blocks.0.hook_resid_pre", () => new Float32Array(3)]] })).toThrow(/returned 3 values, expected/);
     const cache = model.newCache(1, 8);
     expect(() => model.forward([seqA], { cache })).toThrow(/cache capacity 8/);
+    expect(Array.from(cache.lengths)).toEqual([0]);
+    const other = new LlamaModel(tinyCheckpoint(7, { nLayers: 1 }), backends).newCache(1, 8);
+    expect(() => model.forward([[1]], { cache: other })).toThrow(/was not made by this model's newCache/);
   });
 });

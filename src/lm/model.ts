@@ -127,6 +127,14 @@ export class LlamaModel {
     if (new Set(slots).size !== slots.length) throw new RangeError("each sequence needs its own cache slot");
     const stopAt = opts.stopAtLayer ?? c.nLayers;
     if (!Number.isInteger(stopAt) || stopAt < 0 || stopAt > c.nLayers) throw new RangeError(`stopAtLayer must be 0..${c.nLayers}, got ${stopAt}`);
+    const mode = opts.logits ?? "all";
+    if (mode === "last") seqs.forEach((q, i) => {
+      if (q.length === 0) throw new RangeError(`sequence ${i} is empty, so it has no last-token logits`);
+    });
+    const given = opts.cache;
+    if (given && (given.nLayers !== c.nLayers || given.kvDim !== c.kvDim || given.k.length < c.nLayers * given.slots * c.kvDim * given.cap || given.v.length !== given.k.length)) {
+      throw new RangeError(`the KV cache (${given.nLayers} layers, kvDim ${given.kvDim}) was not made by this model's newCache()`);
+    }
     let maxEnd = 0;
     let rows = 0;
     const starts = slots.map((s, i) => {
@@ -185,7 +193,6 @@ export class LlamaModel {
     }
     if (opts.cache) slots.forEach((s, i) => (opts.cache!.lengths[s] = starts[i]! + seqs[i]!.length));
     const result: ForwardResult = { rows, rowSeq, rowPos, seqStart, residual: x };
-    const mode = opts.logits ?? "all";
     const finalHooked = hooks.has(LN_FINAL_HOOK);
     if (stopAt < c.nLayers || (mode === "none" && !finalHooked)) return result;
     let xf = this.temp("xf", rows * c.dim);
@@ -201,7 +208,6 @@ export class LlamaModel {
     if (mode === "last") {
       const last = new Float32Array(nSeq * c.dim);
       for (let i = 0; i < nSeq; i++) {
-        if (seqStart[i + 1] === seqStart[i]) throw new RangeError(`sequence ${i} is empty, so it has no last-token logits`);
         last.set(xf.subarray((seqStart[i + 1]! - 1) * c.dim, seqStart[i + 1]! * c.dim), i * c.dim);
       }
       xf = last;
