@@ -11,8 +11,13 @@ const seqB = [1, 40, 41];
 const seqC = [1, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279];
 
 describe.each(backendsUnderTest())("LlamaModel on a tiny random model (%s)", (_name, backends) => {
-  // fusedMaxRows 0 sends every step through Kernels.gemm; the default sends small steps through the fused kernels.
-  const paths = [["fused", new LlamaModel(ckpt, backends)], ["gemm", new LlamaModel(ckpt, { ...backends, fusedMaxRows: 0 })]] as const;
+  // fusedMaxRows 0 sends every step through Kernels.gemm (chunkRows splits its per-row work); the
+  // default sends small steps through the fused kernels.
+  const paths = [
+    ["fused", new LlamaModel(ckpt, backends)],
+    ["gemm", new LlamaModel(ckpt, { ...backends, fusedMaxRows: 0 })],
+    ["gemm in chunks of 5 rows", new LlamaModel(ckpt, { ...backends, fusedMaxRows: 0, chunkRows: 5 })],
+  ] as const;
 
   it.each(paths)("matches a transcription of llama2.c run.c's forward at every position (%s path)", (_p, model) => {
     const oracle = runCForward(ckpt, seqC);

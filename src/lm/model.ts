@@ -49,6 +49,8 @@ export interface ModelBackends {
   lm: LmKernels;
   /** Steps with at most this many rows use the fused LM kernels rather than GEMM calls. Default 64. */
   fusedMaxRows?: number;
+  /** Rows per chunk of per-row intermediates in large passes (keeps them in cache). Default 4096. */
+  chunkRows?: number;
 }
 
 /** A llama2.c transformer with hook points. */
@@ -60,6 +62,7 @@ export class LlamaModel {
   private readonly kernels: Kernels;
   private readonly lm: LmKernels;
   private readonly fusedMaxRows: number;
+  private readonly chunkRows: number;
   /** Reusable temporaries (large forward passes would otherwise fault in fresh pages every call). */
   private readonly scratch = new Map<string, Float32Array>();
   /** Forward passes in progress; a hook that runs the model again gets fresh buffers. */
@@ -73,6 +76,7 @@ export class LlamaModel {
     this.kernels = backends.kernels;
     this.lm = backends.lm;
     this.fusedMaxRows = backends.fusedMaxRows ?? 64;
+    this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
   }
 
   /** Returns the names of the backends in use ("gemm/lm"). */
@@ -247,32 +251,45 @@ export class LlamaModel {
   private blocksGemm(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
     const c = this.config;
     const R = ri.rows;
-    const xb = this.temp("xb", R * c.dim);
-    const qkv = this.temp("qkv", R * (c.dim + 2 * c.kvDim));
-    const att = this.temp("att", R * c.dim);
-    const h13 = this.temp("h13", R * 2 * c.hiddenDim);
-    const hb = this.temp("hb", R * c.hiddenDim);
-    const branch = this.temp("branch", R * c.dim);
-    // The branch is always rounded to float32 before the residual add (no beta = 1 fusion), so a
+    const D = c.dim;
+    // Per-row intermediates (qkv, h13, ...) are made a chunk of rows at a time so they stay in cache;
+    // causal attention allows it, as a row's keys come from its own or earlier rows of its sequence.
+    const C = Math.min(R, this.chunkRows);
+    const xb = this.temp("xb", C * D);
+    const qkv = this.temp("qkv", C * (D + 2 * c.kvDim));
+    const h13 = this.temp("h13", C * 2 * c.hiddenDim);
+    const hb = this.temp("hb", C * c.hiddenDim);
+    const att = this.temp("att", R * D);
+    const branch = this.temp("branch", R * D);
+    const chunks = (body: (r0: number, n: number) => void) => {
+      for (let r0 = 0; r0 < R; r0 += C) body(r0, Math.min(C, R - r0));
+    };
+    // The branch is rounded to float32 before the residual add (no beta = 1 fusion), so a
     // pass-through hook leaves every bit unchanged.
-    const addBranch = (name: string, l: number, from: Float32Array, w: Float32Array, k: number): void => {
-      this.project(from, R, k, w, c.dim, branch);
+    const addBranch = (name: string, l: number): void => {
       fire(name, l, branch);
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + branch[i]!;
     };
     for (let l = 0; l < stopAt; l++) {
       const p = this.params.layers[l]!;
       fire(`blocks.${l}.hook_resid_pre`, l, x);
-      this.lm.rmsnorm(x, R, c.dim, p.rmsAtt, xb, RMS_EPS);
-      this.project(xb, R, c.dim, p.wqkv, c.dim + 2 * c.kvDim, qkv);
-      this.lm.ropeStore(this.buffers, qkv, ri, cache, l);
-      this.lm.attention(this.buffers, qkv, ri, cache, l, att);
-      addBranch(`blocks.${l}.hook_attn_out`, l, att, p.wo, c.dim);
+      chunks((r0, n) => {
+        const sub: RowInfo = { rows: n, rowSlot: ri.rowSlot.subarray(r0, r0 + n), rowPos: ri.rowPos.subarray(r0, r0 + n) };
+        this.lm.rmsnorm(x.subarray(r0 * D, (r0 + n) * D), n, D, p.rmsAtt, xb, RMS_EPS);
+        this.project(xb, n, D, p.wqkv, D + 2 * c.kvDim, qkv);
+        this.lm.ropeStore(this.buffers, qkv, sub, cache, l);
+        this.lm.attention(this.buffers, qkv, sub, cache, l, att.subarray(r0 * D, (r0 + n) * D));
+      });
+      this.project(att, R, D, p.wo, D, branch);
+      addBranch(`blocks.${l}.hook_attn_out`, l);
       fire(`blocks.${l}.hook_resid_mid`, l, x);
-      this.lm.rmsnorm(x, R, c.dim, p.rmsFfn, xb, RMS_EPS);
-      this.project(xb, R, c.dim, p.w13, 2 * c.hiddenDim, h13);
-      this.lm.swiglu(h13, R, c.hiddenDim, hb);
-      addBranch(`blocks.${l}.hook_mlp_out`, l, hb, p.w2, c.hiddenDim);
+      chunks((r0, n) => {
+        this.lm.rmsnorm(x.subarray(r0 * D, (r0 + n) * D), n, D, p.rmsFfn, xb, RMS_EPS);
+        this.project(xb, n, D, p.w13, 2 * c.hiddenDim, h13);
+        this.lm.swiglu(h13, n, c.hiddenDim, hb);
+        this.project(hb, n, c.hiddenDim, p.w2, D, branch.subarray(r0 * D, (r0 + n) * D));
+      });
+      addBranch(`blocks.${l}.hook_mlp_out`, l);
       fire(`blocks.${l}.hook_resid_post`, l, x);
     }
   }
