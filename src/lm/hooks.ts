@@ -70,6 +70,8 @@ export function layersNeededFor(name: string, nLayers: number): number {
   return point === "hook_resid_pre" ? layer : layer + 1;
 }
 
+const EMPTY: ReadonlyMap<string, HookFn[]> = new Map();
+
 /** A set of hooks by point name; adding returns a handle whose remove() takes that one hook out again. */
 export class HookRegistry {
   private readonly byName = new Map<string, HookFn[]>();
@@ -102,7 +104,9 @@ export class HookRegistry {
   }
 
   /** Returns the hooks at each point, with `extra` (per-call hooks) after the registered ones. */
-  merged(extra: readonly HookSpec[] = []): Map<string, HookFn[]> {
+  merged(extra: readonly HookSpec[] = []): ReadonlyMap<string, HookFn[]> {
+    // Generation calls this once per token; without any hook the shared empty map does.
+    if (this.byName.size === 0 && extra.length === 0) return EMPTY;
     const out = new Map<string, HookFn[]>();
     for (const [k, v] of this.byName) out.set(k, [...v]);
     for (const [name, fn] of extra) {

@@ -248,7 +248,7 @@ export class LlamaModel {
     else this.kernels.gemm({ a, b: w, out, m, n, k, transB: true });
   }
 
-  private blocksGemm(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
+  private blocksGemm(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: ReadonlyMap<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
     const c = this.config;
     const R = ri.rows;
     const D = c.dim;
@@ -294,8 +294,8 @@ export class LlamaModel {
     }
   }
 
-  private blocksFused(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: Map<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
-    const hooked = (l: number) => BLOCK_HOOKS.some((h) => hooks.has(`blocks.${l}.${h}`));
+  private blocksFused(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: ReadonlyMap<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
+    const hooked = (l: number) => hooks.size > 0 && BLOCK_HOOKS.some((h) => hooks.has(`blocks.${l}.${h}`));
     const tmp = this.temp("branch", ri.rows * this.config.dim);
     let l = 0;
     while (l < stopAt) {

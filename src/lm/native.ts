@@ -4,7 +4,7 @@
  */
 import { createRequire } from "node:module";
 import type { BackendChoice } from "../tensor/backend.js";
-import { referenceLmKernels, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "./kernels.js";
+import { referenceLmKernels, type LmKernels } from "./kernels.js";
 
 type F = Float32Array;
 type I = Int32Array;
@@ -46,16 +46,15 @@ export function loadLmKernels(choice: BackendChoice = "auto"): LmKernels {
 }
 
 function nativeLmKernels(n: NativeLm): LmKernels {
-  const step = (m: ModelBuffers, c: KvCache, ri: RowInfo) => [m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos] as const;
   return {
     name: "native",
     rmsnorm: (x, rows, dim, w, out, eps) => n.lmRmsnorm(x, rows, dim, w, out, eps),
     swiglu: (h, rows, hid, out) => n.lmSwiglu(h, rows, hid, out),
     linear: (x, rows, inDim, w, outDim, out) => n.lmLinear(x, rows, inDim, w, outDim, out),
-    ropeStore: (m, qkv, ri, c, layer) => n.lmRopeStore(...step(m, c, ri), qkv, layer),
+    ropeStore: (m, qkv, ri, c, layer) => n.lmRopeStore(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer),
     attention: (m, qkv, ri, c, layer, out) => n.lmAttention(m.layout, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer, out),
-    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(...step(m, c, ri), m.buffer, x, layer, out),
+    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, layer, out),
     mlpBlock: (m, x, rows, layer, out) => n.lmMlpBlock(m.layout, m.buffer, x, rows, layer, out),
-    layers: (m, x, ri, c, from, to) => n.lmLayers(...step(m, c, ri), m.buffer, x, from, to),
+    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, from, to),
   };
 }
