@@ -2,10 +2,16 @@
 import type { Command } from "./args.js";
 import { demoCommand } from "./demo.js";
 import { worldDescribeCommand, worldSampleCommand } from "./world.js";
+import { generateCommand } from "./generate.js";
+import { activationsCommand } from "./activations.js";
+import { steerCommand } from "./steer.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand as unknown as Command,
   worldDescribeCommand as unknown as Command,
   worldSampleCommand as unknown as Command,
+  generateCommand as unknown as Command,
+  activationsCommand as unknown as Command,
+  steerCommand as unknown as Command,
 ];
