@@ -3,7 +3,14 @@
     {
       "target_name": "saelab_native",
       "sources": [
-        "native/src/addon.c"
+        "native/src/addon.c",
+        "native/src/pool.c",
+        "native/src/gemm.c",
+        "native/src/gemm_small.c",
+        "native/src/sparse_select.c",
+        "native/src/sparse_batch.c",
+        "native/src/sparse_mm.c",
+        "native/src/bind.c"
       ],
       "cflags": ["-O3", "-march=native", "-fno-math-errno", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"],
