@@ -8,8 +8,10 @@
         "native/src/gemm.c",
         "native/src/gemm_small.c",
         "native/src/sparse_select.c",
+        "native/src/sparse_topk.c",
         "native/src/sparse_batch.c",
         "native/src/sparse_mm.c",
+        "native/src/adam.c",
         "native/src/bind.c"
       ],
       "cflags": ["-O3", "-march=native", "-fno-math-errno", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],

@@ -57,13 +57,45 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection 
     }
   });
 
-  it("topkRows keeps exactly the k largest on a wide row (the SAE shape's selection path)", () => {
+  it("topkRows keeps exactly the k largest on wide rows of changing scale (the SAE shape's paths)", () => {
     const rng = new Rng(33);
-    const [rows, cols] = [6, 5000];
+    const [rows, cols] = [9, 5000];
     const pre = rand(rng, rows * cols);
     for (let j = 0; j < cols; j += 7) pre[j] = pre[cols + j] = 0.5; // a tie block in rows 0 and 1
-    pre.subarray(2 * cols, 3 * cols).sort(); // an ascending row: every entry displaces the heap's worst
-    for (const k of [1, 64, 100, 3000]) both(K, (kk, o) => kk.topkRows(pre, rows, cols, k, o), `topkRows wide k=${k}`);
+    pre.subarray(2 * cols, 3 * cols).sort(); // ascending: every entry displaces the heap's worst
+    for (let j = 0; j < cols; j++) {
+      pre[3 * cols + j]! *= 0.01; // far below the previous row's cut
+      pre[4 * cols + j]! *= 100; // far above it: too many candidates
+    }
+    const mask = Uint8Array.from({ length: cols }, () => (rng.bernoulli(0.8) ? 1 : 0));
+    for (const k of [1, 64, 100, 3000]) {
+      both(K, (kk, o) => kk.topkRows(pre, rows, cols, k, o), `topkRows wide k=${k}`);
+      both(K, (kk, o) => kk.topkRows(pre, rows, cols, k, o, mask), `topkRows wide masked k=${k}`);
+    }
+    // Enough rows to be split between threads.
+    const big = rand(rng, 40 * 4000);
+    both(K, (kk, o) => kk.topkRows(big, 40, 4000, 64, o), "topkRows 40x4000");
+  });
+
+  it("sparsifyAbove and window on matrices split between threads, with outputs too small, skewed or roomy", () => {
+    const rng = new Rng(37);
+    const [rows, cols] = [100, 1000];
+    const pre = rand(rng, rows * cols);
+    for (let i = 0; i < 50 * cols; i++) pre[i] = Math.abs(pre[i]!) * (rng.bernoulli(0.8) ? 1 : -1); // dense top half
+    for (let i = 50 * cols; i < rows * cols; i++) pre[i] = rng.bernoulli(0.05) ? Math.abs(pre[i]!) : -1;
+    const center = new Float32Array(cols).fill(0.5);
+    const runs: [string, (k: Kernels, o: SparseRows) => SparseRows][] = [
+      ["sparsifyAbove", (k, o) => k.sparsifyAbove(pre, rows, cols, o)],
+      ["window", (k, o) => k.window(pre, rows, cols, center, 0.3, o)],
+    ];
+    for (const [name, run] of runs) {
+      const want = run(ref, emptySparse(0, 0));
+      both(K, run, `${name} big`);
+      // Exactly enough room in total, but the first half of the rows needs more than half of it.
+      const exact = emptySparse(rows, cols, want.nnz);
+      expectSameSparse(run(K, exact), want, `${name} exact capacity`);
+      expect(exact.colIdx.length, `${name} kept its arrays`).toBe(Math.max(want.nnz, 1));
+    }
   });
 
   it("topkBatch matches the reference: ties to the lower flat index, totals beyond the positives", () => {
@@ -79,7 +111,7 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection 
 
   it("topkBatch on a large matrix with many near-equal values, subnormals and infinities", () => {
     const rng = new Rng(35);
-    const [rows, cols] = [40, 1500];
+    const [rows, cols] = [48, 1500];
     const pre = new Float32Array(rows * cols);
     for (let i = 0; i < pre.length; i++) pre[i] = rng.normal();
     for (let i = 0; i < 3000; i++) pre[rng.int(pre.length)] = 1 + rng.int(4) * 2 ** -23; // adjacent floats: ties inside one bin

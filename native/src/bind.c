@@ -135,7 +135,7 @@ static napi_value js_spmm(napi_env env, napi_callback_info info) {
   F32(5, w, lw, "spmm w"); INT(6, n, "spmm n"); F32(7, out, lo, "spmm out");
   bool acc; SAELAB_CHECK(env, napi_get_value_bool(env, argv[8], &acc));
   NEED(n >= 0 && (int64_t)lw >= s.cols * n && (int64_t)lo >= s.rows * n, "saelab native: spmm w or out too short");
-  saelab_spmm(&s, w, n, out, acc);
+  if (saelab_spmm(&s, w, n, out, acc) != 0) SAELAB_THROW(env, "saelab native: spmm ran out of memory");
   return NULL;
 }
 
@@ -146,7 +146,7 @@ static napi_value js_sddmm(napi_env env, napi_callback_info info) {
   NEED(n >= 0 && (int64_t)la >= s.rows * n && (int64_t)lw >= s.cols * n && (int64_t)lo >= s.rowPtr[s.rows],
        "saelab native: sddmm a, w or outValues too short");
   /* outValues is indexed by entry position e, which starts at rowPtr[0]. */
-  saelab_sddmm(&s, a, w, n, out);
+  if (saelab_sddmm(&s, a, w, n, out) != 0) SAELAB_THROW(env, "saelab native: sddmm ran out of memory");
   return NULL;
 }
 

@@ -24,6 +24,9 @@ typedef struct {
 /* Returns NULL when s is a valid CSR for the given array lengths, else a message naming the problem. */
 const char *saelab_csr_check(const saelab_csr *s, int64_t colIdxLen, int64_t valuesLen, char *buf, size_t bufLen);
 
+/* Turns per-row counts in rowPtr[1..rows] into offsets; returns nnz, or -2 past 2^31 - 1. */
+int64_t saelab_row_offsets(int32_t *rowPtr, int64_t rows);
+
 /* Entries with pre > threshold[col] (threshold NULL: 0). countsReady: rowPtr already holds this
    call's row offsets from a previous call that returned nnz > cap. */
 int64_t saelab_sparsify_above(const float *pre, const float *threshold, saelab_csr_out *o, int countsReady);
@@ -34,10 +37,10 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
 /* The `total` largest positive entries of the whole matrix; ties to the lower flat index. */
 int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o);
 
-/* out[r, :] (+)= sum over entries (r, j) of v * w[j, :]. */
-void saelab_spmm(const saelab_csr *s, const float *w, int64_t n, float *out, int accumulate);
-/* outValues[e] = a[r, :] . w[j, :]. */
-void saelab_sddmm(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues);
+/* out[r, :] (+)= sum over entries (r, j) of v * w[j, :]. Returns -1 when out of memory. */
+int saelab_spmm(const saelab_csr *s, const float *w, int64_t n, float *out, int accumulate);
+/* outValues[e] = a[r, :] . w[j, :]. Returns -1 when out of memory. */
+int saelab_sddmm(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues);
 /* out[j, :] += sum over entries (r, j) of v * a[r, :] (out [cols, n]); only rows j with entries are touched. Returns -1 when out of memory. */
 int saelab_spmmT(const saelab_csr *s, const float *a, int64_t n, float *out);
 /* out[:, j] += sum over entries (r, j) of v * a[r, :] (out [n, cols]). Returns -1 when out of memory. */

@@ -1,6 +1,5 @@
-/* Selection kernels: dense pre-activations -> CSR. Rows are split statically between threads; row
-   offsets come from a serial prefix sum between a counting and a filling pass, so the output is the
-   same whatever the thread count. */
+/* Selection kernels: dense pre-activations -> CSR. Rows are split statically between threads and
+   row offsets come from a serial prefix sum, so the output is the same whatever the thread count. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +28,7 @@ const char *saelab_csr_check(const saelab_csr *s, int64_t colIdxLen, int64_t val
   return NULL;
 }
 
-/* Turns per-row counts in rowPtr[1..rows] into offsets; returns nnz or -2 on int32 overflow. */
-static int64_t prefix(int32_t *rowPtr, int64_t rows) {
+int64_t saelab_row_offsets(int32_t *rowPtr, int64_t rows) {
   int64_t acc = 0;
   rowPtr[0] = 0;
   for (int64_t r = 0; r < rows; r++) {
@@ -41,12 +39,19 @@ static int64_t prefix(int32_t *rowPtr, int64_t rows) {
   return acc;
 }
 
-/* ---- predicate selection (sparsifyAbove, window) ---- */
+/* ---- predicate selection (sparsifyAbove, window) ----
+   One pass: each thread writes its rows' entries straight into its own share of the output arrays
+   (shares proportional to its rows), then the shares are moved together. Only when a share
+   overflows, or the arrays are too small, is the matrix read a second time. */
+#define MAXT 64
 typedef struct {
   const float *pre, *ref;
   double halfWidth;
   int isWindow, fill;
   saelab_csr_out *o;
+  int nt;
+  int64_t r0[MAXT], r1[MAXT], lo[MAXT], used[MAXT];
+  int over[MAXT];
 } pred_job;
 
 #ifdef SAELAB_AVX2
@@ -73,182 +78,81 @@ static inline int pred1(const pred_job *J, const float *row, int64_t j) {
   return (d < 0 ? -d : d) < J->halfWidth;
 }
 
+/* Scans one row, writing entries at e while e < end; returns how many entries the row has. */
+static inline int64_t scan_row(const pred_job *J, const float *row, int64_t cols, int32_t *colIdx, float *values, int64_t e, int64_t end) {
+  int64_t j = 0, e0 = e;
+#ifdef SAELAB_AVX2
+  for (; j + 8 <= cols; j += 8) {
+    unsigned m = pred8(J, row, j);
+    while (m) {
+      int q = __builtin_ctz(m);
+      m &= m - 1;
+      if (e < end) { colIdx[e] = (int32_t)(j + q); values[e] = row[j + q]; }
+      e++;
+    }
+  }
+#endif
+  for (; j < cols; j++)
+    if (pred1(J, row, j)) {
+      if (e < end) { colIdx[e] = (int32_t)j; values[e] = row[j]; }
+      e++;
+    }
+  return e - e0;
+}
+
 static void pred_task(void *ctx, int tid, int nt) {
   pred_job *J = ctx;
   saelab_csr_out *o = J->o;
   int64_t r0, r1, cols = o->cols;
   saelab_split(o->rows, tid, nt, 1, &r0, &r1);
-  for (int64_t r = r0; r < r1; r++) {
-    const float *row = J->pre + r * cols;
-    int64_t j = 0;
-    if (!J->fill) {
-      int64_t cnt = 0;
-#ifdef SAELAB_AVX2
-      for (; j + 8 <= cols; j += 8) cnt += __builtin_popcount(pred8(J, row, j));
-#endif
-      for (; j < cols; j++) cnt += pred1(J, row, j);
-      o->rowPtr[r + 1] = (int32_t)cnt;
-    } else {
-      int64_t e = o->rowPtr[r];
-#ifdef SAELAB_AVX2
-      for (; j + 8 <= cols; j += 8) {
-        unsigned m = pred8(J, row, j);
-        while (m) {
-          int q = __builtin_ctz(m);
-          m &= m - 1;
-          o->colIdx[e] = (int32_t)(j + q);
-          o->values[e++] = row[j + q];
-        }
-      }
-#endif
-      for (; j < cols; j++)
-        if (pred1(J, row, j)) { o->colIdx[e] = (int32_t)j; o->values[e++] = row[j]; }
-    }
+  if (J->fill) {
+    for (int64_t r = r0; r < r1; r++) scan_row(J, J->pre + r * cols, cols, o->colIdx, o->values, o->rowPtr[r], INT64_MAX);
+    return;
   }
+  int64_t lo = o->rows ? o->cap * r0 / o->rows : 0, hi = o->rows ? o->cap * r1 / o->rows : 0, e = lo;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t cnt = scan_row(J, J->pre + r * cols, cols, o->colIdx, o->values, e, hi);
+    o->rowPtr[r + 1] = (int32_t)(cnt < INT32_MAX ? cnt : INT32_MAX);
+    e += cnt;
+  }
+  if (tid == 0) J->nt = nt;
+  J->r0[tid] = r0; J->r1[tid] = r1; J->lo[tid] = lo; J->used[tid] = e - lo; J->over[tid] = e > hi;
 }
 
 static int64_t select_pred(pred_job *J, int countsReady) {
   saelab_csr_out *o = J->o;
-  int64_t nnz;
-  if (!countsReady) {
-    J->fill = 0;
-    saelab_pool_run(pred_task, J, (double)o->rows * o->cols < 65536 ? 1 : 0);
-    nnz = prefix(o->rowPtr, o->rows);
-    if (nnz < 0) return nnz;
-  } else {
-    nnz = o->rowPtr[o->rows];
+  int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;
+  if (countsReady) {
+    J->fill = 1;
+    saelab_pool_run(pred_task, J, nt);
+    return o->rowPtr[o->rows];
   }
-  if (nnz > o->cap) return nnz;
-  J->fill = 1;
-  saelab_pool_run(pred_task, J, (double)o->rows * o->cols < 65536 ? 1 : 0);
+  saelab_pool_run(pred_task, J, nt);
+  int64_t nnz = saelab_row_offsets(o->rowPtr, o->rows);
+  if (nnz < 0 || nnz > o->cap) return nnz;
+  int over = 0;
+  for (int t = 0; t < J->nt; t++) over |= J->over[t];
+  if (over) {
+    J->fill = 1;
+    saelab_pool_run(pred_task, J, nt);
+    return nnz;
+  }
+  for (int t = 1; t < J->nt; t++) {
+    int64_t dst = o->rowPtr[J->r0[t]];
+    if (dst == J->lo[t] || J->used[t] == 0) continue;
+    memmove(o->colIdx + dst, o->colIdx + J->lo[t], (size_t)J->used[t] * sizeof(int32_t));
+    memmove(o->values + dst, o->values + J->lo[t], (size_t)J->used[t] * sizeof(float));
+  }
   return nnz;
 }
 
 int64_t saelab_sparsify_above(const float *pre, const float *threshold, saelab_csr_out *o, int countsReady) {
-  pred_job J = {pre, threshold, 0, 0, 0, o};
+  pred_job J = {.pre = pre, .ref = threshold, .o = o};
   return select_pred(&J, countsReady);
 }
 
 int64_t saelab_window(const float *pre, const float *center, double halfWidth, saelab_csr_out *o, int countsReady) {
-  pred_job J = {pre, center, halfWidth, 1, 0, o};
+  pred_job J = {.pre = pre, .ref = center, .halfWidth = halfWidth, .isWindow = 1, .o = o};
   return select_pred(&J, countsReady);
 }
 
-/* ---- per-row top-k: a k-entry min-heap with a vectorised skip of entries that cannot enter ---- */
-typedef struct { float v; int32_t j; } cand_t;
-
-/* a is a worse pick than b: smaller value, or the same value at a higher column. */
-static inline int worse(cand_t a, cand_t b) { return a.v < b.v || (a.v == b.v && a.j > b.j); }
-
-static void sift_down(cand_t *h, int64_t n, int64_t i) {
-  cand_t x = h[i];
-  for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && worse(h[c + 1], h[c])) c++;
-    if (!worse(h[c], x)) break;
-    h[i] = h[c];
-    i = c;
-  }
-  h[i] = x;
-}
-
-static void sift_up(cand_t *h, int64_t i) {
-  cand_t x = h[i];
-  while (i > 0) {
-    int64_t p = (i - 1) / 2;
-    if (!worse(x, h[p])) break;
-    h[i] = h[p];
-    i = p;
-  }
-  h[i] = x;
-}
-
-static int cmp_col(const void *a, const void *b) {
-  int32_t x = ((const cand_t *)a)->j, y = ((const cand_t *)b)->j;
-  return (x > y) - (x < y);
-}
-
-typedef struct {
-  const float *pre;
-  const uint8_t *mask;
-  int64_t k;
-  cand_t *slots; /* [rows, k] selections, sorted by column */
-  saelab_csr_out *o;
-  int fill;
-} topk_job;
-
-/* Heap-selects row r into sel (k slots); returns how many were picked. */
-static int64_t topk_row(const topk_job *J, int64_t r, cand_t *sel) {
-  const float *row = J->pre + r * J->o->cols;
-  const int64_t cols = J->o->cols, k = J->k;
-  int64_t n = 0, j = 0;
-  float thr = 0.0f; /* an entry must beat this to enter: 0 until the heap is full, then its worst value */
-#define CONSIDER(col)                                                              \
-  do {                                                                             \
-    float x_ = row[col];                                                           \
-    if (x_ > thr && (!J->mask || J->mask[col])) {                                  \
-      cand_t c_ = {x_, (int32_t)(col)};                                            \
-      if (n < k) { sel[n] = c_; sift_up(sel, n++); if (n == k) thr = sel[0].v; }   \
-      else { sel[0] = c_; sift_down(sel, k, 0); thr = sel[0].v; }                  \
-    }                                                                              \
-  } while (0)
-#ifdef SAELAB_AVX2
-  for (; j + 8 <= cols; j += 8) {
-    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), _mm256_set1_ps(thr), _CMP_GT_OQ));
-    while (m) {
-      int q = __builtin_ctz(m);
-      m &= m - 1;
-      CONSIDER(j + q);
-    }
-  }
-#endif
-  for (; j < cols; j++) CONSIDER(j);
-#undef CONSIDER
-  /* Columns arrive in ascending order, so a later equal value never displaces an earlier one. */
-  if (n <= 32) {
-    for (int64_t i = 1; i < n; i++) {
-      cand_t x = sel[i];
-      int64_t p = i;
-      while (p > 0 && sel[p - 1].j > x.j) { sel[p] = sel[p - 1]; p--; }
-      sel[p] = x;
-    }
-  } else {
-    qsort(sel, (size_t)n, sizeof *sel, cmp_col);
-  }
-  return n;
-}
-
-static void topk_task(void *ctx, int tid, int nt) {
-  topk_job *J = ctx;
-  saelab_csr_out *o = J->o;
-  int64_t r0, r1;
-  saelab_split(o->rows, tid, nt, 1, &r0, &r1);
-  for (int64_t r = r0; r < r1; r++) {
-    cand_t *sel = J->slots + r * J->k;
-    if (!J->fill) {
-      o->rowPtr[r + 1] = (int32_t)topk_row(J, r, sel);
-    } else {
-      int64_t e = o->rowPtr[r], n = o->rowPtr[r + 1] - e;
-      for (int64_t i = 0; i < n; i++) { o->colIdx[e + i] = sel[i].j; o->values[e + i] = sel[i].v; }
-    }
-  }
-}
-
-int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saelab_csr_out *o) {
-  if (k > o->cols) k = o->cols;
-  if (k <= 0) {
-    memset(o->rowPtr, 0, (size_t)(o->rows + 1) * sizeof(int32_t));
-    return 0;
-  }
-  cand_t *slots = saelab_scratch(4, (size_t)(o->rows * k) * sizeof(cand_t));
-  if (!slots) return -1;
-  topk_job J = {pre, mask, k, slots, o, 0};
-  int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;
-  saelab_pool_run(topk_task, &J, nt);
-  int64_t nnz = prefix(o->rowPtr, o->rows);
-  if (nnz < 0 || nnz > o->cap) return nnz;
-  J.fill = 1;
-  saelab_pool_run(topk_task, &J, nt);
-  return nnz;
-}

@@ -1,0 +1,77 @@
+/**
+ * The native backend's own guarantees: results independent of the thread count, clear errors on bad
+ * input before native code runs (or from the addon's own checks), and backend selection.
+ */
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadKernels } from "../src/tensor/backend.js";
+import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
+import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
+
+const loaded = loadNativeAddon();
+const addon = "addon" in loaded ? loaded.addon : undefined;
+
+describe.skipIf(!addon)("native backend", () => {
+  const K = nativeKernels(addon!);
+
+  it("gives bitwise-identical results with 1, 2 and 3 threads", () => {
+    const script = fileURLToPath(new URL("./helpers/native-digest.mjs", import.meta.url));
+    const runs = [1, 2, 3].map((t) => JSON.parse(execFileSync(process.execPath, [script], { env: { ...process.env, SAELAB_THREADS: String(t) } }).toString()) as { threads: number; digest: string });
+    expect(runs.map((r) => r.threads)).toEqual([1, 2, 3]);
+    expect(new Set(runs.map((r) => r.digest)).size).toBe(1);
+  });
+
+  it("rejects wrong lengths, sizes and numbers with messages naming them", () => {
+    const a = new Float32Array(6);
+    expect(() => K.gemm({ a, b: new Float32Array(5), out: new Float32Array(4), m: 2, n: 2, k: 3 })).toThrow(/gemm b: length 5 is smaller than the required 6/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2, n: 2, k: 3, colScale: new Float32Array(1) })).toThrow(/gemm colScale/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2.5, n: 2, k: 3 })).toThrow(/gemm: m must be a non-negative integer/);
+    expect(() => K.gemm({ a, b: a, out: a.subarray(2), m: 2, n: 2, k: 3 })).toThrow(/gemm out overlaps/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2, n: 2, k: 3, alpha: NaN })).toThrow(/gemm alpha must be a number/);
+    expect(() => K.topkRows(new Float32Array(6), 2, 3, 1.5, emptySparse(0, 0))).toThrow(/topkRows k must be an integer/);
+    expect(() => K.window(new Float32Array(6), 2, 3, new Float32Array(2), 1, emptySparse(0, 0))).toThrow(/window center: length 2/);
+    expect(() => K.adam({ params: a, grads: a, m: a, v: new Float32Array(2), lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, step: 1 })).toThrow(/adam v/);
+    expect(() => K.adam({ params: a, grads: a, m: a, v: a, lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, step: 0 })).toThrow(/step must be >= 1/);
+  });
+
+  it("rejects inconsistent sparse matrices instead of reading out of bounds", () => {
+    const s = (over: Partial<SparseRows>): SparseRows => ({ rows: 2, cols: 3, rowPtr: Int32Array.from([0, 1, 2]), colIdx: Int32Array.from([0, 2]), values: Float32Array.from([1, 2]), nnz: 2, ...over });
+    const w = new Float32Array(12);
+    const out = new Float32Array(8);
+    expect(() => K.spmm(s({}), w, 4, out, false)).not.toThrow();
+    expect(() => K.spmm(s({ colIdx: Int32Array.from([0, 3]) }), w, 4, out, false)).toThrow(/spmm: colIdx\[1\] = 3 is outside \[0, 3\)/);
+    expect(() => K.spmm(s({ colIdx: Int32Array.from([-1, 0]) }), w, 4, out, false)).toThrow(/colIdx\[0\] = -1/);
+    expect(() => K.spmmT(s({ rowPtr: Int32Array.from([0, 2, 1]), nnz: 1 }), out, 4, w)).toThrow(/rowPtr decreases at row 1/);
+    expect(() => K.sddmm(s({ nnz: 1 }), out, w, 4, new Float32Array(2))).toThrow(/nnz is 1 but rowPtr\[rows\] is 2/);
+    expect(() => K.spmmTCols(s({ rowPtr: Int32Array.from([0, 1]) }), out, 4, w)).toThrow(/rowPtr has length 2, needs rows \+ 1 = 3/);
+  });
+});
+
+describe("backend selection", () => {
+  const saved = process.env.SAELAB_BACKEND;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.SAELAB_BACKEND;
+    else process.env.SAELAB_BACKEND = saved;
+  });
+
+  it("auto picks native when the addon loads, else the reference with a warning; SAELAB_BACKEND overrides auto", () => {
+    delete process.env.SAELAB_BACKEND;
+    const auto = loadKernels();
+    if (addon) {
+      expect(auto.kernels.name).toBe("native");
+      expect(auto.warning).toBeUndefined();
+      expect(loadKernels("native").kernels.threads).toBeGreaterThanOrEqual(1);
+    } else {
+      expect(auto.kernels.name).toBe("reference");
+      expect(auto.warning).toMatch(/reference TypeScript backend/);
+      expect(() => loadKernels("native")).toThrow(/backend "native" requested but/);
+    }
+    process.env.SAELAB_BACKEND = "reference";
+    expect(loadKernels().kernels.name).toBe("reference");
+    expect(loadKernels().warning).toBeUndefined();
+    process.env.SAELAB_BACKEND = "fast";
+    expect(() => loadKernels()).toThrow(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
+    expect(loadKernels("reference").kernels.name).toBe("reference");
+  });
+});
