@@ -95,6 +95,8 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection 
       const exact = emptySparse(rows, cols, want.nnz);
       expectSameSparse(run(K, exact), want, `${name} exact capacity`);
       expect(exact.colIdx.length, `${name} kept its arrays`).toBe(Math.max(want.nnz, 1));
+      // Room for every thread's share: entries are written in place and then moved together.
+      expectSameSparse(run(K, emptySparse(rows, cols, 3 * want.nnz)), want, `${name} roomy`);
     }
   });
 
@@ -121,6 +123,16 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection 
     for (const total of [1, 64 * rows, 5000, 29_000]) {
       both(K, (k, o) => k.topkBatch(pre, rows, cols, total, o), `topkBatch normal total=${total}`);
       both(K, (k, o) => k.topkBatch(tiny, rows, cols, total, o), `topkBatch subnormal total=${total}`);
+    }
+  });
+
+  it("topkBatch over many rows: a sampled cut that holds, one too high and one too low", () => {
+    const rng = new Rng(38);
+    const [rows, cols] = [256, 300]; // every 4th row is sampled
+    for (const sampledScale of [1, 10, 0.01]) {
+      const pre = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) pre[r * cols + j] = rng.normal() * (r % 4 === 0 ? sampledScale : 1);
+      for (const total of [100, 64 * rows]) both(K, (k, o) => k.topkBatch(pre, rows, cols, total, o), `topkBatch sampled x${sampledScale} total=${total}`);
     }
   });
 
