@@ -1,5 +1,6 @@
 /* Selection kernels: dense pre-activations -> CSR. Rows are split statically between threads and
    row offsets come from a serial prefix sum, so the output is the same whatever the thread count. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ int64_t saelab_row_offsets(int32_t *rowPtr, int64_t rows) {
 typedef struct {
   const float *pre, *ref;
   double halfWidth;
+  float hwUp; /* a float just above halfWidth, for the vector pre-test */
   int isWindow, fill;
   saelab_csr_out *o;
   int nt;
@@ -55,20 +57,17 @@ typedef struct {
 } pred_job;
 
 #ifdef SAELAB_AVX2
-/* Bit q set when column j + q is selected (j + 8 <= cols). */
+/* Bit q set when column j + q may be selected (j + 8 <= cols): exact for thresholds; for windows a
+   float pre-test that every selected entry passes (the float |x - c| is within 2^-24 relative of the
+   true one), confirmed by pred1 in double precision. */
 static inline unsigned pred8(const pred_job *J, const float *row, int64_t j) {
   __m256 x = _mm256_loadu_ps(row + j);
   if (!J->isWindow) {
     __m256 t = J->ref ? _mm256_loadu_ps(J->ref + j) : _mm256_setzero_ps();
     return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, t, _CMP_GT_OQ));
   }
-  __m256 c = _mm256_loadu_ps(J->ref + j);
-  __m256d hw = _mm256_set1_pd(J->halfWidth), sign = _mm256_set1_pd(-0.0);
-  __m256d lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_castps256_ps128(c)));
-  __m256d hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)));
-  unsigned ml = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign, lo), hw, _CMP_LT_OQ));
-  unsigned mh = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign, hi), hw, _CMP_LT_OQ));
-  return ml | (mh << 4);
+  __m256 d = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(x, _mm256_loadu_ps(J->ref + j)));
+  return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d, _mm256_set1_ps(J->hwUp), _CMP_LT_OQ));
 }
 #endif
 
@@ -87,6 +86,7 @@ static inline int64_t scan_row(const pred_job *J, const float *row, int64_t cols
     while (m) {
       int q = __builtin_ctz(m);
       m &= m - 1;
+      if (J->isWindow && !pred1(J, row, j + q)) continue;
       if (e < end) { colIdx[e] = (int32_t)(j + q); values[e] = row[j + q]; }
       e++;
     }
@@ -152,7 +152,8 @@ int64_t saelab_sparsify_above(const float *pre, const float *threshold, saelab_c
 }
 
 int64_t saelab_window(const float *pre, const float *center, double halfWidth, saelab_csr_out *o, int countsReady) {
-  pred_job J = {.pre = pre, .ref = center, .halfWidth = halfWidth, .isWindow = 1, .o = o};
+  float up = (float)(halfWidth * (1 + 1e-6));
+  pred_job J = {.pre = pre, .ref = center, .halfWidth = halfWidth, .hwUp = nextafterf(up, INFINITY), .isWindow = 1, .o = o};
   return select_pred(&J, countsReady);
 }
 

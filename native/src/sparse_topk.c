@@ -53,8 +53,6 @@ static inline void offer(cand_t *h, int64_t *n, int64_t cap, float x, int32_t j,
   }
 }
 
-static int by_rank(const void *a, const void *b) { return worse(*(const cand_t *)a, *(const cand_t *)b) ? 1 : (worse(*(const cand_t *)b, *(const cand_t *)a) ? -1 : 0); }
-static int by_col(const void *a, const void *b) { int32_t x = ((const cand_t *)a)->j, y = ((const cand_t *)b)->j; return (x > y) - (x < y); }
 
 typedef struct {
   const float *pre;
@@ -73,6 +71,7 @@ static int64_t topk_row(const topk_job *J, int64_t r, cand_t *sel, cand_t *heap,
   int64_t n = 0, j = 0;
   float thr = 0.0f;
   int done = 0;
+  int64_t nc = 0; /* candidates collected above the cut, when it worked */
   if (*guess > 0) {
     int64_t c = 0, capC = J->capC;
     float g = *guess;
@@ -92,6 +91,7 @@ static int64_t topk_row(const topk_job *J, int64_t r, cand_t *sel, cand_t *heap,
       if (row[j] > g && (!mask || mask[j]) && c < capC) { cand[c].v = row[j]; cand[c++].j = (int32_t)j; }
     if (c >= k && c < capC) {
       for (int64_t i = 0; i < c; i++) if (cand[i].v > thr) offer(heap, &n, k2, cand[i].v, cand[i].j, &thr);
+      nc = c;
       done = 1;
     }
   }
@@ -115,13 +115,25 @@ static int64_t topk_row(const topk_job *J, int64_t r, cand_t *sel, cand_t *heap,
       if (x > thr && (!mask || mask[j])) offer(heap, &n, k2, x, (int32_t)j, &thr);
     }
   }
-  /* heap holds the min(k2, available) best; the first k by rank are the answer. */
-  qsort(heap, (size_t)n, sizeof *heap, by_rank);
-  if (n == k2) *guess = heap[n - 1].v;
+  /* The heap holds the min(k2, available) best, its root the worst of them: the next row's cut. */
+  if (n == k2) *guess = heap[0].v;
   else if (!done) *guess = 0.0f; /* fewer than k2 candidates: a cut that worked stays, else none */
-  int64_t take = n < k ? n : k;
-  memcpy(sel, heap, (size_t)take * sizeof *sel);
-  qsort(sel, (size_t)take, sizeof *sel, by_col);
+  while (n > k) { heap[0] = heap[--n]; sift_down(heap, n, 0); }
+  if (n == 0) return 0;
+  /* Keep, in column order, the entries at least as good as the k-th best (the root). */
+  cand_t kth = heap[0];
+  int64_t take = 0;
+  if (done) {
+    for (int64_t i = 0; i < nc && take < n; i++) if (!worse(cand[i], kth)) sel[take++] = cand[i];
+  } else {
+    for (j = 0; j < cols && take < n; j++) {
+      float x = row[j];
+      if (x >= kth.v && (!mask || mask[j])) {
+        cand_t c = {x, (int32_t)j};
+        if (!worse(c, kth)) sel[take++] = c;
+      }
+    }
+  }
   return take;
 }
 
