@@ -30,22 +30,9 @@ typedef struct {
   const float *bias;
 } epi_t;
 
-/* C tile (mr x nr at column j0) from the accumulators; first: the first KC block, last: the last. */
-static void tile_store(float *c, int64_t ldc, int mr, int nr, const float *acc, const epi_t *e, int64_t j0, int first, int last) {
-  for (int r = 0; r < mr; r++) {
-    float *cr = c + r * ldc;
-    for (int q = 0; q < nr; q++) {
-      float s = e->scale ? e->scale[j0 + q] : e->alpha, v = acc[r * NR + q], t;
-      if (first) t = e->beta != 0 ? fmaf(v, s, e->beta * cr[q]) : v * s;
-      else t = fmaf(v, s, cr[q]);
-      if (last && e->bias) t += e->bias[j0 + q];
-      cr[q] = t;
-    }
-  }
-}
-
 #ifdef SAELAB_AVX2
-/* One 16-wide row of a full tile, the same operations as tile_store. */
+/* One 16-wide row of a full tile: first K block C = acc * s (+ beta * C), later ones C += acc * s;
+   the last adds the bias. The portable tile_store below does the same operations. */
 static inline void row_store(float *cr, __m256 v0, __m256 v1, __m256 s0, __m256 s1, const epi_t *e, const float *bias, int first, int last) {
   __m256 t0, t1;
   if (first) {
@@ -70,6 +57,37 @@ static inline void row_store(float *cr, __m256 v0, __m256 v1, __m256 s0, __m256 
 }
 
 /* A's element (r, p) is at A[r * ars + p * acs]: packed panels (1, MR), or A read in place. */
+/* A partial tile through masked loads and stores: the same operations as row_store per element. */
+static void edge_store(float *c, int64_t ldc, int mr, int nr, const __m256 *acc, const epi_t *e, int64_t j0, int first, int last) {
+  __m256i m0 = saelab_lane_mask(nr < 8 ? nr : 8), m1 = saelab_lane_mask(nr > 8 ? nr - 8 : 0);
+  __m256 s0, s1, b0 = _mm256_setzero_ps(), b1 = b0, bt = _mm256_set1_ps(e->beta);
+  if (e->scale) { s0 = _mm256_maskload_ps(e->scale + j0, m0); s1 = _mm256_maskload_ps(e->scale + j0 + 8, m1); }
+  else s0 = s1 = _mm256_set1_ps(e->alpha);
+  if (last && e->bias) { b0 = _mm256_maskload_ps(e->bias + j0, m0); b1 = _mm256_maskload_ps(e->bias + j0 + 8, m1); }
+  for (int r = 0; r < mr; r++) {
+    float *cr = c + r * ldc;
+    __m256 t0, t1;
+    if (first) {
+      if (e->beta != 0) {
+        t0 = _mm256_fmadd_ps(acc[2 * r], s0, _mm256_mul_ps(bt, _mm256_maskload_ps(cr, m0)));
+        t1 = _mm256_fmadd_ps(acc[2 * r + 1], s1, _mm256_mul_ps(bt, _mm256_maskload_ps(cr + 8, m1)));
+      } else {
+        t0 = _mm256_mul_ps(acc[2 * r], s0);
+        t1 = _mm256_mul_ps(acc[2 * r + 1], s1);
+      }
+    } else {
+      t0 = _mm256_fmadd_ps(acc[2 * r], s0, _mm256_maskload_ps(cr, m0));
+      t1 = _mm256_fmadd_ps(acc[2 * r + 1], s1, _mm256_maskload_ps(cr + 8, m1));
+    }
+    if (last && e->bias) {
+      t0 = _mm256_add_ps(t0, b0);
+      t1 = _mm256_add_ps(t1, b1);
+    }
+    _mm256_maskstore_ps(cr, m0, t0);
+    _mm256_maskstore_ps(cr + 8, m1, t1);
+  }
+}
+
 static inline __attribute__((always_inline)) void micro_core(int64_t kc, const float *restrict A, int64_t ars, int64_t acs, const float *restrict B,
                                                             float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -100,14 +118,8 @@ static inline __attribute__((always_inline)) void micro_core(int64_t kc, const f
     row_store(c + 5 * ldc, c50, c51, s0, s1, e, bias, first, last);
     return;
   }
-  float acc[MR * NR] __attribute__((aligned(32)));
-  _mm256_store_ps(acc + 0, c00); _mm256_store_ps(acc + 8, c01);
-  _mm256_store_ps(acc + 16, c10); _mm256_store_ps(acc + 24, c11);
-  _mm256_store_ps(acc + 32, c20); _mm256_store_ps(acc + 40, c21);
-  _mm256_store_ps(acc + 48, c30); _mm256_store_ps(acc + 56, c31);
-  _mm256_store_ps(acc + 64, c40); _mm256_store_ps(acc + 72, c41);
-  _mm256_store_ps(acc + 80, c50); _mm256_store_ps(acc + 88, c51);
-  tile_store(c, ldc, mr, nr, acc, e, j0, first, last);
+  __m256 acc[2 * MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  edge_store(c, ldc, mr, nr, acc, e, j0, first, last);
 }
 
 static void micro(int64_t kc, const float *A, const float *B, float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
@@ -119,6 +131,20 @@ static void micro_direct(int64_t kc, const float *A, int64_t ars, int64_t acs, c
 }
 
 #else
+/* C tile (mr x nr at column j0) from the accumulators; first: the first KC block, last: the last. */
+static void tile_store(float *c, int64_t ldc, int mr, int nr, const float *acc, const epi_t *e, int64_t j0, int first, int last) {
+  for (int r = 0; r < mr; r++) {
+    float *cr = c + r * ldc;
+    for (int q = 0; q < nr; q++) {
+      float s = e->scale ? e->scale[j0 + q] : e->alpha, v = acc[r * NR + q], t;
+      if (first) t = e->beta != 0 ? fmaf(v, s, e->beta * cr[q]) : v * s;
+      else t = fmaf(v, s, cr[q]);
+      if (last && e->bias) t += e->bias[j0 + q];
+      cr[q] = t;
+    }
+  }
+}
+
 static void micro(int64_t kc, const float *restrict A, const float *restrict B, float *c, int64_t ldc, int mr, int nr,
                   const epi_t *e, int64_t j0, int first, int last) {
   float acc[MR * NR] = {0};
@@ -151,7 +177,19 @@ static void pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc,
       const float *rows[MR];
       for (int r = 0; r < MR; r++) rows[r] = g->a + (i + ir + (r < mr ? r : 0)) * g->lda + pc;
       if (mr == MR) {
-        for (int64_t p = 0; p < kc; p++)
+        int64_t p = 0;
+#ifdef SAELAB_AVX2
+        /* 6x8 blocks through an 8x8 transpose; each 8-float store spills 2 floats into the next
+           slot, which the next store overwrites (the buffer has room for the last one). */
+        for (; p + 8 <= kc; p += 8) {
+          __m256 r[8];
+          for (int q = 0; q < MR; q++) r[q] = _mm256_loadu_ps(rows[q] + p);
+          r[6] = r[7] = _mm256_setzero_ps();
+          saelab_transpose8(r);
+          for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * MR, r[q]);
+        }
+#endif
+        for (; p < kc; p++)
           for (int r = 0; r < MR; r++) dst[p * MR + r] = rows[r][p];
       } else {
         for (int64_t p = 0; p < kc; p++)
@@ -201,14 +239,13 @@ static void pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
   }
 }
 
-#ifndef SAELAB_DIRECT_A
-#define SAELAB_DIRECT_A 1
-#endif
-/* The blocked product for C rows [i0, i1) x columns [j0, j1), shared dimension in blocks of kcb.
-   Full 6-row panels of A are read in place (from L2, as the A block is reused for every B
-   micro-panel): packing A costs as much as the product itself when n is small. */
+/* The blocked product for C rows [i0, i1) x columns [j0, j1), shared dimension in blocks of kcb. */
 static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp) {
   const int64_t ars = g->transA ? 1 : g->lda, acs = g->transA ? g->lda : 1;
+  /* Reading A in place saves the packing when B is narrow (little reuse of each A block); packing
+     wins otherwise, and always for A transposed or with a power-of-two row stride, whose rows
+     would share cache sets. */
+  const int direct = !g->transA && j1 - j0 < 256 && (g->lda * 4) % 4096 != 0;
   for (int64_t jc = j0; jc < j1; jc += NC) {
     int64_t nc = j1 - jc < NC ? j1 - jc : NC;
     for (int64_t pc = 0; pc < g->k; pc += kcb) {
@@ -216,7 +253,7 @@ static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, in
       int first = pc == 0, last = pc + kc >= g->k;
       pack_b(g, jc, nc, pc, kc, Bp);
       for (int64_t ic = i0; ic < i1; ic += MC) {
-        int64_t mc = i1 - ic < MC ? i1 - ic : MC, full = SAELAB_DIRECT_A ? mc / MR * MR : 0;
+        int64_t mc = i1 - ic < MC ? i1 - ic : MC, full = direct ? mc / MR * MR : 0;
         if (full < mc) pack_a(g, ic + full, mc - full, pc, kc, Ap + full * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int nr = nc - jr < NR ? (int)(nc - jr) : NR;
@@ -251,7 +288,7 @@ static void gemm_task(void *ctx, int tid, int nt) {
   /* Equal shared-dimension blocks, so no block is a sliver; fixed by k alone (it sets the sum order). */
   int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
   float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb) * sizeof(float));
+  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Bp || !Ap) { J->failed = 1; return; }
   gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp);
 }
