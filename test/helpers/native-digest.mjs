@@ -1,6 +1,7 @@
 // Prints a SHA-256 digest of every native kernel's output on fixed inputs. test/kernels-native.test.ts
 // runs it under different SAELAB_THREADS values: the digests must agree (results do not depend on
 // how the work is split between threads).
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 
