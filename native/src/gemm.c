@@ -22,7 +22,7 @@
 #define SAELAB_NC 1024
 #endif
 enum { MR = 6, NR = 16, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
-#define SMALL_MT 16384 /* multiply-adds above which the few-row path uses the pool */
+#define SMALL_MT 65536 /* multiply-adds above which the few-row path uses the pool */
 
 typedef struct {
   const float *scale; /* [n]: alpha * colScale, or NULL for alpha */

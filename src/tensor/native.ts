@@ -53,7 +53,9 @@ export function nativeKernels(addon: NativeAddon): Kernels {
 
     gemm(args: GemmArgs): void {
       const { a, b, out, m, n, k } = args;
-      dims("gemm", { m, n, k });
+      dim("gemm", "m", m);
+      dim("gemm", "n", n);
+      dim("gemm", "k", k);
       checkLen("gemm a", a, m * k);
       checkLen("gemm b", b, k * n);
       checkLen("gemm out", out, m * n);
@@ -61,75 +63,93 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       if (args.bias) checkLen("gemm bias", args.bias, n);
       const alpha = num("gemm alpha", args.alpha ?? 1);
       const beta = num("gemm beta", args.beta ?? 0);
-      noOverlap("gemm out", out, m * n, [a, b]);
+      noOverlap("gemm out", out, m * n, a, b);
       const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0);
       addon.gemm(a, b, out, m, n, k, flags, alpha, beta, args.colScale ?? null, args.bias ?? null);
     },
 
     sparsifyAbove(pre, rows, cols, out, threshold) {
-      dims("sparsifyAbove", { rows, cols });
+      dim("sparsifyAbove", "rows", rows);
+      dim("sparsifyAbove", "cols", cols);
       checkLen("sparsifyAbove pre", pre, rows * cols);
       if (threshold) checkLen("sparsifyAbove threshold", threshold, cols);
-      return select(out, rows, cols, (o, ready) => addon.sparsifyAbove(pre, rows, cols, o.rowPtr, o.colIdx, o.values, threshold ?? null, ready));
+      const thr = threshold ?? null;
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.sparsifyAbove(pre, rows, cols, out.rowPtr, out.colIdx, out.values, thr, 0);
+      // Too small: the counting pass left this call's row offsets in rowPtr, so only the fill remains.
+      if (grow(out, nnz)) nnz = addon.sparsifyAbove(pre, rows, cols, out.rowPtr, out.colIdx, out.values, thr, 1);
+      return done(out, nnz);
     },
 
     topkRows(pre, rows, cols, k, out, mask) {
-      dims("topkRows", { rows, cols });
+      dim("topkRows", "rows", rows);
+      dim("topkRows", "cols", cols);
       integer("topkRows k", k);
       checkLen("topkRows pre", pre, rows * cols);
       if (mask) checkLen("topkRows mask", mask, cols);
-      return select(out, rows, cols, (o) => addon.topkRows(pre, rows, cols, o.rowPtr, o.colIdx, o.values, k, mask ?? null));
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.topkRows(pre, rows, cols, out.rowPtr, out.colIdx, out.values, k, mask ?? null);
+      if (grow(out, nnz)) nnz = addon.topkRows(pre, rows, cols, out.rowPtr, out.colIdx, out.values, k, mask ?? null);
+      return done(out, nnz);
     },
 
     topkBatch(pre, rows, cols, total, out) {
-      dims("topkBatch", { rows, cols });
+      dim("topkBatch", "rows", rows);
+      dim("topkBatch", "cols", cols);
       integer("topkBatch total", total);
       checkLen("topkBatch pre", pre, rows * cols);
-      return select(out, rows, cols, (o) => addon.topkBatch(pre, rows, cols, o.rowPtr, o.colIdx, o.values, total));
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.topkBatch(pre, rows, cols, out.rowPtr, out.colIdx, out.values, total);
+      if (grow(out, nnz)) nnz = addon.topkBatch(pre, rows, cols, out.rowPtr, out.colIdx, out.values, total);
+      return done(out, nnz);
     },
 
     window(pre, rows, cols, center, halfWidth, out) {
-      dims("window", { rows, cols });
+      dim("window", "rows", rows);
+      dim("window", "cols", cols);
       checkLen("window pre", pre, rows * cols);
       checkLen("window center", center, cols);
       num("window halfWidth", halfWidth);
-      return select(out, rows, cols, (o, ready) => addon.window(pre, rows, cols, o.rowPtr, o.colIdx, o.values, center, halfWidth, ready));
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.window(pre, rows, cols, out.rowPtr, out.colIdx, out.values, center, halfWidth, 0);
+      if (grow(out, nnz)) nnz = addon.window(pre, rows, cols, out.rowPtr, out.colIdx, out.values, center, halfWidth, 1);
+      return done(out, nnz);
     },
 
     spmm(s, w, n, out, accumulate) {
       sparse("spmm", s);
-      dims("spmm", { n });
+      dim("spmm", "n", n);
       checkLen("spmm w", w, s.cols * n);
       checkLen("spmm out", out, s.rows * n);
-      noOverlap("spmm out", out, s.rows * n, [w, s.values]);
+      noOverlap("spmm out", out, s.rows * n, w, s.values);
       addon.spmm(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, w, n, out, accumulate);
     },
 
     sddmm(s, a, w, n, outValues) {
       sparse("sddmm", s);
-      dims("sddmm", { n });
+      dim("sddmm", "n", n);
       checkLen("sddmm a", a, s.rows * n);
       checkLen("sddmm w", w, s.cols * n);
       checkLen("sddmm outValues", outValues, s.nnz);
-      noOverlap("sddmm outValues", outValues, s.nnz, [a, w]);
+      noOverlap("sddmm outValues", outValues, s.nnz, a, w);
       addon.sddmm(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, w, n, outValues);
     },
 
     spmmT(s, a, n, out) {
       sparse("spmmT", s);
-      dims("spmmT", { n });
+      dim("spmmT", "n", n);
       checkLen("spmmT a", a, s.rows * n);
       checkLen("spmmT out", out, s.cols * n);
-      noOverlap("spmmT out", out, s.cols * n, [a, s.values]);
+      noOverlap("spmmT out", out, s.cols * n, a, s.values);
       addon.spmmT(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, n, out);
     },
 
     spmmTCols(s, a, n, out) {
       sparse("spmmTCols", s);
-      dims("spmmTCols", { n });
+      dim("spmmTCols", "n", n);
       checkLen("spmmTCols a", a, s.rows * n);
       checkLen("spmmTCols out", out, s.cols * n);
-      noOverlap("spmmTCols out", out, s.cols * n, [a, s.values]);
+      noOverlap("spmmTCols out", out, s.cols * n, a, s.values);
       addon.spmmTCols(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, n, out);
     },
 
@@ -140,22 +160,24 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       checkLen("adam m", m, len);
       checkLen("adam v", v, len);
       if (!(step >= 1)) throw new Error(`adam: step must be >= 1, got ${step}`);
-      for (const [what, x] of [["lr", lr], ["beta1", beta1], ["beta2", beta2], ["eps", eps]] as const) num(`adam ${what}`, x);
+      num("adam lr", lr);
+      num("adam beta1", beta1);
+      num("adam beta2", beta2);
+      num("adam eps", eps);
       addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step);
     },
   };
 }
 
-/** Runs a selection kernel, growing `out` and running it again when its capacity was too small. */
-function select(out: SparseRows, rows: number, cols: number, run: (o: SparseRows, countsReady: number) => number): SparseRows {
-  reserveSparse(out, rows, cols, 0);
-  let nnz = run(out, 0);
-  if (nnz > Math.min(out.colIdx.length, out.values.length)) {
-    reserveSparse(out, rows, cols, nnz);
-    if (out.values.length < nnz) out.values = new Float32Array(out.colIdx.length);
-    // The counting pass already left this call's row offsets in rowPtr.
-    nnz = run(out, 1);
-  }
+/** Grows `out` to hold nnz entries when it cannot; returns whether it had to (the kernel then runs again). */
+function grow(out: SparseRows, nnz: number): boolean {
+  if (nnz <= Math.min(out.colIdx.length, out.values.length)) return false;
+  reserveSparse(out, out.rows, out.cols, nnz);
+  if (out.values.length < nnz) out.values = new Float32Array(out.colIdx.length);
+  return true;
+}
+
+function done(out: SparseRows, nnz: number): SparseRows {
   out.nnz = nnz;
   return out;
 }
@@ -164,10 +186,8 @@ function checkLen(what: string, arr: { length: number }, need: number): void {
   if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
 }
 
-function dims(kernel: string, d: Record<string, number>): void {
-  for (const [name, x] of Object.entries(d)) {
-    if (!Number.isInteger(x) || x < 0) throw new Error(`${kernel}: ${name} must be a non-negative integer, got ${x}`);
-  }
+function dim(kernel: string, name: string, x: number): void {
+  if (!Number.isInteger(x) || x < 0) throw new Error(`${kernel}: ${name} must be a non-negative integer, got ${x}`);
 }
 
 function integer(what: string, x: number): void {
@@ -181,21 +201,21 @@ function num(what: string, x: number): number {
 
 /** Checks that a SparseRows is self-consistent (the addon checks the column indices and row order). */
 function sparse(kernel: string, s: SparseRows): void {
-  dims(kernel, { rows: s.rows, cols: s.cols });
+  dim(kernel, "rows", s.rows);
+  dim(kernel, "cols", s.cols);
   if (s.rowPtr.length < s.rows + 1) throw new Error(`${kernel}: rowPtr has length ${s.rowPtr.length}, needs rows + 1 = ${s.rows + 1}`);
   if (s.rowPtr[s.rows] !== s.nnz) throw new Error(`${kernel}: nnz is ${s.nnz} but rowPtr[rows] is ${s.rowPtr[s.rows]}`);
   checkLen(`${kernel} colIdx`, s.colIdx, s.nnz);
   checkLen(`${kernel} values`, s.values, s.nnz);
 }
 
-/** Throws when the first `len` elements of `out` share memory with one of the inputs (native kernels read inputs while writing out). */
-function noOverlap(what: string, out: Float32Array, len: number, inputs: ArrayLike<number>[]): void {
+/** Throws when the first `len` elements of `out` share memory with input x or y (native kernels read inputs while writing out). */
+function noOverlap(what: string, out: Float32Array, len: number, x: Float32Array, y: Float32Array): void {
+  if (overlaps(out, len, x) || overlaps(out, len, y)) throw new Error(`${what} overlaps one of its inputs; the native backend needs a separate output array`);
+}
+
+function overlaps(out: Float32Array, len: number, x: Float32Array): boolean {
+  if (x.buffer !== out.buffer) return false;
   const lo = out.byteOffset;
-  const hi = lo + len * 4;
-  for (const x of inputs) {
-    if (!ArrayBuffer.isView(x) || x.buffer !== out.buffer) continue;
-    const xl = x.byteOffset;
-    const xh = xl + x.byteLength;
-    if (lo < xh && xl < hi) throw new Error(`${what} overlaps one of its inputs; the native backend needs a separate output array`);
-  }
+  return lo < x.byteOffset + x.byteLength && x.byteOffset < lo + len * 4;
 }
