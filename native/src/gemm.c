@@ -1,7 +1,8 @@
 /* BLIS-style packed, cache-blocked SGEMM with a 6x16 register-blocked micro-kernel (AVX2/FMA, with a
    portable C twin). Loops: jc (NC columns of B, packed into 3 MiB panels) > pc (up to KC of the
-   shared dimension, so k <= 768 makes one pass over C) > ic (MC rows of A, ~300 KiB, stays in L2)
-   > jr (16-column micro-panels of packed B) > ir (6-row micro-panels of A, read in place).
+   shared dimension, so k <= 768 makes one pass over C) > ic (MC rows of A, ~300 KiB, stays in L2;
+   packed, or read in place when B is narrow) > jr (16-column micro-panels of B) > ir (6-row
+   micro-panels of A). Fewer than 5 rows go to gemm_small.c instead (no packing).
    Threads take disjoint column (or row) ranges of C; every element is the same FMA chain over p
    whichever thread computes it, so results do not depend on the split.
    Block sizes were tuned on the 2-core Zen 3 (32 KiB L1d, 512 KiB L2): NC 1024 beat BLIS's 4080
@@ -321,14 +322,12 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
   if (!g.ldc) g.ldc = g.n;
   if (g.k <= 0) { gemm_empty(&g); return 0; }
   double work = (double)g.m * (double)g.n * (double)g.k;
-  int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
   if (g.m < SAELAB_GEMM_SMALL_M) {
     small_job_t sj = {&g};
-    if (g.n < 64) nt = 1;
-    else if (g.nthreads <= 0 && work >= SMALL_MT) nt = 0;
-    saelab_pool_run(small_task, &sj, nt);
+    saelab_pool_run(small_task, &sj, g.nthreads > 0 ? g.nthreads : (g.n >= 64 && work >= SMALL_MT ? 0 : 1));
     return 0;
   }
+  int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
   job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0};
   if (g.colScale) {
     float *s = saelab_scratch(2, (size_t)g.n * sizeof(float));

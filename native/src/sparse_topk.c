@@ -158,6 +158,7 @@ static void topk_task(void *ctx, int tid, int nt) {
 }
 
 int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saelab_csr_out *o) {
+  if (k >= o->cols && !mask) return saelab_sparsify_above(pre, NULL, o, 0); /* every positive entry */
   if (k > o->cols) k = o->cols;
   if (k <= 0) {
     memset(o->rowPtr, 0, (size_t)(o->rows + 1) * sizeof(int32_t));
