@@ -15,11 +15,18 @@ const addon = "addon" in loaded ? loaded.addon : undefined;
 describe.skipIf(!addon)("native backend", () => {
   const K = nativeKernels(addon!);
 
-  it("gives bitwise-identical results with 1, 2 and 3 threads", () => {
-    const script = fileURLToPath(new URL("./helpers/native-digest.mjs", import.meta.url));
-    const runs = [1, 2, 3].map((t) => JSON.parse(execFileSync(process.execPath, [script], { env: { ...process.env, SAELAB_THREADS: String(t) } }).toString()) as { threads: number; digest: string });
+  const script = fileURLToPath(new URL("./helpers/native-digest.mjs", import.meta.url));
+  const digest = (threads: number, ...args: string[]) =>
+    JSON.parse(execFileSync(process.execPath, [script, ...args], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { threads: number; digest?: string; digests?: string[] };
+
+  it("gives bitwise-identical results with 1, 2 and 3 threads, and from worker threads contending for the pool", () => {
+    const runs = [1, 2, 3].map((t) => digest(t));
     expect(runs.map((r) => r.threads)).toEqual([1, 2, 3]);
     expect(new Set(runs.map((r) => r.digest)).size).toBe(1);
+    // Three JS worker threads at once: calls that find the pool busy run on their own thread.
+    const concurrent = digest(2, "--workers=3");
+    expect(concurrent.digests).toHaveLength(9);
+    expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
   });
 
   it("rejects wrong lengths, sizes and numbers with messages naming them", () => {
