@@ -2,6 +2,7 @@
    no packing. Every output element is one fixed FMA chain (NN: over p in order; NT: eight lanes over
    p then a fixed reduction tree), whatever column block or thread computes it. */
 #include <math.h>
+#include <string.h>
 #include "gemm.h"
 #include "pool.h"
 #include "simd.h"
@@ -87,7 +88,41 @@ static void row_nt(const saelab_gemm_args *g, const float *x, float *c, int64_t 
 #endif
 }
 
+/* All rows at once while B streams through row by row, for a B slice too big for L2 (a strided
+   column-block walk would touch a new page per row). Each element is the same chain over p as
+   row_nn's. Returns -1 when out of scratch memory. */
+static int rows_nn_stream(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
+  const int64_t w = j1 - j0, m = g->m, k = g->k;
+  float *acc = saelab_scratch(2, (size_t)(m * w) * sizeof(float) + 64);
+  if (!acc) return -1;
+  memset(acc, 0, (size_t)(m * w) * sizeof(float));
+  for (int64_t p = 0; p < k; p++) {
+    const float *bp = g->b + p * g->ldb + j0;
+    float xs[SAELAB_GEMM_SMALL_M];
+    for (int64_t i = 0; i < m; i++) xs[i] = g->transA ? g->a[p * g->lda + i] : g->a[i * g->lda + p];
+    int64_t j = 0;
+#ifdef SAELAB_AVX2
+    for (; j + 8 <= w; j += 8) {
+      __m256 b = _mm256_loadu_ps(bp + j);
+      for (int64_t i = 0; i < m; i++) _mm256_storeu_ps(acc + i * w + j, _mm256_fmadd_ps(_mm256_set1_ps(xs[i]), b, _mm256_loadu_ps(acc + i * w + j)));
+    }
+#endif
+    for (; j < w; j++)
+      for (int64_t i = 0; i < m; i++) acc[i * w + j] = fmaf(xs[i], bp[j], acc[i * w + j]);
+  }
+  for (int64_t i = 0; i < m; i++) {
+    float *c = g->c + i * g->ldc, *ar = acc + i * w;
+    int64_t j = 0;
+#ifdef SAELAB_AVX2
+    for (; j + 8 <= w; j += 8) _mm256_storeu_ps(c + j0 + j, finish8(g, _mm256_loadu_ps(ar + j), c + j0 + j, j0 + j));
+#endif
+    for (; j < w; j++) c[j0 + j] = finish(g, ar[j], c + j0 + j, j0 + j);
+  }
+  return 0;
+}
+
 void saelab_sgemm_small(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
+  if (!g->transB && (double)g->k * (double)(j1 - j0) > 131072.0 && rows_nn_stream(g, j0, j1) == 0) return;
   float *col = NULL;
   if (g->transA) col = saelab_scratch(3, (size_t)g->k * sizeof(float) + 64);
   for (int64_t i = 0; i < g->m; i++) {
