@@ -5,9 +5,7 @@
    thread computes it. */
 #include "csc.h"
 
-#ifndef SW
-#define SW 64
-#endif
+#define OB_COLS 64 /* spmm's column block: a thread's rows x 64 floats stay in L2 */
 
 /* ---- spmm: each thread owns a range of output rows and walks its own CSC of those rows ---- */
 typedef struct { const saelab_csr *s; const float *w, *a; int64_t n; float *out; int accumulate, failed; } mm_job;
@@ -19,14 +17,14 @@ static void spmm_task(void *ctx, int tid, int nt) {
   saelab_split_weighted(s->rowPtr, s->rows, tid, nt, &r0, &r1);
   if (r0 >= r1) return;
   saelab_csc c;
-  /* ob: this thread's rows of one SW-column block of out, contiguous, so it stays in L2. */
-  float *ob = saelab_scratch(6, (size_t)((r1 - r0) * SW) * sizeof(float));
+  /* ob: this thread's rows of one column block of out, contiguous, so it stays in L2. */
+  float *ob = saelab_scratch(6, (size_t)((r1 - r0) * OB_COLS) * sizeof(float));
   if (!ob || saelab_build_csc(s, r0, r1, 0, 5, &c) != 0) { J->failed = 1; return; }
-  for (int64_t c0 = 0; c0 < n; c0 += SW) {
-    int64_t w = n - c0 < SW ? n - c0 : SW;
+  for (int64_t c0 = 0; c0 < n; c0 += OB_COLS) {
+    int64_t w = n - c0 < OB_COLS ? n - c0 : OB_COLS;
     for (int64_t r = r0; r < r1; r++) {
-      if (J->accumulate) memcpy(ob + (r - r0) * SW, J->out + r * n + c0, (size_t)w * sizeof(float));
-      else memset(ob + (r - r0) * SW, 0, (size_t)w * sizeof(float));
+      if (J->accumulate) memcpy(ob + (r - r0) * OB_COLS, J->out + r * n + c0, (size_t)w * sizeof(float));
+      else memset(ob + (r - r0) * OB_COLS, 0, (size_t)w * sizeof(float));
     }
     for (int64_t j = 0; j < cols; j++) {
       int64_t e0 = c.colPtr[j], e1 = c.colPtr[j + 1];
@@ -34,31 +32,31 @@ static void spmm_task(void *ctx, int tid, int nt) {
       const float *wp = J->w + j * n + c0;
       int64_t q = 0;
 #ifdef SAELAB_AVX2
-      if (w == SW) {
-        __m256 wv[SW / 8];
-        for (int h = 0; h < SW / 8; h++) wv[h] = _mm256_loadu_ps(wp + 8 * h);
+      if (w == OB_COLS) {
+        __m256 wv[OB_COLS / 8];
+        for (int h = 0; h < OB_COLS / 8; h++) wv[h] = _mm256_loadu_ps(wp + 8 * h);
         for (int64_t e = e0; e < e1; e++) {
-          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * SW;
+          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * OB_COLS;
           __m256 v = _mm256_broadcast_ss(c.vals + e);
-          for (int h = 0; h < SW / 8; h++) _mm256_store_ps(o + 8 * h, _mm256_fmadd_ps(v, wv[h], _mm256_load_ps(o + 8 * h)));
+          for (int h = 0; h < OB_COLS / 8; h++) _mm256_store_ps(o + 8 * h, _mm256_fmadd_ps(v, wv[h], _mm256_load_ps(o + 8 * h)));
         }
         continue;
       }
       for (; q + 8 <= w; q += 8) {
         __m256 wv = _mm256_loadu_ps(wp + q);
         for (int64_t e = e0; e < e1; e++) {
-          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * SW + q;
+          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * OB_COLS + q;
           _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_broadcast_ss(c.vals + e), wv, _mm256_load_ps(o)));
         }
       }
 #endif
       for (; q < w; q++)
         for (int64_t e = e0; e < e1; e++) {
-          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * SW + q;
+          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * OB_COLS + q;
           *o = fmaf(c.vals[e], wp[q], *o);
         }
     }
-    for (int64_t r = r0; r < r1; r++) memcpy(J->out + r * n + c0, ob + (r - r0) * SW, (size_t)w * sizeof(float));
+    for (int64_t r = r0; r < r1; r++) memcpy(J->out + r * n + c0, ob + (r - r0) * OB_COLS, (size_t)w * sizeof(float));
   }
 }
 
