@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadKernels } from "../src/tensor/backend.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
 import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
+import { referenceKernels } from "../src/tensor/reference.js";
+import { Rng } from "../src/tensor/rng.js";
+import { rand } from "./helpers/kernels.js";
 
 const loaded = loadNativeAddon();
 const addon = "addon" in loaded ? loaded.addon : undefined;
@@ -28,6 +31,38 @@ describe.skipIf(!addon)("native backend", () => {
     const concurrent = digest(2, "--workers=3");
     expect(concurrent.digests).toHaveLength(9);
     expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
+  });
+
+  it("the addon's GEMM honours row strides (lda, ldb, ldc) on every path, leaving the padding alone", () => {
+    const rng = new Rng(51);
+    const ref = referenceKernels();
+    // [rows, cols] matrix inside a buffer whose rows are ld long; the padding holds NaN.
+    const strided = (dense: Float32Array, rows: number, cols: number, ld: number) => {
+      const buf = new Float32Array(rows * ld).fill(NaN);
+      for (let r = 0; r < rows; r++) buf.set(dense.subarray(r * cols, (r + 1) * cols), r * ld);
+      return buf;
+    };
+    for (const [m, n, k] of [[3, 70, 20], [40, 50, 30], [40, 300, 30]] as const) {
+      for (const flags of [0, 1, 2, 3]) {
+        const [ta, tb] = [(flags & 1) === 1, (flags & 2) === 2];
+        const a = rand(rng, m * k);
+        const b = rand(rng, k * n);
+        const [ar, ac, br, bc] = [ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n];
+        const [lda, ldb, ldc] = [ac + 3, bc + 5, n + 7];
+        const out = strided(rand(rng, m * n), m, n, ldc);
+        const bias = rand(rng, n);
+        addon!.gemm(strided(a, ar, ac, lda), strided(b, br, bc, ldb), out, m, n, k, flags, 1, 0, null, bias, lda, ldb, ldc);
+        const want = new Float32Array(m * n);
+        ref.gemm({ a, b, out: want, m, n, k, transA: ta, transB: tb, bias });
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < ldc; j++) {
+            const got = out[i * ldc + j]!;
+            if (j >= n) expect(got, "padding").toBeNaN();
+            else expect(Math.abs(got - want[i * n + j]!), `${m}x${n}x${k} flags ${flags} (${i}, ${j})`).toBeLessThan(1e-4);
+          }
+        }
+      }
+    }
   });
 
   it("rejects wrong lengths, sizes and numbers with messages naming them", () => {

@@ -10,7 +10,7 @@
 #include "simd.h"
 #include "sparse.h"
 
-#define MAXARGS 12
+#define MAXARGS 14
 #define ARGS(n)                                                                             \
   size_t argc_ = MAXARGS;                                                                  \
   napi_value argv[MAXARGS];                                                                \
@@ -44,16 +44,30 @@ static int opt_f32(napi_env env, napi_value v, float **out, size_t need, const c
 
 static napi_value num(napi_env env, double x) { napi_value v; napi_create_double(env, x, &v); return v; }
 
+/* An optional row stride at argv[i] (undefined: 0, the dense one). */
+static int opt_ld(napi_env env, napi_value v, int64_t *ld) {
+  *ld = 0;
+  return is_nullish(env, v) || saelab_int(env, v, ld, "gemm leading dimension");
+}
+
+/* Elements spanned by a [rows, cols] matrix with row stride ld (0: cols). */
+static int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * (ld ? ld : cols) + cols; }
+
 static napi_value js_gemm(napi_env env, napi_callback_info info) {
   ARGS(11);
   F32(0, a, la, "gemm a"); F32(1, b, lb, "gemm b"); F32(2, c, lc, "gemm out");
   INT(3, m, "gemm m"); INT(4, n, "gemm n"); INT(5, k, "gemm k"); INT(6, flags, "gemm flags");
   DBL(7, alpha, "gemm alpha"); DBL(8, beta, "gemm beta");
+  int64_t lda, ldb, ldc; /* optional strides (argv 11-13), for the C API's callers and its tests */
+  if (!opt_ld(env, argv[11], &lda) || !opt_ld(env, argv[12], &ldb) || !opt_ld(env, argv[13], &ldc)) return NULL;
+  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1);
   NEED(m >= 0 && n >= 0 && k >= 0, "saelab native: gemm sizes must be >= 0");
-  NEED((int64_t)la >= m * k && (int64_t)lb >= k * n && (int64_t)lc >= m * n, "saelab native: gemm operand too short");
+  NEED((!lda || lda >= (ta ? m : k)) && (!ldb || ldb >= (tb ? k : n)) && (!ldc || ldc >= n), "saelab native: gemm leading dimension too small");
+  NEED((int64_t)la >= (ta ? span(k, m, lda) : span(m, k, lda)) && (int64_t)lb >= (tb ? span(n, k, ldb) : span(k, n, ldb)) &&
+       (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
   float *cs, *bias;
   if (!opt_f32(env, argv[9], &cs, (size_t)n, "gemm colScale") || !opt_f32(env, argv[10], &bias, (size_t)n, "gemm bias")) return NULL;
-  saelab_gemm_args g = {a, b, c, m, n, k, 0, 0, 0, (int)(flags & 1), (int)((flags >> 1) & 1), (float)alpha, (float)beta, cs, bias, 0};
+  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0};
   if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
   return NULL;
 }

@@ -15,7 +15,8 @@ type Opt<T> = T | null;
 export interface NativeAddon {
   abiVersion(): number;
   threads(): number;
-  gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>): void;
+  /** flags: 1 transA, 2 transB; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
+  gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
   sparsifyAbove(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, threshold: Opt<F32>, countsReady: number): number;
   window(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, center: F32, halfWidth: number, countsReady: number): number;
   topkRows(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, k: number, mask: Opt<Uint8Array>): number;
