@@ -155,14 +155,24 @@ static void spmmT_cols_task(void *ctx, int tid, int nt) {
   for (int64_t b = b0; b < b1; b++) {
     int64_t jb = b * JB, jn = cols - jb < JB ? cols - jb : JB;
     if (cp[jb] == cp[jb + jn]) continue;
+    int64_t fired = 0;
     for (int64_t q = 0; q < jn; q++) {
       int64_t e0 = cp[jb + q], cnt = cp[jb + q + 1] - e0;
       float *row = tt + q * n;
       if (cnt == 0) { memset(row, 0, (size_t)n * sizeof(float)); continue; }
+      fired++;
       for (int64_t c0 = 0; c0 < n; c0 += CB) {
         int64_t w = n - c0 < CB ? n - c0 : CB;
         saelab_gather_block(J->c.rowIdx + e0, J->c.vals + e0, cnt, J->a, n, c0, w, row + c0);
       }
+    }
+    if (fired * 16 < JB) {
+      /* A few fired latents: one column each costs less than the block's 64-float runs. */
+      for (int64_t q = 0; q < jn; q++) {
+        if (cp[jb + q] == cp[jb + q + 1]) continue;
+        for (int64_t c = 0; c < n; c++) J->out[c * cols + jb + q] += tt[q * n + c];
+      }
+      continue;
     }
     int64_t c = 0;
 #ifdef SAELAB_AVX2
