@@ -26,6 +26,16 @@ static void row_nn(const saelab_gemm_args *g, const float *x, float *c, int64_t 
   int64_t j = j0;
   const int64_t k = g->k, ldb = g->ldb;
 #ifdef SAELAB_AVX2
+  for (; j + 64 <= j1; j += 64) {
+    __m256 acc[8];
+    for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
+    const float *bp = g->b + j;
+    for (int64_t p = 0; p < k; p++, bp += ldb) {
+      __m256 xv = _mm256_broadcast_ss(x + p);
+      for (int q = 0; q < 8; q++) acc[q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(bp + 8 * q), acc[q]);
+    }
+    for (int q = 0; q < 8; q++) _mm256_storeu_ps(c + j + 8 * q, finish8(g, acc[q], c + j + 8 * q, j + 8 * q));
+  }
   for (; j + 32 <= j1; j += 32) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     const float *bp = g->b + j;
@@ -88,9 +98,9 @@ static void row_nt(const saelab_gemm_args *g, const float *x, float *c, int64_t 
 #endif
 }
 
-/* All rows at once while B streams through row by row, for a B slice too big for L2 (a strided
-   column-block walk would touch a new page per row). Each element is the same chain over p as
-   row_nn's. Returns -1 when out of scratch memory. */
+/* All rows at once while B streams through row by row (a strided column-block walk over a big B
+   touches a new page per row, and reads B once per row of A). Each element is the same chain over p
+   as row_nn's. Returns -1 when out of scratch memory. */
 static int rows_nn_stream(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
   const int64_t w = j1 - j0, m = g->m, k = g->k;
   float *acc = saelab_scratch(2, (size_t)(m * w) * sizeof(float) + 64);
@@ -122,7 +132,9 @@ static int rows_nn_stream(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
 }
 
 void saelab_sgemm_small(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
-  if (!g->transB && (double)g->k * (double)(j1 - j0) > 131072.0 && rows_nn_stream(g, j0, j1) == 0) return;
+  /* Streaming pays when B (this slice of it) is read once for several rows, or is far beyond L2. */
+  double slice = (double)g->k * (double)(j1 - j0);
+  if (!g->transB && (slice > 4194304.0 / 4 || (g->m > 1 && slice > 131072.0)) && rows_nn_stream(g, j0, j1) == 0) return;
   float *col = NULL;
   if (g->transA) col = saelab_scratch(3, (size_t)g->k * sizeof(float) + 64);
   for (int64_t i = 0; i < g->m; i++) {
