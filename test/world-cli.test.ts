@@ -88,7 +88,8 @@ describe("saelab world sample", () => {
     const feats = readNpy(join(tmp, "s1", "features.npy"));
     expect(acts).toMatchObject({ shape: [3000, 50], descr: "<f4" });
     expect(feats).toMatchObject({ shape: [3000, 8], descr: "<f4" });
-    const world = loadWorld(join(tmp, "s1", "world"));
+    // The CLI samples on loadKernels()' backend; the library call must use the same one to match bit for bit.
+    const world = loadWorld(join(tmp, "s1", "world"), { kernels: loadKernels().kernels });
     const b = world.sampler(3).next(3000);
     expect(Array.from(acts.data)).toEqual(Array.from(b.acts));
     const dense = new Float32Array(3000 * 8);

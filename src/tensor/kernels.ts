@@ -51,7 +51,7 @@ export interface GemmArgs {
   a: Float32Array;
   /** [k, n], or [n, k] when transB. */
   b: Float32Array;
-  /** [m, n]; overwritten as out = alpha * op(a) @ op(b) * colScale + bias + beta * out. */
+  /** [m, n]; overwritten as out = alpha * op(a) @ op(b) * colScale + bias + beta * out. Must not share memory with a or b. */
   out: Float32Array;
   m: number;
   n: number;

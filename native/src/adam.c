@@ -1,0 +1,41 @@
+/* Adam over a flat parameter buffer: elementwise, split in equal ranges between threads. */
+#include <math.h>
+#include "pool.h"
+#include "simd.h"
+#include "sparse.h"
+
+typedef struct { float *p, *m, *v; const float *g; int64_t len; float b1, c1, b2, c2, step, invBc2, eps; } adam_job;
+
+static void adam_task(void *ctx, int tid, int nt) {
+  adam_job *J = ctx;
+  int64_t i0, i1, i;
+  saelab_split(J->len, tid, nt, 16, &i0, &i1);
+  i = i0;
+#ifdef SAELAB_AVX2
+  __m256 b1 = _mm256_set1_ps(J->b1), c1 = _mm256_set1_ps(J->c1), b2 = _mm256_set1_ps(J->b2), c2 = _mm256_set1_ps(J->c2);
+  __m256 st = _mm256_set1_ps(J->step), ib = _mm256_set1_ps(J->invBc2), ep = _mm256_set1_ps(J->eps);
+  for (; i + 8 <= i1; i += 8) {
+    __m256 g = _mm256_loadu_ps(J->g + i);
+    __m256 m = _mm256_fmadd_ps(b1, _mm256_loadu_ps(J->m + i), _mm256_mul_ps(c1, g));
+    __m256 v = _mm256_fmadd_ps(b2, _mm256_loadu_ps(J->v + i), _mm256_mul_ps(c2, _mm256_mul_ps(g, g)));
+    _mm256_storeu_ps(J->m + i, m);
+    _mm256_storeu_ps(J->v + i, v);
+    __m256 d = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(v, ib)), ep);
+    _mm256_storeu_ps(J->p + i, _mm256_sub_ps(_mm256_loadu_ps(J->p + i), _mm256_div_ps(_mm256_mul_ps(st, m), d)));
+  }
+#endif
+  for (; i < i1; i++) {
+    float g = J->g[i];
+    float m = fmaf(J->b1, J->m[i], J->c1 * g), v = fmaf(J->b2, J->v[i], J->c2 * (g * g));
+    J->m[i] = m;
+    J->v[i] = v;
+    J->p[i] -= (J->step * m) / (sqrtf(v * J->invBc2) + J->eps);
+  }
+}
+
+void saelab_adam(float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps, double step) {
+  double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
+  adam_job J = {params, m, v, grads, len, (float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2),
+                (float)(lr / bc1), (float)(1 / bc2), (float)eps};
+  saelab_pool_run(adam_task, &J, len < 32768 ? 1 : 0);
+}

@@ -1,0 +1,255 @@
+/* Node-API bindings of the compute kernels. Arguments are positional (see src/tensor/native.ts, which
+   validates them with clear messages first); lengths are re-checked here because a wrong length
+   would otherwise read or write out of bounds. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "common.h"
+#include "gemm.h"
+#include "pool.h"
+#include "simd.h"
+#include "sparse.h"
+
+#define MAXARGS 14
+#define ARGS(n)                                                                             \
+  size_t argc_ = MAXARGS;                                                                  \
+  napi_value argv[MAXARGS];                                                                \
+  SAELAB_CHECK(env, napi_get_cb_info(env, info, &argc_, argv, NULL, NULL));                \
+  if (argc_ < (n)) SAELAB_THROW(env, "saelab native: too few arguments")
+#define F32(i, var, len, what) float *var; size_t len; if (!saelab_f32(env, argv[i], &var, &len, what)) return NULL
+#define I32(i, var, len, what) int32_t *var; size_t len; if (!saelab_i32(env, argv[i], &var, &len, what)) return NULL
+#define INT(i, var, what) int64_t var; if (!saelab_int(env, argv[i], &var, what)) return NULL
+#define DBL(i, var, what) double var; if (!saelab_double(env, argv[i], &var, what)) return NULL
+#define NEED(cond, ...) do { if (!(cond)) { char m_[256]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_range_error(env, NULL, m_); return NULL; } } while (0)
+
+static int is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && (t == napi_undefined || t == napi_null);
+}
+
+/* An optional Float32Array argument of at least `need` elements (NULL when absent). */
+static int opt_f32(napi_env env, napi_value v, float **out, size_t need, const char *what) {
+  *out = NULL;
+  if (is_nullish(env, v)) return 1;
+  size_t len;
+  if (!saelab_f32(env, v, out, &len, what)) return 0;
+  if (len < need) {
+    char m[200];
+    snprintf(m, sizeof m, "saelab native: %s has length %zu, needs %zu", what, len, need);
+    napi_throw_range_error(env, NULL, m);
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value num(napi_env env, double x) { napi_value v; napi_create_double(env, x, &v); return v; }
+
+/* An optional row stride at argv[i] (undefined: 0, the dense one). */
+static int opt_ld(napi_env env, napi_value v, int64_t *ld) {
+  *ld = 0;
+  return is_nullish(env, v) || saelab_int(env, v, ld, "gemm leading dimension");
+}
+
+/* Elements spanned by a [rows, cols] matrix with row stride ld (0: cols). */
+static int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * (ld ? ld : cols) + cols; }
+
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  F32(0, a, la, "gemm a"); F32(1, b, lb, "gemm b"); F32(2, c, lc, "gemm out");
+  INT(3, m, "gemm m"); INT(4, n, "gemm n"); INT(5, k, "gemm k"); INT(6, flags, "gemm flags");
+  DBL(7, alpha, "gemm alpha"); DBL(8, beta, "gemm beta");
+  int64_t lda, ldb, ldc; /* optional strides (argv 11-13), for the C API's callers and its tests */
+  if (!opt_ld(env, argv[11], &lda) || !opt_ld(env, argv[12], &ldb) || !opt_ld(env, argv[13], &ldc)) return NULL;
+  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1);
+  NEED(m >= 0 && n >= 0 && k >= 0, "saelab native: gemm sizes must be >= 0");
+  NEED((!lda || lda >= (ta ? m : k)) && (!ldb || ldb >= (tb ? k : n)) && (!ldc || ldc >= n), "saelab native: gemm leading dimension too small");
+  NEED((int64_t)la >= (ta ? span(k, m, lda) : span(m, k, lda)) && (int64_t)lb >= (tb ? span(n, k, ldb) : span(k, n, ldb)) &&
+       (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
+  float *cs, *bias;
+  if (!opt_f32(env, argv[9], &cs, (size_t)n, "gemm colScale") || !opt_f32(env, argv[10], &bias, (size_t)n, "gemm bias")) return NULL;
+  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0};
+  if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
+  return NULL;
+}
+
+/* Unpacks (rows, cols, rowPtr, colIdx, values) at argv[i..i+4] as an output CSR. */
+#define CSR_OUT(i, o, what)                                                                        \
+  INT(i, rows_, what " rows"); INT(i + 1, cols_, what " cols");                                     \
+  I32(i + 2, rp_, lrp_, what " rowPtr"); I32(i + 3, ci_, lci_, what " colIdx"); F32(i + 4, va_, lva_, what " values"); \
+  NEED(rows_ >= 0 && cols_ >= 0 && (int64_t)lrp_ >= rows_ + 1, "saelab native: %s rowPtr too short", what); \
+  saelab_csr_out o = {rows_, cols_, rp_, ci_, va_, (int64_t)(lci_ < lva_ ? lci_ : lva_)}
+
+static napi_value selected(napi_env env, int64_t nnz) {
+  if (nnz == -1) SAELAB_THROW(env, "saelab native: out of memory in a selection kernel");
+  if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");
+  return num(env, (double)nnz);
+}
+
+static napi_value js_sparsify_above(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  F32(0, pre, lp, "sparsifyAbove pre");
+  CSR_OUT(1, o, "sparsifyAbove out");
+  INT(7, ready, "countsReady");
+  NEED((int64_t)lp >= o.rows * o.cols, "saelab native: sparsifyAbove pre too short");
+  float *thr;
+  if (!opt_f32(env, argv[6], &thr, (size_t)o.cols, "sparsifyAbove threshold")) return NULL;
+  return selected(env, saelab_sparsify_above(pre, thr, &o, (int)ready));
+}
+
+static napi_value js_window(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  F32(0, pre, lp, "window pre");
+  CSR_OUT(1, o, "window out");
+  F32(6, center, lcen, "window center");
+  DBL(7, hw, "window halfWidth");
+  INT(8, ready, "countsReady");
+  NEED((int64_t)lp >= o.rows * o.cols && (int64_t)lcen >= o.cols, "saelab native: window pre or center too short");
+  return selected(env, saelab_window(pre, center, hw, &o, (int)ready));
+}
+
+static napi_value js_topk_rows(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  F32(0, pre, lp, "topkRows pre");
+  CSR_OUT(1, o, "topkRows out");
+  INT(6, k, "topkRows k");
+  NEED((int64_t)lp >= o.rows * o.cols, "saelab native: topkRows pre too short");
+  uint8_t *mask = NULL;
+  if (!is_nullish(env, argv[7])) {
+    size_t lm;
+    if (!saelab_u8(env, argv[7], &mask, &lm, "topkRows mask")) return NULL;
+    NEED((int64_t)lm >= o.cols, "saelab native: topkRows mask too short");
+  }
+  return selected(env, saelab_topk_rows(pre, k, mask, &o));
+}
+
+static napi_value js_topk_batch(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  F32(0, pre, lp, "topkBatch pre");
+  CSR_OUT(1, o, "topkBatch out");
+  INT(6, total, "topkBatch total");
+  NEED((int64_t)lp >= o.rows * o.cols, "saelab native: topkBatch pre too short");
+  return selected(env, saelab_topk_batch(pre, total, &o));
+}
+
+/* Unpacks and validates an input CSR at argv[i..i+4]. */
+#define CSR_IN(i, s, what)                                                                         \
+  INT(i, rows_, what " rows"); INT(i + 1, cols_, what " cols");                                     \
+  I32(i + 2, rp_, lrp_, what " rowPtr"); I32(i + 3, ci_, lci_, what " colIdx"); F32(i + 4, va_, lva_, what " values"); \
+  NEED(rows_ >= 0 && cols_ >= 0 && (int64_t)lrp_ >= rows_ + 1, "saelab native: %s rowPtr too short", what); \
+  saelab_csr s = {rows_, cols_, rp_, ci_, va_};                                                     \
+  do {                                                                                             \
+    char b_[200];                                                                                  \
+    const char *bad_ = saelab_csr_check(&s, (int64_t)lci_, (int64_t)lva_, b_, sizeof b_);          \
+    if (bad_) { char m_[300]; snprintf(m_, sizeof m_, "saelab native: %s: %s", what, bad_); napi_throw_range_error(env, NULL, m_); return NULL; } \
+  } while (0)
+
+static napi_value js_spmm(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  CSR_IN(0, s, "spmm");
+  F32(5, w, lw, "spmm w"); INT(6, n, "spmm n"); F32(7, out, lo, "spmm out");
+  bool acc; SAELAB_CHECK(env, napi_get_value_bool(env, argv[8], &acc));
+  NEED(n >= 0 && (int64_t)lw >= s.cols * n && (int64_t)lo >= s.rows * n, "saelab native: spmm w or out too short");
+  if (saelab_spmm(&s, w, n, out, acc) != 0) SAELAB_THROW(env, "saelab native: spmm ran out of memory");
+  return NULL;
+}
+
+static napi_value js_sddmm(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  CSR_IN(0, s, "sddmm");
+  F32(5, a, la, "sddmm a"); F32(6, w, lw, "sddmm w"); INT(7, n, "sddmm n"); F32(8, out, lo, "sddmm outValues");
+  NEED(n >= 0 && (int64_t)la >= s.rows * n && (int64_t)lw >= s.cols * n && (int64_t)lo >= s.rowPtr[s.rows],
+       "saelab native: sddmm a, w or outValues too short");
+  /* outValues is indexed by entry position e, which starts at rowPtr[0]. */
+  if (saelab_sddmm(&s, a, w, n, out) != 0) SAELAB_THROW(env, "saelab native: sddmm ran out of memory");
+  return NULL;
+}
+
+static napi_value transposed(napi_env env, napi_callback_info info, int colsLayout) {
+  ARGS(8);
+  CSR_IN(0, s, "spmmT");
+  F32(5, a, la, "spmmT a"); INT(6, n, "spmmT n"); F32(7, out, lo, "spmmT out");
+  NEED(n >= 0 && (int64_t)la >= s.rows * n && (int64_t)lo >= s.cols * n, "saelab native: spmmT a or out too short");
+  int rc = colsLayout ? saelab_spmmT_cols(&s, a, n, out) : saelab_spmmT(&s, a, n, out);
+  if (rc != 0) SAELAB_THROW(env, "saelab native: spmmT ran out of memory");
+  return NULL;
+}
+static napi_value js_spmmT(napi_env env, napi_callback_info info) { return transposed(env, info, 0); }
+static napi_value js_spmmT_cols(napi_env env, napi_callback_info info) { return transposed(env, info, 1); }
+
+static napi_value js_adam(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  F32(0, p, lp, "adam params"); F32(1, g, lg, "adam grads"); F32(2, m, lm, "adam m"); F32(3, v, lv, "adam v");
+  DBL(4, lr, "adam lr"); DBL(5, b1, "adam beta1"); DBL(6, b2, "adam beta2"); DBL(7, eps, "adam eps"); DBL(8, step, "adam step");
+  NEED(lg >= lp && lm >= lp && lv >= lp, "saelab native: adam grads, m or v shorter than params");
+  saelab_adam(p, g, m, v, (int64_t)lp, lr, b1, b2, eps, step);
+  return NULL;
+}
+
+static napi_value js_threads(napi_env env, napi_callback_info info) { return num(env, saelab_pool_threads()); }
+
+/* ---- a machine-peak probe for bench/: independent FMA chains on every pool thread ---- */
+typedef struct { double seconds; double flops[64]; double elapsed[64]; } peak_job;
+
+static double now_s(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+
+static void peak_task(void *ctx, int tid, int nt) {
+  peak_job *J = ctx;
+  double t0 = now_s(), t = t0, flops = 0;
+  float sink = 0;
+  while (t - t0 < J->seconds) {
+#ifdef SAELAB_AVX2
+    /* Twelve distinct chains (latency 4 x 2 FMA pipes needs 8); the empty asm keeps the compiler
+       from merging or shortening them. */
+    __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    __m256 c0 = _mm256_set1_ps(0.10f), c1 = _mm256_set1_ps(0.11f), c2 = _mm256_set1_ps(0.12f), c3 = _mm256_set1_ps(0.13f);
+    __m256 c4 = _mm256_set1_ps(0.14f), c5 = _mm256_set1_ps(0.15f), c6 = _mm256_set1_ps(0.16f), c7 = _mm256_set1_ps(0.17f);
+    __m256 c8 = _mm256_set1_ps(0.18f), c9 = _mm256_set1_ps(0.19f), c10 = _mm256_set1_ps(0.20f), c11 = _mm256_set1_ps(0.21f);
+    for (int i = 0; i < 100000; i++) {
+      c0 = _mm256_fmadd_ps(c0, x, y); c1 = _mm256_fmadd_ps(c1, x, y); c2 = _mm256_fmadd_ps(c2, x, y); c3 = _mm256_fmadd_ps(c3, x, y);
+      c4 = _mm256_fmadd_ps(c4, x, y); c5 = _mm256_fmadd_ps(c5, x, y); c6 = _mm256_fmadd_ps(c6, x, y); c7 = _mm256_fmadd_ps(c7, x, y);
+      c8 = _mm256_fmadd_ps(c8, x, y); c9 = _mm256_fmadd_ps(c9, x, y); c10 = _mm256_fmadd_ps(c10, x, y); c11 = _mm256_fmadd_ps(c11, x, y);
+      __asm__ volatile("" : "+x"(c0), "+x"(c1), "+x"(c2), "+x"(c3), "+x"(c4), "+x"(c5), "+x"(c6), "+x"(c7), "+x"(c8), "+x"(c9), "+x"(c10), "+x"(c11));
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    sink += saelab_reduce1(s);
+    flops += 100000.0 * 12 * 8 * 2;
+#else
+    float c[12];
+    for (int q = 0; q < 12; q++) c[q] = 0.1f + 0.01f * q;
+    for (int i = 0; i < 100000; i++) for (int q = 0; q < 12; q++) c[q] = c[q] * 0.999999f + 1e-7f;
+    for (int q = 0; q < 12; q++) sink += c[q];
+    flops += 100000.0 * 12 * 2;
+#endif
+    t = now_s();
+  }
+  J->flops[tid] = flops + (sink == 12345.0f ? 1 : 0);
+  J->elapsed[tid] = t - t0;
+}
+
+static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  DBL(0, seconds, "seconds"); INT(1, nthreads, "threads");
+  peak_job J;
+  memset(&J, 0, sizeof J);
+  J.seconds = seconds;
+  saelab_pool_run(peak_task, &J, (int)nthreads);
+  double f = 0, e = 0;
+  for (int t = 0; t < 64; t++) { f += J.flops[t]; if (J.elapsed[t] > e) e = J.elapsed[t]; }
+  return num(env, e > 0 ? f / e : 0);
+}
+
+void saelab_register_kernels(napi_env env, napi_value exports) {
+  saelab_export(env, exports, "gemm", js_gemm);
+  saelab_export(env, exports, "sparsifyAbove", js_sparsify_above);
+  saelab_export(env, exports, "window", js_window);
+  saelab_export(env, exports, "topkRows", js_topk_rows);
+  saelab_export(env, exports, "topkBatch", js_topk_batch);
+  saelab_export(env, exports, "spmm", js_spmm);
+  saelab_export(env, exports, "sddmm", js_sddmm);
+  saelab_export(env, exports, "spmmT", js_spmmT);
+  saelab_export(env, exports, "spmmTCols", js_spmmT_cols);
+  saelab_export(env, exports, "adam", js_adam);
+  saelab_export(env, exports, "threads", js_threads);
+  saelab_export(env, exports, "fmaPeak", js_fma_peak);
+}

@@ -1,0 +1,222 @@
+/**
+ * The native backend: the C addon built from native/src (AVX2/FMA, a persistent two-thread pool)
+ * wrapped as `Kernels`. Every argument is validated here, with messages naming the problem, before
+ * any native code runs; the addon re-checks lengths and sparse indices because a bad one would read
+ * or write out of bounds.
+ */
+import { createRequire } from "node:module";
+import { reserveSparse, type AdamArgs, type GemmArgs, type Kernels, type SparseRows } from "./kernels.js";
+
+type F32 = Float32Array;
+type I32 = Int32Array;
+type Opt<T> = T | null;
+
+/** The addon's raw functions (positional arguments, see native/src/bind.c). */
+export interface NativeAddon {
+  abiVersion(): number;
+  threads(): number;
+  /** flags: 1 transA, 2 transB; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
+  gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
+  sparsifyAbove(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, threshold: Opt<F32>, countsReady: number): number;
+  window(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, center: F32, halfWidth: number, countsReady: number): number;
+  topkRows(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, k: number, mask: Opt<Uint8Array>): number;
+  topkBatch(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, total: number): number;
+  spmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, out: F32, accumulate: boolean): void;
+  sddmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
+  spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
+  spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
+  adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  /** Measured single-precision FMA throughput (FLOP/s) of `threads` threads over `seconds`. */
+  fmaPeak(seconds: number, threads: number): number;
+}
+
+const ADDON_PATH = "../../build/Release/saelab_native.node";
+const ABI_VERSION = 1;
+
+/** Loads the compiled addon (build/Release/saelab_native.node under the package root); returns it, or why it is unavailable. */
+export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as Partial<NativeAddon>;
+    if (typeof addon.gemm !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
+    if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
+    return { addon: addon as NativeAddon };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    return { error: `the native compute addon could not be loaded (${msg})` };
+  }
+}
+
+/** Returns the native kernels over a loaded addon. */
+export function nativeKernels(addon: NativeAddon): Kernels {
+  return {
+    name: "native",
+    threads: addon.threads(),
+
+    gemm(args: GemmArgs): void {
+      const { a, b, out, m, n, k } = args;
+      dim("gemm", "m", m);
+      dim("gemm", "n", n);
+      dim("gemm", "k", k);
+      checkLen("gemm a", a, m * k);
+      checkLen("gemm b", b, k * n);
+      checkLen("gemm out", out, m * n);
+      if (args.colScale) checkLen("gemm colScale", args.colScale, n);
+      if (args.bias) checkLen("gemm bias", args.bias, n);
+      const alpha = num("gemm alpha", args.alpha ?? 1);
+      const beta = num("gemm beta", args.beta ?? 0);
+      noOverlap("gemm out", out, m * n, a, b);
+      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0);
+      addon.gemm(a, b, out, m, n, k, flags, alpha, beta, args.colScale ?? null, args.bias ?? null);
+    },
+
+    sparsifyAbove(pre, rows, cols, out, threshold) {
+      dim("sparsifyAbove", "rows", rows);
+      dim("sparsifyAbove", "cols", cols);
+      checkLen("sparsifyAbove pre", pre, rows * cols);
+      if (threshold) checkLen("sparsifyAbove threshold", threshold, cols);
+      const thr = threshold ?? null;
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.sparsifyAbove(pre, rows, cols, out.rowPtr, out.colIdx, out.values, thr, 0);
+      // Too small: the counting pass left this call's row offsets in rowPtr, so only the fill remains.
+      if (grow(out, nnz)) nnz = addon.sparsifyAbove(pre, rows, cols, out.rowPtr, out.colIdx, out.values, thr, 1);
+      return done(out, nnz);
+    },
+
+    topkRows(pre, rows, cols, k, out, mask) {
+      dim("topkRows", "rows", rows);
+      dim("topkRows", "cols", cols);
+      integer("topkRows k", k);
+      checkLen("topkRows pre", pre, rows * cols);
+      if (mask) checkLen("topkRows mask", mask, cols);
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.topkRows(pre, rows, cols, out.rowPtr, out.colIdx, out.values, k, mask ?? null);
+      if (grow(out, nnz)) nnz = addon.topkRows(pre, rows, cols, out.rowPtr, out.colIdx, out.values, k, mask ?? null);
+      return done(out, nnz);
+    },
+
+    topkBatch(pre, rows, cols, total, out) {
+      dim("topkBatch", "rows", rows);
+      dim("topkBatch", "cols", cols);
+      integer("topkBatch total", total);
+      checkLen("topkBatch pre", pre, rows * cols);
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.topkBatch(pre, rows, cols, out.rowPtr, out.colIdx, out.values, total);
+      if (grow(out, nnz)) nnz = addon.topkBatch(pre, rows, cols, out.rowPtr, out.colIdx, out.values, total);
+      return done(out, nnz);
+    },
+
+    window(pre, rows, cols, center, halfWidth, out) {
+      dim("window", "rows", rows);
+      dim("window", "cols", cols);
+      checkLen("window pre", pre, rows * cols);
+      checkLen("window center", center, cols);
+      num("window halfWidth", halfWidth);
+      reserveSparse(out, rows, cols, 0);
+      let nnz = addon.window(pre, rows, cols, out.rowPtr, out.colIdx, out.values, center, halfWidth, 0);
+      if (grow(out, nnz)) nnz = addon.window(pre, rows, cols, out.rowPtr, out.colIdx, out.values, center, halfWidth, 1);
+      return done(out, nnz);
+    },
+
+    spmm(s, w, n, out, accumulate) {
+      sparse("spmm", s);
+      dim("spmm", "n", n);
+      checkLen("spmm w", w, s.cols * n);
+      checkLen("spmm out", out, s.rows * n);
+      noOverlap("spmm out", out, s.rows * n, w, s.values);
+      addon.spmm(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, w, n, out, accumulate);
+    },
+
+    sddmm(s, a, w, n, outValues) {
+      sparse("sddmm", s);
+      dim("sddmm", "n", n);
+      checkLen("sddmm a", a, s.rows * n);
+      checkLen("sddmm w", w, s.cols * n);
+      checkLen("sddmm outValues", outValues, s.nnz);
+      noOverlap("sddmm outValues", outValues, s.nnz, a, w);
+      addon.sddmm(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, w, n, outValues);
+    },
+
+    spmmT(s, a, n, out) {
+      sparse("spmmT", s);
+      dim("spmmT", "n", n);
+      checkLen("spmmT a", a, s.rows * n);
+      checkLen("spmmT out", out, s.cols * n);
+      noOverlap("spmmT out", out, s.cols * n, a, s.values);
+      addon.spmmT(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, n, out);
+    },
+
+    spmmTCols(s, a, n, out) {
+      sparse("spmmTCols", s);
+      dim("spmmTCols", "n", n);
+      checkLen("spmmTCols a", a, s.rows * n);
+      checkLen("spmmTCols out", out, s.cols * n);
+      noOverlap("spmmTCols out", out, s.cols * n, a, s.values);
+      addon.spmmTCols(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, n, out);
+    },
+
+    adam(args: AdamArgs): void {
+      const { params, grads, m, v, lr, beta1, beta2, eps, step } = args;
+      const len = params.length;
+      checkLen("adam grads", grads, len);
+      checkLen("adam m", m, len);
+      checkLen("adam v", v, len);
+      if (!(step >= 1)) throw new Error(`adam: step must be >= 1, got ${step}`);
+      num("adam lr", lr);
+      num("adam beta1", beta1);
+      num("adam beta2", beta2);
+      num("adam eps", eps);
+      addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step);
+    },
+  };
+}
+
+/** Grows `out` to hold nnz entries when it cannot; returns whether it had to (the kernel then runs again). */
+function grow(out: SparseRows, nnz: number): boolean {
+  if (nnz <= Math.min(out.colIdx.length, out.values.length)) return false;
+  reserveSparse(out, out.rows, out.cols, nnz);
+  if (out.values.length < nnz) out.values = new Float32Array(out.colIdx.length);
+  return true;
+}
+
+function done(out: SparseRows, nnz: number): SparseRows {
+  out.nnz = nnz;
+  return out;
+}
+
+function checkLen(what: string, arr: { length: number }, need: number): void {
+  if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
+}
+
+function dim(kernel: string, name: string, x: number): void {
+  if (!Number.isInteger(x) || x < 0) throw new Error(`${kernel}: ${name} must be a non-negative integer, got ${x}`);
+}
+
+function integer(what: string, x: number): void {
+  if (!Number.isInteger(x)) throw new Error(`${what} must be an integer, got ${x}`);
+}
+
+function num(what: string, x: number): number {
+  if (typeof x !== "number" || Number.isNaN(x)) throw new Error(`${what} must be a number, got ${x}`);
+  return x;
+}
+
+/** Checks that a SparseRows is self-consistent (the addon checks the column indices and row order). */
+function sparse(kernel: string, s: SparseRows): void {
+  dim(kernel, "rows", s.rows);
+  dim(kernel, "cols", s.cols);
+  if (s.rowPtr.length < s.rows + 1) throw new Error(`${kernel}: rowPtr has length ${s.rowPtr.length}, needs rows + 1 = ${s.rows + 1}`);
+  if (s.rowPtr[s.rows] !== s.nnz) throw new Error(`${kernel}: nnz is ${s.nnz} but rowPtr[rows] is ${s.rowPtr[s.rows]}`);
+  checkLen(`${kernel} colIdx`, s.colIdx, s.nnz);
+  checkLen(`${kernel} values`, s.values, s.nnz);
+}
+
+/** Throws when the first `len` elements of `out` share memory with input x or y (native kernels read inputs while writing out). */
+function noOverlap(what: string, out: Float32Array, len: number, x: Float32Array, y: Float32Array): void {
+  if (overlaps(out, len, x) || overlaps(out, len, y)) throw new Error(`${what} overlaps one of its inputs; the native backend needs a separate output array`);
+}
+
+function overlaps(out: Float32Array, len: number, x: Float32Array): boolean {
+  if (x.buffer !== out.buffer) return false;
+  const lo = out.byteOffset;
+  return lo < x.byteOffset + x.byteLength && x.byteOffset < lo + len * 4;
+}

@@ -1,0 +1,63 @@
+// Prints a SHA-256 digest of every native kernel's output on fixed inputs. test/kernels-native.test.ts
+// runs it under different SAELAB_THREADS values, and with --workers=N in N worker threads at once
+// (they contend for the thread pool): every digest must agree.
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import { Worker, isMainThread, parentPort } from "node:worker_threads";
+
+const N = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+
+function digest() {
+  let seed = 12345;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const rand = (n) => Float32Array.from({ length: n }, next);
+  const hash = createHash("sha256");
+  const add = (x) => hash.update(Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+
+  for (const [m, n, k, flags] of [[203, 517, 301, 0], [203, 517, 301, 3], [50, 2100, 40, 2], [3, 4001, 70, 0], [2, 3000, 33, 2], [1, 999, 64, 1]]) {
+    const out = rand(m * n);
+    N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
+    add(out);
+  }
+  const rows = 300, cols = 700, n = 96;
+  const pre = rand(rows * cols);
+  const rowPtr = new Int32Array(rows + 1), colIdx = new Int32Array(rows * cols), values = new Float32Array(rows * cols);
+  let nnz = N.topkRows(pre, rows, cols, rowPtr, colIdx, values, 40, null);
+  add(rowPtr); add(colIdx.subarray(0, nnz)); add(values.subarray(0, nnz));
+  nnz = N.sparsifyAbove(pre, rows, cols, rowPtr, colIdx, values, null, 0);
+  add(rowPtr); add(colIdx.subarray(0, nnz));
+  nnz = N.window(pre, rows, cols, rowPtr, colIdx, values, rand(cols), 0.3, 0);
+  add(rowPtr); add(colIdx.subarray(0, nnz));
+  nnz = N.topkBatch(pre, rows, cols, rowPtr, colIdx, values, 12000);
+  add(rowPtr); add(colIdx.subarray(0, nnz)); add(values.subarray(0, nnz));
+  const w = rand(cols * n), a = rand(rows * n);
+  const o1 = rand(rows * n), o2 = rand(cols * n), o3 = rand(n * cols), o4 = new Float32Array(nnz);
+  N.spmm(rows, cols, rowPtr, colIdx, values, w, n, o1, true);
+  N.spmmT(rows, cols, rowPtr, colIdx, values, a, n, o2);
+  N.spmmTCols(rows, cols, rowPtr, colIdx, values, a, n, o3);
+  N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
+  [o1, o2, o3, o4].forEach(add);
+  const p = rand(100_003), g = rand(100_003), mm = rand(100_003), v = rand(100_003).map(Math.abs);
+  N.adam(p, g, mm, v, 1e-3, 0.9, 0.999, 1e-8, 3);
+  [p, mm, v].forEach(add);
+  return hash.digest("hex");
+}
+
+const workers = Number(process.argv.find((a) => a.startsWith("--workers="))?.slice(10) ?? 0);
+if (!isMainThread) {
+  const out = [];
+  for (let i = 0; i < 3; i++) out.push(digest());
+  parentPort.postMessage(out);
+} else if (workers > 0) {
+  const runs = await Promise.all(
+    Array.from({ length: workers }, () => new Promise((resolve, reject) => {
+      const w = new Worker(new URL(import.meta.url));
+      w.once("message", resolve);
+      w.once("error", reject);
+    })),
+  );
+  console.log(JSON.stringify({ threads: N.threads(), digests: runs.flat() }));
+} else {
+  console.log(JSON.stringify({ threads: N.threads(), digest: digest() }));
+}

@@ -1,0 +1,120 @@
+/**
+ * The native backend's own guarantees: results independent of the thread count, clear errors on bad
+ * input before native code runs (or from the addon's own checks), and backend selection.
+ */
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadKernels } from "../src/tensor/backend.js";
+import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
+import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
+import { referenceKernels } from "../src/tensor/reference.js";
+import { Rng } from "../src/tensor/rng.js";
+import { rand } from "./helpers/kernels.js";
+
+const loaded = loadNativeAddon();
+const addon = "addon" in loaded ? loaded.addon : undefined;
+// describe.skipIf still runs the body to collect tests, so nothing here may touch a missing addon.
+const K = addon ? nativeKernels(addon) : (undefined as unknown as ReturnType<typeof nativeKernels>);
+
+describe.skipIf(!addon)("native backend", () => {
+
+  const script = fileURLToPath(new URL("./helpers/native-digest.mjs", import.meta.url));
+  const digest = (threads: number, ...args: string[]) =>
+    JSON.parse(execFileSync(process.execPath, [script, ...args], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { threads: number; digest?: string; digests?: string[] };
+
+  it("gives bitwise-identical results with 1, 2 and 3 threads, and from worker threads contending for the pool", () => {
+    const runs = [1, 2, 3].map((t) => digest(t));
+    expect(runs.map((r) => r.threads)).toEqual([1, 2, 3]);
+    expect(new Set(runs.map((r) => r.digest)).size).toBe(1);
+    // Three JS worker threads at once: calls that find the pool busy run on their own thread.
+    const concurrent = digest(2, "--workers=3");
+    expect(concurrent.digests).toHaveLength(9);
+    expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
+  });
+
+  it("the addon's GEMM honours row strides (lda, ldb, ldc) on every path, leaving the padding alone", () => {
+    const rng = new Rng(51);
+    const ref = referenceKernels();
+    // [rows, cols] matrix inside a buffer whose rows are ld long; the padding holds NaN.
+    const strided = (dense: Float32Array, rows: number, cols: number, ld: number) => {
+      const buf = new Float32Array(rows * ld).fill(NaN);
+      for (let r = 0; r < rows; r++) buf.set(dense.subarray(r * cols, (r + 1) * cols), r * ld);
+      return buf;
+    };
+    for (const [m, n, k] of [[3, 70, 20], [40, 50, 30], [40, 300, 30]] as const) {
+      for (const flags of [0, 1, 2, 3]) {
+        const [ta, tb] = [(flags & 1) === 1, (flags & 2) === 2];
+        const a = rand(rng, m * k);
+        const b = rand(rng, k * n);
+        const [ar, ac, br, bc] = [ta ? k : m, ta ? m : k, tb ? n : k, tb ? k : n];
+        const [lda, ldb, ldc] = [ac + 3, bc + 5, n + 7];
+        const out = strided(rand(rng, m * n), m, n, ldc);
+        const bias = rand(rng, n);
+        addon!.gemm(strided(a, ar, ac, lda), strided(b, br, bc, ldb), out, m, n, k, flags, 1, 0, null, bias, lda, ldb, ldc);
+        const want = new Float32Array(m * n);
+        ref.gemm({ a, b, out: want, m, n, k, transA: ta, transB: tb, bias });
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < ldc; j++) {
+            const got = out[i * ldc + j]!;
+            if (j >= n) expect(got, "padding").toBeNaN();
+            else expect(Math.abs(got - want[i * n + j]!), `${m}x${n}x${k} flags ${flags} (${i}, ${j})`).toBeLessThan(1e-4);
+          }
+        }
+      }
+    }
+  });
+
+  it("rejects wrong lengths, sizes and numbers with messages naming them", () => {
+    const a = new Float32Array(6);
+    expect(() => K.gemm({ a, b: new Float32Array(5), out: new Float32Array(4), m: 2, n: 2, k: 3 })).toThrow(/gemm b: length 5 is smaller than the required 6/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2, n: 2, k: 3, colScale: new Float32Array(1) })).toThrow(/gemm colScale/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2.5, n: 2, k: 3 })).toThrow(/gemm: m must be a non-negative integer/);
+    expect(() => K.gemm({ a, b: a, out: a.subarray(2), m: 2, n: 2, k: 3 })).toThrow(/gemm out overlaps/);
+    expect(() => K.gemm({ a, b: a, out: new Float32Array(4), m: 2, n: 2, k: 3, alpha: NaN })).toThrow(/gemm alpha must be a number/);
+    expect(() => K.topkRows(new Float32Array(6), 2, 3, 1.5, emptySparse(0, 0))).toThrow(/topkRows k must be an integer/);
+    expect(() => K.window(new Float32Array(6), 2, 3, new Float32Array(2), 1, emptySparse(0, 0))).toThrow(/window center: length 2/);
+    expect(() => K.adam({ params: a, grads: a, m: a, v: new Float32Array(2), lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, step: 1 })).toThrow(/adam v/);
+    expect(() => K.adam({ params: a, grads: a, m: a, v: a, lr: 1, beta1: 0.9, beta2: 0.9, eps: 1e-8, step: 0 })).toThrow(/step must be >= 1/);
+  });
+
+  it("rejects inconsistent sparse matrices instead of reading out of bounds", () => {
+    const s = (over: Partial<SparseRows>): SparseRows => ({ rows: 2, cols: 3, rowPtr: Int32Array.from([0, 1, 2]), colIdx: Int32Array.from([0, 2]), values: Float32Array.from([1, 2]), nnz: 2, ...over });
+    const w = new Float32Array(12);
+    const out = new Float32Array(8);
+    expect(() => K.spmm(s({}), w, 4, out, false)).not.toThrow();
+    expect(() => K.spmm(s({ colIdx: Int32Array.from([0, 3]) }), w, 4, out, false)).toThrow(/spmm: colIdx\[1\] = 3 is outside \[0, 3\)/);
+    expect(() => K.spmm(s({ colIdx: Int32Array.from([-1, 0]) }), w, 4, out, false)).toThrow(/colIdx\[0\] = -1/);
+    expect(() => K.spmmT(s({ rowPtr: Int32Array.from([0, 2, 1]), nnz: 1 }), out, 4, w)).toThrow(/rowPtr decreases at row 1/);
+    expect(() => K.sddmm(s({ nnz: 1 }), out, w, 4, new Float32Array(2))).toThrow(/nnz is 1 but rowPtr\[rows\] is 2/);
+    expect(() => K.spmmTCols(s({ rowPtr: Int32Array.from([0, 1]) }), out, 4, w)).toThrow(/rowPtr has length 2, needs rows \+ 1 = 3/);
+  });
+});
+
+describe("backend selection", () => {
+  const saved = process.env.SAELAB_BACKEND;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.SAELAB_BACKEND;
+    else process.env.SAELAB_BACKEND = saved;
+  });
+
+  it("auto picks native when the addon loads, else the reference with a warning; SAELAB_BACKEND overrides auto", () => {
+    delete process.env.SAELAB_BACKEND;
+    const auto = loadKernels();
+    if (addon) {
+      expect(auto.kernels.name).toBe("native");
+      expect(auto.warning).toBeUndefined();
+      expect(loadKernels("native").kernels.threads).toBeGreaterThanOrEqual(1);
+    } else {
+      expect(auto.kernels.name).toBe("reference");
+      expect(auto.warning).toMatch(/reference TypeScript backend/);
+      expect(() => loadKernels("native")).toThrow(/backend "native" requested but/);
+    }
+    process.env.SAELAB_BACKEND = "reference";
+    expect(loadKernels().kernels.name).toBe("reference");
+    expect(loadKernels().warning).toBeUndefined();
+    process.env.SAELAB_BACKEND = "fast";
+    expect(() => loadKernels()).toThrow(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
+    expect(loadKernels("reference").kernels.name).toBe("reference");
+  });
+});
