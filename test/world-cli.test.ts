@@ -7,6 +7,7 @@ import { main } from "../src/cli/main.js";
 import { loadWorldSource } from "../src/cli/world-source.js";
 import { readNpy } from "../src/io/npy.js";
 import { loadWorld } from "../src/io/world.js";
+import { loadKernels } from "../src/tensor/backend.js";
 import { MECHANISMS } from "./toy-helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "saelab-world-cli-"));
