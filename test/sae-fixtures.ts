@@ -2,7 +2,8 @@
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { ARCHITECTURE_IDS, TYING_VARIANTS, type SaeConfig } from "../src/sae/registry.js";
-import { Sae, createSae } from "../src/sae/model.js";
+import type { Sae} from "../src/sae/model.js";
+import { createSae } from "../src/sae/model.js";
 import type { ArchitectureId } from "../src/sae/types.js";
 import type { Tying } from "../src/sae/config.js";
 
