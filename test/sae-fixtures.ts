@@ -1,7 +1,7 @@
 /** Small SAEs of every architecture x tying variant with random parameters, shared by the SAE tests. */
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
-import { ARCHITECTURE_IDS, TYING_VARIANTS, type SaeConfig } from "../src/sae/registry.js";
+import { ARCHITECTURE_IDS, SaeConfigSchema, TYING_VARIANTS, type SaeConfig } from "../src/sae/registry.js";
 import type { Sae} from "../src/sae/model.js";
 import { createSae } from "../src/sae/model.js";
 import type { ArchitectureId } from "../src/sae/types.js";
@@ -25,7 +25,7 @@ export function smallConfig(arch: ArchitectureId, tying: Tying, over: Record<str
     jumprelu: { l0Coefficient: 0.05, jumpreluBandwidth: 0.3 },
     matryoshka_batchtopk: { k: 3, auxLossCoefficient: 0.5, matryoshkaWidths: [3, 7, D_SAE], innerLossMultiplier: [0.5, 0.75] },
   };
-  return { architecture: arch, ...base, ...extra[arch], ...over } as unknown as SaeConfig;
+  return SaeConfigSchema.parse({ architecture: arch, ...base, ...extra[arch], ...over });
 }
 
 /** Returns an SAE with random (not initialised-looking) parameters so that every term is exercised. */
