@@ -30,6 +30,15 @@ describe("registry", () => {
   });
 });
 
+describe("matryoshka levels", () => {
+  it("weights inner levels geometrically by the balance multiplier (feature-hedging paper) or by an explicit list", () => {
+    const geo = createSae(kernels, SaeConfigSchema.parse({ architecture: "matryoshka_batchtopk", dIn: 4, dSae: 24, k: 2, matryoshkaWidths: [4, 8, 12, 24], innerLossMultiplier: 0.5 }), { seed: 1 });
+    expect(geo.levels.map((l) => [l.width, l.multiplier, l.lossName])).toEqual([[4, 0.125, "inner_mse_4"], [8, 0.25, "inner_mse_8"], [12, 0.5, "inner_mse_12"], [24, 1, "mse"]]);
+    const list = createSae(kernels, SaeConfigSchema.parse({ architecture: "matryoshka_batchtopk", dIn: 4, dSae: 24, k: 2, matryoshkaWidths: [4, 24], innerLossMultiplier: [0.3] }), { seed: 1 });
+    expect(list.levels.map((l) => l.multiplier)).toEqual([0.3, 1]);
+  });
+});
+
 describe.each(COMBOS)("%s (%s)", (arch, tying) => {
   const cfg = smallConfig(arch, tying);
 

@@ -2,9 +2,11 @@
  * `matryoshka_batchtopk`: a BatchTopK SAE whose nested prefixes of latents [0, w_i) must each
  * reconstruct the input on their own (Bussmann et al. 2025; SAELens MatryoshkaBatchTopKTrainingSAE).
  * The loss adds, for every inner width w_i, multiplier_i * mean_b ||b_dec + S[:, :w_i] W_dec[:w_i] - x||^2
- * to the full-width loss. The inner-loss multiplier is the "balance matryoshka" knob of the
- * feature-hedging paper (Chanin et al. 2025, `matryoshka_inner_loss_multipliers`): below 1 it lets the
- * outer levels exert some absorption pressure that counteracts hedging in the inner ones; 1 is SAELens.
+ * to the full-width loss. The multipliers are the "balance matryoshka" knob of the feature-hedging
+ * paper (Chanin et al. 2025, `matryoshka_inner_loss_multipliers`): with a single beta, the level i
+ * steps below the outer one is weighted beta^i, as in the paper's experiments, so beta < 1 lets the
+ * outer levels exert some absorption pressure that counteracts hedging in the inner ones; beta = 1
+ * is SAELens's plain Matryoshka loss. A list gives each inner level its own multiplier.
  */
 import { z } from "zod";
 import type { ArchitectureDef } from "./arch.js";
@@ -23,7 +25,9 @@ export const MatryoshkaBatchTopKConfigSchema = z
     innerLossMultiplier: z
       .union([z.number().min(0), z.array(z.number().min(0))])
       .default(1)
-      .describe("Weight of each inner (narrower) level's reconstruction loss: one number for all, or one per inner width."),
+      .describe(
+        "Inner-level loss weights (feature-hedging paper's balance Matryoshka): a number beta weights the level i steps inside the outer one by beta^i; a list gives one weight per inner width. 1 = SAELens.",
+      ),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -54,7 +58,7 @@ export const matryoshka_batchtopk: ArchitectureDef<MatryoshkaBatchTopKConfig> = 
     return w.map((width, i) =>
       i === w.length - 1
         ? { width, multiplier: 1, lossName: "mse" }
-        : { width, multiplier: Array.isArray(mult) ? mult[i]! : mult, lossName: `inner_mse_${width}` },
+        : { width, multiplier: Array.isArray(mult) ? mult[i]! : mult ** (w.length - 1 - i), lossName: `inner_mse_${width}` },
     );
   },
   activateTrain: activateBatchTopK,
