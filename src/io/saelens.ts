@@ -13,7 +13,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Kernels } from "../tensor/kernels.js";
-import { UserError } from "../errors.js";
+import { parseConfig, UserError } from "../errors.js";
 import { Sae } from "../sae/model.js";
 import { architectureOf, SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
 import { writeFileAtomic } from "./atomic.js";
@@ -142,10 +142,11 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   if (saelab) return { sae: restoreSaelab(kernels, dir, saelab, { n, d, W_enc, W_dec, b_enc, b_dec, threshold }), cfg, saelab };
 
   const base = { dIn: n, dSae: d, tying: "untied", applyBDecToInput: cfg.apply_b_dec_to_input !== false, bDecInit: "zeros" };
+  const asConfig = (v: Record<string, unknown>) => parseConfig(SaeConfigSchema, v, cfgPath) as ResolvedSaeConfig;
   let config: ResolvedSaeConfig;
-  if (arch === "standard") config = SaeConfigSchema.parse({ architecture: "standard", ...base }) as ResolvedSaeConfig;
-  else if (arch === "topk") config = SaeConfigSchema.parse({ architecture: "topk", ...base, k: positiveInt(cfg.k, "k", cfgPath), normalizeDecoder: false }) as ResolvedSaeConfig;
-  else if (arch === "jumprelu") config = SaeConfigSchema.parse({ architecture: "jumprelu", ...base }) as ResolvedSaeConfig;
+  if (arch === "standard") config = asConfig({ architecture: "standard", ...base });
+  else if (arch === "topk") config = asConfig({ architecture: "topk", ...base, k: positiveInt(cfg.k, "k", cfgPath), normalizeDecoder: false });
+  else if (arch === "jumprelu") config = asConfig({ architecture: "jumprelu", ...base });
   else throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads standard, topk and jumprelu SAEs)`);
   const sae = new Sae(kernels, config);
   sae.params.W_enc!.set(W_enc);
@@ -164,7 +165,7 @@ function restoreSaelab(
 ): Sae {
   const src = join(dir, SAELAB_META_FILENAME);
   if (meta.format !== "saelab-sae" || meta.version !== 1) throw new UserError(`${src}: unknown format`);
-  const config = SaeConfigSchema.parse(meta.config) as ResolvedSaeConfig;
+  const config = parseConfig(SaeConfigSchema, meta.config, `${src} config`) as ResolvedSaeConfig;
   if (config.dIn !== w.n || config.dSae !== w.d) throw new UserError(`${src}: sizes ${config.dIn}x${config.dSae} disagree with the weights (${w.n}x${w.d})`);
   const sae = new Sae(kernels, config);
   const p = sae.params;

@@ -9,7 +9,7 @@
 import type { Kernels, SparseRows } from "../tensor/kernels.js";
 import { emptySparse, reserveSparse } from "../tensor/kernels.js";
 import type { ArchitectureDef, ExtraGrad, FlopCount, LevelSpec, SaeCore, StepCtx, Workspace, AnyArchConfig } from "./arch.js";
-import { scratchF32, withValues } from "./arch.js";
+import { scratchF32, scratchF64, withValues } from "./arch.js";
 import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
 
@@ -171,7 +171,8 @@ function splitLevels(ws: Workspace, levels: readonly LevelSpec[], B: number, d: 
   const m = levels.length;
   if (m === 1) return;
   const a = ws.acts;
-  const counts = new Array<number>(m).fill(0);
+  const counts = scratchF64(ws, "levels:counts", m);
+  counts.fill(0, 0, m);
   for (let e = 0; e < a.nnz; e++) counts[levelOf(a.colIdx[e]!, levels)]!++;
   for (let i = 0; i < m; i++) {
     const s = ws.levels[i]!.s;
