@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseArgs, type CliIO, type Command } from "../src/cli/args.js";
-import { runTrain, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
+import { runTrain, streamDataSource, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
 import { renderProgressLine, formatDuration, createProgressBar } from "../src/cli/progress.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { readSafetensors } from "../src/io/safetensors.js";
@@ -59,6 +59,18 @@ function setup(saes: unknown): string {
 const flags = (argv: string[]) => parseArgs(cmd, [...argv, "--backend", "reference", "--batchSize", "64"]) as unknown as TrainFlags;
 const source = (): TrainDataSource => worldDataSource(toyWorld(), { world: "toy" });
 
+/** The world source with `edit(step, batch)` applied to each batch. */
+function withBatch(edit: (step: number, x: Float32Array) => Float32Array): TrainDataSource {
+  const src = source();
+  return {
+    ...src,
+    *batches(from, b, seed) {
+      let s = from;
+      for (const x of src.batches(from, b, seed)) yield edit(s++, x);
+    },
+  };
+}
+
 describe("saelab train", () => {
   it("writes a SAELens directory, saelab.json, a checkpoint and a JSONL log", async () => {
     const dir = setup({ architecture: "topk", dSae: 32, k: 4, tying: "tied" });
@@ -85,7 +97,10 @@ describe("saelab train", () => {
     const dir = setup(cfg);
     const args = ["--sae", "sae.json", "--steps", "12", "--checkpointEvery", "4", "--lrDecay", "cosine"];
     await runTrain(flags([...args, "--out", "full"]), io(dir), source());
-    const crashing: TrainDataSource = { ...source(), batchAt: (s, b, seed) => { if (s === 6) throw new Error("power cut"); return source().batchAt(s, b, seed); } };
+    const crashing = withBatch((s, x) => {
+      if (s === 6) throw new Error("power cut");
+      return x;
+    });
     await expect(runTrain(flags([...args, "--out", "part"]), io(dir), crashing)).rejects.toThrow("power cut");
     await expect(runTrain(flags([...args, "--out", "part"]), io(dir), source())).rejects.toThrow(/already holds a training run.*--resume/);
     await expect(runTrain(flags([...args, "--out", "part", "--resume", "--lr", "0.1"]), io(dir), source())).rejects.toThrow(/lr: checkpoint 0.0003, now 0.1/);
@@ -103,12 +118,33 @@ describe("saelab train", () => {
 
   it("stops on NaN with a clear message and keeps the last good checkpoint", async () => {
     const dir = setup({ architecture: "standard", dSae: 16 });
-    const bad: TrainDataSource = { ...source(), batchAt: (s, b, seed) => { const x = source().batchAt(s, b, seed); if (s === 5) x[0] = Infinity; return x; } };
+    const bad = withBatch((s, x) => {
+      if (s === 5) x[0] = Infinity;
+      return x;
+    });
     await expect(runTrain(flags(["--sae", "sae.json", "--steps", "10", "--checkpointEvery", "2", "--out", "r"]), io(dir), bad)).rejects.toThrow(
       /non-finite loss at step 5.*the input batch itself contains NaN or Inf values; the last good checkpoint is kept at .*checkpoint.safetensors/,
     );
     expect(JSON.parse(readSafetensors(join(dir, "r", "checkpoint.safetensors")).metadata.saelab!).step).toBe(4);
     expect(existsSync(join(dir, "r", "cfg.json"))).toBe(false);
+  });
+
+  it("a non-seekable stream source resumes by skipping, to the same weights", async () => {
+    const dir = setup({ architecture: "jumprelu", dSae: 16 });
+    const rows = source();
+    const stream = (crashAt: number) =>
+      streamDataSource(D, function* (b, seed) {
+        let s = 0;
+        for (const x of rows.batches(0, b, seed)) {
+          if (s++ === crashAt) throw new Error("disk error");
+          yield x;
+        }
+      }, { shards: "toy" });
+    const args = ["--sae", "sae.json", "--steps", "9", "--checkpointEvery", "3"];
+    await runTrain(flags([...args, "--out", "full"]), io(dir), stream(-1));
+    await expect(runTrain(flags([...args, "--out", "part"]), io(dir), stream(4))).rejects.toThrow("disk error");
+    await runTrain(flags([...args, "--out", "part", "--resume"]), io(dir), stream(-1));
+    expect(readFileSync(join(dir, "part", "sae_weights.safetensors")).equals(readFileSync(join(dir, "full", "sae_weights.safetensors")))).toBe(true);
   });
 
   it("validates the SAE config file and its width against the data", async () => {

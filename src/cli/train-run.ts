@@ -29,17 +29,36 @@ export const LOG_FILE = "train_log.jsonl";
 export interface TrainDataSource {
   /** Input width of every batch. */
   dIn: number;
-  /** Returns the [batchSize, dIn] batch of step `step` for run seed `seed` (deterministic). */
-  batchAt(step: number, batchSize: number, seed: number): Float32Array;
+  /**
+   * Returns the [batchSize, dIn] batches of steps fromStep, fromStep + 1, ...: for a given seed, the
+   * batch of step s must not depend on fromStep, so a resumed run sees what an uninterrupted one saw.
+   */
+  batches(fromStep: number, batchSize: number, seed: number): Iterable<Float32Array>;
   /** JSON description recorded in saelab.json and checked on resume (e.g. the world config). */
   description: unknown;
 }
 
-/** Returns a source drawing step s's batch from `world.sampler(mixSeed(seed, s))`. */
+/** Returns a source drawing step s's batch from `world.sampler(mixSeed(seed, s))` (seekable: resuming replays nothing). */
 export function worldDataSource(world: World, description: unknown): TrainDataSource {
   return {
     dIn: world.dModel,
-    batchAt: (step, batchSize, seed) => world.sampler(mixSeed(seed, step)).next(batchSize).acts,
+    batches: (fromStep, batchSize, seed) => stepBatches((s) => world.sampler(mixSeed(seed, s)).next(batchSize).acts).batches(fromStep),
+    description,
+  };
+}
+
+/**
+ * Returns a source over a deterministic stream that cannot seek (e.g. activation shards:
+ * `(batchSize, seed) => dataset.batches({ batchSize, seed, shuffle: true })`); resuming at step s
+ * reads and skips its first s batches.
+ */
+export function streamDataSource(dIn: number, open: (batchSize: number, seed: number) => Iterable<Float32Array>, description: unknown): TrainDataSource {
+  return {
+    dIn,
+    *batches(fromStep, batchSize, seed) {
+      let s = 0;
+      for (const x of open(batchSize, seed)) if (s++ >= fromStep) yield x;
+    },
     description,
   };
 }
@@ -117,7 +136,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   try {
     summary = train({
       trainer,
-      data: stepBatches((s) => source.batchAt(s, trainCfg.batchSize, trainCfg.seed)),
+      data: source.batches(trainer.step, trainCfg.batchSize, trainCfg.seed),
       sink,
       onCheckpoint: saveCheckpoint,
       onStep: (t) => {
