@@ -135,6 +135,9 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
     else if (file.tensors.has("log_threshold")) threshold = getFloat32(file, "log_threshold", [d], wPath).map((v) => Math.exp(v));
     else throw new UserError(`${wPath}: a jumprelu SAE needs a "threshold" tensor`);
   }
+  for (const [name, t] of [["W_enc", W_enc], ["W_dec", W_dec], ["b_enc", b_enc], ["b_dec", b_dec], ["threshold", threshold]] as const) {
+    if (t && t.some((v) => !Number.isFinite(v))) throw new UserError(`${wPath}: tensor "${name}" holds NaN or Inf values`);
+  }
   if (arch === "topk" && cfg.rescale_acts_by_decoder_norm === true) foldDecoderNorm(W_enc, b_enc, W_dec, n, d);
 
   const metaPath = join(dir, SAELAB_META_FILENAME);
