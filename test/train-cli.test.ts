@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseArgs, type CliIO, type Command } from "../src/cli/args.js";
-import { runTrain, streamDataSource, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
+import { runTrain, saeConfigHelp, streamDataSource, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
 import { renderProgressLine, formatDuration, createProgressBar } from "../src/cli/progress.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { readSafetensors } from "../src/io/safetensors.js";
@@ -153,6 +153,15 @@ describe("saelab train", () => {
     writeFileSync(join(dir, "sae.json"), JSON.stringify({ architecture: "topk", dSae: 8, kk: 2 }));
     await expect(runTrain(flags(["--sae", "sae.json", "--steps", "2", "--out", "r"]), io(dir), source())).rejects.toThrow(/unknown key "kk"/);
     expect(() => flags(["--sae", "s", "--steps", "0", "--out", "r"])).toThrow(/steps/);
+  });
+});
+
+describe("train help", () => {
+  it("documents every architecture's config fields from the schemas", () => {
+    const h = saeConfigHelp();
+    for (const id of ["standard", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk"]) expect(h).toContain(`"architecture": "${id}"`);
+    expect(h).toMatch(/matryoshkaWidths +Strictly increasing prefix widths.*\(required\)/);
+    expect(h).toMatch(/tying +Weight tying: untied .*\[default: "untied"\]/);
   });
 });
 

@@ -39,7 +39,9 @@ export const baseShape = {
   dIn: positiveInt().optional().describe("Input width; when omitted it is taken from the training data (the world's dModel)."),
   dSae: positiveInt().describe("Number of latents."),
   tying: TyingSchema.default("untied"),
-  tieLoss: TieLossSchema.optional().describe("Tying-loss settings; required when tying is tie_loss, and only allowed then."),
+  tieLoss: TieLossSchema.optional().describe(
+    'Tying-loss settings {"coefficient": c, "form": "cosine" | "squared"} (mean over latents); required when tying is tie_loss, and only allowed then.',
+  ),
   applyBDecToInput: z.boolean().default(true).describe("Subtract b_dec from the input before encoding (SAELens apply_b_dec_to_input)."),
   decoderInitNorm: z
     .number()
