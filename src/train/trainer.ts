@@ -11,7 +11,8 @@ import { createSae, type Sae } from "../sae/model.js";
 import { initDecoderBias } from "../sae/init.js";
 import { viewsOf, type ParamViews } from "../sae/params.js";
 import type { SaeConfig } from "../sae/registry.js";
-import { forwardBackward, type StepResult } from "../sae/step.js";
+import { createWorkspace, forwardBackward, type StepResult } from "../sae/step.js";
+import type { Workspace } from "../sae/arch.js";
 import type { TrainConfig } from "./config.js";
 import { TrainingDivergedError, type EventSink, type SaeStepStats } from "./events.js";
 import { adamState, optimizerStep, type AdamState } from "./optimizer.js";
@@ -37,6 +38,8 @@ export class Trainer {
   /** Number of completed steps. */
   step = 0;
   readonly dIn: number;
+  /** Step buffers shared by SAEs of the same shape (they run one after another), keyed by shape and batch. */
+  private readonly workspaces = new Map<string, Workspace>();
 
   constructor(
     readonly kernels: Kernels,
@@ -96,7 +99,7 @@ export class Trainer {
       }
       const coefficient = r.coefficient ? r.coefficient(this.step) : 0;
       const { result, ctx } = forwardBackward({
-        kernels: this.kernels, sae: r.sae, def: r.sae.def, levels: r.sae.levels, grads: r.grads, ws: r.sae.workspace(B), x, batch: B, coefficient, deadMask: r.deadMask, numDead,
+        kernels: this.kernels, sae: r.sae, def: r.sae.def, levels: r.sae.levels, grads: r.grads, ws: this.workspaceFor(r.sae, B), x, batch: B, coefficient, deadMask: r.deadMask, numDead,
       });
       if (!Number.isFinite(result.loss)) throw new TrainingDivergedError(r.sae.name, this.step, result.losses, allFinite(x));
       const lr = r.lr(this.step);
@@ -108,6 +111,16 @@ export class Trainer {
       r.last = { result, lr, coefficient, dead: numDead, optimizerFlops };
     }
     this.step++;
+  }
+
+  private workspaceFor(sae: Sae, batch: number): Workspace {
+    const key = `${sae.dIn}x${sae.dSae}:${sae.levels.map((l) => l.width).join(",")}:${batch}`;
+    let ws = this.workspaces.get(key);
+    if (!ws) {
+      ws = createWorkspace(sae, sae.levels, batch);
+      this.workspaces.set(key, ws);
+    }
+    return ws;
   }
 
   /** Returns the per-SAE figures of the last step. */
