@@ -114,6 +114,10 @@ describe("saelab train", () => {
     }
     const ck = readSafetensors(join(dir, "part", "checkpoint.safetensors"));
     expect(JSON.parse(ck.metadata.saelab!).step).toBe(12);
+    const again = io(dir);
+    expect(await runTrain(flags([...args, "--out", "part", "--resume"]), again, source())).toBe(0);
+    expect(again.stdout.join("\n")).toMatch(/already finished \(12 of 12 steps\); nothing to do/);
+    expect(readFileSync(join(dir, "part", "a", "sae_weights.safetensors")).equals(readFileSync(join(dir, "full", "a", "sae_weights.safetensors")))).toBe(true);
   });
 
   it("stops on NaN with a clear message and keeps the last good checkpoint", async () => {
@@ -167,8 +171,8 @@ describe("train help", () => {
 
 describe("progress bar", () => {
   it("renders done/total, rate, eta and fields, and draws nothing off a terminal", () => {
-    const line = renderProgressLine({ total: 100, done: 25, elapsed: 10, label: "train", unit: "tok", rateOf: (d) => d * 1000, fields: { mse: 0.01234, L0: 12 }, barWidth: 8 });
-    expect(line).toBe("train [##------] 25% 25/100 | 2.5k tok/s | eta 0:30 | mse 0.0123  L0 12.0");
+    const line = renderProgressLine({ total: 100, done: 25, elapsed: 10, label: "train", unit: "tok", rateOf: (d) => d * 1000, fields: { mse: 0.01234, L0: 12.5, dead: 3 }, barWidth: 8 });
+    expect(line).toBe("train [##------] 25% 25/100 | 2.5k tok/s | eta 0:30 | mse 0.0123  L0 12.5  dead 3");
     expect(formatDuration(3725)).toBe("1:02:05");
     const writes: string[] = [];
     const off = createProgressBar({ total: 3, write: (t) => writes.push(t), isTTY: false });

@@ -1,6 +1,13 @@
 /** The list of `saelab` subcommands; each lives in its own module and stays thin. */
 import type { Command } from "./args.js";
 import { demoCommand } from "./demo.js";
+import { worldDescribeCommand, worldSampleCommand } from "./world.js";
+import { trainCommand } from "./train.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
-export const COMMANDS: readonly Command[] = [demoCommand as unknown as Command];
+export const COMMANDS: readonly Command[] = [
+  demoCommand as unknown as Command,
+  worldDescribeCommand as unknown as Command,
+  worldSampleCommand as unknown as Command,
+  trainCommand as unknown as Command,
+];

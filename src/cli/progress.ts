@@ -113,7 +113,7 @@ export function formatDuration(seconds: number): string {
 /** Returns a number with about 3 significant digits. */
 export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return "0";
+  if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
   const a = Math.abs(v);
   if (a >= 1000 || a < 1e-3) return v.toExponential(2);
   return v.toPrecision(3);

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
 import { loadKernels, type BackendChoice } from "../tensor/backend.js";
 import { mixSeed } from "../tensor/rng.js";
+import type { Kernels } from "../tensor/kernels.js";
 import type { World } from "../toy/types.js";
 import { SaeConfigSchema, resolveSaeConfig, type ResolvedSaeConfig, type SaeConfig } from "../sae/registry.js";
 import { StandardConfigSchema } from "../sae/standard.js";
@@ -114,8 +115,8 @@ export function readSaeConfigs(path: string): SaeConfig[] {
   return list.map((c, i) => parseConfig(SaeConfigSchema, c, list.length > 1 ? `SAE config ${path} [${i}]` : `SAE config ${path}`));
 }
 
-/** Runs `saelab train` with a data source; returns the exit code. */
-export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSource): Promise<number> {
+/** Runs `saelab train` with a data source (and the kernels, when the caller already loaded them); returns the exit code. */
+export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSource, loaded?: Kernels): Promise<number> {
   const out = resolve(io.cwd, opts.out);
   const trainCfg: TrainConfig = parseConfig(
     TrainConfigSchema,
@@ -123,8 +124,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
     "training settings",
   );
   const saeCfgs: ResolvedSaeConfig[] = readSaeConfigs(resolve(io.cwd, opts.sae)).map((c) => resolveSaeConfig(c, source.dIn));
-  const { kernels, warning } = loadKernels(opts.backend as BackendChoice);
-  if (warning) io.err(warning);
+  const kernels = loaded ?? loadBackend(opts.backend, io);
   const extra = { data: source.description, seed: trainCfg.seed };
   const ckPath = join(out, CHECKPOINT_FILE);
   let trainer: Trainer;
@@ -133,6 +133,10 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
     const was = (ck.meta as { extra?: unknown }).extra;
     if (canonicalJson(was) !== canonicalJson(extra)) throw new UserError(`${ckPath}: cannot resume, the data source or seed changed`);
     trainer = restoreTrainer(kernels, ck.tensors, ck.meta, ckPath, { train: trainCfg, saes: saeCfgs });
+    if (trainer.step >= trainCfg.steps) {
+      io.out(`${out}: this run already finished (${trainer.step} of ${trainCfg.steps} steps); nothing to do`);
+      return 0;
+    }
     io.err(`saelab train: resuming at step ${trainer.step} of ${trainCfg.steps}`);
   } else {
     if (existsSync(ckPath)) throw new UserError(`${out} already holds a training run (${CHECKPOINT_FILE}); use --resume to continue it or choose another --out`);
@@ -179,7 +183,6 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
     throw e;
   }
   bar.finish();
-  saveCheckpoint(trainer);
   const multi = trainer.runs.length > 1;
   const final = trainer.stats();
   trainer.runs.forEach((r, i) => {
@@ -190,6 +193,8 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
       training: { steps: trainer.step, log: multi ? join("..", LOG_FILE) : LOG_FILE, final: final[i] },
     });
   });
+  // The final checkpoint comes last: a finished checkpoint means the SAE directories are complete.
+  saveCheckpoint(trainer);
   const rows = final.map((s) => `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
   io.out(
     [
@@ -200,6 +205,13 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   );
   if (summary.reason === "data exhausted") io.err(`saelab train: the data ended after ${summary.steps} of ${trainCfg.steps} steps`);
   return 0;
+}
+
+/** Returns the kernels for a --backend choice, printing the fallback warning once. */
+export function loadBackend(choice: string, io: CliIO): Kernels {
+  const { kernels, warning } = loadKernels(choice as BackendChoice);
+  if (warning) io.err(warning);
+  return kernels;
 }
 
 function canonicalJson(v: unknown): string {
