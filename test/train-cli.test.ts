@@ -13,6 +13,7 @@ import { Rng } from "../src/tensor/rng.js";
 import type { World } from "../src/toy/types.js";
 import { z } from "zod";
 import { kernels } from "./sae-fixtures.js";
+import { main } from "../src/cli/main.js";
 
 const D = 10;
 
@@ -157,6 +158,26 @@ describe("saelab train", () => {
     writeFileSync(join(dir, "sae.json"), JSON.stringify({ architecture: "topk", dSae: 8, kk: 2 }));
     await expect(runTrain(flags(["--sae", "sae.json", "--steps", "2", "--out", "r"]), io(dir), source())).rejects.toThrow(/unknown key "kk"/);
     expect(() => flags(["--sae", "s", "--steps", "0", "--out", "r"])).toThrow(/steps/);
+  });
+});
+
+describe("saelab train on a preset world (the registered command)", () => {
+  it("trains from --preset and writes a loadable SAELens directory; --help documents the SAE config", async () => {
+    const dir = setup({ architecture: "batchtopk", dSae: 16, k: 2 });
+    const c = io(dir);
+    expect(await main(["train", "--preset", "absorption-basic", "--sae", "sae.json", "--steps", "4", "--batchSize", "64", "--out", "r", "--backend", "reference"], c)).toBe(0);
+    const { sae, cfg, saelab } = loadSaelensSae(join(dir, "r"), kernels);
+    expect(cfg.architecture).toBe("jumprelu");
+    expect(sae.architecture).toBe("batchtopk");
+    expect(sae.dIn).toBe(50);
+    expect(saelab?.data).toMatchObject({ world: { nFeatures: 8 } });
+    const h = io(dir);
+    expect(await main(["train", "--help"], h)).toBe(0);
+    expect(h.stdout.join("\n")).toMatch(/--preset <value>/);
+    expect(h.stdout.join("\n")).toMatch(/"architecture": "matryoshka_batchtopk"/);
+    const bad = io(dir);
+    expect(await main(["train", "--sae", "sae.json", "--steps", "4", "--out", "r2"], bad)).toBe(1);
+    expect(bad.stderr.join("\n")).toMatch(/no world given/);
   });
 });
 
