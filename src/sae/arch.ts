@@ -71,6 +71,8 @@ export interface Workspace {
   levels: ActiveLevel[];
   /** [batch, dIn] per level: reconstruction error, then (in place) the summed output gradient. */
   err: Float32Array[];
+  /** [dSae]: 1 for latents active in at least one sample of the last step (training nonlinearity). */
+  fired: Uint8Array;
   /** Scratch that architectures may use, keyed by name, created on first use. */
   scratch: Map<string, Float32Array | Float64Array | SparseRows | Uint8Array>;
 }

@@ -39,6 +39,7 @@ export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batc
     acts,
     levels: lv,
     err: levels.map(() => new Float32Array(batch * n)),
+    fired: new Uint8Array(d),
     scratch: new Map(),
   };
 }
@@ -90,33 +91,28 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
     kernels.spmm(s, p.W_dec, n, e, true);
     flops.sparse += 2 * s.nnz * n;
   }
-  for (let i = 0; i < m; i++) {
-    const e = ws.err[i]!;
+  // dLoss/dx_hat_i = 2 * multiplier_i * err_i / B; a latent of level i feeds every x_hat_j with j >= i,
+  // so its output gradient is the suffix sum G_i = sum_{j >= i} dLoss/dx_hat_j (kept in err[i]).
+  // Residual terms (AuxK) need the last level's raw error first; otherwise error, loss, gradient and
+  // the b_dec column sum are one pass per level.
+  const last = m - 1;
+  if (def.residualTerms) {
+    const e = ws.err[last]!;
     let sq = 0;
     for (let k = 0; k < B * n; k++) {
       const v = e[k]! - x[k]!;
       e[k] = v;
       sq += v * v;
     }
-    losses[levels[i]!.lossName] = (levels[i]!.multiplier * sq) / B;
-    flops.other += 3 * B * n;
+    losses[levels[last]!.lossName] = (levels[last]!.multiplier * sq) / B;
+    def.residualTerms(ctx);
   }
-  def.residualTerms?.(ctx);
-
-  // dLoss/dx_hat_i = 2 * multiplier_i * err_i / B; a latent of level i feeds every x_hat_j with j >= i,
-  // so its output gradient is the suffix sum G_i = sum_{j >= i} dLoss/dx_hat_j (kept in err[i]).
-  for (let i = m - 1; i >= 0; i--) {
-    const e = ws.err[i]!;
-    const scale = (2 * levels[i]!.multiplier) / B;
-    const next = i + 1 < m ? ws.err[i + 1]! : null;
-    for (let k = 0; k < B * n; k++) e[k] = e[k]! * scale + (next ? next[k]! : 0);
-    flops.other += 2 * B * n;
+  for (let i = last; i >= 0; i--) {
+    const raw = !(i === last && def.residualTerms);
+    const sq = finishLevel(ws.err[i]!, raw ? x : null, i < last ? ws.err[i + 1]! : null, (2 * levels[i]!.multiplier) / B, i === 0 ? grads.b_dec : null, B, n);
+    if (raw) losses[levels[i]!.lossName] = (levels[i]!.multiplier * sq) / B;
   }
-  const g0 = ws.err[0]!;
-  for (let r = 0; r < B; r++) {
-    const off = r * n;
-    for (let c = 0; c < n; c++) grads.b_dec[c] = grads.b_dec[c]! + g0[off + c]!;
-  }
+  flops.other += 5 * B * n * m;
   for (let i = 0; i < m; i++) {
     const lv = ws.levels[i]!;
     if (lv.grad.length < lv.s.nnz) lv.grad = new Float32Array(lv.s.colIdx.length);
@@ -126,7 +122,8 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   }
   def.terms?.(ctx);
 
-  for (const lv of ws.levels) encoderBackward(ctx, lv.s, lv.grad, "lv");
+  ws.fired.fill(0);
+  for (const lv of ws.levels) encoderBackward(ctx, lv.s, lv.grad, "lv", ws.fired);
   for (const ex of extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
   if (sae.config.applyBDecToInput) {
     // x - b_dec feeds the encoder: dLoss/db_dec -= W_enc @ (dLoss/db_enc), since b_enc's gradient is
@@ -164,6 +161,30 @@ export function encodePre(kernels: Kernels, sae: SaeCore, x: Float32Array, B: nu
   }
   if (p.W_enc) kernels.gemm({ a: xc, b: p.W_enc, out: pre, m: B, n: d, k: n, bias: p.b_enc });
   else kernels.gemm({ a: xc, b: p.W_dec, out: pre, m: B, n: d, k: n, transB: true, bias: p.b_enc, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) });
+}
+
+/**
+ * Turns one level's reconstruction (or, when `x` is null, its error) in `e` into its output gradient
+ * e = (x_hat - x) * scale + next, adds its column sums to `bDec` when given, and returns the summed
+ * squared error (0 when `x` is null).
+ */
+function finishLevel(e: Float32Array, x: Float32Array | null, next: Float32Array | null, scale: number, bDec: Float32Array | null, B: number, n: number): number {
+  let sq = 0;
+  for (let r = 0; r < B; r++) {
+    const off = r * n;
+    for (let c = 0; c < n; c++) {
+      const k = off + c;
+      let v = e[k]!;
+      if (x) {
+        v -= x[k]!;
+        sq += v * v;
+      }
+      const g = v * scale + (next ? next[k]! : 0);
+      e[k] = g;
+      if (bDec) bDec[c] = bDec[c]! + g;
+    }
+  }
+  return sq;
 }
 
 /** Splits `ws.acts` into the levels' column ranges (a no-op with one level, whose matrix is `acts`). */
@@ -204,15 +225,28 @@ function levelOf(j: number, levels: readonly LevelSpec[]): number {
   return i;
 }
 
-/** Adds the gradients that flow from pre-activation gradients `g` (on pattern `s`) into W_enc (or W_dec), b_enc and the gain. */
-function encoderBackward(ctx: StepCtx, s: SparseRows, g: Float32Array, key: string): void {
+/**
+ * Adds the gradients that flow from pre-activation gradients `g` (on pattern `s`) into W_enc (or
+ * W_dec), b_enc and the gain; marks the latents of `s` in `fired` when given.
+ */
+function encoderBackward(ctx: StepCtx, s: SparseRows, g: Float32Array, key: string, fired?: Uint8Array): void {
   const { kernels, sae, grads, ws, flops } = ctx;
   const n = sae.dIn;
   const p = sae.params;
   const nnz = s.nnz;
-  for (let e = 0; e < nnz; e++) {
-    const j = s.colIdx[e]!;
-    grads.b_enc[j] = grads.b_enc[j]! + g[e]!;
+  const gb = grads.b_enc;
+  const col = s.colIdx;
+  if (fired) {
+    for (let e = 0; e < nnz; e++) {
+      const j = col[e]!;
+      gb[j] = gb[j]! + g[e]!;
+      fired[j] = 1;
+    }
+  } else {
+    for (let e = 0; e < nnz; e++) {
+      const j = col[e]!;
+      gb[j] = gb[j]! + g[e]!;
+    }
   }
   if (p.W_enc) {
     kernels.spmmTCols(withValues(ws, `${key}:enc`, s, g), ws.xc, n, grads.W_enc!);

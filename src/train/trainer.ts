@@ -105,9 +105,8 @@ export class Trainer {
       const lr = r.lr(this.step);
       const optimizerFlops = optimizerStep(this.kernels, r.sae, r.grads, r.adam, lr, this.step + 1, { beta1: cfg.adamBeta1, beta2: cfg.adamBeta2, eps: cfg.adamEps });
       r.sae.def.commit?.(r.sae, ctx);
-      const acts = ctx.ws.acts;
-      for (let j = 0; j < r.sae.dSae; j++) r.stepsSinceFired[j] = r.stepsSinceFired[j]! + 1;
-      for (let e = 0; e < acts.nnz; e++) r.stepsSinceFired[acts.colIdx[e]!] = 0;
+      const fired = ctx.ws.fired;
+      for (let j = 0; j < r.sae.dSae; j++) r.stepsSinceFired[j] = fired[j] ? 0 : r.stepsSinceFired[j]! + 1;
       r.last = { result, lr, coefficient, dead: numDead, optimizerFlops };
     }
     this.step++;
