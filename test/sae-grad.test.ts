@@ -11,6 +11,7 @@
  * accurate to float32 rounding: tolerance |analytic - fd| <= 2e-3 + 1e-2 * |fd|.
  * AuxK's residual x - x_hat is a constant in the loss (SAELens detaches it), so for the TopK family
  * the finite differences use the reference AuxK term with the residual frozen at the base point.
+ * Every check runs on both the sparse products and the dense GEMM fallback (src/sae/dense.ts).
  * JumpReLU's threshold gradient is a straight-through estimate (the true derivative is zero almost
  * everywhere), so it is compared with a dense implementation of SAELens's estimator instead.
  */
@@ -24,11 +25,15 @@ import { referenceAuxk, referenceLosses, referenceResidual, referenceThresholdGr
 
 const COEF = 0.2;
 
-function run(sae: Sae, x: Float32Array, dead: Uint8Array) {
+/** "sparse" forces the sparse products; "dense" the GEMM fallback wherever it applies (single level, no gain). */
+type Path = "sparse" | "dense";
+
+function run(sae: Sae, x: Float32Array, dead: Uint8Array, path: Path = "sparse") {
   const grads = viewsOf(sae.layout, new Float32Array(sae.layout.size));
   const ws = sae.workspace(BATCH);
   const { result } = forwardBackward({
     kernels, sae, def: sae.def, levels: sae.levels, grads, ws, x, batch: BATCH, coefficient: COEF, deadMask: dead, numDead: dead.reduce((a, v) => a + v, 0),
+    denseAbove: path === "dense" ? 0 : 1,
   });
   return { result, grads, ws };
 }
@@ -38,19 +43,22 @@ function patternOf(s: SparseRows): string {
 }
 
 function signature(sae: Sae, x: Float32Array, dead: Uint8Array): string {
-  const { ws } = run(sae, x, dead);
+  const { ws } = run(sae, x, dead, "sparse");
   const parts = [patternOf(ws.acts)];
   for (const [k, v] of ws.scratch) if (!(v instanceof Float32Array || v instanceof Float64Array || v instanceof Uint8Array) && k !== "lv:enc" && k !== "ex:enc") parts.push(`${k}:${patternOf(v)}`);
   return parts.join(";");
 }
 
-describe.each(COMBOS)("gradients of %s (%s)", (arch, tying) => {
-  const sae = randomSae(smallConfig(arch, tying));
+const PATHS: Path[] = ["sparse", "dense"];
+
+describe.each(COMBOS.flatMap(([a, t]) => PATHS.map((p): [string, string, Path] => [a, t, p])))("gradients of %s (%s), %s path", (arch, tying, path) => {
+  const sae = randomSae(smallConfig(arch as never, tying as never));
   const x = randomBatch();
   const dead = deadMask();
 
   it("loss terms match the dense float64 reference", () => {
-    const { result } = run(sae, x, dead);
+    const { result, ws } = run(sae, x, dead, path);
+    expect(ws.scratch.has("dense:BD")).toBe(path === "dense" && tying !== "tied_gain" && arch !== "matryoshka_batchtopk");
     const ref = referenceLosses(sae, x, BATCH, COEF, dead);
     expect(Object.keys(result.losses).sort()).toEqual(Object.keys(ref).sort());
     for (const [k, v] of Object.entries(ref)) expect(result.losses[k]).toBeCloseTo(v, 4);
@@ -58,7 +66,7 @@ describe.each(COMBOS)("gradients of %s (%s)", (arch, tying) => {
   });
 
   it("backward matches central finite differences", () => {
-    const { grads } = run(sae, x, dead);
+    const { grads } = run(sae, x, dead, path);
     const analytic = Float32Array.from(grads.buffer);
     const buf = sae.params.buffer;
     const skipThreshold = sae.layout.entries.find((e) => e.name === "threshold");
@@ -67,7 +75,7 @@ describe.each(COMBOS)("gradients of %s (%s)", (arch, tying) => {
     // evaluated with the residual frozen at the unperturbed parameters.
     const r0 = referenceResidual(sae, x, BATCH);
     const lossAt = (): number => {
-      const r = run(sae, x, dead).result;
+      const r = run(sae, x, dead, path).result;
       return r.losses.auxk === undefined ? r.loss : r.loss - r.losses.auxk + referenceAuxk(sae, x, BATCH, dead, r0);
     };
     const h = 5e-3;
@@ -104,8 +112,8 @@ describe.each(COMBOS.filter(([a]) => a === "jumprelu"))("straight-through thresh
   const x = randomBatch();
   const dead = deadMask();
 
-  it("equals a dense implementation of SAELens's estimator", () => {
-    const { grads } = run(sae, x, dead);
+  it.each(PATHS)("equals a dense implementation of SAELens's estimator (%s path)", (path) => {
+    const { grads } = run(sae, x, dead, path);
     const ref = referenceThresholdGrad(sae, x, BATCH, COEF);
     let nonzero = 0;
     for (let j = 0; j < sae.dSae; j++) {

@@ -12,6 +12,7 @@ import type { ArchitectureDef, ExtraGrad, FlopCount, LevelSpec, SaeCore, StepCtx
 import { scratchF32, scratchF64, withValues } from "./arch.js";
 import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
+import { DENSE_ABOVE, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
 
 /** What one forward/backward pass returns. */
 export interface StepResult {
@@ -58,6 +59,8 @@ export interface StepArgs {
   coefficient: number;
   deadMask: Uint8Array | null;
   numDead: number;
+  /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default DENSE_ABOVE). */
+  denseAbove?: number;
 }
 
 /** Runs the forward pass and writes the gradient of the total loss into `grads`; returns the loss terms. */
@@ -83,13 +86,17 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
 
   // Reconstructions, nested: x_hat_0 = b_dec + S_0 W_dec, x_hat_i = x_hat_{i-1} + S_i W_dec.
   const m = levels.length;
+  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? DENSE_ABOVE) * B * d ? denseBuffer(ctx) : null;
   for (let i = 0; i < m; i++) {
     const e = ws.err[i]!;
     if (i === 0) for (let r = 0; r < B; r++) e.set(p.b_dec, r * n);
     else e.set(ws.err[i - 1]!.subarray(0, B * n));
     const s = ws.levels[i]!.s;
-    kernels.spmm(s, p.W_dec, n, e, true);
-    flops.sparse += 2 * s.nnz * n;
+    if (D) denseDecode(ctx, D, e);
+    else {
+      kernels.spmm(s, p.W_dec, n, e, true);
+      flops.sparse += 2 * s.nnz * n;
+    }
   }
   // dLoss/dx_hat_i = 2 * multiplier_i * err_i / B; a latent of level i feeds every x_hat_j with j >= i,
   // so its output gradient is the suffix sum G_i = sum_{j >= i} dLoss/dx_hat_j (kept in err[i]).
@@ -113,17 +120,19 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
     if (raw) losses[levels[i]!.lossName] = (levels[i]!.multiplier * sq) / B;
   }
   flops.other += 5 * B * n * m;
-  for (let i = 0; i < m; i++) {
+  for (let i = 0; i < m && !D; i++) {
     const lv = ws.levels[i]!;
     if (lv.grad.length < lv.s.nnz) lv.grad = new Float32Array(lv.s.colIdx.length);
     kernels.sddmm(lv.s, ws.err[i]!, p.W_dec, n, lv.grad);
     kernels.spmmT(lv.s, ws.err[i]!, n, grads.W_dec);
     flops.sparse += 4 * lv.s.nnz * n;
   }
+  if (D) denseOutputBackward(ctx, D, ws.err[0]!);
   def.terms?.(ctx);
 
   ws.fired.fill(0);
-  for (const lv of ws.levels) encoderBackward(ctx, lv.s, lv.grad, "lv", ws.fired);
+  if (D) denseEncoderBackward(ctx, D);
+  else for (const lv of ws.levels) encoderBackward(ctx, lv.s, lv.grad, "lv", ws.fired);
   for (const ex of extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
   if (sae.config.applyBDecToInput) {
     // x - b_dec feeds the encoder: dLoss/db_dec -= W_enc @ (dLoss/db_enc), since b_enc's gradient is
