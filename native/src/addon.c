@@ -55,6 +55,7 @@ void saelab_register_core(napi_env env, napi_value exports) {
 
 static napi_value init(napi_env env, napi_value exports) {
   saelab_register_core(env, exports);
+  saelab_register_lm(env, exports);
   return exports;
 }
 

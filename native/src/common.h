@@ -23,4 +23,5 @@ void saelab_export(napi_env env, napi_value exports, const char *name, napi_call
 
 /* Each kernel file provides one of these; addon.c calls them all. */
 void saelab_register_core(napi_env env, napi_value exports);
+void saelab_register_lm(napi_env env, napi_value exports);
 #endif

@@ -2,6 +2,9 @@
 import type { Command } from "./args.js";
 import { demoCommand } from "./demo.js";
 import { worldDescribeCommand, worldSampleCommand } from "./world.js";
+import { generateCommand } from "./generate.js";
+import { activationsCommand } from "./activations.js";
+import { steerCommand } from "./steer.js";
 import { trainCommand } from "./train.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
@@ -9,5 +12,8 @@ export const COMMANDS: readonly Command[] = [
   demoCommand as unknown as Command,
   worldDescribeCommand as unknown as Command,
   worldSampleCommand as unknown as Command,
+  generateCommand as unknown as Command,
+  activationsCommand as unknown as Command,
+  steerCommand as unknown as Command,
   trainCommand as unknown as Command,
 ];

@@ -3,7 +3,9 @@
  * TTY (callers pass `isTTY`), redraws at most every `minIntervalMs`, and shows done/total, a rate,
  * the time left, and caller-supplied fields:
  *   train [########------------] 40% 400/1000 | 52.1k tok/s | eta 0:12 | mse 0.031  L0 12.0
+ * `progressBar(io, label)` is the short form for commands that only count done/total.
  */
+import type { CliIO } from "./args.js";
 
 /** A progress bar handle. */
 export interface ProgressBar {
@@ -117,4 +119,31 @@ export function formatNumber(v: number): string {
   const a = Math.abs(v);
   if (a >= 1000 || a < 1e-3) return v.toExponential(2);
   return v.toPrecision(3);
+}
+
+/** A running progress display whose total may be given with each update. */
+export interface Progress {
+  /** Shows `done` of `total`. */
+  update(done: number, total: number): void;
+  /** Clears the bar. */
+  finish(): void;
+}
+
+/** Returns a progress bar labelled `label` on stderr that clears itself when finished (a no-op when stderr is not a TTY). */
+export function progressBar(io: CliIO, label: string): Progress {
+  if (!io.isTTY) return { update: () => undefined, finish: () => undefined };
+  let bar: ProgressBar | null = null;
+  let total = -1;
+  return {
+    update(done, t) {
+      if (!bar || t !== total) {
+        total = t;
+        bar = createProgressBar({ total: t, label, isTTY: true, write: (s) => process.stderr.write(s), columns: process.stderr.columns });
+      }
+      bar.update(done);
+    },
+    finish() {
+      if (bar) process.stderr.write("\r\x1b[K");
+    },
+  };
 }

@@ -1,0 +1,108 @@
+/**
+ * Activation extraction: run the model over token sequences in batches, stopping after the block
+ * the hook needs, and collect the hook's activations row by row with each row's token, absolute
+ * position and sequence index. Corpora are token windows cut from a text (stories separated by
+ * blank lines, each after BOS, concatenated as llama2.c pretokenizes TinyStories) or stories the
+ * model samples itself with a fixed seed.
+ */
+import { generate } from "./generate.js";
+import { layersNeededFor } from "./hooks.js";
+import type { LlamaModel } from "./model.js";
+import { BOS, type Tokenizer } from "./tokenizer.js";
+
+/** Rows of activations with their token, position and sequence. */
+export interface ActivationRows {
+  /** [n, dModel] */
+  activations: Float32Array;
+  tokens: Int32Array;
+  positions: Int32Array;
+  sequences: Int32Array;
+}
+
+/** Options of extractActivations. */
+export interface ExtractOptions {
+  /** Hook point to read. */
+  hook: string;
+  /** Sequences per forward pass. Default 32. */
+  batchSequences?: number;
+  /** Keep rows whose token is BOS (their activations are outliers). Default false. */
+  includeBos?: boolean;
+  /** Called after each batch with (sequences done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Yields the hook's activations for `seqs`, one batch of sequences at a time. */
+export function* extractActivations(model: LlamaModel, seqs: readonly Int32Array[], opts: ExtractOptions): Generator<ActivationRows> {
+  const nLayers = model.config.nLayers;
+  const stopAtLayer = layersNeededFor(opts.hook, nLayers);
+  const batch = opts.batchSequences ?? 32;
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batchSequences must be a positive integer, got ${batch}`);
+  const D = model.config.dim;
+  for (let s0 = 0; s0 < seqs.length; s0 += batch) {
+    const part = seqs.slice(s0, s0 + batch);
+    // resid_pre of block L is the residual stream after L blocks, so no hook (and no block L) is needed.
+    const readResidual = opts.hook.endsWith(".hook_resid_pre");
+    let act: Float32Array | undefined;
+    const res = model.forward(part, {
+      stopAtLayer,
+      logits: "none",
+      hooks: readResidual ? [] : [[opts.hook, (a) => void (act = a.slice())]],
+    });
+    if (readResidual) act = res.residual;
+    if (!act) throw new Error(`hook ${opts.hook} did not fire`);
+    const keep: number[] = [];
+    for (let r = 0; r < res.rows; r++) {
+      const tok = part[res.rowSeq[r]!]![res.rowPos[r]!]!;
+      if (opts.includeBos || tok !== BOS) keep.push(r);
+    }
+    const out: ActivationRows = { activations: new Float32Array(keep.length * D), tokens: new Int32Array(keep.length), positions: new Int32Array(keep.length), sequences: new Int32Array(keep.length) };
+    keep.forEach((r, i) => {
+      out.activations.set(act!.subarray(r * D, (r + 1) * D), i * D);
+      out.tokens[i] = part[res.rowSeq[r]!]![res.rowPos[r]!]!;
+      out.positions[i] = res.rowPos[r]!;
+      out.sequences[i] = s0 + res.rowSeq[r]!;
+    });
+    opts.onProgress?.(Math.min(seqs.length, s0 + batch), seqs.length);
+    yield out;
+  }
+}
+
+/** Returns `count` token sequences of `seqLen` tokens that the model samples from BOS (continuing across story ends). */
+export function sampleCorpus(model: LlamaModel, count: number, seqLen: number, opts: { seed: number; temperature?: number; topp?: number; batch?: number; onProgress?: (done: number, total: number) => void }): Int32Array[] {
+  if (!Number.isInteger(seqLen) || seqLen < 2 || seqLen > model.config.seqLen) throw new RangeError(`seqLen must be 2..${model.config.seqLen}, got ${seqLen}`);
+  const batch = opts.batch ?? 64;
+  const out: Int32Array[] = [];
+  for (let s0 = 0; s0 < count; s0 += batch) {
+    const n = Math.min(batch, count - s0);
+    // Each sequence's sampling stream depends only on (seed, its index), not on the batch split.
+    const gens = Array.from({ length: n }, () => [BOS]);
+    const got = generate(model, gens, { steps: seqLen - 1, seed: opts.seed, firstSequence: s0, temperature: opts.temperature ?? 1, topp: opts.topp ?? 0.9, stopAtBos: false });
+    for (const g of got) out.push(Int32Array.from([BOS, ...g]));
+    opts.onProgress?.(s0 + n, count);
+  }
+  return out;
+}
+
+/**
+ * Returns windows of `seqLen` tokens cut from `text`: stories are separated by blank lines, each is
+ * encoded after a BOS, and the stream of all of them is cut into consecutive windows (the last, if
+ * shorter than 2 tokens, is dropped).
+ */
+export function textCorpus(tok: Tokenizer, text: string, seqLen: number, maxSequences = Infinity): Int32Array[] {
+  if (!Number.isInteger(seqLen) || seqLen < 2) throw new RangeError(`seqLen must be an integer >= 2, got ${seqLen}`);
+  const stories = text.split(/\n\s*\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const out: Int32Array[] = [];
+  let cur: number[] = [];
+  for (const story of stories) {
+    for (const t of tok.encode(story)) {
+      cur.push(t);
+      if (cur.length === seqLen) {
+        out.push(Int32Array.from(cur));
+        cur = [];
+        if (out.length >= maxSequences) return out;
+      }
+    }
+  }
+  if (cur.length >= 2) out.push(Int32Array.from(cur));
+  return out;
+}

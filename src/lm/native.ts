@@ -1,0 +1,60 @@
+/**
+ * The native twin of the LM kernels (native/src/lm.c), used only when the compiled addon exports
+ * them; otherwise, or when SAELAB_BACKEND=reference, the TypeScript reference kernels run.
+ */
+import { createRequire } from "node:module";
+import type { BackendChoice } from "../tensor/backend.js";
+import { referenceLmKernels, type LmKernels } from "./kernels.js";
+
+type F = Float32Array;
+type I = Int32Array;
+
+/** The LM functions the addon exports (see native/src/lm.c for argument order). */
+interface NativeLm {
+  lmRmsnorm(x: F, rows: number, dim: number, w: F, out: F, eps: number): void;
+  lmSwiglu(h13: F, rows: number, hidden: number, out: F): void;
+  lmLinear(x: F, rows: number, inDim: number, w: F, outDim: number, out: F): void;
+  lmRopeStore(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number): void;
+  lmAttention(layout: I, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number, out: F): void;
+  lmAttnBlock(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, x: F, layer: number, out: F): void;
+  lmMlpBlock(layout: I, buffer: F, x: F, rows: number, layer: number, out: F): void;
+  lmLayers(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, x: F, from: number, to: number): void;
+}
+
+const NATIVE_FUNCTIONS = ["lmRmsnorm", "lmSwiglu", "lmLinear", "lmRopeStore", "lmAttention", "lmAttnBlock", "lmMlpBlock", "lmLayers"] as const;
+
+/** Returns the addon's LM functions, or undefined when the addon is missing or lacks any of them. */
+function loadNativeLm(): NativeLm | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const addon = require("../../build/Release/saelab_native.node") as Record<string, unknown>;
+    return NATIVE_FUNCTIONS.every((f) => typeof addon[f] === "function") ? (addon as unknown as NativeLm) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Returns the LM kernels for `choice`: native when available ("auto"), else the TypeScript reference. */
+export function loadLmKernels(choice: BackendChoice = "auto"): LmKernels {
+  const env = process.env.SAELAB_BACKEND;
+  const want = choice === "auto" && (env === "native" || env === "reference") ? env : choice;
+  if (want === "reference") return referenceLmKernels();
+  const n = loadNativeLm();
+  if (n) return nativeLmKernels(n);
+  if (want === "native") throw new Error("backend \"native\" requested but the native addon does not provide the LM kernels");
+  return referenceLmKernels();
+}
+
+function nativeLmKernels(n: NativeLm): LmKernels {
+  return {
+    name: "native",
+    rmsnorm: (x, rows, dim, w, out, eps) => n.lmRmsnorm(x, rows, dim, w, out, eps),
+    swiglu: (h, rows, hid, out) => n.lmSwiglu(h, rows, hid, out),
+    linear: (x, rows, inDim, w, outDim, out) => n.lmLinear(x, rows, inDim, w, outDim, out),
+    ropeStore: (m, qkv, ri, c, layer) => n.lmRopeStore(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer),
+    attention: (m, qkv, ri, c, layer, out) => n.lmAttention(m.layout, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer, out),
+    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, layer, out),
+    mlpBlock: (m, x, rows, layer, out) => n.lmMlpBlock(m.layout, m.buffer, x, rows, layer, out),
+    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, from, to),
+  };
+}
