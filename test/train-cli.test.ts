@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseArgs, type CliIO, type Command } from "../src/cli/args.js";
 import { runTrain, saeConfigHelp, streamDataSource, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
-import { renderProgressLine, formatDuration, createProgressBar } from "../src/cli/progress.js";
+import { renderProgressLine, formatDuration, createProgressBar, progressBar } from "../src/cli/progress.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { readSafetensors } from "../src/io/safetensors.js";
 import { emptySparse } from "../src/tensor/kernels.js";
@@ -209,5 +209,23 @@ describe("progress bar", () => {
     expect(writes.length).toBe(4); // update(2) came too soon after update(1); the last update and finish always draw
     expect(writes[0]!.startsWith("\r")).toBe(true);
     expect(writes.at(-1)).toBe("\n");
+  });
+
+  it("progressBar(io, label) is silent off a terminal and draws then clears on one", () => {
+    const quiet = progressBar(io("/"), "x");
+    quiet.update(1, 2);
+    quiet.finish();
+    const spy: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((t: string) => spy.push(t)) as typeof process.stderr.write;
+    try {
+      const p = progressBar({ ...io("/"), isTTY: true }, "extract");
+      p.update(2, 4);
+      p.finish();
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(spy[0]).toMatch(/^\rextract \[#+-+\] 50% 2\/4/);
+    expect(spy.at(-1)).toBe("\r\x1b[K");
   });
 });
