@@ -6,11 +6,20 @@
  * [batch, dSae] buffer. Below it (every trained SAE) the sparse path runs. Single-level SAEs only;
  * tied SAEs with a gain keep the sparse path (their gain gradient needs per-entry products).
  */
+import type { Kernels } from "../tensor/kernels.js";
 import type { StepCtx } from "./arch.js";
 import { scratchF32 } from "./arch.js";
 
-/** Share of active [batch, dSae] entries above which the dense path is used. */
+/** Share of active [batch, dSae] entries above which the dense path is used with a fast GEMM. */
 export const DENSE_ABOVE = 0.1;
+
+/**
+ * Returns the density threshold for `kernels`: the reference backend's GEMM is no faster per
+ * operation than its sparse products, so there the dense path never pays.
+ */
+export function denseAboveFor(kernels: Kernels): number {
+  return kernels.name === "reference" ? Infinity : DENSE_ABOVE;
+}
 
 /** Returns the dense [batch, dSae] buffer of the workspace (allocated on first use). */
 export function denseBuffer(ctx: StepCtx): Float32Array {

@@ -12,7 +12,7 @@ import type { ArchitectureDef, ExtraGrad, FlopCount, LevelSpec, SaeCore, StepCtx
 import { scratchF32, scratchF64, withValues } from "./arch.js";
 import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
-import { DENSE_ABOVE, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
+import { denseAboveFor, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
 
 /** What one forward/backward pass returns. */
 export interface StepResult {
@@ -59,7 +59,7 @@ export interface StepArgs {
   coefficient: number;
   deadMask: Uint8Array | null;
   numDead: number;
-  /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default DENSE_ABOVE). */
+  /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default: denseAboveFor(kernels)). */
   denseAbove?: number;
 }
 
@@ -86,7 +86,7 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
 
   // Reconstructions, nested: x_hat_0 = b_dec + S_0 W_dec, x_hat_i = x_hat_{i-1} + S_i W_dec.
   const m = levels.length;
-  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? DENSE_ABOVE) * B * d ? denseBuffer(ctx) : null;
+  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels)) * B * d ? denseBuffer(ctx) : null;
   for (let i = 0; i < m; i++) {
     const e = ws.err[i]!;
     if (i === 0) for (let r = 0; r < B; r++) e.set(p.b_dec, r * n);
