@@ -38,3 +38,14 @@ export { meanAggregator, pcaAggregator, logisticAggregator, type Aggregator } fr
 export { additionOperator, ablationOperator, ablationThenAdditionOperator, type PatchDeltaOperator } from "./steering/operators.js";
 export { recordActivations } from "./steering/record.js";
 export { steeringVectorFromSae } from "./steering/sae.js";
+export { Sae, createSae } from "./sae/model.js";
+export { ARCHITECTURES, ARCHITECTURE_IDS, TYING_VARIANTS, SaeConfigSchema, resolveSaeConfig, type SaeConfig, type ResolvedSaeConfig } from "./sae/registry.js";
+export type { SaeModel, ArchitectureId } from "./sae/types.js";
+export { forwardBackward, type StepResult } from "./sae/step.js";
+export { TrainConfigSchema, type TrainConfig } from "./train/config.js";
+export { Trainer, createTrainer, train, stepBatches, type BatchSource, type TrainOptions, type TrainSummary } from "./train/trainer.js";
+export { TrainingDivergedError, type TrainEvent, type EventSink } from "./train/events.js";
+export { lrSchedule, warmUp } from "./train/schedules.js";
+export { snapshotTrainer, restoreTrainer } from "./train/checkpoint.js";
+export { saveSaelensSae, loadSaelensSae, type LoadedSae } from "./io/saelens.js";
+export { writeCheckpoint, readCheckpoint } from "./io/checkpoint.js";

@@ -5,6 +5,7 @@ import { worldDescribeCommand, worldSampleCommand } from "./world.js";
 import { generateCommand } from "./generate.js";
 import { activationsCommand } from "./activations.js";
 import { steerCommand } from "./steer.js";
+import { trainCommand } from "./train.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -14,4 +15,5 @@ export const COMMANDS: readonly Command[] = [
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   steerCommand as unknown as Command,
+  trainCommand as unknown as Command,
 ];

@@ -22,6 +22,8 @@ export interface SaeModel {
   readonly b_dec: Float32Array;
   /** [dSae] per-latent threshold (jumprelu, and batchtopk at inference), if the architecture has one. */
   readonly threshold?: Float32Array;
+  /** False when the encoder reads x itself rather than x - b_dec (SAELens apply_b_dec_to_input); absent means true. */
+  readonly applyBDecToInput?: boolean;
   /** Returns the encoder as a [dIn, dSae] matrix (a materialised copy for tied SAEs, including any gain). */
   encoderWeights(): Float32Array;
   /** Returns the latent activations for x [batch, dIn] as a sparse [batch, dSae] matrix (inference mode). */

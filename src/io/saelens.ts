@@ -1,0 +1,252 @@
+/**
+ * SAELens SAE directories (SAELens 6: sae_lens/saes/sae.py save_model / load_from_disk):
+ *   cfg.json                 d_in, d_sae, dtype, device, apply_b_dec_to_input, normalize_activations,
+ *                            reshape_activations, metadata{...}, architecture (+ k and
+ *                            rescale_acts_by_decoder_norm for topk)
+ *   sae_weights.safetensors  W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec (+ threshold)
+ * A trained SAE is saved as its SAELens inference architecture: batchtopk and matryoshka_batchtopk
+ * as jumprelu with the running threshold for every latent (as SAELens does); a tied SAE with W_enc
+ * materialised as W_dec^T (gain folded in), so SAELens loads it as a plain standard/topk/jumprelu
+ * SAE. What SAELens has no place for (tying, variant, training config, world, seed, log) goes to
+ * saelab.json beside it, and exact tied-gain parameters to saelab_extra.safetensors.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Kernels } from "../tensor/kernels.js";
+import { parseConfig, UserError } from "../errors.js";
+import { Sae } from "../sae/model.js";
+import { architectureOf, SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
+import { writeFileAtomic } from "./atomic.js";
+import { getFloat32, readSafetensors, writeSafetensors, type TensorToWrite } from "./safetensors.js";
+
+export const SAE_CFG_FILENAME = "cfg.json";
+export const SAE_WEIGHTS_FILENAME = "sae_weights.safetensors";
+export const SAELAB_META_FILENAME = "saelab.json";
+export const SAELAB_EXTRA_FILENAME = "saelab_extra.safetensors";
+/**
+ * SAELens reads this to decide whether cfg.json needs its pre-6.0 conversion (which would drop topk's
+ * `k`); the files follow the 6.x format, so it must be at least 6.0.0.
+ */
+const SAELENS_FORMAT_VERSION = "6.0.0";
+const SAELAB_VERSION = "0.1.0";
+
+/** What saelab.json holds. */
+export interface SaelabSaeMeta {
+  format: "saelab-sae";
+  version: 1;
+  architecture: string;
+  tying: string;
+  /** The full saelab SAE config. */
+  config: ResolvedSaeConfig;
+  /** Running state (BatchTopK threshold, in float64). */
+  state: { topkThreshold: number };
+  /** Caller's information: world, seed, training config, training log summary. */
+  [key: string]: unknown;
+}
+
+/** Writes `sae` as a SAELens SAE directory at `dir` (plus saelab.json with `extra`); each file is written atomically. */
+export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unknown> = {}): void {
+  const { dIn: n, dSae: d } = sae;
+  const def = architectureOf(sae.config);
+  const tensors: Record<string, TensorToWrite> = {
+    W_enc: { data: sae.encoderWeights(), shape: [n, d] },
+    W_dec: { data: sae.params.W_dec, shape: [d, n] },
+    b_enc: { data: sae.params.b_enc, shape: [d] },
+    b_dec: { data: sae.params.b_dec, shape: [n] },
+  };
+  if (def.savedAs === "jumprelu") tensors.threshold = { data: Float32Array.from(sae.threshold!), shape: [d] };
+  const cfg: Record<string, unknown> = {
+    d_in: n,
+    d_sae: d,
+    dtype: "float32",
+    device: "cpu",
+    apply_b_dec_to_input: sae.config.applyBDecToInput,
+    normalize_activations: "none",
+    reshape_activations: "none",
+    metadata: {
+      sae_lens_version: SAELENS_FORMAT_VERSION,
+      sae_lens_training_version: SAELENS_FORMAT_VERSION,
+      saelab_version: SAELAB_VERSION,
+      training_architecture: sae.architecture,
+      training_architecture_details: def.trainingDetails(sae.config),
+      tied: sae.tied,
+      tying: sae.config.tying,
+    },
+    architecture: def.savedAs,
+    ...(def.saelensFields?.(sae) ?? {}),
+  };
+  writeSafetensors(join(dir, SAE_WEIGHTS_FILENAME), tensors);
+  writeFileAtomic(join(dir, SAE_CFG_FILENAME), `${JSON.stringify(cfg, null, 2)}\n`);
+  const meta: SaelabSaeMeta = {
+    ...extra,
+    format: "saelab-sae",
+    version: 1,
+    architecture: sae.architecture,
+    tying: sae.config.tying,
+    config: sae.config,
+    state: { topkThreshold: sae.state.topkThreshold },
+  };
+  if (sae.params.encoder_gain) writeSafetensors(join(dir, SAELAB_EXTRA_FILENAME), { encoder_gain: { data: sae.params.encoder_gain, shape: [d] } });
+  writeFileAtomic(join(dir, SAELAB_META_FILENAME), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** A loaded SAE with what its directory said. */
+export interface LoadedSae {
+  sae: Sae;
+  /** cfg.json after legacy fields were converted. */
+  cfg: Record<string, unknown>;
+  /** saelab.json, when the SAE was saved by saelab. */
+  saelab: SaelabSaeMeta | null;
+}
+
+/**
+ * Loads a SAELens SAE directory (standard, topk, jumprelu; legacy pre-6.0 cfg fields converted as
+ * SAELens does). With saelab.json beside it, the original architecture and tying are restored exactly.
+ */
+export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
+  const cfgPath = join(dir, SAE_CFG_FILENAME);
+  const wPath = join(dir, SAE_WEIGHTS_FILENAME);
+  if (!existsSync(cfgPath)) throw new UserError(`${dir} is not a SAELens SAE directory: ${SAE_CFG_FILENAME} is missing`);
+  if (!existsSync(wPath)) throw new UserError(`${dir} is not a SAELens SAE directory: ${SAE_WEIGHTS_FILENAME} is missing`);
+  const cfg = convertLegacyCfg(readJson(cfgPath), cfgPath);
+  const arch = cfg.architecture as string;
+  const n = positiveInt(cfg.d_in, "d_in", cfgPath);
+  const d = positiveInt(cfg.d_sae, "d_sae", cfgPath);
+  const norm = cfg.normalize_activations ?? "none";
+  // SAELens applies no runtime transform for "expected_average_only_in" when loading from disk.
+  if (norm !== "none" && norm !== "expected_average_only_in") {
+    throw new UserError(`${cfgPath}: normalize_activations "${String(norm)}" changes the encoder formula and is not supported`);
+  }
+  const file = readSafetensors(wPath);
+  const known = new Set(["W_enc", "W_dec", "b_enc", "b_dec", "threshold", "log_threshold", "scaling_factor"]);
+  const unknown = [...file.tensors.keys()].filter((k) => !known.has(k));
+  if (unknown.length) throw new UserError(`${wPath}: unexpected tensors ${unknown.join(", ")} for a ${arch} SAE`);
+  const W_enc = getFloat32(file, "W_enc", [n, d], wPath);
+  const W_dec = getFloat32(file, "W_dec", [d, n], wPath);
+  const b_enc = getFloat32(file, "b_enc", [d], wPath);
+  const b_dec = getFloat32(file, "b_dec", [n], wPath);
+  if (file.tensors.has("scaling_factor")) {
+    const s = getFloat32(file, "scaling_factor", [d], wPath);
+    if (s.some((v) => v !== 1)) throw new UserError(`${wPath}: a finetuning scaling_factor other than 1 is not supported`);
+  }
+  let threshold: Float32Array | null = null;
+  if (arch === "jumprelu") {
+    if (file.tensors.has("threshold")) threshold = getFloat32(file, "threshold", [d], wPath);
+    else if (file.tensors.has("log_threshold")) threshold = getFloat32(file, "log_threshold", [d], wPath).map((v) => Math.exp(v));
+    else throw new UserError(`${wPath}: a jumprelu SAE needs a "threshold" tensor`);
+  }
+  for (const [name, t] of [["W_enc", W_enc], ["W_dec", W_dec], ["b_enc", b_enc], ["b_dec", b_dec], ["threshold", threshold]] as const) {
+    if (t && t.some((v) => !Number.isFinite(v))) throw new UserError(`${wPath}: tensor "${name}" holds NaN or Inf values`);
+  }
+  if (arch === "topk" && cfg.rescale_acts_by_decoder_norm === true) foldDecoderNorm(W_enc, b_enc, W_dec, n, d);
+
+  const metaPath = join(dir, SAELAB_META_FILENAME);
+  const saelab = existsSync(metaPath) ? (readJson(metaPath) as unknown as SaelabSaeMeta) : null;
+  if (saelab) return { sae: restoreSaelab(kernels, dir, saelab, { n, d, W_enc, W_dec, b_enc, b_dec, threshold }), cfg, saelab };
+
+  const base = { dIn: n, dSae: d, tying: "untied", applyBDecToInput: cfg.apply_b_dec_to_input !== false, bDecInit: "zeros" };
+  const asConfig = (v: Record<string, unknown>) => parseConfig(SaeConfigSchema, v, cfgPath) as ResolvedSaeConfig;
+  let config: ResolvedSaeConfig;
+  if (arch === "standard") config = asConfig({ architecture: "standard", ...base });
+  else if (arch === "topk") config = asConfig({ architecture: "topk", ...base, k: positiveInt(cfg.k, "k", cfgPath), normalizeDecoder: false });
+  else if (arch === "jumprelu") config = asConfig({ architecture: "jumprelu", ...base });
+  else throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads standard, topk and jumprelu SAEs)`);
+  const sae = new Sae(kernels, config);
+  sae.params.W_enc!.set(W_enc);
+  sae.params.W_dec.set(W_dec);
+  sae.params.b_enc.set(b_enc);
+  sae.params.b_dec.set(b_dec);
+  if (threshold) sae.params.threshold!.set(threshold);
+  return { sae, cfg, saelab: null };
+}
+
+function restoreSaelab(
+  kernels: Kernels,
+  dir: string,
+  meta: SaelabSaeMeta,
+  w: { n: number; d: number; W_enc: Float32Array; W_dec: Float32Array; b_enc: Float32Array; b_dec: Float32Array; threshold: Float32Array | null },
+): Sae {
+  const src = join(dir, SAELAB_META_FILENAME);
+  if (meta.format !== "saelab-sae" || meta.version !== 1) throw new UserError(`${src}: unknown format`);
+  const config = parseConfig(SaeConfigSchema, meta.config, `${src} config`) as ResolvedSaeConfig;
+  if (config.dIn !== w.n || config.dSae !== w.d) throw new UserError(`${src}: sizes ${config.dIn}x${config.dSae} disagree with the weights (${w.n}x${w.d})`);
+  const sae = new Sae(kernels, config);
+  const p = sae.params;
+  p.W_dec.set(w.W_dec);
+  p.b_enc.set(w.b_enc);
+  p.b_dec.set(w.b_dec);
+  sae.state.topkThreshold = meta.state?.topkThreshold ?? 0;
+  if (p.encoder_gain) {
+    const extraPath = join(dir, SAELAB_EXTRA_FILENAME);
+    if (!existsSync(extraPath)) throw new UserError(`${dir}: ${SAELAB_EXTRA_FILENAME} (the encoder gain of a tied_gain SAE) is missing`);
+    p.encoder_gain.set(getFloat32(readSafetensors(extraPath), "encoder_gain", [w.d], extraPath));
+  }
+  if (p.W_enc) p.W_enc.set(w.W_enc);
+  else {
+    // The stored W_enc must still be the tied transpose; otherwise the files were edited apart.
+    const enc = sae.encoderWeights();
+    for (let i = 0; i < enc.length; i++) {
+      if (enc[i] !== w.W_enc[i]) throw new UserError(`${dir}: W_enc is not W_dec^T although ${SAELAB_META_FILENAME} says the SAE is ${config.tying}`);
+    }
+  }
+  if (p.threshold) p.threshold.set(w.threshold!);
+  return sae;
+}
+
+/** Folds decoder row norms into the encoder (SAELens _fold_norm_topk), turning rescale_acts_by_decoder_norm into plain weights. */
+function foldDecoderNorm(W_enc: Float32Array, b_enc: Float32Array, W_dec: Float32Array, n: number, d: number): void {
+  for (let j = 0; j < d; j++) {
+    let sq = 0;
+    for (let i = 0; i < n; i++) sq += W_dec[j * n + i]! * W_dec[j * n + i]!;
+    const norm = Math.max(Math.sqrt(sq), 1e-8);
+    b_enc[j] = b_enc[j]! * norm;
+    for (let i = 0; i < n; i++) {
+      W_dec[j * n + i] = W_dec[j * n + i]! / norm;
+      W_enc[i * d + j] = W_enc[i * d + j]! * norm;
+    }
+  }
+}
+
+/**
+ * Converts pre-6.0 cfg.json fields as SAELens's handle_pre_6_0_config does (activation_fn_str ->
+ * activation_fn, hook_point -> hook_name, boolean normalize_activations, topk's k from
+ * activation_fn_kwargs), and reads a legacy "standard" SAE with a topk activation as topk.
+ */
+export function convertLegacyCfg(raw: Record<string, unknown>, source: string): Record<string, unknown> {
+  const meta = (raw.metadata ?? {}) as Record<string, unknown>;
+  const version = String(raw.sae_lens_version ?? meta.sae_lens_version ?? "");
+  const major = Number.parseInt(version, 10);
+  if (version && major >= 6) return { ...raw, architecture: raw.architecture ?? "standard" };
+  const rename: Record<string, string> = { hook_point: "hook_name", hook_point_head_index: "hook_head_index", activation_fn_str: "activation_fn" };
+  const cfg: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) cfg[rename[k] ?? k] = v;
+  cfg.architecture ??= "standard";
+  cfg.apply_b_dec_to_input ??= true;
+  if (typeof cfg.normalize_activations === "boolean") cfg.normalize_activations = cfg.normalize_activations ? "expected_average_only_in" : "none";
+  cfg.normalize_activations ??= "none";
+  if (cfg.finetuning_scaling_factor === true) throw new UserError(`${source}: finetuning_scaling_factor is not supported`);
+  const kwargs = (cfg.activation_fn_kwargs ?? {}) as Record<string, unknown>;
+  if (cfg.activation_fn === "topk" || cfg.architecture === "topk") {
+    if (cfg.k === undefined && kwargs.k !== undefined) cfg.k = kwargs.k;
+    cfg.architecture = "topk";
+  } else if (cfg.activation_fn !== undefined && cfg.activation_fn !== "relu") {
+    throw new UserError(`${source}: activation function "${String(cfg.activation_fn)}" is not supported`);
+  }
+  return cfg;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw new UserError(`${path}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+function positiveInt(v: unknown, field: string, source: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new UserError(`${source}: ${field} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}

@@ -1,0 +1,174 @@
+/**
+ * What an architecture supplies to the shared loss recipe (src/sae/step.ts): its nonlinearity for
+ * training and for inference, its own loss terms, and the running statistics it keeps. Everything
+ * else (encoder product, decoding, reconstruction loss, backward through the encoder, tying) is the
+ * base's job, so every architecture logs its losses by name in the same way.
+ */
+import type { Kernels, SparseRows } from "../tensor/kernels.js";
+import type { ArchitectureId } from "./types.js";
+import type { ParamViews } from "./params.js";
+import type { BaseConfig } from "./config.js";
+
+/** Floating-point operations of one training step, by kind (a multiply-add counts as 2). */
+export interface FlopCount {
+  /** The dense encoder product [batch, dIn] x [dIn, dSae]. */
+  dense: number;
+  /** Sparse products over the latents that fired (decode, decoder and encoder gradients, AuxK, STE window). */
+  sparse: number;
+  /** Element-wise and vector work (losses, bias gradients, norms, tying loss, optimizer). */
+  other: number;
+}
+
+/** The running statistics an SAE keeps besides its parameters (checkpointed with them). */
+export interface SaeState {
+  /** BatchTopK: the running estimate of the inference threshold (float64, as SAELens keeps it). */
+  topkThreshold: number;
+}
+
+/** The parts of an SAE a step needs: sizes, config, parameters, running state. */
+export interface SaeCore<C extends AnyArchConfig = AnyArchConfig> {
+  readonly config: C & { dIn: number };
+  readonly dIn: number;
+  readonly dSae: number;
+  readonly params: ParamViews;
+  readonly state: SaeState;
+  /** Returns a reusable Float32Array of `n` elements kept by the SAE under `key` (inference scratch). */
+  scratch(key: string, n: number): Float32Array;
+}
+
+/** A prefix level of the reconstruction loss: latents [0, width) reconstruct x, weighted by multiplier. */
+export interface LevelSpec {
+  width: number;
+  multiplier: number;
+  /** Name of its loss term ("mse" for the full width). */
+  lossName: string;
+}
+
+/** Sparse latents of one level and the gradient of the loss with respect to their values. */
+export interface ActiveLevel {
+  /** [batch, dSae] entries of this level (column indices are global). */
+  s: SparseRows;
+  /** [capacity]: dLoss/dValue for each entry; the activation passes it unchanged to the pre-activation. */
+  grad: Float32Array;
+}
+
+/** Extra pre-activation gradients (e.g. AuxK's dead latents), as a sparse pattern and values. */
+export interface ExtraGrad {
+  s: SparseRows;
+  grad: Float32Array;
+}
+
+/** Preallocated buffers for one SAE at one batch size. */
+export interface Workspace {
+  batch: number;
+  /** [batch, dIn]: x - b_dec (or x). */
+  xc: Float32Array;
+  /** [batch, dSae]: pre-activations. */
+  pre: Float32Array;
+  /** Latent activations (training nonlinearity). */
+  acts: SparseRows;
+  /** One per loss level (the first aliases `acts` when there is a single level). */
+  levels: ActiveLevel[];
+  /** [batch, dIn] per level: reconstruction error, then (in place) the summed output gradient. */
+  err: Float32Array[];
+  /** [dSae]: 1 for latents active in at least one sample of the last step (training nonlinearity). */
+  fired: Uint8Array;
+  /** Scratch that architectures may use, keyed by name, created on first use. */
+  scratch: Map<string, Float32Array | Float64Array | SparseRows | Uint8Array>;
+}
+
+/** Everything one forward/backward pass works with. */
+export interface StepCtx {
+  readonly kernels: Kernels;
+  readonly sae: SaeCore;
+  readonly grads: ParamViews;
+  readonly ws: Workspace;
+  /** [batch, dIn]. */
+  readonly x: Float32Array;
+  readonly batch: number;
+  /** The current sparsity coefficient (after warm-up) for architectures that have one. */
+  readonly coefficient: number;
+  /** [dSae]: 1 for latents dead over the tracking window, or null when not tracked. */
+  readonly deadMask: Uint8Array | null;
+  readonly numDead: number;
+  /** Named loss terms, each already weighted; the total loss is their sum. */
+  readonly losses: Record<string, number>;
+  /** Extra pre-activation gradient sets added by architecture terms. */
+  readonly extras: ExtraGrad[];
+  readonly flops: FlopCount;
+}
+
+/** An architecture's contribution: its config schema, nonlinearity and loss terms. */
+export interface ArchitectureDef<C extends AnyArchConfig> {
+  readonly id: ArchitectureId;
+  /** One-line description for help text. */
+  readonly summary: string;
+  /** The SAELens architecture the trained SAE is saved as for inference. */
+  readonly savedAs: "standard" | "topk" | "jumprelu";
+  /** Whether the architecture has a learned per-latent threshold parameter. */
+  readonly hasThresholdParam: boolean;
+  /** Initial value of the threshold parameter. */
+  initialThreshold?(cfg: C): number;
+  /** The reconstruction levels (one, of full width, except for Matryoshka SAEs). */
+  levels(cfg: C & { dIn: number }): LevelSpec[];
+  /** The sparsity coefficient and its warm-up, when the architecture has one. */
+  coefficient?(cfg: C): { value: number; warmUpSteps: number };
+  /** Training nonlinearity: fills `ctx.ws.acts` from `ctx.ws.pre`. */
+  activateTrain(ctx: StepCtx): void;
+  /** Inference nonlinearity: sparse latents of `pre` [rows, dSae]. */
+  activateInfer(sae: SaeCore<C>, kernels: Kernels, pre: Float32Array, rows: number, out: SparseRows): SparseRows;
+  /** Terms that need the full-width reconstruction error (`ctx.ws.err` last level), before it becomes a gradient. */
+  residualTerms?(ctx: StepCtx): void;
+  /** Terms added after the reconstruction backward (level grads hold dLoss/dValue from reconstruction). */
+  terms?(ctx: StepCtx): void;
+  /** Updates running statistics after a committed training step (not during gradient checks). */
+  commit?(sae: SaeCore<C>, ctx: StepCtx): void;
+  /** Extra SAELens cfg.json fields of the saved inference SAE. */
+  saelensFields?(sae: SaeCore<C>): Record<string, unknown>;
+  /** The SAELens training-architecture details recorded in cfg.json metadata. */
+  trainingDetails(cfg: C): Record<string, unknown>;
+}
+
+/** The union of every architecture's parsed config; defined in the registry, mirrored here to avoid import cycles. */
+export interface AnyArchConfig extends BaseConfig {
+  architecture: ArchitectureId;
+}
+
+/** Returns a scratch Float32Array of at least `n` elements from the workspace (allocated once). */
+export function scratchF32(ws: Workspace, key: string, n: number): Float32Array {
+  const have = ws.scratch.get(key);
+  if (have instanceof Float32Array && have.length >= n) return have;
+  const a = new Float32Array(Math.max(n, 1));
+  ws.scratch.set(key, a);
+  return a;
+}
+
+/** Returns a scratch Float64Array of at least `n` elements from the workspace (allocated once). */
+export function scratchF64(ws: Workspace, key: string, n: number): Float64Array {
+  const have = ws.scratch.get(key);
+  if (have instanceof Float64Array && have.length >= n) return have;
+  const a = new Float64Array(Math.max(n, 1));
+  ws.scratch.set(key, a);
+  return a;
+}
+
+/** Returns a scratch sparse matrix from the workspace (allocated once, grown by the kernels). */
+export function scratchSparse(ws: Workspace, key: string, rows: number, cols: number): SparseRows {
+  const have = ws.scratch.get(key);
+  if (have && !(have instanceof Float32Array) && !(have instanceof Float64Array) && !(have instanceof Uint8Array)) return have;
+  const s: SparseRows = { rows, cols, rowPtr: new Int32Array(rows + 1), colIdx: new Int32Array(1), values: new Float32Array(1), nnz: 0 };
+  ws.scratch.set(key, s);
+  return s;
+}
+
+/** Returns a sparse matrix sharing `s`'s pattern with other values, reusing the object kept under `key`. */
+export function withValues(ws: Workspace, key: string, s: SparseRows, values: Float32Array): SparseRows {
+  const v = scratchSparse(ws, key, s.rows, s.cols);
+  v.rows = s.rows;
+  v.cols = s.cols;
+  v.rowPtr = s.rowPtr;
+  v.colIdx = s.colIdx;
+  v.values = values;
+  v.nnz = s.nnz;
+  return v;
+}

@@ -1,0 +1,50 @@
+/**
+ * The AuxK loss of TopK SAEs (Gao et al. 2024, appendix A.2; SAELens calculate_topk_aux_loss): the
+ * top k_aux dead latents of each sample reconstruct the residual x - x_hat (treated as a constant),
+ * with k_aux = dIn / 2 and the loss scaled down by min(numDead / k_aux, 1) when few latents are dead.
+ *   auxk = coefficient * scale * mean_b ||A_b W_dec - (x_b - x_hat_b)||^2
+ * Where SAELens picks the top k_aux raw pre-activations (possibly negative), we keep only positive
+ * ones, as the paper and EleutherAI's implementation do, so a dead latent is pushed only where it
+ * would fire.
+ */
+import type { StepCtx } from "./arch.js";
+import { scratchF32, scratchSparse } from "./arch.js";
+
+/** Adds the AuxK term ("auxk") and its gradients; needs the full-width reconstruction error in the last `ws.err`. */
+export function auxkTerm(ctx: StepCtx, coefficient: number): void {
+  const { kernels, sae, grads, ws, losses, flops, batch: B, deadMask, numDead } = ctx;
+  const { dIn: n, dSae: d } = sae;
+  if (!deadMask || numDead === 0 || coefficient === 0) {
+    losses.auxk = 0;
+    return;
+  }
+  const half = Math.max(1, Math.floor(n / 2));
+  const scale = Math.min(numDead / half, 1);
+  const kAux = Math.min(half, numDead);
+  const a = scratchSparse(ws, "auxk:acts", B, d);
+  kernels.topkRows(ws.pre, B, d, kAux, a, deadMask);
+  if (a.nnz === 0) {
+    losses.auxk = 0;
+    return;
+  }
+  const err = ws.err[ws.err.length - 1]!;
+  const z = scratchF32(ws, "auxk:recon", B * n);
+  kernels.spmm(a, sae.params.W_dec, n, z, false);
+  // residual = x - x_hat = -err, so (A W_dec - residual) = A W_dec + err.
+  let sq = 0;
+  for (let k = 0; k < B * n; k++) {
+    const v = z[k]! + err[k]!;
+    z[k] = v;
+    sq += v * v;
+  }
+  const w = coefficient * scale;
+  losses.auxk = (w * sq) / B;
+  const gscale = (2 * w) / B;
+  for (let k = 0; k < B * n; k++) z[k] = z[k]! * gscale;
+  const g = scratchF32(ws, "auxk:grad", a.colIdx.length);
+  kernels.sddmm(a, z, sae.params.W_dec, n, g);
+  kernels.spmmT(a, z, n, grads.W_dec);
+  ctx.extras.push({ s: a, grad: g });
+  flops.sparse += 6 * a.nnz * n;
+  flops.other += 4 * B * n;
+}

@@ -1,0 +1,81 @@
+/**
+ * The dense fallback of the step, for when most latents fire (a standard or JumpReLU SAE at
+ * initialisation fires about half of them): above `DENSE_ABOVE` active entries per [batch, dSae]
+ * cell, the sparse products cost about as much as dense ones and run far slower than a GEMM, so
+ * decoding and the three gradients go through `kernels.gemm` with the latents scattered into one
+ * [batch, dSae] buffer. Below it (every trained SAE) the sparse path runs. Single-level SAEs only;
+ * tied SAEs with a gain keep the sparse path (their gain gradient needs per-entry products).
+ */
+import type { Kernels } from "../tensor/kernels.js";
+import type { StepCtx } from "./arch.js";
+import { scratchF32 } from "./arch.js";
+
+/** Share of active [batch, dSae] entries above which the dense path is used with a fast GEMM. */
+export const DENSE_ABOVE = 0.1;
+
+/**
+ * Returns the density threshold for `kernels`: the reference backend's GEMM is no faster per
+ * operation than its sparse products, so there the dense path never pays.
+ */
+export function denseAboveFor(kernels: Kernels): number {
+  return kernels.name === "reference" ? Infinity : DENSE_ABOVE;
+}
+
+/** Returns the dense [batch, dSae] buffer of the workspace (allocated on first use). */
+export function denseBuffer(ctx: StepCtx): Float32Array {
+  return scratchF32(ctx.ws, "dense:BD", ctx.batch * ctx.sae.dSae);
+}
+
+/** Scatters the latents into `D` and adds their decoding S @ W_dec to `out` [batch, dIn]. */
+export function denseDecode(ctx: StepCtx, D: Float32Array, out: Float32Array): void {
+  const { kernels, sae, ws, batch: B, flops } = ctx;
+  const { dIn: n, dSae: d } = sae;
+  scatter(ws.acts.rowPtr, ws.acts.colIdx, ws.acts.values, B, d, D);
+  kernels.gemm({ a: D, b: sae.params.W_dec, out, m: B, n, k: d, beta: 1 });
+  flops.dense += 2 * B * n * d;
+}
+
+/**
+ * With `D` holding the latents and `G` [batch, dIn] the output gradient: adds D^T G to the decoder
+ * gradient, then overwrites D with G W_dec^T and gathers it into the level's per-entry gradient.
+ */
+export function denseOutputBackward(ctx: StepCtx, D: Float32Array, G: Float32Array): void {
+  const { kernels, sae, grads, ws, batch: B, flops } = ctx;
+  const { dIn: n, dSae: d } = sae;
+  kernels.gemm({ a: D, b: G, out: grads.W_dec, m: d, n, k: B, transA: true, beta: 1 });
+  kernels.gemm({ a: G, b: sae.params.W_dec, out: D, m: B, n: d, k: n, transB: true });
+  const lv = ws.levels[0]!;
+  const s = lv.s;
+  if (lv.grad.length < s.nnz) lv.grad = new Float32Array(s.colIdx.length);
+  for (let r = 0; r < B; r++) {
+    const off = r * d;
+    for (let e = s.rowPtr[r]!; e < s.rowPtr[r + 1]!; e++) lv.grad[e] = D[off + s.colIdx[e]!]!;
+  }
+  flops.dense += 4 * B * n * d;
+}
+
+/** Adds the encoder-side gradients (b_enc, W_enc or tied W_dec) of the level's per-entry gradient, through `D`; marks fired latents. */
+export function denseEncoderBackward(ctx: StepCtx, D: Float32Array): void {
+  const { kernels, sae, grads, ws, batch: B, flops } = ctx;
+  const { dIn: n, dSae: d } = sae;
+  const lv = ws.levels[0]!;
+  const s = lv.s;
+  scatter(s.rowPtr, s.colIdx, lv.grad, B, d, D);
+  const gb = grads.b_enc;
+  for (let e = 0; e < s.nnz; e++) {
+    const j = s.colIdx[e]!;
+    gb[j] = gb[j]! + lv.grad[e]!;
+    ws.fired[j] = 1;
+  }
+  if (grads.W_enc) kernels.gemm({ a: ws.xc, b: D, out: grads.W_enc, m: n, n: d, k: B, transA: true, beta: 1 });
+  else kernels.gemm({ a: D, b: ws.xc, out: grads.W_dec, m: d, n, k: B, transA: true, beta: 1 });
+  flops.dense += 2 * B * n * d;
+}
+
+function scatter(rowPtr: Int32Array, colIdx: Int32Array, values: Float32Array, B: number, d: number, D: Float32Array): void {
+  D.fill(0, 0, B * d);
+  for (let r = 0; r < B; r++) {
+    const off = r * d;
+    for (let e = rowPtr[r]!; e < rowPtr[r + 1]!; e++) D[off + colIdx[e]!] = values[e]!;
+  }
+}
