@@ -14,6 +14,10 @@
         "native/src/sparse_batch.c",
         "native/src/sparse_mm.c",
         "native/src/adam.c",
+        "native/src/sae_encode.c",
+        "native/src/sae_decode.c",
+        "native/src/sae_pair.c",
+        "native/src/bind_sae.c",
         "native/src/bind.c"
       ],
       "cflags": ["-O3", "-march=native", "-fno-math-errno", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],

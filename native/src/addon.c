@@ -57,6 +57,7 @@ static napi_value init(napi_env env, napi_value exports) {
   saelab_register_core(env, exports);
   saelab_register_lm(env, exports);
   saelab_register_kernels(env, exports);
+  saelab_register_sae(env, exports);
   return exports;
 }
 

@@ -26,4 +26,6 @@ void saelab_register_core(napi_env env, napi_value exports);
 void saelab_register_lm(napi_env env, napi_value exports);
 /* The compute kernels of src/tensor/kernels.ts (bind.c). */
 void saelab_register_kernels(napi_env env, napi_value exports);
+/* The fused SAE-step kernels (bind_sae.c). */
+void saelab_register_sae(napi_env env, napi_value exports);
 #endif

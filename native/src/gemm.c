@@ -240,8 +240,11 @@ static void pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
   }
 }
 
-/* The blocked product for C rows [i0, i1) x columns [j0, j1), shared dimension in blocks of kcb. */
-static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp) {
+/* The blocked product for C rows [i0, i1) x columns [j0, j1), shared dimension in blocks of kcb.
+   BpAll: op(B) packed whole by pack_b_all (then Bp is unused), or NULL to pack here. Row i of C is
+   at g->c + (i - cRow0) * ldc, so a caller can compute a block of rows into a buffer of its own. */
+static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
+                       const float *BpAll, int64_t cRow0) {
   const int64_t ars = g->transA ? 1 : g->lda, acs = g->transA ? g->lda : 1;
   /* Reading A in place saves the packing when B is narrow (little reuse of each A block); packing
      wins otherwise, and always for A transposed or with a power-of-two row stride, whose rows
@@ -252,14 +255,16 @@ static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, in
     for (int64_t pc = 0; pc < g->k; pc += kcb) {
       int64_t kc = g->k - pc < kcb ? g->k - pc : kcb;
       int first = pc == 0, last = pc + kc >= g->k;
-      pack_b(g, jc, nc, pc, kc, Bp);
+      const float *bpk = Bp;
+      if (BpAll) bpk = BpAll + pc * ((g->n + NR - 1) / NR * NR) + jc * kc;
+      else pack_b(g, jc, nc, pc, kc, Bp);
       for (int64_t ic = i0; ic < i1; ic += MC) {
         int64_t mc = i1 - ic < MC ? i1 - ic : MC, full = direct ? mc / MR * MR : 0;
         if (full < mc) pack_a(g, ic + full, mc - full, pc, kc, Ap + full * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int nr = nc - jr < NR ? (int)(nc - jr) : NR;
-          const float *bp = Bp + jr * kc;
-          float *cc = g->c + ic * g->ldc + jc + jr;
+          const float *bp = bpk + jr * kc;
+          float *cc = g->c + (ic - cRow0) * g->ldc + jc + jr;
           for (int64_t ir = 0; ir < full; ir += MR)
             micro_direct(kc, g->a + (ic + ir) * ars + pc * acs, ars, acs, bp, cc + ir * g->ldc, g->ldc, nr, e, jc + jr, first, last);
           for (int64_t ir = full; ir < mc; ir += MR) {
@@ -291,7 +296,7 @@ static void gemm_task(void *ctx, int tid, int nt) {
   float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
   float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Bp || !Ap) { J->failed = 1; return; }
-  gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp);
+  gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, NULL, 0);
 }
 
 typedef struct { const saelab_gemm_args *g; } small_job_t;
@@ -338,4 +343,56 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
   J.splitN = g.n >= g.m || g.m < 2 * MR * saelab_pool_threads();
   saelab_pool_run(gemm_task, &J, nt);
   return J.failed ? -1 : 0;
+}
+
+/* ---- row blocks over one packed copy of op(B) (gemm.h's saelab_gemm_plan) ---- */
+
+static int64_t plan_kcb(int64_t k) {
+  int64_t nk = (k + KC - 1) / KC;
+  return (k + nk - 1) / nk;
+}
+
+size_t saelab_gemm_plan_floats(int64_t n, int64_t k) { return (size_t)((n + NR - 1) / NR * NR) * (size_t)k + 64; }
+
+int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float *Bp, float *scaleBuf) {
+  p->g = *g;
+  saelab_gemm_args *q = &p->g;
+  if (!q->lda) q->lda = q->transA ? q->m : q->k;
+  if (!q->ldb) q->ldb = q->transB ? q->k : q->n;
+  if (!q->ldc) q->ldc = q->n;
+  p->Bp = Bp;
+  p->scale = NULL;
+  if (q->colScale) {
+    for (int64_t j = 0; j < q->n; j++) scaleBuf[j] = q->alpha * q->colScale[j];
+    p->scale = scaleBuf;
+  }
+  if (q->k <= 0 || q->n <= 0) return 0;
+  /* The same shared-dimension blocks as saelab_sgemm, packed one after another (all columns each). */
+  int64_t kcb = plan_kcb(q->k), nPad = (q->n + NR - 1) / NR * NR;
+  for (int64_t pc = 0; pc < q->k; pc += kcb) {
+    int64_t kc = q->k - pc < kcb ? q->k - pc : kcb;
+    pack_b(q, 0, q->n, pc, kc, Bp + pc * nPad);
+  }
+  return 0;
+}
+
+int saelab_gemm_plan_rows(const saelab_gemm_plan *p, int64_t i0, int64_t i1, float *c, int64_t ldc) {
+  saelab_gemm_args g = p->g;
+  g.c = c;
+  g.ldc = ldc;
+  if (i0 >= i1 || g.n <= 0) return 0;
+  if (g.k <= 0) {
+    g.m = i1 - i0;
+    for (int64_t i = 0; i < g.m; i++) {
+      float *cr = c + i * ldc;
+      for (int64_t j = 0; j < g.n; j++) cr[j] = (g.beta != 0 ? g.beta * cr[j] : 0.0f) + (g.bias ? g.bias[j] : 0.0f);
+    }
+    return 0;
+  }
+  int64_t kcb = plan_kcb(g.k);
+  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
+  if (!Ap) return -1;
+  epi_t e = {p->scale, g.alpha, g.beta, g.bias};
+  gemm_block(&g, &e, i0, i1, 0, g.n, kcb, Ap, NULL, p->Bp, i0);
+  return 0;
 }

@@ -21,6 +21,23 @@ typedef struct {
    Each output element's value does not depend on the thread count or timing. */
 int saelab_sgemm(const saelab_gemm_args *g);
 
+#define SAELAB_GEMM_MR 6 /* rows of the micro-kernel: row blocks that are multiples of it need no edge tiles */
+
+/* A product computed in blocks of rows (e.g. so that each block of C can be used while it is in
+   cache) over one packed copy of op(B): init packs op(B) into Bp (saelab_gemm_plan_floats(n, k)
+   floats, 64-byte aligned) and alpha * colScale into scaleBuf ([n], when colScale is set); rows then
+   computes C rows [i0, i1) into c (row i at c + (i - i0) * ldc; alpha, beta, colScale and bias as in
+   saelab_sgemm) on the calling thread, and may run on several threads at once. Every element is the
+   same FMA chain as saelab_sgemm computes, whatever the blocks. rows returns -1 when out of memory. */
+typedef struct {
+  saelab_gemm_args g;  /* normalised: lda/ldb set; c and m unused */
+  float *Bp;
+  const float *scale;
+} saelab_gemm_plan;
+size_t saelab_gemm_plan_floats(int64_t n, int64_t k);
+int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float *Bp, float *scaleBuf);
+int saelab_gemm_plan_rows(const saelab_gemm_plan *p, int64_t i0, int64_t i1, float *c, int64_t ldc);
+
 /* The m < SAELAB_GEMM_SMALL_M path (no packing), exposed for callers with many tiny products. */
 #define SAELAB_GEMM_SMALL_M 5
 void saelab_sgemm_small(const saelab_gemm_args *g, int64_t j0, int64_t j1);

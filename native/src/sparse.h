@@ -34,6 +34,11 @@ int64_t saelab_sparsify_above(const float *pre, const float *threshold, saelab_c
 int64_t saelab_window(const float *pre, const float *center, double halfWidth, saelab_csr_out *o, int countsReady);
 /* Per-row top-k among columns with mask[col] != 0 (mask NULL: all), positive values only; ties to the lower column. */
 int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saelab_csr_out *o);
+/* saelab_topk_rows for one row (as each row of the matrix): writes at most k entries in column
+   order and returns their number. scratch: saelab_topk_row_scratch(k, cols) bytes; *guess carries a
+   cut from row to row (start at 0; it only saves time). */
+size_t saelab_topk_row_scratch(int64_t k, int64_t cols);
+int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values);
 /* The `total` largest positive entries of the whole matrix; ties to the lower flat index. */
 int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o);
 

@@ -178,3 +178,25 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
   saelab_pool_run(topk_task, &J, nt);
   return nnz;
 }
+
+/* ---- one row at a time, for kernels that produce rows themselves (sae_step.c) ---- */
+
+size_t saelab_topk_row_scratch(int64_t k, int64_t cols) {
+  if (k > cols) k = cols;
+  int64_t k2 = k + k / 2 + 8;
+  if (k2 > cols) k2 = cols;
+  return (size_t)(k + k2 + 8 * k2 + 256) * sizeof(cand_t);
+}
+
+int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values) {
+  if (k > cols) k = cols;
+  if (k <= 0 || cols <= 0) return 0;
+  int64_t k2 = k + k / 2 + 8;
+  if (k2 > cols) k2 = cols;
+  saelab_csr_out o = {1, cols, NULL, NULL, NULL, 0};
+  topk_job J = {row, mask, k, k2, 8 * k2 + 256, NULL, &o, 0, 0};
+  cand_t *sel = scratch, *heap = sel + k;
+  int64_t n = topk_row(&J, 0, sel, heap, heap + k2, guess);
+  for (int64_t i = 0; i < n; i++) { colIdx[i] = sel[i].j; values[i] = sel[i].v; }
+  return n;
+}

@@ -4,7 +4,7 @@
  * else (encoder product, decoding, reconstruction loss, backward through the encoder, tying) is the
  * base's job, so every architecture logs its losses by name in the same way.
  */
-import type { Kernels, SparseRows } from "../tensor/kernels.js";
+import type { EncodeSelect, Kernels, SparseRows } from "../tensor/kernels.js";
 import type { ArchitectureId } from "./types.js";
 import type { ParamViews } from "./params.js";
 import type { BaseConfig } from "./config.js";
@@ -73,6 +73,8 @@ export interface Workspace {
   err: Float32Array[];
   /** [dSae]: 1 for latents active in at least one sample of the last step (training nonlinearity). */
   fired: Uint8Array;
+  /** [dSae]: each latent's activations summed over the batch and levels (filled when the architecture has valueGradBias). */
+  actSum: Float32Array;
   /** Scratch that architectures may use, keyed by name, created on first use. */
   scratch: Map<string, Float32Array | Float64Array | SparseRows | Uint8Array>;
 }
@@ -95,6 +97,8 @@ export interface StepCtx {
   readonly losses: Record<string, number>;
   /** Extra pre-activation gradient sets added by architecture terms. */
   readonly extras: ExtraGrad[];
+  /** [batch, dIn]: the full-width reconstruction error x_hat - x while `residualTerms` runs (null otherwise). */
+  residual: Float32Array | null;
   readonly flops: FlopCount;
 }
 
@@ -115,10 +119,21 @@ export interface ArchitectureDef<C extends AnyArchConfig> {
   coefficient?(cfg: C): { value: number; warmUpSteps: number };
   /** Training nonlinearity: fills `ctx.ws.acts` from `ctx.ws.pre`. */
   activateTrain(ctx: StepCtx): void;
+  /**
+   * The same nonlinearity as a selection the encoder kernel can apply while the pre-activations are
+   * in cache (then activateTrain is not called), and whether the step needs `ws.pre` afterwards.
+   */
+  fusedSelect?(ctx: StepCtx): { select: EncodeSelect; keepPre: boolean };
   /** Inference nonlinearity: sparse latents of `pre` [rows, dSae]. */
   activateInfer(sae: SaeCore<C>, kernels: Kernels, pre: Float32Array, rows: number, out: SparseRows): SparseRows;
-  /** Terms that need the full-width reconstruction error (`ctx.ws.err` last level), before it becomes a gradient. */
+  /** Terms that need the full-width reconstruction error x_hat - x (`ctx.residual`). */
   residualTerms?(ctx: StepCtx): void;
+  /**
+   * A per-latent constant added to the loss gradient of every active latent's value (an L1 penalty's
+   * c * ||W_dec[j]||), which the step adds while it computes those gradients; `terms` then finds each
+   * latent's summed activation over the batch in `ws.actSum`.
+   */
+  valueGradBias?(ctx: StepCtx): Float32Array;
   /** Terms added after the reconstruction backward (level grads hold dLoss/dValue from reconstruction). */
   terms?(ctx: StepCtx): void;
   /** Updates running statistics after a committed training step (not during gradient checks). */

@@ -10,11 +10,16 @@
 import type { StepCtx } from "./arch.js";
 import { scratchF32, scratchSparse } from "./arch.js";
 
-/** Adds the AuxK term ("auxk") and its gradients; needs the full-width reconstruction error in the last `ws.err`. */
+/** Returns whether the AuxK term has work this step (dead latents and a nonzero coefficient), i.e. needs the pre-activations. */
+export function auxkActive(ctx: StepCtx, coefficient: number): boolean {
+  return ctx.deadMask !== null && ctx.numDead > 0 && coefficient !== 0;
+}
+
+/** Adds the AuxK term ("auxk") and its gradients; needs the full-width reconstruction error in `ctx.residual`. */
 export function auxkTerm(ctx: StepCtx, coefficient: number): void {
   const { kernels, sae, grads, ws, losses, flops, batch: B, deadMask, numDead } = ctx;
   const { dIn: n, dSae: d } = sae;
-  if (!deadMask || numDead === 0 || coefficient === 0) {
+  if (!deadMask || !auxkActive(ctx, coefficient)) {
     losses.auxk = 0;
     return;
   }
@@ -27,7 +32,8 @@ export function auxkTerm(ctx: StepCtx, coefficient: number): void {
     losses.auxk = 0;
     return;
   }
-  const err = ws.err[ws.err.length - 1]!;
+  const err = ctx.residual;
+  if (!err) throw new Error("AuxK needs the reconstruction error (ctx.residual)");
   const z = scratchF32(ws, "auxk:recon", B * n);
   kernels.spmm(a, sae.params.W_dec, n, z, false);
   // residual = x - x_hat = -err, so (A W_dec - residual) = A W_dec + err.

@@ -68,6 +68,11 @@ export const jumprelu: ArchitectureDef<JumpReLUConfig> = {
     const t = effectiveThreshold(ctx.sae.params.threshold!, scratchF32(ctx.ws, "jumprelu:t", ctx.sae.dSae));
     ctx.kernels.sparsifyAbove(ctx.ws.pre, ctx.batch, ctx.sae.dSae, ctx.ws.acts, t);
   },
+  fusedSelect(ctx) {
+    // The L0 term's straight-through window reads the pre-activations.
+    const t = effectiveThreshold(ctx.sae.params.threshold!, scratchF32(ctx.ws, "jumprelu:t", ctx.sae.dSae));
+    return { select: { kind: "above", threshold: t }, keepPre: true };
+  },
   activateInfer(sae: SaeCore<JumpReLUConfig>, kernels: Kernels, pre: Float32Array, rows: number, out: SparseRows) {
     const t = effectiveThreshold(sae.params.threshold!, sae.scratch("jumprelu:t", sae.dSae));
     return kernels.sparsifyAbove(pre, rows, sae.dSae, out, t);

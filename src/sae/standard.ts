@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { ArchitectureDef, SaeCore, StepCtx } from "./arch.js";
-import { scratchF64 } from "./arch.js";
+import { scratchF32, scratchF64 } from "./arch.js";
 import { baseShape, checkBase, normalizeDecoderField, warmUpField } from "./config.js";
 
 export const StandardConfigSchema = z
@@ -19,37 +19,47 @@ export const StandardConfigSchema = z
   .superRefine((cfg, ctx) => checkBase(cfg, ctx));
 export type StandardConfig = z.infer<typeof StandardConfigSchema>;
 
-/** Adds the decoder-norm-weighted L1 term ("l1") and its gradients (to latent values and W_dec rows). */
+/**
+ * Returns c * ||W_dec[j]|| / batch for every latent j, the L1 term's gradient with respect to an
+ * active latent's value (the step adds it to each entry), and keeps the norms for `l1Term`.
+ */
+export function l1ValueGrad(ctx: StepCtx, coefficient: number): Float32Array {
+  const { sae, ws, batch: B, flops } = ctx;
+  const { dIn: n, dSae: d } = sae;
+  const Wd = sae.params.W_dec;
+  const norm = scratchF64(ws, "l1:norm", d);
+  const shift = scratchF32(ws, "l1:shift", d);
+  const c = coefficient / B;
+  for (let j = 0; j < d; j++) {
+    let sq = 0;
+    const off = j * n;
+    for (let i = 0; i < n; i++) sq += Wd[off + i]! * Wd[off + i]!;
+    norm[j] = Math.sqrt(sq);
+    shift[j] = c * norm[j]!;
+  }
+  flops.other += 2 * n * d;
+  return shift;
+}
+
+/** Adds the decoder-norm-weighted L1 loss ("l1") and its W_dec gradient, from each latent's summed activation (`ws.actSum`). */
 export function l1Term(ctx: StepCtx, coefficient: number): void {
   const { sae, grads, ws, losses, flops, batch: B } = ctx;
   const { dIn: n, dSae: d } = sae;
   const Wd = sae.params.W_dec;
-  const colSum = scratchF64(ws, "l1:colsum", d);
+  const colSum = ws.actSum;
   const norm = scratchF64(ws, "l1:norm", d);
-  colSum.fill(0, 0, d);
-  for (const lv of ws.levels) {
-    const s = lv.s;
-    for (let e = 0; e < s.nnz; e++) colSum[s.colIdx[e]!]! += s.values[e]!;
-  }
   let total = 0;
   const c = coefficient / B;
   for (let j = 0; j < d; j++) {
     if (colSum[j] === 0) continue;
-    let sq = 0;
-    const off = j * n;
-    for (let i = 0; i < n; i++) sq += Wd[off + i]! * Wd[off + i]!;
-    const nj = Math.sqrt(sq);
-    norm[j] = nj;
+    const nj = norm[j]!;
     total += colSum[j]! * nj;
     if (nj > 0) {
       const g = (c * colSum[j]!) / nj;
+      const off = j * n;
       for (let i = 0; i < n; i++) grads.W_dec[off + i] = grads.W_dec[off + i]! + g * Wd[off + i]!;
     }
-    flops.other += 4 * n;
-  }
-  for (const lv of ws.levels) {
-    const s = lv.s;
-    for (let e = 0; e < s.nnz; e++) lv.grad[e] = lv.grad[e]! + c * norm[s.colIdx[e]!]!;
+    flops.other += 2 * n;
   }
   losses.l1 = c * total;
 }
@@ -64,9 +74,11 @@ export const standard: ArchitectureDef<StandardConfig> = {
   activateTrain(ctx) {
     ctx.kernels.sparsifyAbove(ctx.ws.pre, ctx.batch, ctx.sae.dSae, ctx.ws.acts);
   },
+  fusedSelect: () => ({ select: { kind: "above" }, keepPre: false }),
   activateInfer(sae: SaeCore<StandardConfig>, kernels, pre, rows, out) {
     return kernels.sparsifyAbove(pre, rows, sae.dSae, out);
   },
+  valueGradBias: (ctx) => l1ValueGrad(ctx, ctx.coefficient),
   terms(ctx) {
     l1Term(ctx, ctx.coefficient);
   },

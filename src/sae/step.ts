@@ -6,13 +6,14 @@
  * Loss = sum over levels of multiplier * mean over batch of ||x_hat_level - x||^2 (one level of full
  * width except for Matryoshka SAEs) + the architecture's named terms + the tying loss.
  */
-import type { Kernels, SparseRows } from "../tensor/kernels.js";
+import type { EncodeSelect, Kernels, SparseRows } from "../tensor/kernels.js";
 import { emptySparse, reserveSparse } from "../tensor/kernels.js";
 import type { ArchitectureDef, ExtraGrad, FlopCount, LevelSpec, SaeCore, StepCtx, Workspace, AnyArchConfig } from "./arch.js";
-import { scratchF32, scratchF64, withValues } from "./arch.js";
+import { scratchF32, scratchF64 } from "./arch.js";
 import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
 import { denseAboveFor, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
+import { encoderBackward, singleLevelBackward } from "./step_single.js";
 
 /** What one forward/backward pass returns. */
 export interface StepResult {
@@ -41,6 +42,7 @@ export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batc
     levels: lv,
     err: levels.map(() => new Float32Array(batch * n)),
     fired: new Uint8Array(d),
+    actSum: new Float32Array(d),
     scratch: new Map(),
   };
 }
@@ -74,19 +76,51 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   const losses: Record<string, number> = {};
   const extras: ExtraGrad[] = [];
   const ctx: StepCtx = {
-    kernels, sae, grads, ws, x, batch: B, coefficient: args.coefficient, deadMask: args.deadMask, numDead: args.numDead, losses, extras, flops,
+    kernels, sae, grads, ws, x, batch: B, coefficient: args.coefficient, deadMask: args.deadMask, numDead: args.numDead, losses, extras, flops, residual: null,
   };
   grads.buffer.fill(0);
 
-  encodePre(kernels, sae, x, B, ws.xc, ws.pre);
+  const fused = def.fusedSelect?.(ctx);
+  encodePre(kernels, sae, x, B, ws.xc, ws.pre, fused && { ...fused, out: ws.acts });
   flops.dense += 2 * B * n * d;
   flops.other += B * n;
-  def.activateTrain(ctx);
+  if (!fused) def.activateTrain(ctx);
   splitLevels(ws, levels, B, d);
 
-  // Reconstructions, nested: x_hat_0 = b_dec + S_0 W_dec, x_hat_i = x_hat_{i-1} + S_i W_dec.
   const m = levels.length;
   const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels)) * B * d ? denseBuffer(ctx) : null;
+  if (m === 1 && !p.encoder_gain && !D) singleLevelBackward(ctx, def, levels[0]!);
+  else levelsBackward(ctx, def, levels, D);
+
+  if (sae.config.applyBDecToInput) {
+    // x - b_dec feeds the encoder: dLoss/db_dec -= W_enc @ (dLoss/db_enc), since b_enc's gradient is
+    // exactly the column sum of the pre-activation gradient.
+    if (p.W_enc) {
+      kernels.gemm({ a: grads.b_enc, b: p.W_enc, out: grads.b_dec, m: 1, n, k: d, transB: true, alpha: -1, beta: 1 });
+    } else {
+      let u = grads.b_enc;
+      if (p.encoder_gain) {
+        u = scratchF32(ws, "gainU", d);
+        for (let j = 0; j < d; j++) u[j] = grads.b_enc[j]! * p.encoder_gain[j]!;
+      }
+      kernels.gemm({ a: u, b: p.W_dec, out: grads.b_dec, m: 1, n, k: d, alpha: -1, beta: 1 });
+    }
+    flops.other += 2 * n * d;
+  }
+  if (sae.config.tying === "tie_loss" && sae.config.tieLoss) tieLossTerm(ctx, sae.config.tieLoss);
+
+  let loss = 0;
+  for (const v of Object.values(losses)) loss += v;
+  return { result: { loss, losses, l0: ws.acts.nnz / B, flops }, ctx };
+}
+
+/** Reconstruction, its loss and the backward pass for any number of levels, on the sparse products or the dense fallback `D`. */
+function levelsBackward(ctx: StepCtx, def: ArchitectureDef<AnyArchConfig>, levels: readonly LevelSpec[], D: Float32Array | null): void {
+  const { kernels, sae, grads, ws, x, batch: B, losses, flops } = ctx;
+  const n = sae.dIn;
+  const p = sae.params;
+  // Reconstructions, nested: x_hat_0 = b_dec + S_0 W_dec, x_hat_i = x_hat_{i-1} + S_i W_dec.
+  const m = levels.length;
   for (let i = 0; i < m; i++) {
     const e = ws.err[i]!;
     if (i === 0) for (let r = 0; r < B; r++) e.set(p.b_dec, r * n);
@@ -112,7 +146,9 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
       sq += v * v;
     }
     losses[levels[last]!.lossName] = (levels[last]!.multiplier * sq) / B;
+    ctx.residual = e;
     def.residualTerms(ctx);
+    ctx.residual = null;
   }
   for (let i = last; i >= 0; i--) {
     const raw = !(i === last && def.residualTerms);
@@ -128,48 +164,44 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
     flops.sparse += 4 * lv.s.nnz * n;
   }
   if (D) denseOutputBackward(ctx, D, ws.err[0]!);
+  const bias = def.valueGradBias?.(ctx);
+  if (bias) {
+    ws.actSum.fill(0);
+    for (const lv of ws.levels) {
+      const s = lv.s;
+      for (let e = 0; e < s.nnz; e++) {
+        const j = s.colIdx[e]!;
+        lv.grad[e] = lv.grad[e]! + bias[j]!;
+        ws.actSum[j] = ws.actSum[j]! + s.values[e]!;
+      }
+    }
+  }
   def.terms?.(ctx);
 
   ws.fired.fill(0);
   if (D) denseEncoderBackward(ctx, D);
   else for (const lv of ws.levels) encoderBackward(ctx, lv.s, lv.grad, "lv", ws.fired);
-  for (const ex of extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
-  if (sae.config.applyBDecToInput) {
-    // x - b_dec feeds the encoder: dLoss/db_dec -= W_enc @ (dLoss/db_enc), since b_enc's gradient is
-    // exactly the column sum of the pre-activation gradient.
-    if (p.W_enc) {
-      kernels.gemm({ a: grads.b_enc, b: p.W_enc, out: grads.b_dec, m: 1, n, k: d, transB: true, alpha: -1, beta: 1 });
-    } else {
-      let u = grads.b_enc;
-      if (p.encoder_gain) {
-        u = scratchF32(ws, "gainU", d);
-        for (let j = 0; j < d; j++) u[j] = grads.b_enc[j]! * p.encoder_gain[j]!;
-      }
-      kernels.gemm({ a: u, b: p.W_dec, out: grads.b_dec, m: 1, n, k: d, alpha: -1, beta: 1 });
-    }
-    flops.other += 2 * n * d;
-  }
-  if (sae.config.tying === "tie_loss" && sae.config.tieLoss) tieLossTerm(ctx, sae.config.tieLoss);
-
-  let loss = 0;
-  for (const v of Object.values(losses)) loss += v;
-  return { result: { loss, losses, l0: ws.acts.nnz / B, flops }, ctx };
+  for (const ex of ctx.extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
 }
 
-/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + b_enc into the given buffers. */
-export function encodePre(kernels: Kernels, sae: SaeCore, x: Float32Array, B: number, xc: Float32Array, pre: Float32Array): void {
+/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + b_enc into the given buffers, and with `select` the latents into its `out`. */
+export function encodePre(
+  kernels: Kernels,
+  sae: SaeCore,
+  x: Float32Array,
+  B: number,
+  xc: Float32Array,
+  pre: Float32Array,
+  select?: { select: EncodeSelect; keepPre: boolean; out: SparseRows },
+): void {
   const { dIn: n, dSae: d } = sae;
   const p = sae.params;
-  if (sae.config.applyBDecToInput) {
-    for (let r = 0; r < B; r++) {
-      const off = r * n;
-      for (let c = 0; c < n; c++) xc[off + c] = x[off + c]! - p.b_dec[c]!;
-    }
-  } else {
-    xc.set(x.subarray(0, B * n));
-  }
-  if (p.W_enc) kernels.gemm({ a: xc, b: p.W_enc, out: pre, m: B, n: d, k: n, bias: p.b_enc });
-  else kernels.gemm({ a: xc, b: p.W_dec, out: pre, m: B, n: d, k: n, transB: true, bias: p.b_enc, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) });
+  kernels.encode({
+    x, rows: B, n, cols: d, xc, pre, bias: p.b_enc,
+    ...(sae.config.applyBDecToInput ? { center: p.b_dec } : {}),
+    ...(p.W_enc ? { w: p.W_enc } : { w: p.W_dec, transW: true, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) }),
+    ...(select ? { select: select.select, keepPre: select.keepPre, out: select.out } : {}),
+  });
 }
 
 /**
@@ -232,50 +264,4 @@ function levelOf(j: number, levels: readonly LevelSpec[]): number {
   let i = 0;
   while (j >= levels[i]!.width) i++;
   return i;
-}
-
-/**
- * Adds the gradients that flow from pre-activation gradients `g` (on pattern `s`) into W_enc (or
- * W_dec), b_enc and the gain; marks the latents of `s` in `fired` when given.
- */
-function encoderBackward(ctx: StepCtx, s: SparseRows, g: Float32Array, key: string, fired?: Uint8Array): void {
-  const { kernels, sae, grads, ws, flops } = ctx;
-  const n = sae.dIn;
-  const p = sae.params;
-  const nnz = s.nnz;
-  const gb = grads.b_enc;
-  const col = s.colIdx;
-  if (fired) {
-    for (let e = 0; e < nnz; e++) {
-      const j = col[e]!;
-      gb[j] = gb[j]! + g[e]!;
-      fired[j] = 1;
-    }
-  } else {
-    for (let e = 0; e < nnz; e++) {
-      const j = col[e]!;
-      gb[j] = gb[j]! + g[e]!;
-    }
-  }
-  if (p.W_enc) {
-    kernels.spmmTCols(withValues(ws, `${key}:enc`, s, g), ws.xc, n, grads.W_enc!);
-    flops.sparse += 2 * nnz * n;
-    return;
-  }
-  let vals = g;
-  if (p.encoder_gain) {
-    const gain = p.encoder_gain;
-    const scaled = scratchF32(ws, `${key}:gainScaled`, s.colIdx.length);
-    const z = scratchF32(ws, `${key}:gainZ`, s.colIdx.length);
-    kernels.sddmm(s, ws.xc, p.W_dec, n, z);
-    for (let e = 0; e < nnz; e++) {
-      const j = s.colIdx[e]!;
-      scaled[e] = g[e]! * gain[j]!;
-      grads.encoder_gain![j] = grads.encoder_gain![j]! + g[e]! * z[e]!;
-    }
-    vals = scaled;
-    flops.sparse += 2 * nnz * n;
-  }
-  kernels.spmmT(withValues(ws, `${key}:enc`, s, vals), ws.xc, n, grads.W_dec);
-  flops.sparse += 2 * nnz * n;
 }

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { ArchitectureDef, SaeCore } from "./arch.js";
-import { auxkTerm } from "./auxk.js";
+import { auxkActive, auxkTerm } from "./auxk.js";
 import { auxLossCoefficientField, baseShape, checkBase, normalizeDecoderField } from "./config.js";
 
 export const TopKConfigSchema = z
@@ -33,6 +33,10 @@ export const topk: ArchitectureDef<TopKConfig> = {
   activateTrain(ctx) {
     const cfg = ctx.sae.config as TopKConfig;
     ctx.kernels.topkRows(ctx.ws.pre, ctx.batch, ctx.sae.dSae, cfg.k, ctx.ws.acts);
+  },
+  fusedSelect(ctx) {
+    const cfg = ctx.sae.config as TopKConfig;
+    return { select: { kind: "topk", k: cfg.k }, keepPre: auxkActive(ctx, cfg.auxLossCoefficient) };
   },
   activateInfer(sae: SaeCore<TopKConfig>, kernels, pre, rows, out) {
     return kernels.topkRows(pre, rows, sae.dSae, sae.config.k, out);

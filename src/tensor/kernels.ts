@@ -84,6 +84,83 @@ export interface AdamArgs {
   step: number;
 }
 
+/** The nonlinearity `encode` applies: entries above a per-column threshold (0 when absent), or each row's top k. */
+export type EncodeSelect = { kind: "above"; threshold?: Float32Array } | { kind: "topk"; k: number };
+
+export interface EncodeArgs {
+  /** [rows, n]. */
+  x: Float32Array;
+  rows: number;
+  n: number;
+  cols: number;
+  /** [n], subtracted from every row of x (an SAE's b_dec), or absent. */
+  center?: Float32Array;
+  /** [rows, n]: receives x - center (or a copy of x). */
+  xc: Float32Array;
+  /** [n, cols], or [cols, n] when transW (a tied SAE's W_dec). */
+  w: Float32Array;
+  transW?: boolean;
+  /** [cols], multiplies each column of the product (before bias). */
+  colScale?: Float32Array;
+  /** [cols]. */
+  bias?: Float32Array;
+  /** [rows, cols]: receives pre = xc @ op(w) * colScale + bias (see keepPre). */
+  pre: Float32Array;
+  /** With `select`, false lets a backend skip writing `pre` (its contents are then unspecified); default true. */
+  keepPre?: boolean;
+  select?: EncodeSelect;
+  /** Receives the selected entries (required with `select`). */
+  out?: SparseRows;
+}
+
+export interface DecodeLossArgs {
+  /** Latents [rows, cols]. */
+  s: SparseRows;
+  /** [cols, n]. */
+  w: Float32Array;
+  n: number;
+  /** [n], added to every reconstruction (an SAE's b_dec), or absent. */
+  bias?: Float32Array;
+  /** [rows, n]: the target. */
+  x: Float32Array;
+  scale: number;
+  /** [rows, n]: receives scale * err, where err = bias + s @ w - x. */
+  grad: Float32Array;
+  /** [rows, n]: receives err when given. */
+  err?: Float32Array;
+  /** [n]: the column sums of grad are added to it when given. */
+  biasGrad?: Float32Array;
+  /** [nnz]: receives grad[r, :] . w[j, :] (+ valueGradBias[j]) for each entry (r, j) when given. */
+  valueGrad?: Float32Array;
+  /** [cols]: added to each entry's valueGrad (a penalty's per-latent gradient), when given. */
+  valueGradBias?: Float32Array;
+  /** [cols]: each latent's sum of s.values is added to it when given. */
+  valueColSum?: Float32Array;
+}
+
+export interface SpmmTPairArgs {
+  /** The pattern [rows, cols]; its own values are not used. */
+  s: SparseRows;
+  n: number;
+  /** [nnz]: values of the first product, or absent (no first product). */
+  valuesA?: Float32Array;
+  /** [rows, n]. */
+  a?: Float32Array;
+  /** [cols, n]. */
+  outA?: Float32Array;
+  /** [nnz]: values of the second product. */
+  valuesB: Float32Array;
+  /** [rows, n]. */
+  b: Float32Array;
+  /** [cols, n] (latent-major, may be outA), or [n, cols] when bCols. */
+  outB: Float32Array;
+  bCols?: boolean;
+  /** [cols]: each latent's sum of valuesB is added to it when given. */
+  colSumB?: Float32Array;
+  /** [cols]: set to 1 for latents with entries (others untouched) when given. */
+  fired?: Uint8Array;
+}
+
 /** The compute kernels every backend provides. */
 export interface Kernels {
   /** "native" or "reference". */
@@ -120,4 +197,23 @@ export interface Kernels {
 
   /** One Adam step (bias-corrected, as torch.optim.Adam) over all elements. */
   adam(args: AdamArgs): void;
+
+  /**
+   * An SAE encoder's forward pass: xc = x - center; pre = xc @ op(w) * colScale + bias; then, with
+   * `select`, out = sparsifyAbove(pre, threshold) or topkRows(pre, k) (fused so that a backend can
+   * select while pre is in cache).
+   */
+  encode(args: EncodeArgs): void;
+  /**
+   * The decoder side of a reconstruction loss: err = bias + s @ w - x; writes grad = scale * err (and
+   * err when asked), adds grad's column sums to biasGrad, writes valueGrad = sddmm(s, grad, w) plus
+   * valueGradBias by column, adds s's column sums to valueColSum; returns the sum of err^2.
+   */
+  decodeLoss(args: DecodeLossArgs): number;
+  /**
+   * Two transposed products over one pattern: outA += spmmT(s with valuesA, a); outB += spmmT (or
+   * spmmTCols when bCols) of (s with valuesB, b); adds each latent's sum of valuesB to colSumB and
+   * marks latents with entries in fired.
+   */
+  spmmTPair(args: SpmmTPairArgs): void;
 }

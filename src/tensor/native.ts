@@ -5,7 +5,7 @@
  * or write out of bounds.
  */
 import { createRequire } from "node:module";
-import { reserveSparse, type AdamArgs, type GemmArgs, type Kernels, type SparseRows } from "./kernels.js";
+import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 type F32 = Float32Array;
 type I32 = Int32Array;
@@ -26,6 +26,10 @@ export interface NativeAddon {
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  /** select: 0 none, 1 above, 2 topk; returns nnz (see native/src/sae_step.h). */
+  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number): number;
+  decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
+  spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** Measured single-precision FMA throughput (FLOP/s) of `threads` threads over `seconds`. */
   fmaPeak(seconds: number, threads: number): number;
 }
@@ -37,7 +41,7 @@ const ABI_VERSION = 1;
 export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as Partial<NativeAddon>;
-    if (typeof addon.gemm !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
+    if (typeof addon.gemm !== "function" || typeof addon.encode !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
     if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
     return { addon: addon as NativeAddon };
   } catch (e) {
@@ -166,6 +170,89 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       num("adam beta2", beta2);
       num("adam eps", eps);
       addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step);
+    },
+
+    encode(args: EncodeArgs): void {
+      const { x, rows, n, cols, xc, w, pre, select: sel, out } = args;
+      dim("encode", "rows", rows);
+      dim("encode", "n", n);
+      dim("encode", "cols", cols);
+      checkLen("encode x", x, rows * n);
+      checkLen("encode xc", xc, rows * n);
+      checkLen("encode w", w, n * cols);
+      checkLen("encode pre", pre, rows * cols);
+      if (args.center) checkLen("encode center", args.center, n);
+      if (args.colScale) checkLen("encode colScale", args.colScale, cols);
+      if (args.bias) checkLen("encode bias", args.bias, cols);
+      noOverlap("encode xc", xc, rows * n, x, w);
+      noOverlap("encode pre", pre, rows * cols, xc, w);
+      if (sel?.kind === "above" && sel.threshold) checkLen("encode threshold", sel.threshold, cols);
+      if (sel?.kind === "topk") integer("encode k", sel.k);
+      if (sel && !out) throw new Error("encode: select needs an output SparseRows (out)");
+      const code = !sel ? 0 : sel.kind === "above" ? 1 : 2;
+      const thr = sel?.kind === "above" ? (sel.threshold ?? null) : null;
+      const k = sel?.kind === "topk" ? sel.k : 0;
+      const o = out ?? { rows, cols, rowPtr: new Int32Array(1), colIdx: new Int32Array(1), values: new Float32Array(1), nnz: 0 };
+      reserveSparse(o, rows, cols, sel?.kind === "topk" ? rows * Math.max(0, Math.min(k, cols)) : 0);
+      const call = (ready: number) =>
+        addon.encode(x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k, o.rowPtr, o.colIdx, o.values, ready);
+      let nnz = call(0);
+      if (!sel) return;
+      // Too small: rowPtr holds this call's row offsets, so only the entries remain to be placed.
+      if (grow(o, nnz)) nnz = call(1);
+      done(o, nnz);
+    },
+
+    decodeLoss(args: DecodeLossArgs): number {
+      const { s, w, n, x, grad } = args;
+      sparse("decodeLoss", s);
+      dim("decodeLoss", "n", n);
+      checkLen("decodeLoss w", w, s.cols * n);
+      checkLen("decodeLoss x", x, s.rows * n);
+      checkLen("decodeLoss grad", grad, s.rows * n);
+      if (args.bias) checkLen("decodeLoss bias", args.bias, n);
+      if (args.err) checkLen("decodeLoss err", args.err, s.rows * n);
+      if (args.biasGrad) checkLen("decodeLoss biasGrad", args.biasGrad, n);
+      if (args.valueGrad) checkLen("decodeLoss valueGrad", args.valueGrad, s.nnz);
+      if (args.valueGradBias) checkLen("decodeLoss valueGradBias", args.valueGradBias, s.cols);
+      if (args.valueColSum) checkLen("decodeLoss valueColSum", args.valueColSum, s.cols);
+      const scale = num("decodeLoss scale", args.scale);
+      noOverlap("decodeLoss grad", grad, s.rows * n, w, x);
+      noOverlap("decodeLoss grad", grad, s.rows * n, s.values, args.bias ?? s.values);
+      if (args.err) noOverlap("decodeLoss err", args.err, s.rows * n, w, grad);
+      if (args.valueGrad) noOverlap("decodeLoss valueGrad", args.valueGrad, s.nnz, w, grad);
+      if (args.valueGrad && args.valueGradBias) noOverlap("decodeLoss valueGrad", args.valueGrad, s.nnz, args.valueGradBias, s.values);
+      if (args.valueColSum) noOverlap("decodeLoss valueColSum", args.valueColSum, s.cols, s.values, w);
+      return addon.decodeLoss(
+        s.rows, s.cols, s.rowPtr, s.colIdx, s.values, w, n, args.bias ?? null, x, scale, grad, args.err ?? null, args.biasGrad ?? null, args.valueGrad ?? null,
+        args.valueGradBias ?? null, args.valueColSum ?? null,
+      );
+    },
+
+    spmmTPair(args: SpmmTPairArgs): void {
+      const { s, n, valuesB, b, outB } = args;
+      sparse("spmmTPair", s);
+      dim("spmmTPair", "n", n);
+      checkLen("spmmTPair valuesB", valuesB, s.nnz);
+      checkLen("spmmTPair b", b, s.rows * n);
+      checkLen("spmmTPair outB", outB, s.cols * n);
+      noOverlap("spmmTPair outB", outB, s.cols * n, b, valuesB);
+      const { valuesA, a, outA } = args;
+      if (valuesA) {
+        if (!a || !outA) throw new Error("spmmTPair: valuesA needs a and outA");
+        checkLen("spmmTPair valuesA", valuesA, s.nnz);
+        checkLen("spmmTPair a", a, s.rows * n);
+        checkLen("spmmTPair outA", outA, s.cols * n);
+        noOverlap("spmmTPair outA", outA, s.cols * n, a, valuesA);
+        noOverlap("spmmTPair outB", outB, s.cols * n, a, valuesA);
+        noOverlap("spmmTPair outA", outA, s.cols * n, b, valuesB);
+        // outB may be outA itself (both latent-major: the sums add up), but not a part of it.
+        if (outA !== outB && overlaps(outB, s.cols * n, outA)) throw new Error("spmmTPair outB overlaps outA without being it");
+        if (outA === outB && args.bCols) throw new Error("spmmTPair: outB can be outA only when both are latent-major (bCols false)");
+      }
+      if (args.colSumB) checkLen("spmmTPair colSumB", args.colSumB, s.cols);
+      if (args.fired) checkLen("spmmTPair fired", args.fired, s.cols);
+      addon.spmmTPair(s.rows, s.cols, s.rowPtr, s.colIdx, n, valuesA ?? null, valuesA ? a! : null, valuesA ? outA! : null, valuesB, b, outB, args.bCols ? 1 : 0, args.colSumB ?? null, args.fired ?? null);
     },
   };
 }

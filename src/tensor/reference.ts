@@ -2,7 +2,7 @@
  * The reference backend: plain TypeScript, written for clarity. It is the oracle that every other
  * backend is checked against, so it favours obviously-correct loops over speed.
  */
-import { reserveSparse, type AdamArgs, type GemmArgs, type Kernels, type SparseRows } from "./kernels.js";
+import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 /** Returns the reference (TypeScript) kernels. */
 export function referenceKernels(): Kernels {
@@ -19,6 +19,9 @@ export function referenceKernels(): Kernels {
     spmmT,
     spmmTCols,
     adam,
+    encode,
+    decodeLoss,
+    spmmTPair,
   };
 }
 
@@ -210,6 +213,69 @@ function adam(args: AdamArgs): void {
     m[i] = mi;
     v[i] = vi;
     params[i] = params[i]! - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+  }
+}
+
+// The fused kernels, composed literally from the ones above.
+
+function encode(args: EncodeArgs): void {
+  const { x, rows, n, cols, xc, pre } = args;
+  checkLen("encode x", x, rows * n);
+  checkLen("encode xc", xc, rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < n; c++) xc[r * n + c] = x[r * n + c]! - (args.center ? args.center[c]! : 0);
+  }
+  gemm({ a: xc, b: args.w, out: pre, m: rows, n: cols, k: n, transB: args.transW ?? false, ...(args.colScale ? { colScale: args.colScale } : {}), ...(args.bias ? { bias: args.bias } : {}) });
+  const sel = args.select;
+  if (!sel) return;
+  if (!args.out) throw new Error("encode: select needs an output SparseRows (out)");
+  if (sel.kind === "above") sparsifyAbove(pre, rows, cols, args.out, sel.threshold);
+  else topkRows(pre, rows, cols, sel.k, args.out);
+}
+
+function decodeLoss(args: DecodeLossArgs): number {
+  const { s, w, n, x, grad, scale } = args;
+  const rows = s.rows;
+  checkLen("decodeLoss x", x, rows * n);
+  checkLen("decodeLoss grad", grad, rows * n);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < n; c++) grad[r * n + c] = args.bias ? args.bias[c]! : 0;
+  spmm(s, w, n, grad, true);
+  let sq = 0;
+  for (let i = 0; i < rows * n; i++) {
+    const e = grad[i]! - x[i]!;
+    sq += e * e;
+    if (args.err) args.err[i] = e;
+    grad[i] = e * scale;
+  }
+  if (args.biasGrad) {
+    for (let c = 0; c < n; c++) {
+      let t = 0;
+      for (let r = 0; r < rows; r++) t += grad[r * n + c]!;
+      args.biasGrad[c] = args.biasGrad[c]! + t;
+    }
+  }
+  if (args.valueGrad) sddmm(s, grad, w, n, args.valueGrad);
+  for (let e = 0; e < s.nnz; e++) {
+    const j = s.colIdx[e]!;
+    if (args.valueGrad && args.valueGradBias) args.valueGrad[e] = args.valueGrad[e]! + args.valueGradBias[j]!;
+    if (args.valueColSum) args.valueColSum[j] = args.valueColSum[j]! + s.values[e]!;
+  }
+  return sq;
+}
+
+function spmmTPair(args: SpmmTPairArgs): void {
+  const { s, n } = args;
+  if (args.valuesA) {
+    if (!args.a || !args.outA) throw new Error("spmmTPair: valuesA needs a and outA");
+    spmmT({ ...s, values: args.valuesA }, args.a, n, args.outA);
+  }
+  const sb = { ...s, values: args.valuesB };
+  if (args.bCols) spmmTCols(sb, args.b, n, args.outB);
+  else spmmT(sb, args.b, n, args.outB);
+  for (let e = 0; e < s.nnz; e++) {
+    const j = s.colIdx[e]!;
+    if (args.colSumB) args.colSumB[j] = args.colSumB[j]! + args.valuesB[e]!;
+    if (args.fired) args.fired[j] = 1;
   }
 }
 

@@ -1,0 +1,217 @@
+/* The fused encoder of the SAE step: xc = x - center, pre = xc @ op(w) * colScale + bias and the
+   nonlinearity (entries above a threshold, or each row's top k) in one pass over blocks of rows, so
+   that a small SAE's pre-activations are selected while the block is in cache and, unless asked
+   for, never written to memory. When op(w) is too big to keep packed (a wide SAE), it is the plain
+   GEMM into pre followed by the selection kernels. Every pre-activation is the FMA chain
+   saelab_sgemm computes, and rows are selected independently, so the result does not depend on the
+   thread count or timing; entries are placed by a serial prefix sum over rows. */
+#include <pthread.h>
+#include <string.h>
+#include "gemm.h"
+#include "pool.h"
+#include "simd.h"
+#include "sae_step.h"
+
+#define MAXT 64
+#define FUSE_BYTES (2u << 20) /* packed op(w) up to 2 MiB: row blocks over one packed copy */
+#define BLOCK_FLOATS 49152    /* a block of pre-activations (192 KiB) stays in L2 */
+
+typedef struct {
+  const saelab_encode_args *a;
+  saelab_gemm_plan plan;
+  int64_t rb;   /* rows per block */
+  int fill;     /* entries go to the offsets already in rowPtr */
+  int fromPre;  /* select from a->pre, which holds this call's pre-activations */
+  int nt, failed, copy;
+  int32_t *stIdx;   /* [nt, stCap]: each thread's entries before their offsets are known */
+  float *stVal;
+  int64_t stCap;
+  int64_t r0[MAXT], r1[MAXT], used[MAXT];
+  int over[MAXT];
+} enc_job;
+
+static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
+  const int64_t n = a->n;
+  if (!a->center) {
+    memcpy(a->xc + r0 * n, a->x + r0 * n, (size_t)((r1 - r0) * n) * sizeof(float));
+    return;
+  }
+  for (int64_t r = r0; r < r1; r++) {
+    const float *x = a->x + r * n;
+    float *o = a->xc + r * n;
+    for (int64_t c = 0; c < n; c++) o[c] = x[c] - a->center[c];
+  }
+}
+
+#ifdef SAELAB_AVX2
+/* PACK[m]: the lanes set in m, in order, then the rest: a permutation that moves the selected lanes
+   to the front (left-packing without a branch per entry, whose mispredictions cost more than the
+   selection itself). */
+static int32_t PACK[256][8];
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static void pack_init(void) {
+  for (int m = 0; m < 256; m++) {
+    int q = 0;
+    for (int l = 0; l < 8; l++) if (m >> l & 1) PACK[m][q++] = l;
+    for (int l = 0; l < 8; l++) if (!(m >> l & 1)) PACK[m][q++] = l;
+  }
+}
+#endif
+
+/* Entries of row with row[j] > thr[j] (0 when thr is NULL), written at e while e < end; returns their number. */
+static int64_t above_row(const float *row, int64_t cols, const float *thr, int32_t *ci, float *va, int64_t e, int64_t end) {
+  int64_t j = 0, e0 = e;
+#ifdef SAELAB_AVX2
+  const __m256 zero = _mm256_setzero_ps();
+  /* Eight stores at a time while there is room for them (they may write past the entries kept). */
+  for (; j + 8 <= cols && e + 8 <= end; j += 8) {
+    __m256 x = _mm256_loadu_ps(row + j);
+    __m256 t = thr ? _mm256_loadu_ps(thr + j) : zero;
+    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, t, _CMP_GT_OQ));
+    __m256i perm = _mm256_loadu_si256((const __m256i *)PACK[m]);
+    _mm256_storeu_ps(va + e, _mm256_permutevar8x32_ps(x, perm));
+    _mm256_storeu_si256((__m256i *)(ci + e), _mm256_add_epi32(_mm256_set1_epi32((int)j), perm));
+    e += __builtin_popcount(m);
+  }
+  for (; j + 8 <= cols; j += 8) {
+    __m256 t = thr ? _mm256_loadu_ps(thr + j) : zero;
+    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), t, _CMP_GT_OQ));
+    while (m) {
+      int q = __builtin_ctz(m);
+      m &= m - 1;
+      if (e < end) { ci[e] = (int32_t)(j + q); va[e] = row[j + q]; }
+      e++;
+    }
+  }
+#endif
+  for (; j < cols; j++)
+    if (row[j] > (thr ? thr[j] : 0.0f)) {
+      if (e < end) { ci[e] = (int32_t)j; va[e] = row[j]; }
+      e++;
+    }
+  return e - e0;
+}
+
+static void enc_task(void *ctx, int tid, int nt) {
+  enc_job *J = ctx;
+  const saelab_encode_args *a = J->a;
+  saelab_csr_out *o = a->o;
+  const int64_t rows = a->rows, cols = a->cols, k = a->k;
+  int64_t r0, r1;
+  saelab_split(rows, tid, nt, 1, &r0, &r1);
+  if (J->copy) {
+    int64_t used = J->used[tid], dst = o->rowPtr[r0];
+    memcpy(o->colIdx + dst, J->stIdx + tid * J->stCap, (size_t)used * sizeof(int32_t));
+    memcpy(o->values + dst, J->stVal + tid * J->stCap, (size_t)used * sizeof(float));
+    return;
+  }
+  /* Counting pass: entries go to this thread's staging area; fill pass: to their places in o. */
+  int32_t *outIdx = J->fill ? o->colIdx : J->stIdx + tid * J->stCap;
+  float *outVal = J->fill ? o->values : J->stVal + tid * J->stCap;
+  int64_t e = 0, hi = J->stCap;
+#ifdef SAELAB_AVX2
+  pthread_once(&pack_once, pack_init);
+#endif
+  float *cbuf = a->keepPre ? NULL : saelab_scratch(12, (size_t)(J->rb * cols) * sizeof(float));
+  char *ts = NULL;
+  size_t tsBytes = 0;
+  if (a->select == SAELAB_SELECT_TOPK) {
+    tsBytes = saelab_topk_row_scratch(k, cols);
+    ts = saelab_scratch(13, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
+  }
+  if ((!a->keepPre && !cbuf) || (a->select == SAELAB_SELECT_TOPK && !ts)) { J->failed = 1; return; }
+  int32_t *tmpIdx = ts ? (int32_t *)(ts + tsBytes) : NULL;
+  float *tmpVal = ts ? (float *)(tmpIdx + (k > 0 ? k : 1)) : NULL;
+  float guess = 0.0f;
+  for (int64_t b0 = r0; b0 < r1; b0 += J->rb) {
+    int64_t b1 = b0 + J->rb < r1 ? b0 + J->rb : r1;
+    float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
+    if (!J->fromPre) {
+      center_rows(a, b0, b1);
+      if (saelab_gemm_plan_rows(&J->plan, b0, b1, c, cols) != 0) { J->failed = 1; return; }
+    }
+    for (int64_t r = b0; r < b1; r++) {
+      const float *row = c + (r - b0) * cols;
+      int64_t end = hi;
+      if (J->fill) { e = o->rowPtr[r]; end = o->rowPtr[r + 1]; }
+      int64_t cnt;
+      if (a->select == SAELAB_SELECT_ABOVE) {
+        cnt = above_row(row, cols, a->threshold, outIdx, outVal, e, end);
+      } else if (end - e >= k) {
+        cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, outIdx + e, outVal + e);
+      } else {
+        cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, tmpIdx, tmpVal);
+        for (int64_t i = 0; i < cnt && e + i < end; i++) { outIdx[e + i] = tmpIdx[i]; outVal[e + i] = tmpVal[i]; }
+      }
+      if (!J->fill) {
+        o->rowPtr[r + 1] = (int32_t)(cnt < INT32_MAX ? cnt : INT32_MAX);
+        e += cnt;
+      }
+    }
+  }
+  if (J->fill) return;
+  if (tid == 0) J->nt = nt;
+  J->used[tid] = e;
+  J->over[tid] = e > hi;
+}
+
+static void center_task(void *ctx, int tid, int nt) {
+  const saelab_encode_args *a = ctx;
+  int64_t r0, r1;
+  saelab_split(a->rows, tid, nt, 1, &r0, &r1);
+  if (r0 < r1) center_rows(a, r0, r1);
+}
+
+int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
+  saelab_csr_out *o = a->o;
+  const int64_t rows = a->rows, cols = a->cols, n = a->n;
+  double work = (double)rows * (double)cols * (double)(n > 0 ? n : 1);
+  int nt = work < 262144.0 ? 1 : 0;
+  saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0};
+  size_t bpf = saelab_gemm_plan_floats(cols, n);
+  int fused = a->select != SAELAB_SELECT_NONE && rows > 0 && cols > 0 && bpf * sizeof(float) <= FUSE_BYTES;
+  if (!fused) {
+    if (!countsReady) {
+      saelab_pool_run(center_task, (void *)a, nt);
+      if (saelab_sgemm(&g) != 0) return -1;
+    }
+    if (a->select == SAELAB_SELECT_ABOVE) return saelab_sparsify_above(a->pre, a->threshold, o, countsReady);
+    if (a->select == SAELAB_SELECT_TOPK) return saelab_topk_rows(a->pre, a->k, NULL, o);
+    return 0;
+  }
+  enc_job J;
+  memset(&J, 0, sizeof J);
+  J.a = a;
+  float *Bp = saelab_scratch(10, bpf * sizeof(float));
+  float *scale = saelab_scratch(11, (size_t)cols * sizeof(float));
+  if (!Bp || !scale) return -1;
+  saelab_gemm_plan_init(&J.plan, &g, Bp, scale);
+  int64_t rb = BLOCK_FLOATS / cols / SAELAB_GEMM_MR * SAELAB_GEMM_MR;
+  J.rb = rb < SAELAB_GEMM_MR ? SAELAB_GEMM_MR : rb > 96 ? 96 : rb;
+  if (countsReady) {
+    J.fill = 1;
+    J.fromPre = a->keepPre;
+    saelab_pool_run(enc_task, &J, nt);
+    return J.failed ? -1 : o->rowPtr[rows];
+  }
+  /* Staging room per thread: its share of the output's capacity with a margin (rows differ). */
+  int nth = nt == 1 ? 1 : saelab_pool_threads();
+  if (nth > MAXT) nth = MAXT;
+  J.stCap = (o->cap + o->cap / 4) / nth + 1024;
+  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + 64);
+  if (!st) return -1;
+  J.stIdx = (int32_t *)st;
+  J.stVal = (float *)(J.stIdx + nth * J.stCap);
+  saelab_pool_run(enc_task, &J, nth);
+  if (J.failed) return -1;
+  int64_t nnz = saelab_row_offsets(o->rowPtr, rows);
+  if (nnz < 0 || nnz > o->cap) return nnz;
+  int over = 0;
+  for (int t = 0; t < J.nt; t++) over |= J.over[t];
+  /* A thread that ran out of staging room has its entries placed again (from the kept
+     pre-activations, or by computing them again: the same values); otherwise they are copied. */
+  if (over) J.fill = 1, J.fromPre = a->keepPre;
+  else J.copy = 1;
+  saelab_pool_run(enc_task, &J, J.nt);
+  return J.failed ? -1 : nnz;
+}
