@@ -1,21 +1,27 @@
 /**
- * `npm run bench:train`: tokens/s of a full SAE training step (forward, loss, backward, Adam) for
- * standard (untied and tied), topk and batchtopk SAEs, the GFLOP/s of the dense encoder product, the
- * counted FLOPs per step, and, when a python3 with torch is found, the same standard-SAE step in
- * PyTorch (bench/reference/sae_step.py) for a side-by-side ratio.
+ * `npm run bench:train`: the full SAE training step (forward, loss, backward, Adam) at batch 4096 for
+ * standard (untied and tied), topk and batchtopk SAEs at dIn 64 / dSae 512 and dIn 768 / dSae 16384.
+ * Per case it prints L0, tokens/s and ms/step (best of the timed steps; the median beside it), the
+ * GFLOP/s of the encoder product inside the step and its share of the machine's measured FMA peak,
+ * the counted FLOPs per step, and, when a python3 with torch is found, the same standard step in
+ * PyTorch (bench/reference/sae_step.py) with our ratio to it.
  *
- * Standard SAEs are measured at a trained sparsity (b_enc set so each latent fires on about
- * --l0 / dSae of the samples, L0 printed) and, on a separate line, at initialisation (half fire).
+ * Standard SAEs are measured at a trained sparsity (b_enc set so that each latent fires on about
+ * --l0 / dSae of the samples; the L0 is printed) and, on a separate line, at initialisation.
+ * Other processes share this machine's two cores: the load average is printed before and after each
+ * size, and best-of-N step times are the capability, medians the typical case.
  *
- * Flags (or env SAELAB_BENCH_<FLAG>): --sizes 64x512,768x16384  --batch 4096  --steps 5  --warmup 1
- *   --l0 64  --backend auto|native|reference  --torch auto|off  --cases std-init,std,std-tied,topk,batchtopk
+ * Flags (or env SAELAB_BENCH_<FLAG>): --sizes 64x512,768x16384  --batch 4096  --steps N (default 20
+ *   at the small size, 4 at the large)  --warmup 2  --l0 64  --backend auto|native|reference
+ *   --torch auto|off  --cases std,std-init,std-tied,topk,batchtopk
  * With the reference backend the default sizes are 64x512 only (768x16384 takes minutes per step).
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { loadKernels, type BackendChoice } from "../src/tensor/backend.js";
-import type { Kernels } from "../src/tensor/kernels.js";
+import type { EncodeArgs, Kernels } from "../src/tensor/kernels.js";
+import { loadNativeAddon } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { TrainConfigSchema } from "../src/train/config.js";
@@ -27,17 +33,28 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
-const { kernels, warning } = loadKernels(flag("backend", "auto") as BackendChoice);
+const { kernels: base, warning } = loadKernels(flag("backend", "auto") as BackendChoice);
 if (warning) console.error(warning);
 const B = Number(flag("batch", "4096"));
-const STEPS = Number(flag("steps", "5"));
-const WARMUP = Number(flag("warmup", "1"));
+const STEPS = flag("steps", "");
+const WARMUP = Number(flag("warmup", "2"));
 const L0 = Number(flag("l0", "64"));
-const SIZES = flag("sizes", kernels.name === "reference" ? "64x512" : "64x512,768x16384")
+const SIZES = flag("sizes", base.name === "reference" ? "64x512" : "64x512,768x16384")
   .split(",")
   .map((s) => s.split("x").map(Number) as [number, number]);
-const CASES = flag("cases", "std-init,std,std-tied,topk,batchtopk").split(",");
+const CASES = flag("cases", "std,std-init,std-tied,topk,batchtopk").split(",");
 const TORCH = flag("torch", "auto");
+
+/** The kernels with the time spent in `encode` (the encoder product and its nonlinearity) added up. */
+const encTime = { ms: 0 };
+const kernels: Kernels = {
+  ...base,
+  encode(args: EncodeArgs): void {
+    const t0 = performance.now();
+    base.encode(args);
+    encTime.ms += performance.now() - t0;
+  },
+};
 
 /** Synthetic activations: sums of 32 random unit directions with magnitudes in [0.5, 1.5), plus noise. */
 function makeBatch(n: number, d: number, seed: number): Float32Array {
@@ -103,53 +120,67 @@ function select(a: Float32Array, k: number): number {
   return a[k]!;
 }
 
-function gemmGflops(k: Kernels, n: number, d: number, x: Float32Array): number {
+/** Best GFLOP/s of the plain encoder GEMM [B, n] x [n, d] + bias. */
+function gemmGflops(n: number, d: number, x: Float32Array): number {
   const w = new Rng(1).fillNormal(new Float32Array(n * d), 0, 0.05);
   const bias = new Float32Array(d);
   const out = new Float32Array(B * d);
-  k.gemm({ a: x, b: w, out, m: B, n: d, k: n, bias });
-  const reps = Math.max(1, Math.min(5, Math.round(2e10 / (2 * B * n * d))));
-  const t0 = performance.now();
-  for (let r = 0; r < reps; r++) k.gemm({ a: x, b: w, out, m: B, n: d, k: n, bias });
-  return (2 * B * n * d * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  const flops = 2 * B * n * d;
+  base.gemm({ a: x, b: w, out, m: B, n: d, k: n, bias });
+  let best = Infinity;
+  for (let r = 0; r < Math.max(3, Math.min(20, Math.round(4e9 / flops))); r++) {
+    const t0 = performance.now();
+    base.gemm({ a: x, b: w, out, m: B, n: d, k: n, bias });
+    best = Math.min(best, performance.now() - t0);
+  }
+  return flops / (best / 1000) / 1e9;
 }
 
 interface CaseResult {
-  tokensPerSec: number;
   l0: number;
+  bestMs: number;
+  medianMs: number;
+  /** Encoder product inside the step (the encode kernel), best of the steps. */
+  encGflops: number;
   flops: { total: number; dense: number; sparse: number; other: number };
 }
 
-function timeCase(caseName: string, n: number, d: number, data: Float32Array[]): CaseResult {
-  const k = Math.min(L0, d);
-  const sae = {
-    "std-init": { architecture: "standard", l1Coefficient: 1e-3 },
-    std: { architecture: "standard", l1Coefficient: 1e-3 },
-    "std-tied": { architecture: "standard", tying: "tied", l1Coefficient: 1e-3 },
-    topk: { architecture: "topk", k },
-    batchtopk: { architecture: "batchtopk", k },
-  }[caseName];
-  if (!sae) throw new Error(`unknown case ${caseName}`);
-  const cfg = SaeConfigSchema.parse({ ...sae, dSae: d, bDecInit: "mean" });
+const SAE_CASES: Record<string, Record<string, unknown>> = {
+  std: { architecture: "standard", l1Coefficient: 1e-3 },
+  "std-init": { architecture: "standard", l1Coefficient: 1e-3 },
+  "std-tied": { architecture: "standard", tying: "tied", l1Coefficient: 1e-3 },
+  topk: { architecture: "topk", k: L0 },
+  batchtopk: { architecture: "batchtopk", k: L0 },
+};
+
+function timeCase(caseName: string, n: number, d: number, data: Float32Array[], steps: number): CaseResult {
+  const sae = SAE_CASES[caseName];
+  if (!sae) throw new Error(`unknown case ${caseName} (known: ${Object.keys(SAE_CASES).join(", ")})`);
+  const cfg = SaeConfigSchema.parse({ ...sae, ...("k" in sae ? { k: Math.min(L0, d) } : {}), dSae: d, bDecInit: "mean" });
   const trainer = createTrainer(kernels, [cfg], TrainConfigSchema.parse({ steps: 1e9, batchSize: B, lr: 1e-5 }), n);
   trainer.trainStep(data[0]!); // b_dec from the data, workspace allocated
   if (caseName === "std" || caseName === "std-tied") setSparsity(trainer, data[0]!, L0);
   for (let i = 1; i < WARMUP; i++) trainer.trainStep(data[i % 2]!);
   let l0 = 0;
   const flops = { total: 0, dense: 0, sparse: 0, other: 0 };
-  const t0 = performance.now();
-  for (let i = 0; i < STEPS; i++) {
+  const times: number[] = [];
+  let encBest = Infinity;
+  for (let i = 0; i < steps; i++) {
+    encTime.ms = 0;
+    const t0 = performance.now();
     trainer.trainStep(data[i % 2]!);
+    times.push(performance.now() - t0);
+    encBest = Math.min(encBest, encTime.ms);
     const last = trainer.runs[0]!.last!;
-    l0 += last.result.l0 / STEPS;
-    flops.dense += last.result.flops.dense / STEPS;
-    flops.sparse += last.result.flops.sparse / STEPS;
-    flops.other += (last.result.flops.other + last.optimizerFlops) / STEPS;
+    l0 += last.result.l0 / steps;
+    flops.dense += last.result.flops.dense / steps;
+    flops.sparse += last.result.flops.sparse / steps;
+    flops.other += (last.result.flops.other + last.optimizerFlops) / steps;
   }
-  const seconds = (performance.now() - t0) / 1000;
   flops.total = flops.dense + flops.sparse + flops.other;
   trainer.runs[0]!.sae.releaseBuffers();
-  return { tokensPerSec: (STEPS * B) / seconds, l0, flops };
+  times.sort((a, b) => a - b);
+  return { l0, bestMs: times[0]!, medianMs: times[Math.floor(times.length / 2)]!, encGflops: (2 * B * n * d) / (encBest / 1000) / 1e9, flops };
 }
 
 function findTorchPython(): string | null {
@@ -163,6 +194,7 @@ function findTorchPython(): string | null {
 
 interface TorchResult {
   tokens_per_sec: number;
+  seconds_per_step: number;
   l0: number;
   blas: string;
   encoder_gflops: number;
@@ -170,12 +202,10 @@ interface TorchResult {
   threads: number;
 }
 
-function runTorch(py: string, n: number, d: number, l0: number): TorchResult | null {
+function runTorch(py: string, n: number, d: number, l0: number, steps: number): TorchResult | null {
   const script = fileURLToPath(new URL("./reference/sae_step.py", import.meta.url));
-  const steps = Math.max(1, Math.min(STEPS, n * d > 1e6 ? 3 : STEPS));
-  const r = spawnSync(py, [script, "--d-in", String(n), "--d-sae", String(d), "--batch", String(B), "--steps", String(steps), "--warmup", "1", "--l0", String(l0), "--threads", String(cpus().length)], {
-    encoding: "utf8",
-  });
+  const args = [script, "--d-in", String(n), "--d-sae", String(d), "--batch", String(B), "--steps", String(steps), "--warmup", "1", "--l0", String(l0), "--threads", String(cpus().length)];
+  const r = spawnSync(py, args, { encoding: "utf8" });
   if (r.status !== 0) {
     console.error(`  torch reference failed: ${r.stderr.trim().split("\n").at(-1)}`);
     return null;
@@ -185,28 +215,41 @@ function runTorch(py: string, n: number, d: number, l0: number): TorchResult | n
 
 const fmt = (v: number) => Math.round(v).toLocaleString("en-US");
 const sci = (v: number) => v.toExponential(2);
+const load = () => loadavg()[0]!.toFixed(2);
 
+const addon = loadNativeAddon();
+const peak = base.name === "native" && "addon" in addon ? Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, base.threads))) / 1e9 : NaN;
+console.log(`saelab bench:train  backend=${base.name} (${base.threads} thread${base.threads > 1 ? "s" : ""})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
-  `saelab bench:train  backend=${kernels.name} (${kernels.threads} thread${kernels.threads > 1 ? "s" : ""})  batch=${B}  steps=${STEPS} (+${WARMUP} warm-up)  target L0=${L0}`,
+  `machine: ${cpus().length} cores, load average ${load()} at start; measured FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
+    " (other processes share the cores: best-of-N is the capability, the median the typical case)",
 );
-console.log(`machine: ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)} (other processes share the cores: timings are noisy)`);
 const py = findTorchPython();
-console.log(py ? `PyTorch reference: ${py} bench/reference/sae_step.py` : "PyTorch reference: no python3 with torch found (install python3-torch for the ratio)");
+console.log(py ? `PyTorch reference: ${py} bench/reference/sae_step.py (standard SAE, dense, as SAELens computes it)` : "PyTorch reference: no python3 with torch found (install python3-torch for the ratio)");
 
 for (const [n, d] of SIZES) {
-  console.log(`\ndIn ${n} / dSae ${d}`);
+  const big = n * d > 1e6;
+  const steps = STEPS ? Number(STEPS) : big ? 4 : 20;
   const data = [makeBatch(n, d, 1), makeBatch(n, d, 2)];
-  console.log(`  dense encoder product [${B}x${n}]x[${n}x${d}]: ${gemmGflops(kernels, n, d, data[0]!).toFixed(1)} GFLOP/s`);
+  const g = gemmGflops(n, d, data[0]!);
+  console.log(`\ndIn ${n} / dSae ${d}: load average ${load()}; plain encoder GEMM [${B}x${n}]x[${n}x${d}] ${g.toFixed(1)} GFLOP/s${Number.isNaN(peak) ? "" : ` (${((100 * g) / peak).toFixed(0)}% of peak)`}; best of ${steps} steps`);
+  console.log(`  ${"case".padEnd(10)} ${"L0".padStart(6)} ${"tok/s".padStart(10)} ${"ms/step best/median".padStart(21)} ${"encoder GFLOP/s".padStart(20)} ${"FLOPs/step".padStart(10)}  (dense/sparse/other)`);
   const torchAt = new Map<number, TorchResult | null>();
+  const torchSteps = big ? 3 : 10;
   for (const c of CASES) {
-    const r = timeCase(c, n, d, data);
-    let line = `  ${c.padEnd(10)} L0 ${r.l0.toFixed(1).padStart(7)}  ${fmt(r.tokensPerSec).padStart(10)} tok/s  FLOPs/step ${sci(r.flops.total)} (dense ${sci(r.flops.dense)}, sparse ${sci(r.flops.sparse)}, other ${sci(r.flops.other)})  ${((r.flops.total * r.tokensPerSec) / B / 1e9).toFixed(1)} GFLOP/s`;
-    if (py && (c === "std" || c === "std-init")) {
-      const key = c === "std" ? L0 : 0;
-      if (!torchAt.has(key)) torchAt.set(key, runTorch(py, n, d, key));
+    const r = timeCase(c, n, d, data, steps);
+    const share = Number.isNaN(peak) ? "" : ` (${((100 * r.encGflops) / peak).toFixed(0)}%)`;
+    let line =
+      `  ${c.padEnd(10)} ${r.l0.toFixed(1).padStart(6)} ${fmt((B * 1000) / r.bestMs).padStart(10)} ${`${r.bestMs.toFixed(2)} / ${r.medianMs.toFixed(2)}`.padStart(21)} ` +
+      `${`${r.encGflops.toFixed(1)}${share}`.padStart(20)} ${sci(r.flops.total).padStart(10)}  (${sci(r.flops.dense)}/${sci(r.flops.sparse)}/${sci(r.flops.other)})`;
+    if (py) {
+      // The PyTorch step is the standard one: at initialisation for std-init, at the target L0 otherwise.
+      const key = c === "std-init" ? 0 : L0;
+      if (!torchAt.has(key)) torchAt.set(key, runTorch(py, n, d, key, torchSteps));
       const t = torchAt.get(key);
-      if (t) line += `\n  ${"".padEnd(10)} torch L0 ${t.l0.toFixed(1)}: ${fmt(t.tokens_per_sec)} tok/s (torch ${t.torch}, BLAS ${t.blas}, its encoder GEMM ${t.encoder_gflops.toFixed(1)} GFLOP/s)  ratio ${(r.tokensPerSec / t.tokens_per_sec).toFixed(2)}x`;
+      if (t) line += `\n  ${"".padEnd(10)} torch standard L0 ${t.l0.toFixed(1)}: ${fmt(t.tokens_per_sec)} tok/s, ${(t.seconds_per_step * 1000).toFixed(1)} ms/step (${t.blas}, encoder ${t.encoder_gflops.toFixed(1)} GFLOP/s)  ratio ${((B * 1000) / r.bestMs / t.tokens_per_sec).toFixed(2)}x`;
     }
     console.log(line);
   }
+  console.log(`  load average ${load()} at the end of this size`);
 }

@@ -6,9 +6,12 @@ penalty weighted by decoder row norms), backward (autograd) and torch.optim.Adam
 computes it. "Trained" sparsity is emulated the way bench/train.ts does it: b_enc is set so that each
 latent fires on about l0 / d_sae of a calibration batch.
 
-Prints one JSON line: {"tokens_per_sec", "seconds_per_step", "l0", "threads", "torch", "blas",
-"encoder_gflops"}; "blas" is torch's BLAS_INFO (Debian's torch uses whatever libblas.so.3 the system
-selects: "generic" reference BLAS is far slower than OpenBLAS, which makes a much stronger baseline).
+Prints one JSON line: {"tokens_per_sec", "seconds_per_step", "median_seconds_per_step", "l0",
+"threads", "torch", "blas", "encoder_gflops"}; tokens_per_sec and seconds_per_step come from the best
+timed step (as bench/train.ts reports ours), the median beside it. "blas" names the BLAS library this
+process actually loaded (from /proc/self/maps): Debian's torch is built against the generic libblas.so.3
+interface (its compile-time BLAS_INFO says "generic") and runs whatever implementation the system's
+alternatives select, OpenBLAS or the far slower reference BLAS.
 Usage: python3 sae_step.py --d-in 768 --d-sae 16384 --batch 4096 --steps 3 --warmup 1 [--l0 64] [--threads 2]
 """
 import argparse
@@ -70,23 +73,43 @@ def main() -> None:
     for i in range(a.warmup):
         step(data[i % 2])
     l0 = 0.0
-    t0 = time.perf_counter()
+    times = []
     for i in range(a.steps):
+        t0 = time.perf_counter()
         l0 = step(data[i % 2])
-    dt = (time.perf_counter() - t0) / a.steps
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    dt = times[0]
     with torch.no_grad():
         x = data[0]
         x @ W_enc
-        t1 = time.perf_counter()
-        reps = 3
-        for _ in range(reps):
+        gemm = float("inf")
+        for _ in range(3):
+            t1 = time.perf_counter()
             x @ W_enc
-        gemm = (time.perf_counter() - t1) / reps
-    blas = next((p.split("=", 1)[1] for p in torch.__config__.show().replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?")
+            gemm = min(gemm, time.perf_counter() - t1)
     print(json.dumps({
-        "tokens_per_sec": B / dt, "seconds_per_step": dt, "l0": l0, "threads": a.threads, "torch": torch.__version__,
-        "blas": blas, "encoder_gflops": 2 * B * n * d / gemm / 1e9,
+        "tokens_per_sec": B / dt, "seconds_per_step": dt, "median_seconds_per_step": times[len(times) // 2], "l0": l0,
+        "threads": a.threads, "torch": torch.__version__, "blas": runtime_blas(), "encoder_gflops": 2 * B * n * d / gemm / 1e9,
     }))
+
+
+def runtime_blas() -> str:
+    """Names the BLAS implementation mapped into this process (torch's BLAS_INFO is only the build-time interface)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1].lower()})
+    except OSError:
+        libs = []
+    named = [p for p in libs if "openblas" in os.path.basename(p).lower()] or [p for p in libs if "openblas" in p.lower()]
+    if named:
+        return "OpenBLAS (" + os.path.basename(named[0]) + ")"
+    if any("mkl" in p.lower() for p in libs):
+        return "MKL"
+    if libs:
+        return "reference BLAS (" + os.path.basename(libs[0]) + ")"
+    info = next((p.split("=", 1)[1] for p in torch.__config__.show().replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?")
+    return f"BLAS_INFO={info}"
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
    GEMM into pre followed by the selection kernels. Every pre-activation is the FMA chain
    saelab_sgemm computes, and rows are selected independently, so the result does not depend on the
    thread count or timing; entries are placed by a serial prefix sum over rows. */
-#include <pthread.h>
 #include <string.h>
 #include "gemm.h"
+#include "pack.h"
 #include "pool.h"
 #include "simd.h"
 #include "sae_step.h"
@@ -43,21 +43,6 @@ static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
   }
 }
 
-#ifdef SAELAB_AVX2
-/* PACK[m]: the lanes set in m, in order, then the rest: a permutation that moves the selected lanes
-   to the front (left-packing without a branch per entry, whose mispredictions cost more than the
-   selection itself). */
-static int32_t PACK[256][8];
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
-static void pack_init(void) {
-  for (int m = 0; m < 256; m++) {
-    int q = 0;
-    for (int l = 0; l < 8; l++) if (m >> l & 1) PACK[m][q++] = l;
-    for (int l = 0; l < 8; l++) if (!(m >> l & 1)) PACK[m][q++] = l;
-  }
-}
-#endif
-
 /* Entries of row with row[j] > thr[j] (0 when thr is NULL), written at e while e < end; returns their number. */
 static int64_t above_row(const float *row, int64_t cols, const float *thr, int32_t *ci, float *va, int64_t e, int64_t end) {
   int64_t j = 0, e0 = e;
@@ -68,7 +53,7 @@ static int64_t above_row(const float *row, int64_t cols, const float *thr, int32
     __m256 x = _mm256_loadu_ps(row + j);
     __m256 t = thr ? _mm256_loadu_ps(thr + j) : zero;
     unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, t, _CMP_GT_OQ));
-    __m256i perm = _mm256_loadu_si256((const __m256i *)PACK[m]);
+    __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
     _mm256_storeu_ps(va + e, _mm256_permutevar8x32_ps(x, perm));
     _mm256_storeu_si256((__m256i *)(ci + e), _mm256_add_epi32(_mm256_set1_epi32((int)j), perm));
     e += __builtin_popcount(m);
@@ -109,9 +94,7 @@ static void enc_task(void *ctx, int tid, int nt) {
   int32_t *outIdx = J->fill ? o->colIdx : J->stIdx + tid * J->stCap;
   float *outVal = J->fill ? o->values : J->stVal + tid * J->stCap;
   int64_t e = 0, hi = J->stCap;
-#ifdef SAELAB_AVX2
-  pthread_once(&pack_once, pack_init);
-#endif
+  saelab_pack_ready();
   float *cbuf = a->keepPre ? NULL : saelab_scratch(12, (size_t)(J->rb * cols) * sizeof(float));
   char *ts = NULL;
   size_t tsBytes = 0;

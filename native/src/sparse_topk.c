@@ -1,141 +1,171 @@
-/* Per-row top-k. Rows of SAE pre-activations look alike, so each row first tries the previous
-   row's (3k/2)-th largest value as a cut: one vectorised pass collects the few entries above it,
-   and when at least k are found the top k lie among them (the k-th largest exceeds the cut, and so
-   does every entry tied with it). Otherwise the row is scanned with a heap. Either way the answer is
-   the exact top k, ties to the lower column, so it does not depend on the thread split. */
+/* Per-row top-k. Rows of SAE pre-activations look alike, so each row first tries a cut taken from
+   the previous row (its (3k/2)-th largest value): one vectorised, branch-free pass collects the
+   entries above it, and when at least k are found the top k lie among them (the k-th largest exceeds
+   the cut, and so does every entry tied with it). Otherwise all positive entries are collected. The
+   k-th largest candidate T is then found by quickselect, and the entries above T, plus the first
+   ties at T in column order, are kept. Either way the answer is the exact top k, ties to the lower
+   column, so it does not depend on the thread split. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "pack.h"
 #include "pool.h"
 #include "simd.h"
 #include "sparse.h"
 
-typedef struct { float v; int32_t j; } cand_t;
+int32_t saelab_pack[256][8];
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
 
-/* a is a worse pick than b: smaller value, or the same value at a higher column. */
-static inline int worse(cand_t a, cand_t b) { return a.v < b.v || (a.v == b.v && a.j > b.j); }
-
-static void sift_down(cand_t *h, int64_t n, int64_t i) {
-  cand_t x = h[i];
-  for (;;) {
-    int64_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && worse(h[c + 1], h[c])) c++;
-    if (!worse(h[c], x)) break;
-    h[i] = h[c];
-    i = c;
+static void pack_init(void) {
+  for (int m = 0; m < 256; m++) {
+    int q = 0;
+    for (int l = 0; l < 8; l++) if (m >> l & 1) saelab_pack[m][q++] = l;
+    for (int l = 0; l < 8; l++) if (!(m >> l & 1)) saelab_pack[m][q++] = l;
   }
-  h[i] = x;
 }
 
-static void sift_up(cand_t *h, int64_t i) {
-  cand_t x = h[i];
-  while (i > 0) {
-    int64_t p = (i - 1) / 2;
-    if (!worse(x, h[p])) break;
-    h[i] = h[p];
-    i = p;
+void saelab_pack_ready(void) { pthread_once(&pack_once, pack_init); }
+
+/* Entries of row with row[j] > g and mask[j] != 0 (mask NULL: all): values and columns, in column
+   order; returns their number. vals and idx need room for cols + 8 (whole lanes are stored). */
+static int64_t collect(const float *row, int64_t cols, float g, const uint8_t *mask, float *vals, int32_t *idx) {
+  int64_t c = 0, j = 0;
+#ifdef SAELAB_AVX2
+  const __m256 gv = _mm256_set1_ps(g);
+  for (; j + 8 <= cols; j += 8) {
+    __m256 x = _mm256_loadu_ps(row + j);
+    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, gv, _CMP_GT_OQ));
+    if (mask) {
+      __m256i mk = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(mask + j)));
+      m &= ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(mk, _mm256_setzero_si256())));
+    }
+    if (!m) continue;
+    __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+    _mm256_storeu_ps(vals + c, _mm256_permutevar8x32_ps(x, perm));
+    _mm256_storeu_si256((__m256i *)(idx + c), _mm256_add_epi32(_mm256_set1_epi32((int)j), perm));
+    c += __builtin_popcount(m);
   }
-  h[i] = x;
+#endif
+  for (; j < cols; j++)
+    if (row[j] > g && (!mask || mask[j])) { vals[c] = row[j]; idx[c++] = (int32_t)j; }
+  return c;
 }
 
-/* Offers candidates in ascending column order to a heap of the cap best (its root is the worst
-   kept); an equal value arriving later never displaces, so only x > thr needs a look. */
-static inline void offer(cand_t *h, int64_t *n, int64_t cap, float x, int32_t j, float *thr) {
-  cand_t c = {x, j};
-  if (*n < cap) {
-    h[*n] = c;
-    sift_up(h, (*n)++);
-    if (*n == cap) *thr = h[0].v;
+/* The element of rank r (0-based, descending) of src[0..n): quickselect whose partitions are
+   branch-free vector passes (each element goes to the "above the pivot" or the "below" region by
+   left-packing), so a row costs a few passes over its candidates and no mispredictions. buf holds
+   three regions of n + 8 floats: each pass reads one and writes the other two. */
+static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
+  const int64_t stride = n + 8;
+  float *reg[3] = {buf, buf + stride, buf + 2 * stride};
+  const float *a = src;
+  int cur = -1; /* region holding a (-1: src) */
+  while (n > 16) {
+    float x = a[0], y = a[n >> 1], z = a[n - 1];
+    float p = x > y ? (y > z ? y : (x > z ? z : x)) : (x > z ? x : (y > z ? z : y)); /* median of three */
+    int h = cur == 0 ? 1 : 0, l = cur == 2 ? 1 : 2;
+    float *hi = reg[h], *lo = reg[l];
+    int64_t ng = 0, nl = 0, i = 0;
+#ifdef SAELAB_AVX2
+    const __m256 pv = _mm256_set1_ps(p);
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(a + i);
+      unsigned mg = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, pv, _CMP_GT_OQ));
+      unsigned ml = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, pv, _CMP_LT_OQ));
+      _mm256_storeu_ps(hi + ng, _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)saelab_pack[mg])));
+      _mm256_storeu_ps(lo + nl, _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)saelab_pack[ml])));
+      ng += __builtin_popcount(mg);
+      nl += __builtin_popcount(ml);
+    }
+#endif
+    for (; i < n; i++) {
+      if (a[i] > p) hi[ng++] = a[i];
+      else if (a[i] < p) lo[nl++] = a[i];
+    }
+    if (r < ng) {
+      a = hi, n = ng, cur = h;
+    } else if (r < n - nl) {
+      return p; /* ranks [ng, n - nl) hold the pivot's value */
+    } else {
+      r -= n - nl;
+      a = lo, n = nl, cur = l;
+    }
+  }
+  /* A few left: each candidate's rank by counting. */
+  for (int64_t i = 0; i < n; i++) {
+    int64_t above = 0, same = 0;
+    for (int64_t q = 0; q < n; q++) { above += a[q] > a[i]; same += a[q] == a[i]; }
+    if (r >= above && r < above + same) return a[i];
+  }
+  return a[0];
+}
+
+size_t saelab_topk_row_scratch(int64_t k, int64_t cols) { return (size_t)(cols + 8) * 20 + 64; }
+
+int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values) {
+  saelab_pack_ready();
+  if (k > cols) k = cols;
+  if (k <= 0 || cols <= 0) return 0;
+  int64_t k2 = k + k / 2 + 8;
+  float *vals = scratch, *tmp = vals + cols + 8; /* tmp: 3 (cols + 8) floats */
+  int32_t *idx = (int32_t *)(tmp + 3 * (cols + 8));
+  float g = *guess;
+  int64_t c = g > 0 ? collect(row, cols, g, mask, vals, idx) : 0;
+  if (c < k) {
+    g = 0.0f;
+    c = collect(row, cols, 0.0f, mask, vals, idx);
+  }
+  if (c <= k) {
+    /* Every positive entry is kept (or exactly k lie above a cut that worked). */
+    memcpy(colIdx, idx, (size_t)c * sizeof(int32_t));
+    memcpy(values, vals, (size_t)c * sizeof(float));
+    *guess = g;
+    return c;
+  }
+  float T = select_desc(vals, c, k - 1, tmp);
+  /* The next row's cut: this row's k2-th largest (so about k2 entries pass it), or the cut that
+     worked, or none. */
+  *guess = c >= k2 ? select_desc(vals, c, k2 - 1, tmp) : g;
+  int64_t above = 0, same = 0, n = 0, i = 0;
+  for (int64_t q = 0; q < c; q++) { above += vals[q] > T; same += vals[q] == T; }
+  int64_t ties = k - above;
+  if (ties == same) {
+    /* Every entry at T is kept (the usual case: T is one value): keep v >= T, packed in place
+       (each store lands on lanes already read). */
+#ifdef SAELAB_AVX2
+    const __m256 tv = _mm256_set1_ps(T);
+    for (; i + 8 <= c; i += 8) {
+      __m256 v = _mm256_loadu_ps(vals + i);
+      __m256i j = _mm256_loadu_si256((const __m256i *)(idx + i));
+      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, tv, _CMP_GE_OQ));
+      __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+      _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, perm));
+      _mm256_storeu_si256((__m256i *)(idx + n), _mm256_permutevar8x32_epi32(j, perm));
+      n += __builtin_popcount(m);
+    }
+#endif
+    for (; i < c; i++)
+      if (vals[i] >= T) { vals[n] = vals[i]; idx[n++] = idx[i]; }
   } else {
-    h[0] = c;
-    sift_down(h, cap, 0);
-    *thr = h[0].v;
+    for (; i < c; i++) {
+      float v = vals[i];
+      if (v > T || (v == T && ties-- > 0)) { vals[n] = v; idx[n++] = idx[i]; }
+    }
   }
+  memcpy(colIdx, idx, (size_t)n * sizeof(int32_t));
+  memcpy(values, vals, (size_t)n * sizeof(float));
+  return n;
 }
-
 
 typedef struct {
   const float *pre;
   const uint8_t *mask;
-  int64_t k, k2, capC;
-  cand_t *slots; /* [rows, k] selections, sorted by column */
+  int64_t k;
+  int32_t *slotIdx; /* [rows, k] selections, in column order */
+  float *slotVal;
   saelab_csr_out *o;
   int fill, failed;
 } topk_job;
-
-/* Selects row r into sel (up to k entries, by column); *guess is the cut to try, updated for the next row. */
-static int64_t topk_row(const topk_job *J, int64_t r, cand_t *sel, cand_t *heap, cand_t *cand, float *guess) {
-  const float *row = J->pre + r * J->o->cols;
-  const int64_t cols = J->o->cols, k = J->k, k2 = J->k2;
-  const uint8_t *mask = J->mask;
-  int64_t n = 0, j = 0;
-  float thr = 0.0f;
-  int done = 0;
-  int64_t nc = 0; /* candidates collected above the cut, when it worked */
-  if (*guess > 0) {
-    int64_t c = 0, capC = J->capC;
-    float g = *guess;
-#ifdef SAELAB_AVX2
-    __m256 gv = _mm256_set1_ps(g);
-    for (; j + 16 <= cols; j += 16) {
-      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), gv, _CMP_GT_OQ)) |
-                   ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j + 8), gv, _CMP_GT_OQ)) << 8);
-      while (m) {
-        int q = __builtin_ctz(m);
-        m &= m - 1;
-        if ((!mask || mask[j + q]) && c < capC) { cand[c].v = row[j + q]; cand[c++].j = (int32_t)(j + q); }
-      }
-    }
-#endif
-    for (; j < cols; j++)
-      if (row[j] > g && (!mask || mask[j]) && c < capC) { cand[c].v = row[j]; cand[c++].j = (int32_t)j; }
-    if (c >= k && c < capC) {
-      for (int64_t i = 0; i < c; i++) if (cand[i].v > thr) offer(heap, &n, k2, cand[i].v, cand[i].j, &thr);
-      nc = c;
-      done = 1;
-    }
-  }
-  if (!done) {
-    n = 0;
-    thr = 0.0f;
-    j = 0;
-#ifdef SAELAB_AVX2
-    for (; j + 8 <= cols; j += 8) {
-      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), _mm256_set1_ps(thr), _CMP_GT_OQ));
-      while (m) {
-        int q = __builtin_ctz(m);
-        m &= m - 1;
-        float x = row[j + q];
-        if (x > thr && (!mask || mask[j + q])) offer(heap, &n, k2, x, (int32_t)(j + q), &thr);
-      }
-    }
-#endif
-    for (; j < cols; j++) {
-      float x = row[j];
-      if (x > thr && (!mask || mask[j])) offer(heap, &n, k2, x, (int32_t)j, &thr);
-    }
-  }
-  /* The heap holds the min(k2, available) best, its root the worst of them: the next row's cut. */
-  if (n == k2) *guess = heap[0].v;
-  else if (!done) *guess = 0.0f; /* fewer than k2 candidates: a cut that worked stays, else none */
-  while (n > k) { heap[0] = heap[--n]; sift_down(heap, n, 0); }
-  if (n == 0) return 0;
-  /* Keep, in column order, the entries at least as good as the k-th best (the root). */
-  cand_t kth = heap[0];
-  int64_t take = 0;
-  if (done) {
-    for (int64_t i = 0; i < nc && take < n; i++) if (!worse(cand[i], kth)) sel[take++] = cand[i];
-  } else {
-    for (j = 0; j < cols && take < n; j++) {
-      float x = row[j];
-      if (x >= kth.v && (!mask || mask[j])) {
-        cand_t c = {x, (int32_t)j};
-        if (!worse(c, kth)) sel[take++] = c;
-      }
-    }
-  }
-  return take;
-}
 
 static void topk_task(void *ctx, int tid, int nt) {
   topk_job *J = ctx;
@@ -144,17 +174,18 @@ static void topk_task(void *ctx, int tid, int nt) {
   saelab_split(o->rows, tid, nt, 1, &r0, &r1);
   if (J->fill) {
     for (int64_t r = r0; r < r1; r++) {
-      const cand_t *sel = J->slots + r * J->k;
       int64_t e = o->rowPtr[r], n = o->rowPtr[r + 1] - e;
-      for (int64_t i = 0; i < n; i++) { o->colIdx[e + i] = sel[i].j; o->values[e + i] = sel[i].v; }
+      memcpy(o->colIdx + e, J->slotIdx + r * J->k, (size_t)n * sizeof(int32_t));
+      memcpy(o->values + e, J->slotVal + r * J->k, (size_t)n * sizeof(float));
     }
     return;
   }
   if (r0 >= r1) return;
-  cand_t *heap = saelab_scratch(7, (size_t)(J->k2 + J->capC) * sizeof(cand_t));
-  if (!heap) { J->failed = 1; return; }
+  void *scratch = saelab_scratch(7, saelab_topk_row_scratch(J->k, o->cols));
+  if (!scratch) { J->failed = 1; return; }
   float guess = 0.0f;
-  for (int64_t r = r0; r < r1; r++) o->rowPtr[r + 1] = (int32_t)topk_row(J, r, J->slots + r * J->k, heap, heap + J->k2, &guess);
+  for (int64_t r = r0; r < r1; r++)
+    o->rowPtr[r + 1] = (int32_t)saelab_topk_row(J->pre + r * o->cols, o->cols, J->k, J->mask, scratch, &guess, J->slotIdx + r * J->k, J->slotVal + r * J->k);
 }
 
 int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saelab_csr_out *o) {
@@ -164,11 +195,10 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
     memset(o->rowPtr, 0, (size_t)(o->rows + 1) * sizeof(int32_t));
     return 0;
   }
-  cand_t *slots = saelab_scratch(4, (size_t)(o->rows * k) * sizeof(cand_t));
+  saelab_pack_ready();
+  char *slots = saelab_scratch(4, (size_t)(o->rows * k) * 8);
   if (!slots) return -1;
-  int64_t k2 = k + k / 2 + 8;
-  if (k2 > o->cols) k2 = o->cols;
-  topk_job J = {pre, mask, k, k2, 8 * k2 + 256, slots, o, 0, 0};
+  topk_job J = {pre, mask, k, (int32_t *)slots, (float *)(slots + (size_t)(o->rows * k) * 4), o, 0, 0};
   int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;
   saelab_pool_run(topk_task, &J, nt);
   if (J.failed) return -1;
@@ -177,26 +207,4 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
   J.fill = 1;
   saelab_pool_run(topk_task, &J, nt);
   return nnz;
-}
-
-/* ---- one row at a time, for kernels that produce rows themselves (sae_step.c) ---- */
-
-size_t saelab_topk_row_scratch(int64_t k, int64_t cols) {
-  if (k > cols) k = cols;
-  int64_t k2 = k + k / 2 + 8;
-  if (k2 > cols) k2 = cols;
-  return (size_t)(k + k2 + 8 * k2 + 256) * sizeof(cand_t);
-}
-
-int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values) {
-  if (k > cols) k = cols;
-  if (k <= 0 || cols <= 0) return 0;
-  int64_t k2 = k + k / 2 + 8;
-  if (k2 > cols) k2 = cols;
-  saelab_csr_out o = {1, cols, NULL, NULL, NULL, 0};
-  topk_job J = {row, mask, k, k2, 8 * k2 + 256, NULL, &o, 0, 0};
-  cand_t *sel = scratch, *heap = sel + k;
-  int64_t n = topk_row(&J, 0, sel, heap, heap + k2, guess);
-  for (int64_t i = 0; i < n; i++) { colIdx[i] = sel[i].j; values[i] = sel[i].v; }
-  return n;
 }

@@ -61,7 +61,7 @@ export interface StepArgs {
   coefficient: number;
   deadMask: Uint8Array | null;
   numDead: number;
-  /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default: denseAboveFor(kernels)). */
+  /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default: denseAboveFor(kernels, dIn)). */
   denseAbove?: number;
 }
 
@@ -88,7 +88,7 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   splitLevels(ws, levels, B, d);
 
   const m = levels.length;
-  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels)) * B * d ? denseBuffer(ctx) : null;
+  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels, n)) * B * d ? denseBuffer(ctx) : null;
   if (m === 1 && !p.encoder_gain && !D) singleLevelBackward(ctx, def, levels[0]!);
   else levelsBackward(ctx, def, levels, D);
 
