@@ -38,6 +38,26 @@ function digest() {
   N.spmmTCols(rows, cols, rowPtr, colIdx, values, a, n, o3);
   N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
   [o1, o2, o3, o4].forEach(add);
+  // The fused SAE-step kernels (native/src/sae_*.c), both strategies of each: row blocks with pre kept
+  // in cache and the GEMM into pre (op(w) over 2 MiB); row-by-row and latent-major decoding; the
+  // blocked latent walk and the latent-major products.
+  for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
+    const ex = rand(er * en), ew = rand(en * ec), eb = rand(ec), center = rand(en);
+    for (const [sel, k, keep] of [[1, 0, 0], [2, 40, 0], [2, 40, 1]]) {
+      const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);
+      const rp = new Int32Array(er + 1), ci = new Int32Array(er * ec), va = new Float32Array(er * ec);
+      const enz = N.encode(ex, er, en, ec, center, xc, ew, 0, null, eb, epre, keep, sel, null, k, rp, ci, va, 0);
+      add(xc); add(rp); add(ci.subarray(0, enz)); add(va.subarray(0, enz));
+      if (keep) add(epre);
+      const grad = new Float32Array(er * en), err = new Float32Array(er * en), bg = rand(en), vg = new Float32Array(enz), vcs = rand(ec);
+      const wd = rand(ec * en);
+      const sq = N.decodeLoss(er, ec, rp, ci, va, wd, en, center, ex, 0.25, grad, err, bg, vg, eb, vcs);
+      add(Float64Array.of(sq)); [grad, err, bg, vg, vcs].forEach(add);
+      const oA = rand(ec * en), oB = rand(ec * en), cs = rand(ec), fired = new Uint8Array(ec);
+      N.spmmTPair(er, ec, rp, ci, en, va, grad, oA, vg, xc, oB, sel === 1 ? 1 : 0, cs, fired);
+      [oA, oB, cs, fired].forEach(add);
+    }
+  }
   const p = rand(100_003), g = rand(100_003), mm = rand(100_003), v = rand(100_003).map(Math.abs);
   N.adam(p, g, mm, v, 1e-3, 0.9, 0.999, 1e-8, 3);
   [p, mm, v].forEach(add);
