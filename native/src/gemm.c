@@ -281,7 +281,30 @@ typedef struct {
   const saelab_gemm_args *g;
   epi_t e;
   int splitN, failed;
+  int64_t chunk;        /* columns (splitN) or rows per chunk */
+  const float *BpAll;   /* op(B) packed whole (row chunks), or NULL */
 } job_t;
+
+/* One chunk of C: a block of columns (each packs its own panels of B) or of rows (over B packed once
+   by the caller). */
+static void gemm_chunk(void *ctx, int64_t c, int tid) {
+  job_t *J = ctx;
+  const saelab_gemm_args *g = J->g;
+  (void)tid;
+  int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
+  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
+  if (!Ap) { J->failed = 1; return; }
+  if (J->splitN) {
+    int64_t j0 = c * J->chunk, j1 = j0 + J->chunk < g->n ? j0 + J->chunk : g->n;
+    int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
+    float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
+    if (!Bp) { J->failed = 1; return; }
+    gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0);
+  } else {
+    int64_t i0 = c * J->chunk, i1 = i0 + J->chunk < g->m ? i0 + J->chunk : g->m;
+    gemm_block(g, &J->e, i0, i1, 0, g->n, kcb, Ap, NULL, J->BpAll, 0);
+  }
+}
 
 static void gemm_task(void *ctx, int tid, int nt) {
   job_t *J = ctx;
@@ -333,7 +356,7 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
     return 0;
   }
   int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
-  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0};
+  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL};
   if (g.colScale) {
     float *s = saelab_scratch(2, (size_t)g.n * sizeof(float));
     if (!s) return -1;
@@ -341,6 +364,31 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
     J.e.scale = s;
   }
   J.splitN = g.n >= g.m || g.m < 2 * MR * saelab_pool_threads();
+  int threads = nt == 1 ? 1 : saelab_pool_threads();
+  if (threads > 1) {
+    /* Chunks claimed dynamically (a thread sharing its core with another process does fewer), about
+       four per thread; how C is cut does not change any element. */
+    if (J.splitN) {
+      int64_t w = (g.n + 4 * threads - 1) / (4 * threads);
+      w = (w + NR - 1) / NR * NR;
+      J.chunk = w < 4 * NR ? 4 * NR : w > NC ? NC : w;
+      saelab_pool_chunks(gemm_chunk, &J, (g.n + J.chunk - 1) / J.chunk, nt);
+      return J.failed ? -1 : 0;
+    }
+    size_t bpf = saelab_gemm_plan_floats(g.n, g.k);
+    if (bpf * sizeof(float) <= (4u << 20)) {
+      float *Bp = saelab_scratch(16, bpf * sizeof(float));
+      if (!Bp) return -1;
+      saelab_gemm_plan plan;
+      saelab_gemm_plan_init(&plan, &g, Bp, NULL);
+      J.BpAll = Bp;
+      int64_t h = (g.m + 4 * threads - 1) / (4 * threads);
+      h = (h + MR - 1) / MR * MR;
+      J.chunk = h < MC ? MC : h;
+      saelab_pool_chunks(gemm_chunk, &J, (g.m + J.chunk - 1) / J.chunk, nt);
+      return J.failed ? -1 : 0;
+    }
+  }
   saelab_pool_run(gemm_task, &J, nt);
   return J.failed ? -1 : 0;
 }
@@ -362,7 +410,7 @@ int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float 
   if (!q->ldc) q->ldc = q->n;
   p->Bp = Bp;
   p->scale = NULL;
-  if (q->colScale) {
+  if (q->colScale && scaleBuf) {
     for (int64_t j = 0; j < q->n; j++) scaleBuf[j] = q->alpha * q->colScale[j];
     p->scale = scaleBuf;
   }

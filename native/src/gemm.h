@@ -25,7 +25,7 @@ int saelab_sgemm(const saelab_gemm_args *g);
 
 /* A product computed in blocks of rows (e.g. so that each block of C can be used while it is in
    cache) over one packed copy of op(B): init packs op(B) into Bp (saelab_gemm_plan_floats(n, k)
-   floats, 64-byte aligned) and alpha * colScale into scaleBuf ([n], when colScale is set); rows then
+   floats, 64-byte aligned) and alpha * colScale into scaleBuf ([n], when colScale and scaleBuf are set); rows then
    computes C rows [i0, i1) into c (row i at c + (i - i0) * ldc; alpha, beta, colScale and bias as in
    saelab_sgemm) on the calling thread, and may run on several threads at once. Every element is the
    same FMA chain as saelab_sgemm computes, whatever the blocks. rows returns -1 when out of memory. */

@@ -142,6 +142,35 @@ void saelab_pool_run(saelab_task_fn fn, void *ctx, int nthreads) {
   pthread_mutex_unlock(&P.busy);
 }
 
+typedef struct {
+  saelab_chunk_fn fn;
+  void *ctx;
+  int64_t nchunks;
+  atomic_llong next;
+} chunk_job;
+
+static void chunk_task(void *ctx, int tid, int nt) {
+  chunk_job *J = ctx;
+  (void)nt;
+  for (;;) {
+    int64_t c = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed);
+    if (c >= J->nchunks) return;
+    J->fn(J->ctx, c, tid);
+  }
+}
+
+void saelab_pool_chunks(saelab_chunk_fn fn, void *ctx, int64_t nchunks, int nthreads) {
+  if (nchunks <= 0) return;
+  chunk_job J = {fn, ctx, nchunks, 0};
+  atomic_init(&J.next, 0);
+  if (nchunks < nthreads || nthreads <= 0) {
+    int pool = saelab_pool_threads();
+    int want = nthreads <= 0 ? pool : nthreads;
+    nthreads = nchunks < want ? (int)nchunks : want;
+  }
+  saelab_pool_run(chunk_task, &J, nthreads);
+}
+
 /* Scratch buffers live per calling thread, freed when that thread exits. */
 typedef struct { void *p[SAELAB_SCRATCH_SLOTS]; size_t n[SAELAB_SCRATCH_SLOTS]; } scratch_t;
 static pthread_key_t scratch_key;

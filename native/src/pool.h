@@ -18,6 +18,14 @@ int saelab_pool_threads(void);
    tids run one after another on the caller, which gives the same results. */
 void saelab_pool_run(saelab_task_fn fn, void *ctx, int nthreads);
 
+/* A task split into chunks: fn(ctx, chunk, tid) runs once for every chunk in [0, nchunks), each
+   chunk claimed by whichever thread is free next, so a thread whose core is busy with another
+   process does fewer (a static split would make every call wait for it). Kernels using it compute
+   each chunk's outputs the same way whatever thread runs it, so results still do not depend on the
+   thread count or timing; tid only picks per-thread scratch. */
+typedef void (*saelab_chunk_fn)(void *ctx, int64_t chunk, int tid);
+void saelab_pool_chunks(saelab_chunk_fn fn, void *ctx, int64_t nchunks, int nthreads);
+
 /* The [lo, hi) share of tid among n threads of [0, total), boundaries rounded to multiples of align. */
 static inline void saelab_split(int64_t total, int tid, int n, int64_t align, int64_t *lo, int64_t *hi) {
   int64_t units = (total + align - 1) / align;
@@ -47,7 +55,8 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    (slot < SAELAB_SCRATCH_SLOTS picks one of several independent buffers; under a pool run each thread
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
-/* Slots 0-3: GEMM, 4-9: sparse kernels, 10-15: free for other kernel files. */
-#define SAELAB_SCRATCH_SLOTS 16
+/* Slots 0-3: GEMM, 4-9: sparse kernels, 10-15: the fused SAE-step kernels, 16: GEMM's shared packed
+   B, 17-23: free for other kernel files. */
+#define SAELAB_SCRATCH_SLOTS 24
 void *saelab_scratch(int slot, size_t bytes);
 #endif
