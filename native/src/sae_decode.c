@@ -152,19 +152,18 @@ static void column_pass(const saelab_decode_args *a, int64_t r0, int64_t r1, flo
 /* Phase 0: everything a block of rows needs (row by row), or (big decoders, after the latent-major
    spmm) the error, loss and gradient. Phase 1 (big decoders, after the latent-major sddmm): the
    latents' value sums and the value-gradient bias. */
-static void dec_task(void *ctx, int tid, int nt) {
+static void dec_chunk(void *ctx, int64_t b, int tid) {
   dec_job *J = ctx;
   const saelab_decode_args *a = J->a;
   const int64_t rows = a->s->rows, n = a->n, cols = a->s->cols;
-  int64_t b0, b1;
-  saelab_split(J->nb, tid, nt, 1, &b0, &b1);
-  for (int64_t b = b0; b < b1; b++) {
+  (void)tid;
+  {
     int64_t r0 = b * DB, r1 = r0 + DB < rows ? r0 + DB : rows;
     float *csum = a->valueColSum ? J->csum + b * cols : NULL;
     if (J->phase == 1 || J->rowwise) {
       if (csum) memset(csum, 0, (size_t)cols * sizeof(float));
       column_pass(a, r0, r1, csum, J->phase == 1 && a->valueGradBias && a->valueGrad);
-      if (J->phase == 1) continue;
+      if (J->phase == 1) return;
     }
     float *bsum = a->biasGrad ? J->bsum + b * n : NULL;
     if (bsum) memset(bsum, 0, (size_t)n * sizeof(float));
@@ -218,13 +217,13 @@ int saelab_decode_loss(const saelab_decode_args *a, double *sq) {
     saelab_pool_run(bias_fill_task, &F, nt);
     if (saelab_spmm(s, a->w, n, a->grad, 1) != 0) return -1;
   }
-  saelab_pool_run(dec_task, &J, nt);
+  saelab_pool_chunks(dec_chunk, &J, J.nb, nt);
   if (J.failed) return -1;
   if (!J.rowwise) {
     if (a->valueGrad && saelab_sddmm(s, a->grad, a->w, n, a->valueGrad) != 0) return -1;
     if (a->valueColSum || (a->valueGrad && a->valueGradBias)) {
       J.phase = 1;
-      saelab_pool_run(dec_task, &J, nt);
+      saelab_pool_chunks(dec_chunk, &J, J.nb, nt);
     }
   }
   if (a->valueColSum)

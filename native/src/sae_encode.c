@@ -19,15 +19,17 @@
 typedef struct {
   const saelab_encode_args *a;
   saelab_gemm_plan plan;
-  int64_t rb;   /* rows per block */
+  int64_t rb;   /* rows per block (= per chunk) */
   int fill;     /* entries go to the offsets already in rowPtr */
   int fromPre;  /* select from a->pre, which holds this call's pre-activations */
-  int nt, failed, copy;
-  int32_t *stIdx;   /* [nt, stCap]: each thread's entries before their offsets are known */
+  int failed, copy;
+  int32_t *stIdx;   /* [threads, stCap]: each thread's entries before their offsets are known */
   float *stVal;
   int64_t stCap;
-  int64_t r0[MAXT], r1[MAXT], used[MAXT];
-  int over[MAXT];
+  int64_t used[MAXT];
+  int over;
+  int32_t *chunkTid; /* [chunks]: which thread staged the chunk's entries, at chunkOff */
+  int64_t *chunkOff;
 } enc_job;
 
 static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
@@ -77,23 +79,23 @@ static int64_t above_row(const float *row, int64_t cols, const float *thr, int32
   return e - e0;
 }
 
-static void enc_task(void *ctx, int tid, int nt) {
+/* One block of rows: counting pass (entries to the thread's staging area), fill pass (to their
+   places in o) or copy pass (staged entries to their places). */
+static void enc_chunk(void *ctx, int64_t chunk, int tid) {
   enc_job *J = ctx;
   const saelab_encode_args *a = J->a;
   saelab_csr_out *o = a->o;
   const int64_t rows = a->rows, cols = a->cols, k = a->k;
-  int64_t r0, r1;
-  saelab_split(rows, tid, nt, 1, &r0, &r1);
+  const int64_t b0 = chunk * J->rb, b1 = b0 + J->rb < rows ? b0 + J->rb : rows;
   if (J->copy) {
-    int64_t used = J->used[tid], dst = o->rowPtr[r0];
-    memcpy(o->colIdx + dst, J->stIdx + tid * J->stCap, (size_t)used * sizeof(int32_t));
-    memcpy(o->values + dst, J->stVal + tid * J->stCap, (size_t)used * sizeof(float));
+    int64_t dst = o->rowPtr[b0], cnt = o->rowPtr[b1] - dst, src = (int64_t)J->chunkTid[chunk] * J->stCap + J->chunkOff[chunk];
+    memcpy(o->colIdx + dst, J->stIdx + src, (size_t)cnt * sizeof(int32_t));
+    memcpy(o->values + dst, J->stVal + src, (size_t)cnt * sizeof(float));
     return;
   }
-  /* Counting pass: entries go to this thread's staging area; fill pass: to their places in o. */
   int32_t *outIdx = J->fill ? o->colIdx : J->stIdx + tid * J->stCap;
   float *outVal = J->fill ? o->values : J->stVal + tid * J->stCap;
-  int64_t e = 0, hi = J->stCap;
+  int64_t e = J->fill ? 0 : J->used[tid], e0 = e, hi = J->stCap;
   saelab_pack_ready();
   float *cbuf = a->keepPre ? NULL : saelab_scratch(12, (size_t)(J->rb * cols) * sizeof(float));
   char *ts = NULL;
@@ -106,36 +108,34 @@ static void enc_task(void *ctx, int tid, int nt) {
   int32_t *tmpIdx = ts ? (int32_t *)(ts + tsBytes) : NULL;
   float *tmpVal = ts ? (float *)(tmpIdx + (k > 0 ? k : 1)) : NULL;
   float guess = 0.0f;
-  for (int64_t b0 = r0; b0 < r1; b0 += J->rb) {
-    int64_t b1 = b0 + J->rb < r1 ? b0 + J->rb : r1;
-    float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
-    if (!J->fromPre) {
-      center_rows(a, b0, b1);
-      if (saelab_gemm_plan_rows(&J->plan, b0, b1, c, cols) != 0) { J->failed = 1; return; }
+  float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
+  if (!J->fromPre) {
+    center_rows(a, b0, b1);
+    if (saelab_gemm_plan_rows(&J->plan, b0, b1, c, cols) != 0) { J->failed = 1; return; }
+  }
+  for (int64_t r = b0; r < b1; r++) {
+    const float *row = c + (r - b0) * cols;
+    int64_t end = hi;
+    if (J->fill) { e = o->rowPtr[r]; end = o->rowPtr[r + 1]; }
+    int64_t cnt;
+    if (a->select == SAELAB_SELECT_ABOVE) {
+      cnt = above_row(row, cols, a->threshold, outIdx, outVal, e, end);
+    } else if (end - e >= k) {
+      cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, outIdx + e, outVal + e);
+    } else {
+      cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, tmpIdx, tmpVal);
+      for (int64_t i = 0; i < cnt && e + i < end; i++) { outIdx[e + i] = tmpIdx[i]; outVal[e + i] = tmpVal[i]; }
     }
-    for (int64_t r = b0; r < b1; r++) {
-      const float *row = c + (r - b0) * cols;
-      int64_t end = hi;
-      if (J->fill) { e = o->rowPtr[r]; end = o->rowPtr[r + 1]; }
-      int64_t cnt;
-      if (a->select == SAELAB_SELECT_ABOVE) {
-        cnt = above_row(row, cols, a->threshold, outIdx, outVal, e, end);
-      } else if (end - e >= k) {
-        cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, outIdx + e, outVal + e);
-      } else {
-        cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, tmpIdx, tmpVal);
-        for (int64_t i = 0; i < cnt && e + i < end; i++) { outIdx[e + i] = tmpIdx[i]; outVal[e + i] = tmpVal[i]; }
-      }
-      if (!J->fill) {
-        o->rowPtr[r + 1] = (int32_t)(cnt < INT32_MAX ? cnt : INT32_MAX);
-        e += cnt;
-      }
+    if (!J->fill) {
+      o->rowPtr[r + 1] = (int32_t)(cnt < INT32_MAX ? cnt : INT32_MAX);
+      e += cnt;
     }
   }
   if (J->fill) return;
-  if (tid == 0) J->nt = nt;
+  J->chunkTid[chunk] = tid;
+  J->chunkOff[chunk] = e0;
   J->used[tid] = e;
-  J->over[tid] = e > hi;
+  if (e > hi) J->over = 1; /* a benign race: every writer stores 1 */
 }
 
 static void center_task(void *ctx, int tid, int nt) {
@@ -171,30 +171,32 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   saelab_gemm_plan_init(&J.plan, &g, Bp, scale);
   int64_t rb = BLOCK_FLOATS / cols / SAELAB_GEMM_MR * SAELAB_GEMM_MR;
   J.rb = rb < SAELAB_GEMM_MR ? SAELAB_GEMM_MR : rb > 96 ? 96 : rb;
+  const int64_t nchunks = (rows + J.rb - 1) / J.rb;
   if (countsReady) {
     J.fill = 1;
     J.fromPre = a->keepPre;
-    saelab_pool_run(enc_task, &J, nt);
+    saelab_pool_chunks(enc_chunk, &J, nchunks, nt);
     return J.failed ? -1 : o->rowPtr[rows];
   }
-  /* Staging room per thread: its share of the output's capacity with a margin (rows differ). */
+  /* Staging room per thread: most of the output's capacity (chunks are claimed dynamically, so one
+     thread may take most of them); the rare overflow only costs a second pass. */
   int nth = nt == 1 ? 1 : saelab_pool_threads();
   if (nth > MAXT) nth = MAXT;
-  J.stCap = (o->cap + o->cap / 4) / nth + 1024;
-  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + 64);
+  J.stCap = (nth == 1 ? o->cap : o->cap - o->cap / 4) + 1024;
+  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + (size_t)nchunks * 12 + 64);
   if (!st) return -1;
   J.stIdx = (int32_t *)st;
   J.stVal = (float *)(J.stIdx + nth * J.stCap);
-  saelab_pool_run(enc_task, &J, nth);
+  J.chunkOff = (int64_t *)(J.stVal + nth * J.stCap);
+  J.chunkTid = (int32_t *)(J.chunkOff + nchunks);
+  saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
   if (J.failed) return -1;
   int64_t nnz = saelab_row_offsets(o->rowPtr, rows);
   if (nnz < 0 || nnz > o->cap) return nnz;
-  int over = 0;
-  for (int t = 0; t < J.nt; t++) over |= J.over[t];
   /* A thread that ran out of staging room has its entries placed again (from the kept
      pre-activations, or by computing them again: the same values); otherwise they are copied. */
-  if (over) J.fill = 1, J.fromPre = a->keepPre;
+  if (J.over) J.fill = 1, J.fromPre = a->keepPre;
   else J.copy = 1;
-  saelab_pool_run(enc_task, &J, J.nt);
+  saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
   return J.failed ? -1 : nnz;
 }

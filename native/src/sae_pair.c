@@ -13,6 +13,7 @@
 
 #define WALK_BYTES (1u << 20) /* outputs up to 1 MiB each: the row walk */
 #define MAXT 64
+#define WALK_CHUNKS 6 /* latent ranges, balanced by entries; each reads every row's entries once */
 
 typedef struct {
   const saelab_pair_args *p;
@@ -76,13 +77,14 @@ static int64_t block_rows(int64_t n) {
   return rb < 8 ? 8 : rb > 128 ? 128 : rb;
 }
 
-static void walk_task(void *ctx, int tid, int nt) {
+static void walk_chunk(void *ctx, int64_t chunk, int tid) {
   pair_job *J = ctx;
   const saelab_pair_args *p = J->p;
   const saelab_csr *s = p->s;
   const int64_t n = p->n, cols = s->cols, rows = s->rows;
   int64_t j0, j1;
-  saelab_split_weighted(J->prefix, cols, tid, nt, &j0, &j1);
+  (void)tid;
+  saelab_split_weighted(J->prefix, cols, (int)chunk, WALK_CHUNKS, &j0, &j1);
   if (j0 >= j1) return;
   const int64_t w = j1 - j0, rb = block_rows(n);
   const int doA = J->products && p->valuesA, doB = J->products;
@@ -190,6 +192,6 @@ int saelab_spmmT_pair(const saelab_pair_args *p) {
     for (int t = 0; t < nt; t++) c += J.cnt[(size_t)t * cols + j];
     J.prefix[j + 1] = J.prefix[j] + c;
   }
-  saelab_pool_run(walk_task, &J, nt);
+  saelab_pool_chunks(walk_chunk, &J, WALK_CHUNKS, nt);
   return J.failed ? -1 : 0;
 }

@@ -4,6 +4,7 @@
    sample misleads (too few or too many entries pass), a histogram of the whole matrix gives a safe
    cut instead. The answer is exact either way. */
 #include <string.h>
+#include "pack.h"
 #include "pool.h"
 #include "sparse.h"
 #if defined(__AVX2__) && defined(__FMA__)
@@ -59,6 +60,20 @@ static void batch_task(void *ctx, int tid, int nt) {
   const float *p = J->pre + base;
 #ifdef SAELAB_AVX2
   __m256 f = _mm256_set1_ps(fl);
+  /* Branch-free while there is room for whole lanes: positions packed as 32-bit offsets from base
+     into a small buffer, then widened (a mispredicted branch per candidate costs more than this). */
+  int32_t off[8];
+  for (; i + 8 <= n && c + 8 <= cap && i + 8 <= INT32_MAX; i += 8) {
+    __m256 x = _mm256_loadu_ps(p + i);
+    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, f, _CMP_GE_OQ));
+    if (!m) continue;
+    __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+    _mm256_storeu_ps(val + c, _mm256_permutevar8x32_ps(x, perm));
+    _mm256_storeu_si256((__m256i *)off, _mm256_add_epi32(_mm256_set1_epi32((int)i), perm));
+    int q = __builtin_popcount(m);
+    for (int t = 0; t < 8; t++) idx[c + t] = base + off[t];
+    c += q;
+  }
   for (; i + 16 <= n; i += 16) {
     unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + i), f, _CMP_GE_OQ)) |
                  ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + i + 8), f, _CMP_GE_OQ)) << 8);
@@ -107,6 +122,7 @@ static int64_t collect(batch_job *J, int nt, float floor, int64_t cap) {
 }
 
 int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) {
+  saelab_pack_ready();
   int64_t rows = o->rows, cols = o->cols;
   memset(o->rowPtr, 0, (size_t)(rows + 1) * sizeof(int32_t));
   if (total <= 0 || rows * cols == 0) return 0;
@@ -182,18 +198,24 @@ int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) {
     cum += lo[L];
   }
   uint32_t T = ((uint32_t)B << HI_SHIFT) | (uint32_t)L;
-  int64_t ties = need - cum, e = 0;
-  for (int t = 0; t < nt; t++)
-    for (int64_t c = 0; c < J.count[t]; c++) {
-      float x = J.candVal[(size_t)t * J.cap + c];
-      uint32_t u = bits_of(x);
-      if (u > T || (u == T && ties-- > 0)) {
-        int64_t idx = J.candIdx[(size_t)t * J.cap + c], r = idx / cols;
-        o->rowPtr[r + 1]++;
-        o->colIdx[e] = (int32_t)(idx - r * cols);
-        o->values[e++] = x;
-      }
+  int64_t ties = need - cum, e = 0, r = 0, rowEnd = cols;
+  /* Candidates come in flat order, so the row advances monotonically (no division per entry); the
+     common case, a single candidate at the cut, is kept without a branch. */
+  for (int t = 0; t < nt; t++) {
+    const float *cv = J.candVal + (size_t)t * J.cap;
+    const int64_t *ci = J.candIdx + (size_t)t * J.cap;
+    for (int64_t c = 0; c < J.count[t] && e < total; c++) { /* e < total <= cap: every store is in bounds */
+      uint32_t u = bits_of(cv[c]);
+      int keep = u > T;
+      if (u == T) keep = ties-- > 0;
+      int64_t idx = ci[c];
+      while (idx >= rowEnd) { r++; rowEnd += cols; }
+      o->rowPtr[r + 1] += keep;
+      o->colIdx[e] = (int32_t)(idx - (rowEnd - cols));
+      o->values[e] = cv[c];
+      e += keep;
     }
-  for (int64_t r = 0; r < rows; r++) o->rowPtr[r + 1] += o->rowPtr[r];
+  }
+  for (int64_t q = 0; q < rows; q++) o->rowPtr[q + 1] += o->rowPtr[q];
   return e;
 }

@@ -36,7 +36,7 @@ export class Sae implements SaeModel, SaeCore<AnyArchConfig> {
       gain: config.tying === "tied_gain",
       threshold: this.def.hasThresholdParam,
     });
-    this.params = viewsOf(this.layout, buffer ?? new Float32Array(this.layout.size));
+    this.params = viewsOf(this.layout, buffer ?? kernels.alloc(this.layout.size));
     this.levels = this.def.levels(config);
   }
 
@@ -89,7 +89,7 @@ export class Sae implements SaeModel, SaeCore<AnyArchConfig> {
   workspace(batch: number): Workspace {
     let ws = this.workspaces.get(batch);
     if (!ws) {
-      ws = createWorkspace(this, this.levels, batch);
+      ws = createWorkspace(this, this.levels, batch, (n) => this.kernels.alloc(n));
       this.workspaces.set(batch, ws);
     }
     return ws;

@@ -26,8 +26,8 @@ export interface StepResult {
   flops: FlopCount;
 }
 
-/** Returns a fresh workspace for `sae` at batch size `batch`. */
-export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batch: number): Workspace {
+/** Returns a fresh workspace for `sae` at batch size `batch` (its big buffers from `alloc`, e.g. a backend's aligned one). */
+export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batch: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Workspace {
   const { dIn: n, dSae: d } = sae;
   const acts = emptySparse(batch, d, batch * 8);
   const lv = levels.map((_, i) => ({
@@ -36,11 +36,11 @@ export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batc
   }));
   return {
     batch,
-    xc: new Float32Array(batch * n),
-    pre: new Float32Array(batch * d),
+    xc: alloc(batch * n),
+    pre: alloc(batch * d),
     acts,
     levels: lv,
-    err: levels.map(() => new Float32Array(batch * n)),
+    err: levels.map(() => alloc(batch * n)),
     fired: new Uint8Array(d),
     actSum: new Float32Array(d),
     scratch: new Map(),

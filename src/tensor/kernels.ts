@@ -167,6 +167,8 @@ export interface Kernels {
   readonly name: string;
   /** Number of threads the backend uses. */
   readonly threads: number;
+  /** Returns a zeroed Float32Array of n elements laid out for the backend (64-byte aligned on the native one). */
+  alloc(n: number): Float32Array;
 
   /** Dense product out = alpha * op(a) @ op(b) (columns scaled by colScale) + bias + beta * out. */
   gemm(args: GemmArgs): void;

@@ -30,6 +30,8 @@ export interface NativeAddon {
   encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number): number;
   decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
+  /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
+  alignedF32(n: number): F32;
   /** Measured single-precision FMA throughput (FLOP/s) of `threads` threads over `seconds`. */
   fmaPeak(seconds: number, threads: number): number;
 }
@@ -55,6 +57,11 @@ export function nativeKernels(addon: NativeAddon): Kernels {
   return {
     name: "native",
     threads: addon.threads(),
+
+    alloc(n: number): Float32Array {
+      dim("alloc", "n", n);
+      return addon.alignedF32(n);
+    },
 
     gemm(args: GemmArgs): void {
       const { a, b, out, m, n, k } = args;

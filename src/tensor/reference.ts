@@ -9,6 +9,7 @@ export function referenceKernels(): Kernels {
   return {
     name: "reference",
     threads: 1,
+    alloc: (n) => new Float32Array(n),
     gemm,
     sparsifyAbove,
     topkRows,

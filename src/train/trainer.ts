@@ -116,7 +116,7 @@ export class Trainer {
     const key = `${sae.dIn}x${sae.dSae}:${sae.levels.map((l) => l.width).join(",")}:${batch}`;
     let ws = this.workspaces.get(key);
     if (!ws) {
-      ws = createWorkspace(sae, sae.levels, batch);
+      ws = createWorkspace(sae, sae.levels, batch, (n) => this.kernels.alloc(n));
       this.workspaces.set(key, ws);
     }
     return ws;
