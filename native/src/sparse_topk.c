@@ -123,9 +123,9 @@ int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t
     return c;
   }
   float T = select_desc(vals, c, k - 1, tmp);
-  /* The next row's cut: this row's k2-th largest (so about k2 entries pass it), or the cut that
-     worked, or none. */
-  *guess = c >= k2 ? select_desc(vals, c, k2 - 1, tmp) : g;
+  /* The next row's cut: a cut that passed between k and 3k entries stays; otherwise this row's
+     k2-th largest (so about k2 entries pass it), or none. */
+  if (!(g > 0 && c <= 3 * k)) *guess = c >= k2 ? select_desc(vals, c, k2 - 1, tmp) : g;
   int64_t above = 0, same = 0, n = 0, i = 0;
   for (int64_t q = 0; q < c; q++) { above += vals[q] > T; same += vals[q] == T; }
   int64_t ties = k - above;

@@ -4,7 +4,9 @@
  */
 import { z } from "zod";
 import type { ArchitectureDef, SaeCore, StepCtx } from "./arch.js";
-import { scratchF32, scratchF64 } from "./arch.js";
+import type { SparseRows } from "../tensor/kernels.js";
+import { scratchF32 } from "./arch.js";
+import { diagonalPattern } from "./rows.js";
 import { baseShape, checkBase, normalizeDecoderField, warmUpField } from "./config.js";
 
 export const StandardConfigSchema = z
@@ -19,22 +21,30 @@ export const StandardConfigSchema = z
   .superRefine((cfg, ctx) => checkBase(cfg, ctx));
 export type StandardConfig = z.infer<typeof StandardConfigSchema>;
 
+/** Returns the [dSae, dSae] diagonal pattern kept in the workspace (values set by the caller). */
+function diagonal(ctx: StepCtx): SparseRows {
+  const have = ctx.ws.scratch.get("l1:diag");
+  if (have && !(have instanceof Float32Array || have instanceof Float64Array || have instanceof Uint8Array)) return have;
+  const s = diagonalPattern(ctx.sae.dSae);
+  ctx.ws.scratch.set("l1:diag", s);
+  return s;
+}
+
 /**
  * Returns c * ||W_dec[j]|| / batch for every latent j, the L1 term's gradient with respect to an
  * active latent's value (the step adds it to each entry), and keeps the norms for `l1Term`.
  */
 export function l1ValueGrad(ctx: StepCtx, coefficient: number): Float32Array {
-  const { sae, ws, batch: B, flops } = ctx;
+  const { kernels, sae, ws, batch: B, flops } = ctx;
   const { dIn: n, dSae: d } = sae;
   const Wd = sae.params.W_dec;
-  const norm = scratchF64(ws, "l1:norm", d);
+  const norm = scratchF32(ws, "l1:norm", d);
   const shift = scratchF32(ws, "l1:shift", d);
+  // ||W_dec[j]||^2 as the sampled product of W_dec with itself on the diagonal.
+  kernels.sddmm(diagonal(ctx), Wd, Wd, n, norm);
   const c = coefficient / B;
   for (let j = 0; j < d; j++) {
-    let sq = 0;
-    const off = j * n;
-    for (let i = 0; i < n; i++) sq += Wd[off + i]! * Wd[off + i]!;
-    norm[j] = Math.sqrt(sq);
+    norm[j] = Math.sqrt(norm[j]!);
     shift[j] = c * norm[j]!;
   }
   flops.other += 2 * n * d;
@@ -43,24 +53,21 @@ export function l1ValueGrad(ctx: StepCtx, coefficient: number): Float32Array {
 
 /** Adds the decoder-norm-weighted L1 loss ("l1") and its W_dec gradient, from each latent's summed activation (`ws.actSum`). */
 export function l1Term(ctx: StepCtx, coefficient: number): void {
-  const { sae, grads, ws, losses, flops, batch: B } = ctx;
+  const { kernels, sae, grads, ws, losses, flops, batch: B } = ctx;
   const { dIn: n, dSae: d } = sae;
-  const Wd = sae.params.W_dec;
   const colSum = ws.actSum;
-  const norm = scratchF64(ws, "l1:norm", d);
+  const norm = scratchF32(ws, "l1:norm", d);
+  const diag = diagonal(ctx);
   let total = 0;
   const c = coefficient / B;
   for (let j = 0; j < d; j++) {
-    if (colSum[j] === 0) continue;
     const nj = norm[j]!;
     total += colSum[j]! * nj;
-    if (nj > 0) {
-      const g = (c * colSum[j]!) / nj;
-      const off = j * n;
-      for (let i = 0; i < n; i++) grads.W_dec[off + i] = grads.W_dec[off + i]! + g * Wd[off + i]!;
-    }
-    flops.other += 2 * n;
+    diag.values[j] = colSum[j] !== 0 && nj > 0 ? (c * colSum[j]!) / nj : 0;
   }
+  // grad W_dec[j] += (c * colSum[j] / ||W_dec[j]||) * W_dec[j]: a diagonal times W_dec.
+  kernels.spmm(diag, sae.params.W_dec, n, grads.W_dec, true);
+  flops.other += 2 * n * d;
   losses.l1 = c * total;
 }
 

@@ -3,14 +3,17 @@
  * (dictionary_learning ConstrainedAdam): the radial part of each decoder row's gradient is removed,
  * Adam steps, and the rows are renormalised.
  */
-import type { Kernels } from "../tensor/kernels.js";
+import type { Kernels, SparseRows } from "../tensor/kernels.js";
 import type { Sae } from "../sae/model.js";
 import type { ParamViews } from "../sae/params.js";
+import { diagonalPattern } from "../sae/rows.js";
 
 /** Adam state: first and second moments, same layout as the parameters. */
 export interface AdamState {
   m: Float32Array;
   v: Float32Array;
+  /** Buffers of the unit-norm decoder constraint (made on first use). */
+  rows?: { diag: SparseRows; dot: Float32Array; nn: Float32Array };
 }
 
 /** Optimizer settings. */
@@ -25,44 +28,34 @@ export function adamState(sae: Sae): AdamState {
   return { m: new Float32Array(sae.layout.size), v: new Float32Array(sae.layout.size) };
 }
 
-/** Applies one (constrained) Adam step to `sae` with gradients `grads`; `step` is 1-based. Returns its flop count. */
+/**
+ * Applies one (constrained) Adam step to `sae` with gradients `grads`; `step` is 1-based. Returns its
+ * flop count. With the unit-norm constraint, grads.W_dec serves as scratch after the update (its
+ * contents are then unspecified). The per-row passes run as kernels over a diagonal pattern.
+ */
 export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, state: AdamState, lr: number, step: number, s: AdamSettings): number {
   const { dIn: n, dSae: d } = sae;
   const W = sae.params.W_dec;
   const G = grads.W_dec;
   let flops = 12 * sae.layout.size;
+  let R = state.rows;
   if (sae.config.normalizeDecoder) {
-    for (let j = 0; j < d; j++) {
-      const off = j * n;
-      let nn = 0;
-      let dot = 0;
-      for (let i = 0; i < n; i++) {
-        nn += W[off + i]! * W[off + i]!;
-        dot += W[off + i]! * G[off + i]!;
-      }
-      if (nn > 0) {
-        const c = dot / nn;
-        for (let i = 0; i < n; i++) G[off + i] = G[off + i]! - c * W[off + i]!;
-      }
-    }
+    if (!R || R.nn.length !== d) R = state.rows = { diag: diagonalPattern(d), dot: new Float32Array(d), nn: new Float32Array(d) };
+    // Remove each row gradient's radial part: G[j] -= (W[j] . G[j] / W[j] . W[j]) W[j].
+    kernels.sddmm(R.diag, W, W, n, R.nn);
+    kernels.sddmm(R.diag, W, G, n, R.dot);
+    for (let j = 0; j < d; j++) R.diag.values[j] = R.nn[j]! > 0 ? -R.dot[j]! / R.nn[j]! : 0;
+    kernels.spmm(R.diag, W, n, G, true);
     flops += 6 * n * d;
   }
   kernels.adam({ params: sae.params.buffer, grads: grads.buffer, m: state.m, v: state.v, lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, step });
-  if (sae.config.normalizeDecoder) {
-    normalizeRows(W, d, n);
+  if (sae.config.normalizeDecoder && R) {
+    // Renormalise the rows (zero rows stay zero), through G, which is no longer needed.
+    kernels.sddmm(R.diag, W, W, n, R.nn);
+    for (let j = 0; j < d; j++) R.diag.values[j] = R.nn[j]! > 0 ? 1 / Math.sqrt(R.nn[j]!) : 1;
+    kernels.spmm(R.diag, W, n, G, false);
+    W.set(G);
     flops += 3 * n * d;
   }
   return flops;
-}
-
-/** Scales each row of a [rows, cols] matrix to unit norm (zero rows stay zero). */
-export function normalizeRows(w: Float32Array, rows: number, cols: number): void {
-  for (let r = 0; r < rows; r++) {
-    const off = r * cols;
-    let sq = 0;
-    for (let c = 0; c < cols; c++) sq += w[off + c]! * w[off + c]!;
-    if (sq === 0) continue;
-    const inv = 1 / Math.sqrt(sq);
-    for (let c = 0; c < cols; c++) w[off + c] = w[off + c]! * inv;
-  }
 }
