@@ -1,4 +1,4 @@
-/* Adam over a flat parameter buffer: elementwise, split in equal ranges between threads. */
+/* Adam over a flat parameter buffer: elementwise, in fixed ranges claimed dynamically by the threads. */
 #include <math.h>
 #include "pool.h"
 #include "simd.h"
@@ -6,10 +6,12 @@
 
 typedef struct { float *p, *m, *v; const float *g; int64_t len; float b1, c1, b2, c2, step, invBc2, eps; } adam_job;
 
-static void adam_task(void *ctx, int tid, int nt) {
+#define ADAM_CHUNK 65536 /* elements per chunk (claimed dynamically) */
+
+static void adam_chunk(void *ctx, int64_t c, int tid) {
   adam_job *J = ctx;
-  int64_t i0, i1, i;
-  saelab_split(J->len, tid, nt, 16, &i0, &i1);
+  int64_t i0 = c * ADAM_CHUNK, i1 = i0 + ADAM_CHUNK < J->len ? i0 + ADAM_CHUNK : J->len, i;
+  (void)tid;
   i = i0;
 #ifdef SAELAB_AVX2
   __m256 b1 = _mm256_set1_ps(J->b1), c1 = _mm256_set1_ps(J->c1), b2 = _mm256_set1_ps(J->b2), c2 = _mm256_set1_ps(J->c2);
@@ -37,5 +39,5 @@ void saelab_adam(float *params, const float *grads, float *m, float *v, int64_t 
   double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
   adam_job J = {params, m, v, grads, len, (float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2),
                 (float)(lr / bc1), (float)(1 / bc2), (float)eps};
-  saelab_pool_run(adam_task, &J, len < 32768 ? 1 : 0);
+  saelab_pool_chunks(adam_chunk, &J, (len + ADAM_CHUNK - 1) / ADAM_CHUNK, len < 32768 ? 1 : 0);
 }

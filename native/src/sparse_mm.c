@@ -10,11 +10,14 @@
 /* ---- spmm: each thread owns a range of output rows and walks its own CSC of those rows ---- */
 typedef struct { const saelab_csr *s; const float *w, *a; int64_t n; float *out; int accumulate, failed; } mm_job;
 
-static void spmm_task(void *ctx, int tid, int nt) {
+#define CHUNKS 16 /* fixed work ranges (balanced by entries), claimed dynamically by the threads */
+
+static void spmm_task(void *ctx, int64_t chunk, int tid) {
   mm_job *J = ctx;
   const saelab_csr *s = J->s;
   int64_t r0, r1, n = J->n, cols = s->cols;
-  saelab_split_weighted(s->rowPtr, s->rows, tid, nt, &r0, &r1);
+  (void)tid;
+  saelab_split_weighted(s->rowPtr, s->rows, (int)chunk, CHUNKS, &r0, &r1);
   if (r0 >= r1) return;
   saelab_csc c;
   /* ob: this thread's rows of one column block of out, contiguous, so it stays in L2. */
@@ -62,7 +65,7 @@ static void spmm_task(void *ctx, int tid, int nt) {
 
 int saelab_spmm(const saelab_csr *s, const float *w, int64_t n, float *out, int accumulate) {
   mm_job J = {s, w, NULL, n, out, accumulate, 0};
-  saelab_pool_run(spmm_task, &J, saelab_threads_for((double)(s->rowPtr[s->rows] - s->rowPtr[0]) * n + (double)s->rows * n));
+  saelab_pool_chunks(spmm_task, &J, CHUNKS, saelab_threads_for((double)(s->rowPtr[s->rows] - s->rowPtr[0]) * n + (double)s->rows * n));
   return J.failed ? -1 : 0;
 }
 
@@ -77,10 +80,11 @@ typedef struct {
 } t_job;
 
 /* sddmm: each weight row is read once and dotted with the rows of a that fired it, eight at a time. */
-static void sddmm_task(void *ctx, int tid, int nt) {
+static void sddmm_task(void *ctx, int64_t chunk, int tid) {
   t_job *J = ctx;
   int64_t j0, j1, n = J->n;
-  saelab_split_latents(&J->c, J->s->cols, tid, nt, &j0, &j1);
+  (void)tid;
+  saelab_split_latents(&J->c, J->s->cols, (int)chunk, CHUNKS, &j0, &j1);
   const saelab_csc *c = &J->c;
   for (int64_t j = j0; j < j1; j++) {
     const float *y = J->w + j * n;
@@ -117,10 +121,11 @@ static void sddmm_task(void *ctx, int tid, int nt) {
 }
 
 /* spmmT: out[j, :] += the entries' rows of a, weighted, for each latent j that fired. */
-static void spmmT_task(void *ctx, int tid, int nt) {
+static void spmmT_task(void *ctx, int64_t chunk, int tid) {
   t_job *J = ctx;
   int64_t j0, j1, n = J->n;
-  saelab_split_latents(&J->c, J->s->cols, tid, nt, &j0, &j1);
+  (void)tid;
+  saelab_split_latents(&J->c, J->s->cols, (int)chunk, CHUNKS, &j0, &j1);
   float acc[CB] __attribute__((aligned(32)));
   for (int64_t j = j0; j < j1; j++) {
     int64_t e0 = J->c.colPtr[j], cnt = J->c.colPtr[j + 1] - e0;
@@ -140,16 +145,18 @@ static void spmmT_task(void *ctx, int tid, int nt) {
 
 /* spmmTCols: sums for JB adjacent latents go to a [JB, n] tile, which is added to out [n, cols]
    transposed, so that every write is a run of JB contiguous floats. */
-static void spmmT_cols_task(void *ctx, int tid, int nt) {
+static void spmmT_cols_task(void *ctx, int64_t chunk, int tid) {
   t_job *J = ctx;
   int64_t n = J->n, cols = J->s->cols, nblk = (cols + JB - 1) / JB;
   const int32_t *cp = J->c.colPtr;
-  int64_t total = cp[cols], lo = total * tid / nt, hi = total * (tid + 1) / nt, b0 = 0, b1;
+  const int nt = CHUNKS, c = (int)chunk;
+  (void)tid;
+  int64_t total = cp[cols], lo = total * c / nt, hi = total * (c + 1) / nt, b0 = 0, b1;
   while (b0 < nblk && cp[b0 * JB] < lo) b0++;
   b1 = b0;
   while (b1 < nblk && cp[b1 * JB] < hi) b1++;
-  if (tid == 0) b0 = 0;
-  if (tid == nt - 1) b1 = nblk;
+  if (c == 0) b0 = 0;
+  if (c == nt - 1) b1 = nblk;
   float *tt = saelab_scratch(6, (size_t)(JB * n + CB) * sizeof(float));
   if (!tt) { J->failed = 1; return; }
   for (int64_t b = b0; b < b1; b++) {
@@ -197,10 +204,10 @@ static void spmmT_cols_task(void *ctx, int tid, int nt) {
   }
 }
 
-static int run_latent_major(const saelab_csr *s, const float *a, const float *w, int64_t n, float *out, saelab_task_fn fn, int withPos) {
+static int run_latent_major(const saelab_csr *s, const float *a, const float *w, int64_t n, float *out, saelab_chunk_fn fn, int withPos) {
   t_job J = {s, a, w, n, out, {0}, 0};
   if (saelab_build_csc(s, 0, s->rows, withPos, 4, &J.c) != 0) return -1;
-  saelab_pool_run(fn, &J, saelab_threads_for((double)J.c.colPtr[s->cols] * n));
+  saelab_pool_chunks(fn, &J, CHUNKS, saelab_threads_for((double)J.c.colPtr[s->cols] * n));
   return J.failed ? -1 : 0;
 }
 

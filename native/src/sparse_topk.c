@@ -167,11 +167,13 @@ typedef struct {
   int fill, failed;
 } topk_job;
 
-static void topk_task(void *ctx, int tid, int nt) {
+#define TOPK_CHUNK 64 /* rows per chunk (claimed dynamically) */
+
+static void topk_chunk(void *ctx, int64_t c, int tid) {
   topk_job *J = ctx;
   saelab_csr_out *o = J->o;
-  int64_t r0, r1;
-  saelab_split(o->rows, tid, nt, 1, &r0, &r1);
+  int64_t r0 = c * TOPK_CHUNK, r1 = r0 + TOPK_CHUNK < o->rows ? r0 + TOPK_CHUNK : o->rows;
+  (void)tid;
   if (J->fill) {
     for (int64_t r = r0; r < r1; r++) {
       int64_t e = o->rowPtr[r], n = o->rowPtr[r + 1] - e;
@@ -200,11 +202,11 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
   if (!slots) return -1;
   topk_job J = {pre, mask, k, (int32_t *)slots, (float *)(slots + (size_t)(o->rows * k) * 4), o, 0, 0};
   int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;
-  saelab_pool_run(topk_task, &J, nt);
+  saelab_pool_chunks(topk_chunk, &J, (o->rows + TOPK_CHUNK - 1) / TOPK_CHUNK, nt);
   if (J.failed) return -1;
   int64_t nnz = saelab_row_offsets(o->rowPtr, o->rows);
   if (nnz < 0 || nnz > o->cap) return nnz;
   J.fill = 1;
-  saelab_pool_run(topk_task, &J, nt);
+  saelab_pool_chunks(topk_chunk, &J, (o->rows + TOPK_CHUNK - 1) / TOPK_CHUNK, nt);
   return nnz;
 }
