@@ -145,6 +145,8 @@ interface CaseResult {
   flops: { total: number; dense: number; sparse: number; other: number };
 }
 
+const LABELS: Record<string, string> = { std: "standard", "std-init": "standard @init", "std-tied": "standard tied", topk: "topk", batchtopk: "batchtopk" };
+
 const SAE_CASES: Record<string, Record<string, unknown>> = {
   std: { architecture: "standard", l1Coefficient: 1e-3 },
   "std-init": { architecture: "standard", l1Coefficient: 1e-3 },
@@ -218,7 +220,13 @@ const sci = (v: number) => v.toExponential(2);
 const load = () => loadavg()[0]!.toFixed(2);
 
 const addon = loadNativeAddon();
-const peak = base.name === "native" && "addon" in addon ? Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, base.threads))) / 1e9 : NaN;
+/** The machine's FMA peak: the larger of the all-threads probe and threads x the one-thread probe (best of several), so a busy core cannot inflate the shares. */
+function measurePeak(): number {
+  if (base.name !== "native" || !("addon" in addon)) return NaN;
+  const probe = (t: number) => Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, t)));
+  return Math.max(probe(base.threads), base.threads * probe(1)) / 1e9;
+}
+const peak = measurePeak();
 console.log(`saelab bench:train  backend=${base.name} (${base.threads} thread${base.threads > 1 ? "s" : ""})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
   `machine: ${cpus().length} cores, load average ${load()} at start; measured FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
@@ -233,21 +241,23 @@ for (const [n, d] of SIZES) {
   const data = [makeBatch(n, d, 1), makeBatch(n, d, 2)];
   const g = gemmGflops(n, d, data[0]!);
   console.log(`\ndIn ${n} / dSae ${d}: load average ${load()}; plain encoder GEMM [${B}x${n}]x[${n}x${d}] ${g.toFixed(1)} GFLOP/s${Number.isNaN(peak) ? "" : ` (${((100 * g) / peak).toFixed(0)}% of peak)`}; best of ${steps} steps`);
-  console.log(`  ${"case".padEnd(10)} ${"L0".padStart(6)} ${"tok/s".padStart(10)} ${"ms/step best/median".padStart(21)} ${"encoder GFLOP/s".padStart(20)} ${"FLOPs/step".padStart(10)}  (dense/sparse/other)`);
+  console.log(`  ${"case".padEnd(15)} ${"L0".padStart(6)} ${"tok/s".padStart(10)} ${"ms/step best/median".padStart(21)} ${"encoder GFLOP/s".padStart(20)} ${"FLOPs/step".padStart(10)}  (dense/sparse/other)`);
   const torchAt = new Map<number, TorchResult | null>();
   const torchSteps = big ? 3 : 10;
   for (const c of CASES) {
     const r = timeCase(c, n, d, data, steps);
     const share = Number.isNaN(peak) ? "" : ` (${((100 * r.encGflops) / peak).toFixed(0)}%)`;
     let line =
-      `  ${c.padEnd(10)} ${r.l0.toFixed(1).padStart(6)} ${fmt((B * 1000) / r.bestMs).padStart(10)} ${`${r.bestMs.toFixed(2)} / ${r.medianMs.toFixed(2)}`.padStart(21)} ` +
+      `  ${(LABELS[c] ?? c).padEnd(15)} ${r.l0.toFixed(1).padStart(6)} ${fmt((B * 1000) / r.bestMs).padStart(10)} ${`${r.bestMs.toFixed(2)} / ${r.medianMs.toFixed(2)}`.padStart(21)} ` +
       `${`${r.encGflops.toFixed(1)}${share}`.padStart(20)} ${sci(r.flops.total).padStart(10)}  (${sci(r.flops.dense)}/${sci(r.flops.sparse)}/${sci(r.flops.other)})`;
     if (py) {
       // The PyTorch step is the standard one: at initialisation for std-init, at the target L0 otherwise.
       const key = c === "std-init" ? 0 : L0;
       if (!torchAt.has(key)) torchAt.set(key, runTorch(py, n, d, key, torchSteps));
       const t = torchAt.get(key);
-      if (t) line += `\n  ${"".padEnd(10)} torch standard L0 ${t.l0.toFixed(1)}: ${fmt(t.tokens_per_sec)} tok/s, ${(t.seconds_per_step * 1000).toFixed(1)} ms/step (${t.blas}, encoder ${t.encoder_gflops.toFixed(1)} GFLOP/s)  ratio ${((B * 1000) / r.bestMs / t.tokens_per_sec).toFixed(2)}x`;
+      const ratio = t ? ((B * 1000) / r.bestMs / t.tokens_per_sec).toFixed(2) : "";
+      if (t && c !== "std" && c !== "std-init") line += `  ${ratio}x torch standard`;
+      else if (t) line += `\n  ${"".padEnd(15)} torch standard L0 ${t.l0.toFixed(1)}: ${fmt(t.tokens_per_sec)} tok/s, ${(t.seconds_per_step * 1000).toFixed(1)} ms/step (${t.blas}, encoder ${t.encoder_gflops.toFixed(1)} GFLOP/s)  ratio ${ratio}x`;
     }
     console.log(line);
   }

@@ -19,14 +19,22 @@ const backends = availableKernels();
 /** [rows, n, cols]: tiny, fewer rows than the micro-kernel, several row blocks, and op(w) too big to keep packed (> 2 MiB). */
 const ENCODE_SHAPES: [number, number, number][] = [[1, 3, 5], [4, 7, 33], [13, 17, 40], [200, 64, 512], [61, 130, 4100]];
 
-function selections(rng: Rng, cols: number): (EncodeSelect | undefined)[] {
-  return [undefined, { kind: "above" }, { kind: "above", threshold: rand(rng, cols, 0, 0.5) }, { kind: "topk", k: 1 }, { kind: "topk", k: Math.max(1, Math.floor(cols / 7)) }, { kind: "topk", k: cols + 3 }];
+function selections(rng: Rng, rows: number, cols: number): (EncodeSelect | undefined)[] {
+  const total = Math.max(1, Math.floor((rows * cols) / 9));
+  return [
+    undefined, { kind: "above" }, { kind: "above", threshold: rand(rng, cols, 0, 0.5) }, { kind: "topk", k: 1 }, { kind: "topk", k: Math.max(1, Math.floor(cols / 7)) }, { kind: "topk", k: cols + 3 },
+    // Batch top-k: no cut to try, a cut that works, one too high (fallback), more than the positive
+    // entries; a cut of 0 with more positive entries than total, and with fewer.
+    { kind: "topkBatch", total }, { kind: "topkBatch", total, guess: Float32Array.of(0.05) }, { kind: "topkBatch", total, guess: Float32Array.of(50) }, { kind: "topkBatch", total: rows * cols, guess: Float32Array.of(0.1) },
+    { kind: "topkBatch", total, guess: Float32Array.of(0) }, { kind: "topkBatch", total: rows * cols, guess: Float32Array.of(0) },
+  ];
 }
 
 /** The backend's own selection on given pre-activations. */
 function selectOn(K: Kernels, sel: EncodeSelect, pre: Float32Array, rows: number, cols: number): SparseRows {
   const out = emptySparse(0, 0);
-  return sel.kind === "above" ? K.sparsifyAbove(pre, rows, cols, out, sel.threshold) : K.topkRows(pre, rows, cols, sel.k, out);
+  if (sel.kind === "above") return K.sparsifyAbove(pre, rows, cols, out, sel.threshold);
+  return sel.kind === "topk" ? K.topkRows(pre, rows, cols, sel.k, out) : K.topkBatch(pre, rows, cols, sel.total, out);
 }
 
 describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-step kernels", (_name, K: Kernels) => {
@@ -38,19 +46,20 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-
       // The reference's encode is its own composition; the big shape only exercises the native strategy switch.
       if (big && K.name === "reference") continue;
       const x = rand(rng, rows * n);
-      for (const sel of selections(rng, cols).filter((_, i) => !big || i === 1 || i === 4)) {
+      for (const sel of selections(rng, rows, cols).filter((_, i) => !big || i === 1 || i === 4 || i === 7)) {
         const transW = combo % 2 === 1;
         const center = combo % 3 !== 2 ? rand(rng, n, -0.3, 0.3) : undefined;
         const colScale = combo % 4 === 3 ? rand(rng, cols, 0.5, 1.5) : undefined;
         const w = rand(rng, n * cols, -0.5, 0.5);
         const bias = rand(rng, cols, -0.3, 0.1);
         combo++;
-        const what = `encode ${rows}x${n}x${cols} ${sel ? JSON.stringify({ ...sel, threshold: undefined }) : "no select"} transW=${transW}`;
+        const what = `encode ${rows}x${n}x${cols} ${sel ? JSON.stringify({ ...sel, threshold: undefined, guess: sel.kind === "topkBatch" ? sel.guess?.[0] : undefined }) : "no select"} transW=${transW}`;
         const base = { x, rows, n, cols, w, transW, bias, ...(center ? { center } : {}), ...(colScale ? { colScale } : {}) };
         const xc = new Float32Array(rows * n);
         const pre = new Float32Array(rows * cols);
         const out = emptySparse(0, 0, 0); // must grow
-        K.encode({ ...base, xc, pre, ...(sel ? { select: sel, out } : {}) });
+        const fresh = (): EncodeSelect | undefined => (sel?.kind === "topkBatch" && sel.guess ? { ...sel, guess: Float32Array.from(sel.guess) } : sel);
+        K.encode({ ...base, xc, pre, ...(sel ? { select: fresh()!, out } : {}) });
         for (let i = 0; i < rows * n; i++) {
           if (xc[i] !== Math.fround(x[i]! - (center ? center[i % n]! : 0))) expect.fail(`${what}: xc[${i}]`);
         }
@@ -68,7 +77,7 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-
         expectSameSparse(out, selectOn(K, sel, pre, rows, cols), `${what}: selection`);
         // Without keeping pre: the same entries, also into an output that must grow, and into one with room.
         for (const o of [emptySparse(0, 0, 0), out]) {
-          K.encode({ ...base, xc: new Float32Array(rows * n), pre: new Float32Array(rows * cols), keepPre: false, select: sel, out: o });
+          K.encode({ ...base, xc: new Float32Array(rows * n), pre: new Float32Array(rows * cols), keepPre: false, select: fresh()!, out: o });
           expectSameSparse(o, selectOn(K, sel, pre, rows, cols), `${what}: selection without pre`);
         }
       }

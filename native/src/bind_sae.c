@@ -6,7 +6,7 @@
 #include "common.h"
 #include "sae_step.h"
 
-#define MAXARGS 20
+#define MAXARGS 24
 #define ARGS(n)                                                                  \
   size_t argc_ = MAXARGS;                                                       \
   napi_value argv[MAXARGS];                                                     \
@@ -58,9 +58,9 @@ static int csr_ok(napi_env env, saelab_csr *s, size_t lrp, size_t lci, size_t va
 }
 
 /* encode(x, rows, n, cols, center, xc, w, transW, colScale, bias, pre, keepPre, select, threshold, k,
-          rowPtr, colIdx, values, countsReady) -> nnz */
+          rowPtr, colIdx, values, countsReady, total, guess) -> nnz */
 static napi_value js_encode(napi_env env, napi_callback_info info) {
-  ARGS(19);
+  ARGS(21);
   F32(0, x, lx, "encode x"); INT(1, rows, "encode rows"); INT(2, n, "encode n"); INT(3, cols, "encode cols");
   NEED(rows >= 0 && n >= 0 && cols >= 0, "saelab native: encode sizes must be >= 0");
   float *center, *colScale, *bias, *thr;
@@ -75,9 +75,12 @@ static napi_value js_encode(napi_env env, napi_callback_info info) {
   INT(18, ready, "encode countsReady");
   NEED((int64_t)lx >= rows * n && (int64_t)lxc >= rows * n && (int64_t)lw >= n * cols && (int64_t)lpre >= rows * cols,
        "saelab native: encode x, xc, w or pre too short");
-  NEED(select >= 0 && select <= 2 && (int64_t)lrp >= rows + 1, "saelab native: encode select or rowPtr invalid");
+  INT(19, total, "encode total");
+  float *guess;
+  if (!opt_f32(env, argv[20], &guess, 1, "encode guess")) return NULL;
+  NEED(select >= 0 && select <= 3 && (int64_t)lrp >= rows + 1, "saelab native: encode select or rowPtr invalid");
   saelab_csr_out o = {rows, cols, rp, ci, va, (int64_t)(lci < lva ? lci : lva)};
-  saelab_encode_args a = {x, rows, n, cols, center, xc, w, (int)transW, colScale, bias, pre, (int)keepPre, (int)select, thr, k, &o};
+  saelab_encode_args a = {x, rows, n, cols, center, xc, w, (int)transW, colScale, bias, pre, (int)keepPre, (int)select, thr, k, total, guess, &o};
   int64_t nnz = saelab_encode(&a, (int)ready);
   if (nnz == -1) SAELAB_THROW(env, "saelab native: encode ran out of memory");
   if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");

@@ -22,12 +22,13 @@ typedef struct {
   int64_t rb;   /* rows per block (= per chunk) */
   int fill;     /* entries go to the offsets already in rowPtr */
   int fromPre;  /* select from a->pre, which holds this call's pre-activations */
-  int failed, copy;
+  int failed, copy, prefill;
   int32_t *stIdx;   /* [threads, stCap]: each thread's entries before their offsets are known */
   float *stVal;
   int64_t stCap;
   int64_t used[MAXT];
   int over;
+  float scalar;       /* threshold for every column when a->threshold is NULL (above, or a batch top-k cut) */
   int32_t *chunkTid; /* [chunks]: which thread staged the chunk's entries, at chunkOff */
   int64_t *chunkOff;
 } enc_job;
@@ -45,11 +46,11 @@ static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
   }
 }
 
-/* Entries of row with row[j] > thr[j] (0 when thr is NULL), written at e while e < end; returns their number. */
-static int64_t above_row(const float *row, int64_t cols, const float *thr, int32_t *ci, float *va, int64_t e, int64_t end) {
+/* Entries of row with row[j] > thr[j] (scalar when thr is NULL), written at e while e < end; returns their number. */
+static int64_t above_row(const float *row, int64_t cols, const float *thr, float scalar, int32_t *ci, float *va, int64_t e, int64_t end) {
   int64_t j = 0, e0 = e;
 #ifdef SAELAB_AVX2
-  const __m256 zero = _mm256_setzero_ps();
+  const __m256 zero = _mm256_set1_ps(scalar);
   /* Eight stores at a time while there is room for them (they may write past the entries kept). */
   for (; j + 8 <= cols && e + 8 <= end; j += 8) {
     __m256 x = _mm256_loadu_ps(row + j);
@@ -72,7 +73,7 @@ static int64_t above_row(const float *row, int64_t cols, const float *thr, int32
   }
 #endif
   for (; j < cols; j++)
-    if (row[j] > (thr ? thr[j] : 0.0f)) {
+    if (row[j] > (thr ? thr[j] : scalar)) {
       if (e < end) { ci[e] = (int32_t)j; va[e] = row[j]; }
       e++;
     }
@@ -87,6 +88,10 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
   saelab_csr_out *o = a->o;
   const int64_t rows = a->rows, cols = a->cols, k = a->k;
   const int64_t b0 = chunk * J->rb, b1 = b0 + J->rb < rows ? b0 + J->rb : rows;
+  if (J->prefill) {
+    if (saelab_gemm_plan_rows(&J->plan, b0, b1, a->pre + b0 * cols, cols) != 0) J->failed = 1;
+    return;
+  }
   if (J->copy) {
     int64_t dst = o->rowPtr[b0], cnt = o->rowPtr[b1] - dst, src = (int64_t)J->chunkTid[chunk] * J->stCap + J->chunkOff[chunk];
     memcpy(o->colIdx + dst, J->stIdx + src, (size_t)cnt * sizeof(int32_t));
@@ -118,8 +123,8 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
     int64_t end = hi;
     if (J->fill) { e = o->rowPtr[r]; end = o->rowPtr[r + 1]; }
     int64_t cnt;
-    if (a->select == SAELAB_SELECT_ABOVE) {
-      cnt = above_row(row, cols, a->threshold, outIdx, outVal, e, end);
+    if (a->select != SAELAB_SELECT_TOPK) {
+      cnt = above_row(row, cols, a->threshold, J->scalar, outIdx, outVal, e, end);
     } else if (end - e >= k) {
       cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, outIdx + e, outVal + e);
     } else {
@@ -138,6 +143,39 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
   if (e > hi) J->over = 1; /* a benign race: every writer stores 1 */
 }
 
+/* Batch top-k from the candidates above the tried cut (o holds them, nnz >= total): the total-th
+   largest value T, then, in flat order, the entries above T and the first ties at T; the cut for the
+   next call is the (5/4 total)-th largest candidate when there are many more than needed. */
+static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
+  saelab_csr_out *o = a->o;
+  const int64_t total = a->total;
+  if (total <= 0) {
+    memset(o->rowPtr, 0, (size_t)(a->rows + 1) * sizeof(int32_t));
+    return 0;
+  }
+  float *buf = saelab_scratch(12, (size_t)(3 * (nnz + 8)) * sizeof(float));
+  if (!buf) return -1;
+  float T = saelab_select_desc(o->values, nnz, total - 1, buf);
+  if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
+  int64_t above = 0;
+  for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T;
+  int64_t ties = total - above, e = 0, q = 0;
+  for (int64_t r = 0; r < a->rows; r++) {
+    int64_t end = o->rowPtr[r + 1];
+    o->rowPtr[r] = (int32_t)e;
+    for (; q < end; q++) {
+      float v = o->values[q];
+      int keep = v > T;
+      if (v == T) keep = ties-- > 0;
+      o->colIdx[e] = o->colIdx[q];
+      o->values[e] = v;
+      e += keep;
+    }
+  }
+  o->rowPtr[a->rows] = (int32_t)e;
+  return e;
+}
+
 static void center_task(void *ctx, int tid, int nt) {
   const saelab_encode_args *a = ctx;
   int64_t r0, r1;
@@ -153,6 +191,8 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0};
   size_t bpf = saelab_gemm_plan_floats(cols, n);
   int fused = a->select != SAELAB_SELECT_NONE && rows > 0 && cols > 0 && bpf * sizeof(float) <= FUSE_BYTES;
+  const int batch = a->select == SAELAB_SELECT_TOPK_BATCH;
+  if (batch && (countsReady || !a->guess || !(*a->guess >= 0))) fused = 0; /* no cut to try: the plain selection */
   if (!fused) {
     if (!countsReady) {
       saelab_pool_run(center_task, (void *)a, nt);
@@ -160,11 +200,13 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
     }
     if (a->select == SAELAB_SELECT_ABOVE) return saelab_sparsify_above(a->pre, a->threshold, o, countsReady);
     if (a->select == SAELAB_SELECT_TOPK) return saelab_topk_rows(a->pre, a->k, NULL, o);
+    if (batch) return saelab_topk_batch_guess(a->pre, a->total, o, a->guess);
     return 0;
   }
   enc_job J;
   memset(&J, 0, sizeof J);
   J.a = a;
+  J.scalar = batch ? *a->guess : 0.0f;
   float *Bp = saelab_scratch(10, bpf * sizeof(float));
   float *scale = saelab_scratch(11, (size_t)cols * sizeof(float));
   if (!Bp || !scale) return -1;
@@ -192,11 +234,23 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
   if (J.failed) return -1;
   int64_t nnz = saelab_row_offsets(o->rowPtr, rows);
+  if (batch && ((nnz < a->total && J.scalar > 0) || nnz > o->cap)) {
+    /* The cut let too few entries through (or too many for the output): the plain selection over
+       all pre-activations, computed again unless they were kept. With a cut of 0 and no more
+       positive entries than total, the candidates are the answer. */
+    if (!a->keepPre) {
+      J.fill = 0, J.copy = 0, J.prefill = 1; /* the same pre-activations, into a->pre */
+      saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
+      if (J.failed) return -1;
+    }
+    return saelab_topk_batch_guess(a->pre, a->total, o, a->guess);
+  }
   if (nnz < 0 || nnz > o->cap) return nnz;
   /* A thread that ran out of staging room has its entries placed again (from the kept
      pre-activations, or by computing them again: the same values); otherwise they are copied. */
   if (J.over) J.fill = 1, J.fromPre = a->keepPre;
   else J.copy = 1;
   saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
-  return J.failed ? -1 : nnz;
+  if (J.failed) return -1;
+  return batch && nnz > a->total ? batch_cut(a, nnz) : nnz;
 }

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include "sparse.h"
 
-enum { SAELAB_SELECT_NONE = 0, SAELAB_SELECT_ABOVE = 1, SAELAB_SELECT_TOPK = 2 };
+enum { SAELAB_SELECT_NONE = 0, SAELAB_SELECT_ABOVE = 1, SAELAB_SELECT_TOPK = 2, SAELAB_SELECT_TOPK_BATCH = 3 };
 
 typedef struct {
   const float *x;        /* [rows, n] */
@@ -21,11 +21,13 @@ typedef struct {
   int select;            /* SAELAB_SELECT_* */
   const float *threshold;/* ABOVE: [cols] or NULL (0) */
   int64_t k;             /* TOPK */
+  int64_t total;         /* TOPK_BATCH: entries kept over the whole matrix */
+  float *guess;          /* TOPK_BATCH: [1], a cut >= 0 to try first (negative: none), replaced by one for the next call; or NULL */
   saelab_csr_out *o;
 } saelab_encode_args;
 
 /* xc = x - center; pre = xc @ op(w) * colScale + bias; then the selection into o (as
-   saelab_sparsify_above / saelab_topk_rows on pre). Returns nnz, filling o only when nnz <= cap
+   saelab_sparsify_above / saelab_topk_rows / saelab_topk_batch on pre). Returns nnz, filling o only when nnz <= cap
    (-1: out of memory, -2: over 2^31 - 1 entries). countsReady: o->rowPtr holds this call's row
    offsets from a previous call that returned nnz > cap (xc and a kept pre are then not rewritten). */
 int64_t saelab_encode(const saelab_encode_args *a, int countsReady);

@@ -41,6 +41,11 @@ size_t saelab_topk_row_scratch(int64_t k, int64_t cols);
 int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values);
 /* The `total` largest positive entries of the whole matrix; ties to the lower flat index. */
 int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o);
+/* The same, also suggesting a cut for a similar matrix (*nextGuess: a value with about 5/4 of total
+   entries above it; 0 when unknown). */
+int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out *o, float *nextGuess);
+/* The element of rank r (0-based, descending) of src[0..n); buf: 3 (n + 8) floats. */
+float saelab_select_desc(const float *src, int64_t n, int64_t r, float *buf);
 
 /* out[r, :] (+)= sum over entries (r, j) of v * w[j, :]. Returns -1 when out of memory. */
 int saelab_spmm(const saelab_csr *s, const float *w, int64_t n, float *out, int accumulate);

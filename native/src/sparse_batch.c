@@ -121,7 +121,9 @@ static int64_t collect(batch_job *J, int nt, float floor, int64_t cap) {
   return total;
 }
 
-int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) {
+int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) { return saelab_topk_batch_guess(pre, total, o, NULL); }
+
+int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out *o, float *nextGuess) {
   saelab_pack_ready();
   int64_t rows = o->rows, cols = o->cols;
   memset(o->rowPtr, 0, (size_t)(rows + 1) * sizeof(int32_t));
@@ -146,6 +148,7 @@ int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) {
     saelab_pool_run(batch_task, &J, nt);
     int64_t want = (int64_t)((double)total * sampled / rows * 1.25) + 16;
     int b = cut_bin(hist, nt, want, NULL);
+    if (nextGuess) *nextGuess = b > 0 ? float_of((uint32_t)b << HI_SHIFT) : 0.0f; /* about 5/4 of total above it */
     if (b > 0) {
       int64_t cap = (int64_t)(2.0 * total / nt) + 4096;
       char *mem = saelab_scratch(6, (size_t)(nt * cap) * (sizeof(int64_t) + sizeof(float)) + 64);
@@ -162,6 +165,10 @@ int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o) {
     J.collect = 0;
     saelab_pool_run(batch_task, &J, nt);
     int b = cut_bin(hist, nt, total, NULL);
+    if (nextGuess) {
+      int b2 = cut_bin(hist, nt, total + total / 4, NULL);
+      *nextGuess = b2 > 0 ? float_of((uint32_t)b2 << HI_SHIFT) : 0.0f;
+    }
     if (b < 0) return saelab_sparsify_above(pre, NULL, o, 0); /* total >= positives: keep them all */
     int64_t cap = 0;
     for (int t = 0; t < nt; t++) {

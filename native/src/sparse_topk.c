@@ -100,6 +100,11 @@ static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
   return a[0];
 }
 
+float saelab_select_desc(const float *src, int64_t n, int64_t r, float *buf) {
+  saelab_pack_ready();
+  return select_desc(src, n, r, buf);
+}
+
 size_t saelab_topk_row_scratch(int64_t k, int64_t cols) { return (size_t)(cols + 8) * 20 + 64; }
 
 int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values) {

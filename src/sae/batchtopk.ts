@@ -6,9 +6,10 @@
  * and the SAE is saved as a SAELens `jumprelu` with that threshold for every latent, as SAELens does.
  */
 import { z } from "zod";
-import type { Kernels, SparseRows } from "../tensor/kernels.js";
+import type { EncodeSelect, Kernels, SparseRows } from "../tensor/kernels.js";
 import type { ArchitectureDef, SaeCore, StepCtx } from "./arch.js";
-import { auxkTerm } from "./auxk.js";
+import { scratchF32 } from "./arch.js";
+import { auxkActive, auxkTerm } from "./auxk.js";
 import { auxLossCoefficientField, baseShape, checkBase, normalizeDecoderField } from "./config.js";
 
 export const batchTopKShape = {
@@ -48,6 +49,16 @@ export function activateBatchTopK(ctx: StepCtx): void {
   ctx.kernels.topkBatch(ctx.ws.pre, ctx.batch, ctx.sae.dSae, Math.floor(cfg.k * ctx.batch), ctx.ws.acts);
 }
 
+/**
+ * The same nonlinearity for the encoder kernel, with the cut it suggested last step to try first (the
+ * result does not depend on it); the pre-activations are kept only when AuxK needs them.
+ */
+export function fusedBatchTopK(ctx: StepCtx): { select: EncodeSelect; keepPre: boolean } {
+  const cfg = ctx.sae.config as unknown as BatchTopKLike;
+  const guess = scratchF32(ctx.ws, "batchtopk:guess", 1);
+  return { select: { kind: "topkBatch", total: Math.floor(cfg.k * ctx.batch), guess }, keepPre: auxkActive(ctx, cfg.auxLossCoefficient) };
+}
+
 /** Inference nonlinearity: JumpReLU with the running threshold for every latent. */
 export function inferBatchTopK(sae: SaeCore, kernels: Kernels, pre: Float32Array, rows: number, out: SparseRows): SparseRows {
   const t = sae.scratch("batchtopk:threshold", sae.dSae);
@@ -73,6 +84,7 @@ export const batchtopk: ArchitectureDef<BatchTopKConfig> = {
   hasThresholdParam: false,
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],
   activateTrain: activateBatchTopK,
+  fusedSelect: fusedBatchTopK,
   activateInfer: inferBatchTopK,
   residualTerms(ctx) {
     auxkTerm(ctx, (ctx.sae.config as BatchTopKConfig).auxLossCoefficient);

@@ -11,7 +11,7 @@
 import { z } from "zod";
 import type { ArchitectureDef } from "./arch.js";
 import { auxkTerm } from "./auxk.js";
-import { activateBatchTopK, batchTopKShape, commitBatchTopK, inferBatchTopK } from "./batchtopk.js";
+import { activateBatchTopK, batchTopKShape, commitBatchTopK, fusedBatchTopK, inferBatchTopK } from "./batchtopk.js";
 import { checkBase } from "./config.js";
 
 export const MatryoshkaBatchTopKConfigSchema = z
@@ -62,6 +62,7 @@ export const matryoshka_batchtopk: ArchitectureDef<MatryoshkaBatchTopKConfig> = 
     );
   },
   activateTrain: activateBatchTopK,
+  fusedSelect: fusedBatchTopK,
   activateInfer: inferBatchTopK,
   residualTerms(ctx) {
     auxkTerm(ctx, (ctx.sae.config as MatryoshkaBatchTopKConfig).auxLossCoefficient);

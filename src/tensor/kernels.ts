@@ -84,8 +84,16 @@ export interface AdamArgs {
   step: number;
 }
 
-/** The nonlinearity `encode` applies: entries above a per-column threshold (0 when absent), or each row's top k. */
-export type EncodeSelect = { kind: "above"; threshold?: Float32Array } | { kind: "topk"; k: number };
+/**
+ * The nonlinearity `encode` applies: entries above a per-column threshold (0 when absent), each row's
+ * top k, or the `total` largest entries of the whole batch. For the batch top-k, `guess` ([1]) may
+ * hold a cut for the backend to try first and receive one for the next call; the result never
+ * depends on it.
+ */
+export type EncodeSelect =
+  | { kind: "above"; threshold?: Float32Array }
+  | { kind: "topk"; k: number }
+  | { kind: "topkBatch"; total: number; guess?: Float32Array };
 
 export interface EncodeArgs {
   /** [rows, n]. */
@@ -202,8 +210,8 @@ export interface Kernels {
 
   /**
    * An SAE encoder's forward pass: xc = x - center; pre = xc @ op(w) * colScale + bias; then, with
-   * `select`, out = sparsifyAbove(pre, threshold) or topkRows(pre, k) (fused so that a backend can
-   * select while pre is in cache).
+   * `select`, out = sparsifyAbove(pre, threshold), topkRows(pre, k) or topkBatch(pre, total) (fused so
+   * that a backend can select while pre is in cache).
    */
   encode(args: EncodeArgs): void;
   /**

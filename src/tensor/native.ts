@@ -27,7 +27,7 @@ export interface NativeAddon {
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   /** select: 0 none, 1 above, 2 topk; returns nnz (see native/src/sae_step.h). */
-  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number): number;
+  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>): number;
   decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
@@ -195,14 +195,25 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       noOverlap("encode pre", pre, rows * cols, xc, w);
       if (sel?.kind === "above" && sel.threshold) checkLen("encode threshold", sel.threshold, cols);
       if (sel?.kind === "topk") integer("encode k", sel.k);
+      if (sel?.kind === "topkBatch") {
+        integer("encode total", sel.total);
+        if (sel.guess) checkLen("encode guess", sel.guess, 1);
+      }
       if (sel && !out) throw new Error("encode: select needs an output SparseRows (out)");
-      const code = !sel ? 0 : sel.kind === "above" ? 1 : 2;
+      const code = !sel ? 0 : sel.kind === "above" ? 1 : sel.kind === "topk" ? 2 : 3;
       const thr = sel?.kind === "above" ? (sel.threshold ?? null) : null;
       const k = sel?.kind === "topk" ? sel.k : 0;
+      const total = sel?.kind === "topkBatch" ? sel.total : 0;
+      const guess = sel?.kind === "topkBatch" ? (sel.guess ?? null) : null;
       const o = out ?? { rows, cols, rowPtr: new Int32Array(1), colIdx: new Int32Array(1), values: new Float32Array(1), nnz: 0 };
-      reserveSparse(o, rows, cols, sel?.kind === "topk" ? rows * Math.max(0, Math.min(k, cols)) : 0);
+      const known = sel?.kind === "topk" ? rows * Math.max(0, Math.min(k, cols)) : sel?.kind === "topkBatch" ? Math.max(0, Math.min(total, rows * cols)) : 0;
+      // A batch top-k first collects the entries above its cut (about 5/4 of total): room for them too.
+      reserveSparse(o, rows, cols, sel?.kind === "topkBatch" ? Math.min(rows * cols, Math.ceil(known * 1.5)) : known);
       const call = (ready: number) =>
-        addon.encode(x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k, o.rowPtr, o.colIdx, o.values, ready);
+        addon.encode(
+          x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k,
+          o.rowPtr, o.colIdx, o.values, ready, total, guess,
+        );
       let nnz = call(0);
       if (!sel) return;
       // Too small: rowPtr holds this call's row offsets, so only the entries remain to be placed.

@@ -231,7 +231,8 @@ function encode(args: EncodeArgs): void {
   if (!sel) return;
   if (!args.out) throw new Error("encode: select needs an output SparseRows (out)");
   if (sel.kind === "above") sparsifyAbove(pre, rows, cols, args.out, sel.threshold);
-  else topkRows(pre, rows, cols, sel.k, args.out);
+  else if (sel.kind === "topk") topkRows(pre, rows, cols, sel.k, args.out);
+  else topkBatch(pre, rows, cols, sel.total, args.out);
 }
 
 function decodeLoss(args: DecodeLossArgs): number {

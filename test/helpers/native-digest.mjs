@@ -43,10 +43,10 @@ function digest() {
   // blocked latent walk and the latent-major products.
   for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
     const ex = rand(er * en), ew = rand(en * ec), eb = rand(ec), center = rand(en);
-    for (const [sel, k, keep] of [[1, 0, 0], [2, 40, 0], [2, 40, 1]]) {
+    for (const [sel, k, keep, guess] of [[1, 0, 0, 0], [2, 40, 0, 0], [2, 40, 1, 0], [3, 40, 0, 0.5], [3, 40, 1, 0]]) {
       const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);
       const rp = new Int32Array(er + 1), ci = new Int32Array(er * ec), va = new Float32Array(er * ec);
-      const enz = N.encode(ex, er, en, ec, center, xc, ew, 0, null, eb, epre, keep, sel, null, k, rp, ci, va, 0);
+      const enz = N.encode(ex, er, en, ec, center, xc, ew, 0, null, eb, epre, keep, sel, null, k, rp, ci, va, 0, k * er, Float32Array.of(guess));
       add(xc); add(rp); add(ci.subarray(0, enz)); add(va.subarray(0, enz));
       if (keep) add(epre);
       const grad = new Float32Array(er * en), err = new Float32Array(er * en), bg = rand(en), vg = new Float32Array(enz), vcs = rand(ec);
