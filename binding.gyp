@@ -9,6 +9,7 @@
         "native/src/pool.c",
         "native/src/gemm.c",
         "native/src/gemm_small.c",
+        "native/src/gemm_plan.c",
         "native/src/sparse_select.c",
         "native/src/sparse_topk.c",
         "native/src/sparse_batch.c",

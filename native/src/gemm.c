@@ -2,34 +2,20 @@
    portable C twin). Loops: jc (NC columns of B, packed into 3 MiB panels) > pc (up to KC of the
    shared dimension, so k <= 768 makes one pass over C) > ic (MC rows of A, ~300 KiB, stays in L2;
    packed, or read in place when B is narrow) > jr (16-column micro-panels of B) > ir (6-row
-   micro-panels of A). Fewer than 5 rows go to gemm_small.c instead (no packing).
-   Threads take disjoint column (or row) ranges of C; every element is the same FMA chain over p
-   whichever thread computes it, so results do not depend on the split.
+   micro-panels of A). Fewer than 5 rows go to gemm_small.c instead (no packing). The threading and
+   the row-block plans are in gemm_plan.c; every element is the same FMA chain over p whichever
+   thread or block computes it, so results do not depend on the split.
    Block sizes were tuned on the 2-core Zen 3 (32 KiB L1d, 512 KiB L2): NC 1024 beat BLIS's 4080
    by ~10% there (a VM's share of L3 is small), KC 768 avoids re-reading C for the SAE encoder. */
 #include <math.h>
 #include <string.h>
 #include "gemm.h"
+#include "gemm_internal.h"
 #include "pool.h"
 #include "simd.h"
 
-#ifndef SAELAB_MC
-#define SAELAB_MC 96
-#endif
-#ifndef SAELAB_KC
-#define SAELAB_KC 768
-#endif
-#ifndef SAELAB_NC
-#define SAELAB_NC 1024
-#endif
-enum { MR = 6, NR = 16, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
-#define SMALL_MT 65536 /* multiply-adds above which the few-row path uses the pool */
 
-typedef struct {
-  const float *scale; /* [n]: alpha * colScale, or NULL for alpha */
-  float alpha, beta;
-  const float *bias;
-} epi_t;
+typedef saelab_gemm_epi epi_t;
 
 #ifdef SAELAB_AVX2
 /* One 16-wide row of a full tile: first K block C = acc * s (+ beta * C), later ones C += acc * s;
@@ -201,7 +187,7 @@ static void pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc,
 }
 
 /* Packs shared [pc, pc+kc) x columns [j, j+nc) of op(B) into NR-column micro-panels (zero-padded). */
-static void pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc, int64_t kc, float *dst) {
+void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc, int64_t kc, float *dst) {
   for (int64_t jr = 0; jr < nc; jr += NR, dst += NR * kc) {
     int nr = nc - jr < NR ? (int)(nc - jr) : NR;
     if (!g->transB) {
@@ -243,7 +229,7 @@ static void pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
 /* The blocked product for C rows [i0, i1) x columns [j0, j1), shared dimension in blocks of kcb.
    BpAll: op(B) packed whole by pack_b_all (then Bp is unused), or NULL to pack here. Row i of C is
    at g->c + (i - cRow0) * ldc, so a caller can compute a block of rows into a buffer of its own. */
-static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
+void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                        const float *BpAll, int64_t cRow0) {
   const int64_t ars = g->transA ? 1 : g->lda, acs = g->transA ? g->lda : 1;
   /* Reading A in place saves the packing when B is narrow (little reuse of each A block); packing
@@ -257,7 +243,7 @@ static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, in
       int first = pc == 0, last = pc + kc >= g->k;
       const float *bpk = Bp;
       if (BpAll) bpk = BpAll + pc * ((g->n + NR - 1) / NR * NR) + jc * kc;
-      else pack_b(g, jc, nc, pc, kc, Bp);
+      else saelab_pack_b(g, jc, nc, pc, kc, Bp);
       for (int64_t ic = i0; ic < i1; ic += MC) {
         int64_t mc = i1 - ic < MC ? i1 - ic : MC, full = direct ? mc / MR * MR : 0;
         if (full < mc) pack_a(g, ic + full, mc - full, pc, kc, Ap + full * kc);
@@ -275,172 +261,4 @@ static void gemm_block(const saelab_gemm_args *g, const epi_t *e, int64_t i0, in
       }
     }
   }
-}
-
-typedef struct {
-  const saelab_gemm_args *g;
-  epi_t e;
-  int splitN, failed;
-  int64_t chunk;        /* columns (splitN) or rows per chunk */
-  const float *BpAll;   /* op(B) packed whole (row chunks), or NULL */
-} job_t;
-
-/* One chunk of C: a block of columns (each packs its own panels of B) or of rows (over B packed once
-   by the caller). */
-static void gemm_chunk(void *ctx, int64_t c, int tid) {
-  job_t *J = ctx;
-  const saelab_gemm_args *g = J->g;
-  (void)tid;
-  int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
-  if (!Ap) { J->failed = 1; return; }
-  if (J->splitN) {
-    int64_t j0 = c * J->chunk, j1 = j0 + J->chunk < g->n ? j0 + J->chunk : g->n;
-    int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
-    float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
-    if (!Bp) { J->failed = 1; return; }
-    gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0);
-  } else {
-    int64_t i0 = c * J->chunk, i1 = i0 + J->chunk < g->m ? i0 + J->chunk : g->m;
-    gemm_block(g, &J->e, i0, i1, 0, g->n, kcb, Ap, NULL, J->BpAll, 0);
-  }
-}
-
-static void gemm_task(void *ctx, int tid, int nt) {
-  job_t *J = ctx;
-  const saelab_gemm_args *g = J->g;
-  int64_t i0 = 0, i1 = g->m, j0 = 0, j1 = g->n;
-  if (J->splitN) saelab_split(g->n, tid, nt, NR, &j0, &j1);
-  else saelab_split(g->m, tid, nt, MR, &i0, &i1);
-  if (i0 >= i1 || j0 >= j1) return;
-  int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
-  /* Equal shared-dimension blocks, so no block is a sliver; fixed by k alone (it sets the sum order). */
-  int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
-  float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
-  if (!Bp || !Ap) { J->failed = 1; return; }
-  gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, NULL, 0);
-}
-
-typedef struct { const saelab_gemm_args *g; } small_job_t;
-
-static void small_task(void *ctx, int tid, int nt) {
-  const saelab_gemm_args *g = ((small_job_t *)ctx)->g;
-  int64_t j0, j1;
-  saelab_split(g->n, tid, nt, 32, &j0, &j1);
-  if (j0 < j1) saelab_sgemm_small(g, j0, j1);
-}
-
-/* k == 0: the product is zero, only bias and beta remain. */
-static void gemm_empty(const saelab_gemm_args *g) {
-  for (int64_t i = 0; i < g->m; i++) {
-    float *cr = g->c + i * g->ldc;
-    for (int64_t j = 0; j < g->n; j++) {
-      float t = g->beta != 0 ? g->beta * cr[j] : 0.0f;
-      cr[j] = g->bias ? t + g->bias[j] : t;
-    }
-  }
-}
-
-int saelab_sgemm(const saelab_gemm_args *gin) {
-  saelab_gemm_args g = *gin;
-  if (g.m <= 0 || g.n <= 0) return 0;
-  if (!g.lda) g.lda = g.transA ? g.m : g.k;
-  if (!g.ldb) g.ldb = g.transB ? g.k : g.n;
-  if (!g.ldc) g.ldc = g.n;
-  if (g.k <= 0) { gemm_empty(&g); return 0; }
-  double work = (double)g.m * (double)g.n * (double)g.k;
-  if (g.m < SAELAB_GEMM_SMALL_M) {
-    small_job_t sj = {&g};
-    saelab_pool_run(small_task, &sj, g.nthreads > 0 ? g.nthreads : (g.n >= 64 && work >= SMALL_MT ? 0 : 1));
-    return 0;
-  }
-  int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
-  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL};
-  if (g.colScale) {
-    float *s = saelab_scratch(2, (size_t)g.n * sizeof(float));
-    if (!s) return -1;
-    for (int64_t j = 0; j < g.n; j++) s[j] = g.alpha * g.colScale[j];
-    J.e.scale = s;
-  }
-  J.splitN = g.n >= g.m || g.m < 2 * MR * saelab_pool_threads();
-  int threads = nt == 1 ? 1 : saelab_pool_threads();
-  if (threads > 1) {
-    /* Chunks claimed dynamically (a thread sharing its core with another process does fewer), about
-       four per thread; how C is cut does not change any element. */
-    if (J.splitN) {
-      int64_t w = (g.n + 4 * threads - 1) / (4 * threads);
-      w = (w + NR - 1) / NR * NR;
-      J.chunk = w < 4 * NR ? 4 * NR : w > NC ? NC : w;
-      saelab_pool_chunks(gemm_chunk, &J, (g.n + J.chunk - 1) / J.chunk, nt);
-      return J.failed ? -1 : 0;
-    }
-    size_t bpf = saelab_gemm_plan_floats(g.n, g.k);
-    if (bpf * sizeof(float) <= (4u << 20)) {
-      float *Bp = saelab_scratch(16, bpf * sizeof(float));
-      if (!Bp) return -1;
-      saelab_gemm_plan plan;
-      saelab_gemm_plan_init(&plan, &g, Bp, NULL);
-      J.BpAll = Bp;
-      int64_t h = (g.m + 4 * threads - 1) / (4 * threads);
-      h = (h + MR - 1) / MR * MR;
-      J.chunk = h < MC ? MC : h;
-      saelab_pool_chunks(gemm_chunk, &J, (g.m + J.chunk - 1) / J.chunk, nt);
-      return J.failed ? -1 : 0;
-    }
-  }
-  saelab_pool_run(gemm_task, &J, nt);
-  return J.failed ? -1 : 0;
-}
-
-/* ---- row blocks over one packed copy of op(B) (gemm.h's saelab_gemm_plan) ---- */
-
-static int64_t plan_kcb(int64_t k) {
-  int64_t nk = (k + KC - 1) / KC;
-  return (k + nk - 1) / nk;
-}
-
-size_t saelab_gemm_plan_floats(int64_t n, int64_t k) { return (size_t)((n + NR - 1) / NR * NR) * (size_t)k + 64; }
-
-int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float *Bp, float *scaleBuf) {
-  p->g = *g;
-  saelab_gemm_args *q = &p->g;
-  if (!q->lda) q->lda = q->transA ? q->m : q->k;
-  if (!q->ldb) q->ldb = q->transB ? q->k : q->n;
-  if (!q->ldc) q->ldc = q->n;
-  p->Bp = Bp;
-  p->scale = NULL;
-  if (q->colScale && scaleBuf) {
-    for (int64_t j = 0; j < q->n; j++) scaleBuf[j] = q->alpha * q->colScale[j];
-    p->scale = scaleBuf;
-  }
-  if (q->k <= 0 || q->n <= 0) return 0;
-  /* The same shared-dimension blocks as saelab_sgemm, packed one after another (all columns each). */
-  int64_t kcb = plan_kcb(q->k), nPad = (q->n + NR - 1) / NR * NR;
-  for (int64_t pc = 0; pc < q->k; pc += kcb) {
-    int64_t kc = q->k - pc < kcb ? q->k - pc : kcb;
-    pack_b(q, 0, q->n, pc, kc, Bp + pc * nPad);
-  }
-  return 0;
-}
-
-int saelab_gemm_plan_rows(const saelab_gemm_plan *p, int64_t i0, int64_t i1, float *c, int64_t ldc) {
-  saelab_gemm_args g = p->g;
-  g.c = c;
-  g.ldc = ldc;
-  if (i0 >= i1 || g.n <= 0) return 0;
-  if (g.k <= 0) {
-    g.m = i1 - i0;
-    for (int64_t i = 0; i < g.m; i++) {
-      float *cr = c + i * ldc;
-      for (int64_t j = 0; j < g.n; j++) cr[j] = (g.beta != 0 ? g.beta * cr[j] : 0.0f) + (g.bias ? g.bias[j] : 0.0f);
-    }
-    return 0;
-  }
-  int64_t kcb = plan_kcb(g.k);
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
-  if (!Ap) return -1;
-  epi_t e = {p->scale, g.alpha, g.beta, g.bias};
-  gemm_block(&g, &e, i0, i1, 0, g.n, kcb, Ap, NULL, p->Bp, i0);
-  return 0;
 }
