@@ -13,14 +13,32 @@
 
 #define WALK_BYTES (1u << 20) /* outputs up to 1 MiB each: the row walk */
 #define MAXT 64
-#define WALK_CHUNKS 6 /* latent ranges, balanced by entries; each reads every row's entries once */
+#define WALK_CHUNKS 4 /* latent ranges, balanced by entries; each reads every row's entries once */
 
 typedef struct {
   const saelab_pair_args *p;
   int products, failed;
   int32_t *cnt;    /* [nt, cols] per-thread counts, then [cols + 1] prefix in prefix */
   int32_t *prefix;
+  int64_t jb[WALK_CHUNKS + 1]; /* the chunks' latent ranges */
+  int32_t *bounds; /* [rows, WALK_CHUNKS + 1]: each row's first entry in each chunk's range */
 } pair_job;
+
+/* Each row's entry boundaries between the chunks' latent ranges (one pass over its sorted entries). */
+static void bounds_task(void *ctx, int tid, int nt) {
+  pair_job *J = ctx;
+  const saelab_csr *s = J->p->s;
+  int64_t r0, r1;
+  saelab_split(s->rows, tid, nt, 1, &r0, &r1);
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t e = s->rowPtr[r], end = s->rowPtr[r + 1];
+    int32_t *b = J->bounds + r * (WALK_CHUNKS + 1);
+    for (int c = 0; c <= WALK_CHUNKS; c++) {
+      while (e < end && s->colIdx[e] < J->jb[c]) e++;
+      b[c] = (int32_t)e;
+    }
+  }
+}
 
 static void count_task(void *ctx, int tid, int nt) {
   pair_job *J = ctx;
@@ -60,17 +78,6 @@ static inline __attribute__((always_inline)) void gather_add(float *acc, const i
   }
 }
 
-/* The first entry in [e0, e1) of a sorted row at a latent >= j (e0 when `all`). */
-static inline int64_t lower_bound(const int32_t *colIdx, int64_t e0, int64_t e1, int64_t j, int all) {
-  if (all) return j == 0 ? e0 : e1;
-  while (e0 < e1) {
-    int64_t m = (e0 + e1) >> 1;
-    if (colIdx[m] < j) e0 = m + 1;
-    else e1 = m;
-  }
-  return e0;
-}
-
 /* Rows per block: the block's rows of a and b (read once per latent that fired in it) stay in L1. */
 static int64_t block_rows(int64_t n) {
   int64_t rb = 8192 / (n > 0 ? n : 1);
@@ -84,7 +91,8 @@ static void walk_chunk(void *ctx, int64_t chunk, int tid) {
   const int64_t n = p->n, cols = s->cols, rows = s->rows;
   int64_t j0, j1;
   (void)tid;
-  saelab_split_weighted(J->prefix, cols, (int)chunk, WALK_CHUNKS, &j0, &j1);
+  j0 = J->jb[chunk];
+  j1 = J->jb[chunk + 1];
   if (j0 >= j1) return;
   const int64_t w = j1 - j0, rb = block_rows(n);
   const int doA = J->products && p->valuesA, doB = J->products;
@@ -103,15 +111,15 @@ static void walk_chunk(void *ctx, int64_t chunk, int tid) {
   float *restrict lvA = (float *)(lrow + maxBlock), *restrict lvB = lvA + maxBlock;
   int32_t *restrict first = (int32_t *)(lvB + maxBlock); /* [rb, 2]: each row's entries in [j0, j1) */
   memset(accA, 0, (accFloats + (size_t)w) * sizeof(float));
-  const int32_t *restrict rowPtr = s->rowPtr, *restrict colIdx = s->colIdx;
+  const int32_t *restrict colIdx = s->colIdx;
   const float *restrict vA = p->valuesA, *restrict vB = p->valuesB;
   for (int64_t b0 = 0; b0 < rows; b0 += rb) {
     int64_t b1 = b0 + rb < rows ? b0 + rb : rows;
     /* This block's entries of latents [j0, j1), sorted by latent (stable: ascending rows). */
     memset(cur, 0, (size_t)(w + 2) * sizeof(int32_t));
     for (int64_t r = b0; r < b1; r++) {
-      first[2 * (r - b0)] = (int32_t)lower_bound(colIdx, rowPtr[r], rowPtr[r + 1], j0, j0 == 0);
-      first[2 * (r - b0) + 1] = (int32_t)lower_bound(colIdx, rowPtr[r], rowPtr[r + 1], j1, j1 == cols);
+      first[2 * (r - b0)] = J->bounds[r * (WALK_CHUNKS + 1) + chunk];
+      first[2 * (r - b0) + 1] = J->bounds[r * (WALK_CHUNKS + 1) + chunk + 1];
     }
     int32_t *restrict cp = cur + 2 - j0;
     for (int64_t r = b0; r < b1; r++)
@@ -181,10 +189,11 @@ int saelab_spmmT_pair(const saelab_pair_args *p) {
     if ((p->bCols ? saelab_spmmT_cols(&sB, p->b, n, p->outB) : saelab_spmmT(&sB, p->b, n, p->outB)) != 0) return -1;
     if (!p->colSumB && !p->fired) return 0;
   }
-  int32_t *mem = saelab_scratch(8, ((size_t)(nt + 1) * cols + 1) * sizeof(int32_t) + 64);
+  int32_t *mem = saelab_scratch(8, ((size_t)(nt + 1) * cols + 1 + (size_t)rows * (WALK_CHUNKS + 1)) * sizeof(int32_t) + 64);
   if (!mem) return -1;
   J.cnt = mem;
   J.prefix = mem + (size_t)nt * cols;
+  J.bounds = J.prefix + cols + 1;
   saelab_pool_run(count_task, &J, nt);
   J.prefix[0] = 0;
   for (int64_t j = 0; j < cols; j++) {
@@ -192,6 +201,13 @@ int saelab_spmmT_pair(const saelab_pair_args *p) {
     for (int t = 0; t < nt; t++) c += J.cnt[(size_t)t * cols + j];
     J.prefix[j + 1] = J.prefix[j] + c;
   }
+  for (int c = 0; c < WALK_CHUNKS; c++) {
+    int64_t lo, hi;
+    saelab_split_weighted(J.prefix, cols, c, WALK_CHUNKS, &lo, &hi);
+    J.jb[c] = lo;
+  }
+  J.jb[WALK_CHUNKS] = cols;
+  saelab_pool_run(bounds_task, &J, nt);
   saelab_pool_chunks(walk_chunk, &J, WALK_CHUNKS, nt);
   return J.failed ? -1 : 0;
 }
