@@ -121,21 +121,23 @@ static void value_grads(const saelab_decode_args *a, int64_t r0, int64_t r1, int
         __m256 gv = _mm256_maskload_ps(g + p, tail);
         for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(w[q] + p, tail), v[q]);
       }
-      _mm256_storeu_ps(a->valueGrad + e, saelab_reduce8(v));
+      __m256 dots = saelab_reduce8(v);
+      if (addBias && a->valueGradBias)
+        dots = _mm256_add_ps(dots, _mm256_i32gather_ps(a->valueGradBias, _mm256_loadu_si256((const __m256i *)(s->colIdx + e)), 4));
+      _mm256_storeu_ps(a->valueGrad + e, dots);
     }
 #endif
     for (; e < e1; e++) {
       const float *w = a->w + (int64_t)s->colIdx[e] * n;
 #ifdef SAELAB_AVX2
-      a->valueGrad[e] = saelab_reduce1(saelab_dot_lanes(g, w, n, tail));
+      float dot = saelab_reduce1(saelab_dot_lanes(g, w, n, tail));
 #else
       float lanes[8] = {0};
       for (int64_t p = 0; p < n; p++) lanes[p & 7] = fmaf(g[p], w[p], lanes[p & 7]);
-      a->valueGrad[e] = saelab_reduce_lanes(lanes);
+      float dot = saelab_reduce_lanes(lanes);
 #endif
+      a->valueGrad[e] = addBias && a->valueGradBias ? dot + a->valueGradBias[s->colIdx[e]] : dot;
     }
-    if (addBias && a->valueGradBias)
-      for (int64_t e = s->rowPtr[r]; e < s->rowPtr[r + 1]; e++) a->valueGrad[e] += a->valueGradBias[s->colIdx[e]];
   }
 }
 
@@ -160,10 +162,10 @@ static void dec_chunk(void *ctx, int64_t b, int tid) {
   {
     int64_t r0 = b * DB, r1 = r0 + DB < rows ? r0 + DB : rows;
     float *csum = a->valueColSum ? J->csum + b * cols : NULL;
-    if (J->phase == 1 || J->rowwise) {
-      if (csum) memset(csum, 0, (size_t)cols * sizeof(float));
-      column_pass(a, r0, r1, csum, J->phase == 1 && a->valueGradBias && a->valueGrad);
-      if (J->phase == 1) return;
+    if (csum) memset(csum, 0, (size_t)cols * sizeof(float));
+    if (J->phase == 1) {
+      column_pass(a, r0, r1, csum, a->valueGradBias && a->valueGrad);
+      return;
     }
     float *bsum = a->biasGrad ? J->bsum + b * n : NULL;
     if (bsum) memset(bsum, 0, (size_t)n * sizeof(float));
@@ -171,6 +173,7 @@ static void dec_chunk(void *ctx, int64_t b, int tid) {
       /* Row by row, so the row is still in L1 for its value gradients. */
       double sq = 0;
       for (int64_t r = r0; r < r1; r++) {
+        if (csum) column_pass(a, r, r + 1, csum, 0);
         decode_rows(a, r, r + 1);
         sq += finish_rows(a, r, r + 1, bsum);
         if (a->valueGrad) value_grads(a, r, r + 1, 1);
