@@ -59,3 +59,15 @@ export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, sta
   }
   return flops;
 }
+
+/** Scales each row of a [rows, cols] matrix to unit norm (zero rows stay zero). */
+export function normalizeRows(w: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const off = r * cols;
+    let sq = 0;
+    for (let c = 0; c < cols; c++) sq += w[off + c]! * w[off + c]!;
+    if (sq === 0) continue;
+    const inv = 1 / Math.sqrt(sq);
+    for (let c = 0; c < cols; c++) w[off + c] = w[off + c]! * inv;
+  }
+}
