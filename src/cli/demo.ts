@@ -4,10 +4,11 @@
  * the results table with a reading, and writes report.html, results.json, the SAEs (SAELens
  * directories) and the world to --out, so `saelab eval` can re-measure any of them.
  */
+import { availableParallelism } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig } from "../errors.js";
-import { DEMO_WORLD_DIR, DemoConfigSchema, runDemo, saveDemo, type DemoConfig } from "../experiments/demo.js";
+import { DEMO_WORLD_DIR, DemoConfigSchema, runDemo, saveDemo, type DemoConfig, type DemoResult } from "../experiments/demo.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { presetNames } from "../toy/presets.js";
 import type { ToyWorld } from "../toy/world.js";
@@ -27,6 +28,13 @@ const DemoSchema = z
     out: z.string().min(1).default("saelab-demo").describe("Directory for report.html, results.json, the trained SAEs and the world."),
     json: z.boolean().default(false).describe("Print the results table as JSON (one object per SAE) instead of the table and reading."),
     backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(4)
+      .optional()
+      .describe("Worker threads that train the SAEs in parallel (default: the CPUs available, at most 4); the results do not depend on it."),
   })
   .strict();
 
@@ -70,8 +78,9 @@ export const demoCommand: Command<typeof DemoSchema> = {
     const out = resolve(io.cwd, opts.out);
     const kernels = loadBackend(opts.backend, io);
     const world = demoWorld(config.world, io.cwd, kernels);
-    io.err(`saelab demo: world ${config.world} (${world.nFeatures} features in ${world.dModel} dimensions), 4 SAEs of ${config.dSae} latents, ${config.steps} steps of ${config.batchSize} samples on the ${kernels.name} backend`);
-    const result = runWithProgress(config, world, kernels, io);
+    const workers = opts.workers ?? Math.min(4, availableParallelism());
+    io.err(`saelab demo: world ${config.world} (${world.nFeatures} features in ${world.dModel} dimensions), 4 SAEs of ${config.dSae} latents, ${config.steps} steps of ${config.batchSize} samples on the ${kernels.name} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`);
+    const result = await runWithProgress(config, world, kernels, workers, io);
     const input: ReportInput = {
       title: `saelab demo: absorption on ${config.world}`,
       world: { name: config.world, nFeatures: world.nFeatures, dModel: world.dModel },
@@ -95,7 +104,7 @@ export const demoCommand: Command<typeof DemoSchema> = {
   },
 };
 
-function runWithProgress(config: DemoConfig, world: ToyWorld, kernels: Kernels, io: CliIO) {
+async function runWithProgress(config: DemoConfig, world: ToyWorld, kernels: Kernels, workers: number, io: CliIO): Promise<DemoResult> {
   const bar = createProgressBar({
     total: config.steps,
     label: "train",
@@ -107,13 +116,19 @@ function runWithProgress(config: DemoConfig, world: ToyWorld, kernels: Kernels, 
   });
   const evalBar = progressBar(io, "evaluate");
   try {
-    return runDemo({
+    let finished = false;
+    return await runDemo({
       world,
       config,
       kernels,
-      onStep: (t) => {
-        bar.update(t.step, { L0: t.stats().map((x) => x.l0.toFixed(1)).join("/") });
-        if (t.step === config.steps) bar.finish();
+      workers,
+      onStep: (step, l0) => {
+        if (finished) return;
+        bar.update(step, { L0: l0.map((v) => v.toFixed(1)).join("/") });
+        if (step === config.steps) {
+          finished = true;
+          bar.finish();
+        }
       },
       onEvalProgress: (done, total) => evalBar.update(done, total),
     });

@@ -9,16 +9,16 @@ import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
 import { seed } from "../schema.js";
 import type { Kernels } from "../tensor/kernels.js";
-import { mixSeed } from "../tensor/rng.js";
 import type { World } from "../toy/types.js";
+import type { ToyWorld } from "../toy/world.js";
 import type { Sae } from "../sae/model.js";
 import { SaeConfigSchema, type SaeConfig } from "../sae/registry.js";
 import { TrainConfigSchema, type TrainConfig } from "../train/config.js";
-import { createTrainer, stepBatches, train, type Trainer } from "../train/trainer.js";
 import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "./evaluate.js";
 import type { SaeEvaluation } from "../metrics/schemas.js";
 import { saveSaelensSae } from "../io/saelens.js";
 import { saveWorld } from "../io/world.js";
+import { trainInWorkers, trainOnWorld } from "./parallel.js";
 
 /** The demo's settings; every field has a default, so `DemoConfigSchema.parse({})` is the demo. */
 export const DemoConfigSchema = z
@@ -77,11 +77,13 @@ export function demoTrainConfig(c: DemoConfig): TrainConfig {
 /** Options of `runDemo`. */
 export interface RunDemoOptions {
   /** The world named by `config.world` (the caller resolves the name or path). */
-  world: World;
+  world: ToyWorld;
   config?: DemoConfigInput | DemoConfig;
   kernels: Kernels;
-  /** Called after every training step (progress bars). */
-  onStep?: (trainer: Trainer) => void;
+  /** Worker threads to train in (1: in this thread); the trained SAEs are the same for any count. */
+  workers?: number;
+  /** Called as training advances with the step all SAEs have reached and each SAE's last L0. */
+  onStep?: (step: number, l0: readonly number[]) => void;
   /** Called after every evaluation batch. */
   onEvalProgress?: (done: number, total: number) => void;
 }
@@ -101,21 +103,24 @@ export interface DemoResult {
  * Returns the four SAEs trained on one stream (step s's batch is `world.sampler(mixSeed(seed, s))`,
  * as `saelab train` draws it) and their evaluations on one independent evaluation stream.
  */
-export function runDemo(opts: RunDemoOptions): DemoResult {
+export async function runDemo(opts: RunDemoOptions): Promise<DemoResult> {
   const config = parseConfig(DemoConfigSchema, opts.config ?? {}, "demo config");
   const { world, kernels } = opts;
   if (config.dSae < world.nFeatures) {
     throw new UserError(`demo: dSae ${config.dSae} is smaller than the world's ${world.nFeatures} features, so not every feature could get its own latent`);
   }
-  const trainer = createTrainer(kernels, demoSaeConfigs(config), demoTrainConfig(config), world.dModel);
+  const configs = demoSaeConfigs(config);
+  const trainConfig = demoTrainConfig(config);
   const t0 = performance.now();
-  train({
-    trainer,
-    data: stepBatches((s) => world.sampler(mixSeed(config.seed, s)).next(config.batchSize).acts),
-    ...(opts.onStep ? { onStep: (t: Trainer) => opts.onStep!(t) } : {}),
-  });
+  let saes: Sae[];
+  if ((opts.workers ?? 1) > 1) {
+    saes = await trainInWorkers({ world, configs, train: trainConfig, kernels, workers: opts.workers!, ...(opts.onStep ? { onProgress: opts.onStep } : {}) });
+  } else {
+    const onStep = opts.onStep;
+    const trainer = trainOnWorld(kernels, world, configs, trainConfig, onStep ? (t) => onStep(t.step, t.stats().map((s) => s.l0)) : undefined);
+    saes = trainer.runs.map((r) => r.sae);
+  }
   const t1 = performance.now();
-  const saes = trainer.runs.map((r) => r.sae);
   const evals = evaluateOnWorld(saes, world, { n: config.evalSamples, seed: config.evalSeed, ...(opts.onEvalProgress ? { onProgress: opts.onEvalProgress } : {}) }, kernels);
   const t2 = performance.now();
   return {
