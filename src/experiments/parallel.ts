@@ -77,11 +77,16 @@ export function importTrained(kernels: Kernels, t: TrainedSae): Sae {
   return sae;
 }
 
-/** The worker script beside this module (the TypeScript source under a TS runner, dist/*.js otherwise). */
-function workerScript(): { url: URL; execArgv: string[] } {
+/**
+ * Returns a worker running train-worker beside this module: dist/*.js normally; under a TypeScript
+ * runner (tests, tsx) the .ts source, after registering tsx's loader inside the worker.
+ */
+function startWorker(job: TrainJob): Worker {
   const here = import.meta.url;
-  if (here.endsWith(".ts")) return { url: new URL("./train-worker.ts", here), execArgv: ["--import", "tsx"] };
-  return { url: new URL("./train-worker.js", here), execArgv: [] };
+  if (!here.endsWith(".ts")) return new Worker(new URL("./train-worker.js", here), { workerData: job });
+  const script = new URL("./train-worker.ts", here).href;
+  const code = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
+  return new Worker(code, { eval: true, workerData: job });
 }
 
 /**
@@ -101,11 +106,10 @@ export async function trainInWorkers(opts: {
   const payload = worldPayload(opts.world);
   const steps = new Array<number>(n).fill(0);
   const l0 = new Array<number>(opts.configs.length).fill(NaN);
-  const { url, execArgv } = workerScript();
   const run = (g: number[], w: number) =>
     new Promise<TrainedSae[]>((resolvePromise, reject) => {
       const job: TrainJob = { world: payload, saes: g.map((i) => opts.configs[i]!), train: opts.train, backend: opts.kernels.name, progressEvery: 20 };
-      const worker = new Worker(url, { workerData: job, execArgv });
+      const worker = startWorker(job);
       let settled = false;
       worker.on("message", (m: WorkerMessage) => {
         if (m.type === "step") {
