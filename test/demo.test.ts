@@ -44,7 +44,7 @@ describe("saelab demo (reduced config)", () => {
     for (const col of ["L0", "expl.var", "MCC", "full abs", "partial", "SB frac"]) expect(header).toContain(col);
     for (const name of DEMO_SAE_NAMES) expect(lines.filter((l) => l.startsWith(`${name} `))).toHaveLength(1);
     expect(io.text()).toMatch(/On absorption-basic, 4 SAEs were evaluated on the same 4000 samples\./);
-    expect(io.text()).toContain("saelab eval run/standard-untied --world run/world");
+    expect(io.text()).toMatch(/saelab eval run\/standard-untied --world run\/world --n 4000$/m);
   });
 
   it("writes a self-contained report.html with heatmaps and absorption bars for every SAE", () => {

@@ -9,6 +9,7 @@ import { join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig } from "../errors.js";
 import { DEMO_WORLD_DIR, DemoConfigSchema, runDemo, saveDemo, type DemoConfig, type DemoResult } from "../experiments/demo.js";
+import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED } from "../experiments/evaluate.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { presetNames } from "../toy/presets.js";
 import type { ToyWorld } from "../toy/world.js";
@@ -99,7 +100,10 @@ export const demoCommand: Command<typeof DemoSchema> = {
       io.out(JSON.stringify(summaryRows(input), null, 2));
       return 0;
     }
-    io.out([renderTable(input), "", renderReading(input), "", `Report: ${join(shown, REPORT_FILE)}`, `Re-measure one: saelab eval ${join(shown, dirs[0] ? relative(out, dirs[0]) : "")} --world ${join(shown, DEMO_WORLD_DIR)}`].join("\n"));
+    // The eval flags that reproduce the demo's evaluation stream, when they are not eval's defaults.
+    const evalFlags = `${config.evalSamples !== DEFAULT_EVAL_SAMPLES ? ` --n ${config.evalSamples}` : ""}${config.evalSeed !== DEFAULT_EVAL_SEED ? ` --seed ${config.evalSeed}` : ""}`;
+    const first = join(shown, relative(out, dirs[0]!));
+    io.out([renderTable(input), "", renderReading(input), "", `Report: ${join(shown, REPORT_FILE)}`, `Re-measure one: saelab eval ${first} --world ${join(shown, DEMO_WORLD_DIR)}${evalFlags}`].join("\n"));
     return 0;
   },
 };
@@ -124,7 +128,7 @@ async function runWithProgress(config: DemoConfig, world: ToyWorld, kernels: Ker
       workers,
       onStep: (step, l0) => {
         if (finished) return;
-        bar.update(step, { L0: l0.map((v) => v.toFixed(1)).join("/") });
+        bar.update(step, { L0: l0.map((v) => (Number.isFinite(v) ? v.toFixed(1) : "-")).join("/") });
         if (step === config.steps) {
           finished = true;
           bar.finish();
