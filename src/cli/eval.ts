@@ -19,7 +19,10 @@ import { loadBackend } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
 
 const EvalSchema = WorldSourceSchema.extend({
-  sae: z.string().min(1).describe("A SAELens SAE directory (cfg.json + sae_weights.safetensors), e.g. one written by saelab train or saelab demo."),
+  sae: z
+    .string({ error: "missing: give the SAE directory as the first argument" })
+    .min(1)
+    .describe("A SAELens SAE directory (cfg.json + sae_weights.safetensors), e.g. one written by saelab train or saelab demo."),
   n: z.number().int().positive().default(DEFAULT_EVAL_SAMPLES).describe("Number of evaluation samples drawn from the world."),
   seed: seed().default(DEFAULT_EVAL_SEED).describe("Seed of the evaluation stream (the demo evaluates with the same default)."),
   json: z.boolean().default(false).describe("Print the full evaluation as JSON instead of tables."),
