@@ -137,13 +137,14 @@ export function renderReading(input: ReportInput): string {
   return out.join(" ");
 }
 
-/** Returns "latent L (decoder cosine c)" for the most frequent absorbers across edges, or "" when none. */
+/** Returns "latents L1 (cos c1) and L2 (cos c2)" for the first absorbers found across edges, or "" when none. */
 function fractionCarriers(e: SaeEvaluation): string {
   const seen = new Map<number, number>();
   for (const p of e.absorption.parents) {
     for (const edge of p.edges) for (const a of edge.absorbers) if (!seen.has(a.latent)) seen.set(a.latent, a.decoderCosParent);
   }
-  return list([...seen].slice(0, 3).map(([l, c]) => `latent ${l}, decoder cosine ${c.toFixed(2)}`));
+  const items = [...seen].slice(0, 3).map(([l, c]) => `${l} (cos ${c.toFixed(2)})`);
+  return items.length === 0 ? "" : `latent${items.length > 1 ? "s" : ""} ${list(items)}`;
 }
 
 function fmtRange(v: readonly number[], digits: number): string {
