@@ -6,6 +6,7 @@ import { generateCommand } from "./generate.js";
 import { activationsCommand } from "./activations.js";
 import { steerCommand } from "./steer.js";
 import { trainCommand } from "./train.js";
+import { spliceCommand } from "./splice.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -16,4 +17,5 @@ export const COMMANDS: readonly Command[] = [
   activationsCommand as unknown as Command,
   steerCommand as unknown as Command,
   trainCommand as unknown as Command,
+  spliceCommand as unknown as Command,
 ];
