@@ -6,6 +6,8 @@
         "native/src/addon.c",
         "native/src/lm.c",
         "native/src/lm_math.c",
+        "native/src/lm_mm.c",
+        "native/src/lm_attn.c",
         "native/src/pool.c",
         "native/src/gemm.c",
         "native/src/gemm_small.c",
