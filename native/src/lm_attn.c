@@ -104,6 +104,43 @@ static inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+/* exp8 of x[0..3] computed in lockstep: the same operations as exp8 on each, interleaved so that
+   four independent chains fill the pipelines (one exp8 chain alone is latency-bound). */
+static inline void exp8x4(__m256 *x) {
+  __m256 fx[4], y[4], z[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    x[i] = _mm256_min_ps(x[i], _mm256_set1_ps(88.3762626647949f));
+    x[i] = _mm256_max_ps(x[i], _mm256_set1_ps(-87.3365447505531f));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) fx[i] = _mm256_floor_ps(_mm256_fmadd_ps(x[i], _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) x[i] = _mm256_fnmadd_ps(fx[i], _mm256_set1_ps(0.693359375f), x[i]);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) x[i] = _mm256_fnmadd_ps(fx[i], _mm256_set1_ps(-2.12194440e-4f), x[i]);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    z[i] = _mm256_mul_ps(x[i], x[i]);
+    y[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), x[i], _mm256_set1_ps(1.3981999507e-3f));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(8.3334519073e-3f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(4.1665795894e-2f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(1.6666665459e-1f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(5.0000001201e-1f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_add_ps(_mm256_fmadd_ps(y[i], z[i], x[i]), _mm256_set1_ps(1.0f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[i]), _mm256_set1_epi32(127)), 23);
+    x[i] = _mm256_mul_ps(y[i], _mm256_castsi256_ps(e));
+  }
+}
+
 /* Eight positions t0.. of channel row kd (cap floats): masked when the block runs past the row. */
 static inline __m256 kload(const float *kd, int t0, int cap) {
   return t0 + 8 <= cap ? _mm256_loadu_ps(kd + t0) : _mm256_maskload_ps(kd + t0, saelab_lane_mask(cap - t0));
@@ -146,7 +183,19 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
       const int last = 8 * ((n[i0 + i] - 1) / 8);
       const __m256 mci = _mm256_set1_ps(mc[i]);
       __m256 sum = _mm256_setzero_ps();
-      for (int t = 0; t < last; t += 8) {
+      int t = 0;
+      for (; t + 32 <= last; t += 32) {
+        __m256 e[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) e[b] = _mm256_fmsub_ps(_mm256_loadu_ps(sc + t + 8 * b), vc, mci);
+        exp8x4(e);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+          _mm256_storeu_ps(sc + t + 8 * b, e[b]);
+          sum = _mm256_add_ps(sum, e[b]);
+        }
+      }
+      for (; t < last; t += 8) {
         const __m256 e = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci));
         _mm256_storeu_ps(sc + t, e);
         sum = _mm256_add_ps(sum, e);
@@ -160,8 +209,8 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
   }
 }
 
-/* A tile: rows of one slot at consecutive positions (row j over keys 0..n0 + j - 1), nr <= RMAX, and
-   the mul query heads sharing key/value head g, nr * mul <= QMAX. */
+/* A tile: rows of one slot at consecutive positions (row j over keys 0..n0 + j - 1) and the mul
+   query heads sharing key/value head g, nr * mul <= QMAX. */
 #define RMAX 6
 typedef struct {
   const float *q;  /* row r0's queries; row j at q + j * ldq */
@@ -211,31 +260,36 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
   int ns[QMAX];
   for (int i = 0; i < nq; i++) ns[i] = nmin + i / mul;
   softmax_rows(S, ls, ns, nq, c, inv);
-  /* Per head: its nr rows' weighted sums, all rows over keys below nmin, then row j's last j keys. */
+  /* Per head and chunk of up to RMAX rows: every row over the keys below the chunk's first row's
+     count, then row j over its last j keys. */
   for (int h = 0; h < mul; h++)
-    for (int d0 = 0; d0 < hs; d0 += 8) {
-      const float *p[RMAX];
-      for (int j = 0; j < RMAX; j++) p[j] = S + (size_t)(j < nr ? j * mul + h : h) * ls;
-      __m256 o[RMAX];
+    for (int jc = 0; jc < nr; jc += RMAX) {
+      const int rows = nr - jc < RMAX ? nr - jc : RMAX, n0 = nmin + jc;
+      for (int d0 = 0; d0 < hs; d0 += 8) {
+        const float *p[RMAX];
+        for (int j = 0; j < RMAX; j++) p[j] = S + (size_t)((j < rows ? jc + j : jc) * mul + h) * ls;
+        __m256 o[RMAX];
 #pragma GCC unroll 6
-      for (int j = 0; j < RMAX; j++) o[j] = _mm256_setzero_ps();
-      const float *vr = vb + d0;
-      for (int t = 0; t < nmin; t++, vr += kv) {
-        const __m256 v = _mm256_loadu_ps(vr);
+        for (int j = 0; j < RMAX; j++) o[j] = _mm256_setzero_ps();
+        const float *vr = vb + d0;
+        for (int t = 0; t < n0; t++, vr += kv) {
+          const __m256 v = _mm256_loadu_ps(vr);
 #pragma GCC unroll 6
-        for (int j = 0; j < RMAX; j++) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + t), v, o[j]);
-      }
+          for (int j = 0; j < RMAX; j++) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + t), v, o[j]);
+        }
 #pragma GCC unroll 5
-      for (int s = 0; s < RMAX - 1; s++) {
-        if (nmin + s >= nmax) break;
-        const __m256 v = _mm256_loadu_ps(vb + (size_t)(nmin + s) * kv + d0);
+        for (int s = 0; s < RMAX - 1; s++) {
+          if (s >= rows - 1) break;
+          const __m256 v = _mm256_loadu_ps(vb + (size_t)(n0 + s) * kv + d0);
 #pragma GCC unroll 6
-        for (int j = s + 1; j < RMAX; j++)
-          if (j < nr) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + nmin + s), v, o[j]);
+          for (int j = s + 1; j < RMAX; j++)
+            if (j < rows) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + n0 + s), v, o[j]);
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < RMAX; j++)
+          if (j < rows)
+            _mm256_storeu_ps(tl->out + (size_t)(jc + j) * tl->ldo + (size_t)(g * mul + h) * hs + d0, _mm256_mul_ps(o[j], _mm256_set1_ps(inv[(jc + j) * mul + h])));
       }
-#pragma GCC unroll 6
-      for (int j = 0; j < RMAX; j++)
-        if (j < nr) _mm256_storeu_ps(tl->out + (size_t)j * tl->ldo + (size_t)(g * mul + h) * hs + d0, _mm256_mul_ps(o[j], _mm256_set1_ps(inv[j * mul + h])));
     }
 }
 
@@ -295,7 +349,7 @@ void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, i
   const float c = 1.0f / sqrtf((float)hs);
 #ifdef SAELAB_AVX2
   if (hs % 8 == 0) {
-    const int rt = mul > QMAX / 2 ? 1 : (QMAX / mul < RMAX ? QMAX / mul : RMAX); /* rows per tile */
+    const int rt = mul > QMAX / 2 ? 1 : QMAX / mul; /* rows per tile */
     int r = r0;
     while (r < r1) {
       /* A run of rows of one slot at consecutive positions (a prefill) shares every key it reads. */
