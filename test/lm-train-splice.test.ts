@@ -4,7 +4,8 @@
  * answers are known, and (when ../shared/models/stories260K/ is present) the whole loop on the real
  * model: extract, train, splice.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CliIO } from "../src/cli/args.js";
@@ -193,7 +194,7 @@ const shared = sharedModelFiles();
 
 describe.skipIf(!shared)("extract, train and splice on stories260K", () => {
   it("an SAE trained for 300 steps at blocks.2.hook_resid_post explains over 75% of the variance and recovers over 85% of the loss", async () => {
-    const dir = writeTinyModel(1).dir;
+    const dir = mkdtempSync(join(tmpdir(), "saelab-e2e-"));
     const io = capture(dir);
     expect(await main(["activations", "--hook", "blocks.2.hook_resid_post", "--out", "acts", "--sequences", "128", "--seqLen", "256", "--batch", "64"], io)).toBe(0);
     writeFileSync(join(dir, "sae.json"), JSON.stringify({ architecture: "topk", dSae: 256, k: 16 }));
