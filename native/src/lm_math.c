@@ -8,6 +8,7 @@
    Attention needs every row's keys, so phase B starts when phase A has finished on all threads.
    Every row's operations are the same however the rows are split (see lm.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lm.h"
@@ -16,7 +17,7 @@
 
 #define CHUNK 48
 #define PAR_MIN_FLOPS 200000.0 /* smaller steps run on the calling thread */
-enum { SCRATCH_THREAD = 10, SCRATCH_SHARED = 11 };
+enum { SCRATCH_THREAD = 10, SCRATCH_SHARED = 11, SCRATCH_QALL = 12, SCRATCH_QRUN = 13 };
 
 /* ---------------------------------------------------------------- row kernels */
 
@@ -281,7 +282,7 @@ static double phase_a_flops(const int32_t *L) { return 2.0 * L[L_DIM] * (L[L_DIM
 /* Runs one layer's attention (and MLP when ctx->mlp) for every row. */
 static int run_layer(BlockCtx *ctx) {
   const Pass *s = ctx->s;
-  ctx->q = saelab_scratch(SCRATCH_SHARED + 1, sizeof(float) * ((size_t)s->rows * s->L[L_DIM] + 8));
+  ctx->q = saelab_scratch(SCRATCH_QALL, sizeof(float) * ((size_t)s->rows * s->L[L_DIM] + 8));
   if (!ctx->q) return 0;
   double flops_b;
   int64_t *prefix = attention_prefix(s, &flops_b, ctx->mlp);
@@ -292,14 +293,97 @@ static int run_layer(BlockCtx *ctx) {
   return ctx->ok;
 }
 
+/* ---- whole sequences per thread: with enough independent sequences in a pass, each thread takes
+   one sequence at a time (a shared counter hands them out, so a thread slowed by other work on the
+   machine takes fewer) and runs all its layers with no barrier in between. */
+
+/* The pass's runs (rows of one slot at consecutive positions) as boundaries runs[0..n], or NULL
+   (free()d by the caller) when a slot appears in two runs, whose rows would depend on each other. */
+static int *find_runs(const Pass *s, int *n) {
+  int *runs = malloc(sizeof(int) * ((size_t)s->rows + 1));
+  unsigned char *seen = calloc((size_t)s->slots, 1);
+  if (!runs || !seen) { free(runs); free(seen); return NULL; }
+  int k = 0;
+  for (int r = 0; r < s->rows; r++) {
+    if (r > 0 && s->slot[r] == s->slot[r - 1] && s->pos[r] == s->pos[r - 1] + 1) continue;
+    if (seen[s->slot[r]]) { free(runs); free(seen); return NULL; }
+    seen[s->slot[r]] = 1;
+    runs[k++] = r;
+  }
+  runs[k] = s->rows;
+  free(seen);
+  *n = k;
+  return runs;
+}
+
+typedef struct {
+  BlockCtx base;
+  int from, to;
+  const int *runs;
+  int nruns;
+  atomic_int next, ok;
+} SeqCtx;
+
+static void seq_task(void *c, int tid, int nt) {
+  SeqCtx *k = c;
+  const int dim = k->base.s->L[L_DIM];
+  for (;;) {
+    const int i = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed);
+    if (i >= k->nruns) return;
+    const int r0 = k->runs[i], n = k->runs[i + 1] - r0;
+    Pass sub = *k->base.s;
+    sub.rows = n;
+    sub.slot += r0;
+    sub.pos += r0;
+    BlockCtx b = k->base;
+    b.s = &sub;
+    b.q = saelab_scratch(SCRATCH_QRUN, sizeof(float) * ((size_t)n * dim + 8));
+    if (!b.q) { atomic_store(&k->ok, 0); return; }
+    if (b.x) b.x += (size_t)r0 * dim;
+    if (b.xio) b.xio += (size_t)r0 * dim;
+    if (b.out) b.out += (size_t)r0 * dim;
+    for (int l = k->from; l < k->to && b.ok; l++) {
+      b.layer = l;
+      phase_a(&b, 0, n);
+      if (b.ok) phase_b(&b, 0, n);
+    }
+    if (!b.ok) { atomic_store(&k->ok, 0); return; }
+  }
+}
+
+/* Runs layers from..to-1 (ctx->mlp: whole blocks on ctx->xio; else the attention block into ctx->out)
+   a sequence per thread when the pass has enough of them; returns -1 when it does not (the caller
+   then goes layer by layer), else 1 or 0 (out of memory). */
+static int by_sequence(BlockCtx *ctx, int from, int to) {
+  const Pass *s = ctx->s;
+  const int32_t *L = s->L;
+  const double per_row = phase_a_flops(L) + 2.0 * L[L_DIM] * (L[L_DIM] + 3 * L[L_HIDDEN]);
+  if (threads_for(per_row * s->rows * (to - from), s->rows) == 1) return -1;
+  int n = 0;
+  int *runs = find_runs(s, &n);
+  if (!runs) return -1;
+  if (n < 2 * saelab_pool_threads()) { free(runs); return -1; }
+  SeqCtx k = { .base = *ctx, .from = from, .to = to, .runs = runs, .nruns = n };
+  atomic_init(&k.next, 0);
+  atomic_init(&k.ok, 1);
+  saelab_pool_run(seq_task, &k, 0);
+  free(runs);
+  return atomic_load(&k.ok);
+}
+
 int lm_attn_block(const Pass *s, int layer, const float *buf, const float *packed, const float *x, float *out) {
   BlockCtx ctx = { .s = s, .layer = layer, .buf = buf, .packed = packed, .x = x, .out = out, .ok = 1 };
-  return run_layer(&ctx);
+  const int done = by_sequence(&ctx, layer, layer + 1);
+  return done >= 0 ? done : run_layer(&ctx);
 }
 
 int lm_layers(const Pass *s, int from, int to, const float *buf, const float *packed, float *x) {
+  BlockCtx base = { .s = s, .buf = buf, .packed = packed, .xio = x, .mlp = 1, .ok = 1 };
+  const int done = by_sequence(&base, from, to);
+  if (done >= 0) return done;
   for (int l = from; l < to; l++) {
-    BlockCtx ctx = { .s = s, .layer = l, .buf = buf, .packed = packed, .xio = x, .mlp = 1, .ok = 1 };
+    BlockCtx ctx = base;
+    ctx.layer = l;
     if (!run_layer(&ctx)) return 0;
   }
   return 1;
