@@ -8,6 +8,7 @@
         "native/src/lm_math.c",
         "native/src/lm_mm.c",
         "native/src/lm_attn.c",
+        "native/src/lm_blocks.c",
         "native/src/pool.c",
         "native/src/gemm.c",
         "native/src/gemm_small.c",

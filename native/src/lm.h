@@ -1,6 +1,6 @@
 /* The LM kernels (lm_mm.c: products on packed weights; lm_attn.c: RoPE and causal attention;
-   lm_math.c: RMSNorm, SwiGLU and the block drivers on the thread pool), called by the Node-API
-   wrappers in lm.c. Layout indices (L_*, Y_*) mirror src/lm/params.ts.
+   lm_math.c: RMSNorm, SwiGLU and single steps; lm_blocks.c: whole layers on the thread pool), called
+   by the Node-API wrappers in lm.c. Layout indices (L_*, Y_*) mirror src/lm/params.ts.
 
    Determinism: every output row is computed by the same sequence of floating-point operations
    whatever else is in the pass, however rows are split into chunks, tiles or threads, and whether
@@ -62,7 +62,23 @@ void lm_rope_rows(const Pass *s, int layer, float *qkv, int ldqkv, int r0, int r
 void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, int r1, float *out, int ldo, float *scratch);
 size_t lm_attn_scratch(const Pass *s);
 
-/* ---- whole steps (lm_math.c), threaded on the pool; return 0 when out of memory ------------ */
+/* ---- helpers shared by lm_math.c and lm_blocks.c ------------------------------------------- */
+/* saelab_scratch slots (pool.h reserves 10-15 for kernel files like these): per-thread chunk
+   buffers, the caller's row weights, all rows' queries (caller), one sequence's queries (per thread). */
+enum { LM_SCRATCH_THREAD = 10, LM_SCRATCH_SHARED = 11, LM_SCRATCH_QALL = 12, LM_SCRATCH_QRUN = 13 };
+/* out[r] = w * x[r] / rms(x[r]) for rows of stride ldx (out: ldo), on the calling thread. */
+void lm_rmsnorm_rows(const float *x, int ldx, int rows, int dim, const float *w, float *out, int ldo, float eps);
+/* Threads for a step of `flops` (1: the calling thread alone; 0: the whole pool). */
+int lm_threads_for(double flops, int rows);
+typedef void (*lm_range_fn)(void *ctx, int r0, int r1);
+/* Runs fn on contiguous row ranges, one per thread: equal rows, or equal weight when prefix (rows + 1
+   running sums) is given. */
+void lm_run_rows(lm_range_fn fn, void *ctx, int rows, const int64_t *prefix, int nthreads);
+/* Running sums of each row's attention and product cost (in a scratch buffer of the calling thread);
+   *flops gets the total. NULL when out of memory. */
+int64_t *lm_attention_prefix(const Pass *s, double *flops, int with_mlp);
+
+/* ---- whole steps (lm_math.c, lm_blocks.c), threaded on the pool; return 0 when out of memory - */
 /* out[r] = w * x[r] / rms(x[r]). */
 void lm_rmsnorm(const float *x, int rows, int dim, const float *w, float *out, float eps);
 /* out[r] = silu(h13[r, :hidden]) * h13[r, hidden:]. */
