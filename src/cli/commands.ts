@@ -8,6 +8,7 @@ import { steerCommand } from "./steer.js";
 import { trainCommand } from "./train.js";
 import { evalCommand } from "./eval.js";
 import { spliceCommand } from "./splice.js";
+import { sweepCommand, sweepReportCommand } from "./sweep.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -20,4 +21,6 @@ export const COMMANDS: readonly Command[] = [
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
+  sweepCommand as unknown as Command,
+  sweepReportCommand as unknown as Command,
 ];
