@@ -99,9 +99,9 @@ describe("saelab sweep (tiny spec)", () => {
 
   it("names the problem for bad input", async () => {
     const cases: [string[], RegExp][] = [
-      [["sweep"], /give a spec .json file or --preset NAME \(absorption-l1xcooc\), one of them/],
+      [["sweep"], /give a spec .json file or --preset NAME \(absorption-l1xcooc, absorption-l1xcoocxmag\), one of them/],
       [["sweep", "spec.json", "--preset", "absorption-l1xcooc"], /not both/],
-      [["sweep", "--preset", "nope"], /unknown sweep preset "nope"; the presets are: absorption-l1xcooc/],
+      [["sweep", "--preset", "nope"], /unknown sweep preset "nope"; the presets are: absorption-l1xcooc, absorption-l1xcoocxmag/],
       [["sweep", "missing.json"], /cannot read .*missing.json/],
       [["sweep", "report", "."], /has no manifest.json: it is not a sweep results directory/],
     ];

@@ -103,10 +103,12 @@ describe("sweep summary", () => {
   });
 
   it("says so when the tied SAE stays below the threshold everywhere, and names metric disagreements", () => {
-    const calm: Fn = (c) => (c.config === "t" ? { ...pattern(c), fullAbsorption: 0.02 } : pattern(c));
+    const calm: Fn = (c) => (c.config === "t" ? { ...pattern(c), fullAbsorption: 0.02, explainedVariance: c.level === 1 && c.cgp === 0.1 && c.ratio === 2 ? 0.3 : 0.9 } : pattern(c));
     const text = renderSweepSummary(sweepView(plan, results(plan, calm))).join("\n");
     expect(text).toMatch(/t stays below 0\.1 at every point \(highest 0\.02 at/);
     expect(text).not.toMatch(/tying does not prevent/);
+    expect(text).toMatch(/At 1 of these points t explains less than 0\.5 of the variance, so its absorption there is measured on a collapsed SAE\./);
+    expect(text).toMatch(/Explained variance is below 0\.5 at 1 point\(s\) \(\(L1 0\.5, P\(child\|parent\) 0\.1, child\/parent magnitude 2\) 0\.30\)/);
     expect(text).toMatch(/disagree \(differ by more than 0\.3\) at 8 of 16 \(SAE, grid point\) results \(t: 8\)/);
   });
 

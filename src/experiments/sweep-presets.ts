@@ -29,9 +29,36 @@ const absorptionL1xCooc: SweepSpecInput = {
   eval: { samples: 20_000 },
 };
 
+/**
+ * Sparsity level x P(child | parent) x child/parent magnitude ratio on absorption-basic, for untied
+ * and tied standard and topk SAEs: the three-way sweep, at a coarser grid than absorption-l1xcooc.
+ */
+const absorptionL1xCoocxMag: SweepSpecInput = {
+  name: "absorption-l1xcoocxmag",
+  description:
+    "absorption-basic with P(child | parent) (0.15 or 1/3) crossed with the children's magnitude relative to the parent's (0.5, 1, 2) and three sparsity levels, " +
+    "for untied and tied standard and topk SAEs.",
+  world: "absorption-basic",
+  axes: {
+    sparsity: { l1Coefficient: [0.1, 0.3, 1], k: [3, 2, 1] },
+    childGivenParent: [0.15, 0.33],
+    childParentMagnitudeRatio: [0.5, 1, 2],
+  },
+  saes: [
+    { architecture: "standard", name: "standard-untied", dSae: 16 },
+    { architecture: "standard", name: "standard-tied", dSae: 16, tying: "tied" },
+    { architecture: "topk", name: "topk-untied", dSae: 16 },
+    { architecture: "topk", name: "topk-tied", dSae: 16, tying: "tied" },
+  ],
+  seeds: [1],
+  train: { steps: 2000, batchSize: 1024, lr: 3e-3 },
+  eval: { samples: 20_000 },
+};
+
 /** The built-in sweep specs by name. */
 export const SWEEP_PRESETS = {
   "absorption-l1xcooc": absorptionL1xCooc,
+  "absorption-l1xcoocxmag": absorptionL1xCoocxMag,
 } as const satisfies Record<string, SweepSpecInput>;
 
 /** Returns the names of the built-in sweep specs. */

@@ -19,7 +19,7 @@ import type { Sae } from "../sae/model.js";
 import { evaluateSaes, sampleBatches } from "../metrics/evaluate.js";
 import { EVAL_BATCH } from "./evaluate.js";
 import { trainInWorkers, trainOnWorld } from "./parallel.js";
-import { planSweep, saesPerCell, type SweepCell, type SweepPlan } from "./sweep-grid.js";
+import { describeValues, planSweep, saesPerCell, type SweepCell, type SweepPlan } from "./sweep-grid.js";
 import { WorldStatsAccumulator } from "./sweep-measure.js";
 import { CELL_FORMAT, CellResultSchema, ManifestSchema, SWEEP_FORMAT, sweepMetrics, type CellResult, type Manifest } from "./sweep-results.js";
 import { canonicalJson, parseSweepSpec, sweepTrainConfig } from "./sweep-spec.js";
@@ -151,13 +151,22 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
   const atOnce = Math.max(1, Math.min(todo.length, Math.floor(workers / perCell)));
   const perRun = Math.max(1, Math.floor(workers / atOnce));
   let next = 0;
+  // After a failure the other lanes finish (and store) the cell they are on, but start no other.
+  let failed = false;
   const lane = async () => {
-    while (next < todo.length) {
+    while (next < todo.length && !failed) {
       const cell = todo[next++]!;
-      const result = await runCell(plan, cell, opts.kernels, workers > 1 ? perRun : 1, (step) => opts.onEvent?.({ type: "step", cell, step }));
-      writeFileAtomic(cellPath(out, cell), `${JSON.stringify(result, null, 1)}\n`);
-      results[cell.index] = result;
-      opts.onEvent?.({ type: "cell", cell, result });
+      try {
+        const result = await runCell(plan, cell, opts.kernels, workers > 1 ? perRun : 1, (step) => opts.onEvent?.({ type: "step", cell, step }));
+        writeFileAtomic(cellPath(out, cell), `${JSON.stringify(result, null, 1)}\n`);
+        results[cell.index] = result;
+        opts.onEvent?.({ type: "cell", cell, result });
+      } catch (e) {
+        failed = true;
+        // A diverged SAE (or any input problem) names the cell, so the user knows which corner of the grid failed.
+        if (e instanceof UserError) throw new UserError(`sweep cell ${cell.id} ${describeValues(cell.values)}: ${e.message}`);
+        throw e;
+      }
     }
   };
   await Promise.all(Array.from({ length: atOnce }, lane));

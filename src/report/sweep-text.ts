@@ -152,6 +152,8 @@ function tyingComparisons(view: SweepView, points: readonly GridPoint[]): string
       return `${word} is higher for ${t.name} at ${more} of ${both.length} (mean ${f2(meanOf(both.map((x) => x.t.mean[k])))} vs ${f2(meanOf(both.map((x) => x.u.mean[k])))})`;
     };
     s.push(`${cmp("l0", "L0")}; ${cmp("mcc", "MCC")}; ${cmp("explainedVariance", "explained variance")}.`);
+    const collapsed = pairs.filter((x) => x.t.mean.explainedVariance !== null && x.t.mean.explainedVariance < COLLAPSED_EV);
+    if (collapsed.length > 0) s.push(`At ${collapsed.length} of these points ${t.name} explains less than ${COLLAPSED_EV} of the variance, so its absorption there is measured on a collapsed SAE.`);
     out.push(s.join(" "));
   }
   return out;
