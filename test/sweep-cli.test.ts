@@ -94,7 +94,7 @@ describe("saelab sweep (tiny spec)", () => {
     writeFileSync(join(dir, "spec2.json"), JSON.stringify({ ...TINY, seeds: [2] }));
     const e = capture(dir);
     expect(await main(["sweep", "spec2.json", "--out", "run"], e)).toBe(1);
-    expect(e.errText()).toMatch(/holds results of a different sweep spec \(they differ at seeds\[0\]\)/);
+    expect(e.errText()).toMatch(/holds results of a different sweep spec \(they differ at spec.seeds\[0\]\)/);
   });
 
   it("names the problem for bad input", async () => {

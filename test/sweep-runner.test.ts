@@ -4,7 +4,7 @@
  * uninterrupted run; a directory of another spec, or one that is not a sweep's, is refused; an
  * unreadable cell file is run again.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -88,11 +88,21 @@ describe("sweep runner", () => {
 
   it("refuses a directory holding another spec's results, naming where the specs differ", async () => {
     await expect(runSweep({ plan: plan({ train: { ...TINY.train, steps: 41 } }), out: join(root, "full"), kernels, workers: 1 })).rejects.toThrow(
-      /holds results of a different sweep spec \(they differ at train.steps\); resuming would mix results/,
+      /holds results of a different sweep spec \(they differ at spec.train.steps\); resuming would mix results/,
     );
     await expect(runSweep({ plan: plan({ axes: { ...TINY.axes, childGivenParent: [0.1, 0.2] } }), out: join(root, "full"), kernels, workers: 1 })).rejects.toThrow(
-      /differ at axes.childGivenParent\[1\]/,
+      /differ at spec.axes.childGivenParent\[1\]/,
     );
+  });
+
+  it("refuses results whose base world differs (a preset changed between versions)", async () => {
+    const dir = join(root, "preset-changed");
+    const manifest = JSON.parse(readFileSync(join(root, "full", MANIFEST_FILE), "utf8")) as { specHash: string; baseWorld: { biasNorm: number } };
+    manifest.specHash = "0".repeat(64);
+    manifest.baseWorld.biasNorm = 0.5;
+    mkdirSync(dir);
+    writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(manifest));
+    await expect(runSweep({ plan: plan(), out: dir, kernels, workers: 1 })).rejects.toThrow(/they differ at baseWorld.biasNorm/);
   });
 
   it("refuses a non-empty directory that is not a sweep's", async () => {

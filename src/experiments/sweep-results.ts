@@ -120,6 +120,7 @@ export const ManifestSchema = z
     format: z.literal(SWEEP_FORMAT),
     specHash: z.string(),
     spec: z.record(z.string(), z.unknown()).describe("The parsed spec (defaults filled in)."),
+    baseWorld: z.record(z.string(), z.unknown()).describe("The base world config the spec resolved to (a preset's definition at the time)."),
     cells: z.array(z.object({ index: z.number().int(), id: z.string(), seed: z.number().int(), values: z.record(z.string(), z.number()) }).strict()),
   })
   .strict();

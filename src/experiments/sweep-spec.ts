@@ -209,7 +209,10 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** Returns the spec's identity: sha256 of its canonical JSON after defaults are filled in. */
+/**
+ * Returns the spec's identity: sha256 of the canonical JSON of the spec (defaults filled in) and of
+ * its resolved base world, so results of a preset whose definition changed are not mixed either.
+ */
 export function specHash(spec: SweepSpec): string {
-  return createHash("sha256").update(canonicalJson(spec)).digest("hex");
+  return createHash("sha256").update(canonicalJson({ spec, baseWorld: baseWorldConfig(spec) })).digest("hex");
 }

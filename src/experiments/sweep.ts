@@ -40,6 +40,7 @@ export function manifestOf(plan: SweepPlan): Manifest {
     format: SWEEP_FORMAT,
     specHash: plan.hash,
     spec: JSON.parse(JSON.stringify(plan.spec)) as Record<string, unknown>,
+    baseWorld: JSON.parse(JSON.stringify(plan.baseWorld)) as Record<string, unknown>,
     cells: plan.cells.map((c) => ({ index: c.index, id: c.id, seed: c.seed, values: c.values as Record<string, number> })),
   };
 }
@@ -76,7 +77,8 @@ export function openResultsDir(dir: string, plan: SweepPlan): void {
   const old = readManifest(dir);
   if (old) {
     if (old.specHash === plan.hash) return;
-    const where = firstDifference(old.spec, manifestOf(plan).spec);
+    const now = manifestOf(plan);
+    const where = firstDifference({ spec: old.spec, baseWorld: old.baseWorld }, { spec: now.spec, baseWorld: now.baseWorld });
     throw new UserError(
       `${dir} holds results of a different sweep spec (they differ at ${where}); resuming would mix results. ` +
         "Use another --out directory, or delete this one to start over",
@@ -238,7 +240,10 @@ export function loadSweepResults(dir: string): SweepResults {
   if (!manifest) throw new UserError(`${dir} has no ${MANIFEST_FILE}: it is not a sweep results directory (run saelab sweep <spec.json> --out ${dir} first)`);
   const plan = planSweep(parseSweepSpec(manifest.spec, join(dir, MANIFEST_FILE)));
   if (plan.hash !== manifest.specHash) {
-    throw new UserError(`${join(dir, MANIFEST_FILE)}: its spec no longer hashes to its specHash (written by another saelab version, or edited by hand)`);
+    const where = firstDifference(manifest.baseWorld, manifestOf(plan).baseWorld);
+    throw new UserError(
+      `${join(dir, MANIFEST_FILE)}: its spec no longer hashes to its specHash (${where ? `the base world now differs at ${where}: a preset changed since these results were written` : "written by another saelab version, or edited by hand"})`,
+    );
   }
   const results: CellResult[] = [];
   const missing: SweepCell[] = [];
