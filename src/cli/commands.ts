@@ -8,6 +8,8 @@ import { steerCommand } from "./steer.js";
 import { trainCommand } from "./train.js";
 import { evalCommand } from "./eval.js";
 import { spliceCommand } from "./splice.js";
+import { detectCommand } from "./detect.js";
+import { mitigateCommand } from "./mitigate.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -20,4 +22,6 @@ export const COMMANDS: readonly Command[] = [
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
+  detectCommand as unknown as Command,
+  mitigateCommand as unknown as Command,
 ];
