@@ -8,9 +8,10 @@
  *   3. silence: the parent's direction is present in x ((x - b_dec) . unit row at least `presence`
  *      times its usual level), the parent is silent and the absorber carries the projection;
  *   4. co-firing: how often the parent fires when the absorber does.
- * The combined score is signal 3 as a rate over the absorber's firings, minus the parent's silent
- * rate when no candidate absorber fires (a weak latent is not an absorbed one): the label-free twin of
- * the metrics module's full absorption, with the parent's own decoder row in place of the true probe.
+ * The combined score is signal 3 as a rate over the absorber's firings (each hole weighted by how fully
+ * the parent's usual level is present, min(1, projection / reference)), minus the parent's silent rate
+ * when no candidate absorber fires (a weak latent is not an absorbed one): the label-free twin of the
+ * metrics module's full absorption, with the parent's own decoder row in place of the true probe.
  */
 import { parseConfig } from "../errors.js";
 import type { Kernels, SparseRows } from "../tensor/kernels.js";
@@ -88,7 +89,7 @@ function scorePairs(stats: DetectionStats, rows: DecoderRows, enc: Float32Array,
       const present = stats.pairPresent[k]!;
       const baseline = ratio(stats.nHoleNoAbs[p]!, stats.nPresentNoAbs[p]!);
       const absorbed = ratio(stats.pairAbsorbed[k]!, nA) ?? 0;
-      const score = absorbed - (baseline ?? 0) * (ratio(present, nA) ?? 0);
+      const score = absorbed - (baseline ?? 0) * (ratio(stats.pairPresentWeight[k]!, nA) ?? 0);
       const meanNoAbs = ratio(stats.sumActNoAbs[p]!, stats.nPresentNoAbs[p]!);
       const meanWith = ratio(stats.pairSumActP[k]!, present);
       const encDec = encDecCos[p]!;

@@ -111,7 +111,12 @@ function fitColumn(X: Float32Array, rows: number, n: number, t: Float32Array, th
   // hovering around it and firing with tiny activations.
   let sumT = 0;
   let nT = 0;
-  for (let r = 0; r < rows; r++) if (t[r]! > 0) (sumT += t[r]!), nT++;
+  for (let r = 0; r < rows; r++) {
+    if (t[r]! > 0) {
+      sumT += t[r]!;
+      nT++;
+    }
+  }
   const floor = theta - MARGIN * (nT > 0 ? sumT / nT : 1);
   for (; iterations < MAX_ITERATIONS; iterations++) {
     const next = new Uint8Array(rows);

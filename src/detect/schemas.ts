@@ -80,7 +80,7 @@ export const AbsorptionPairSchema = z.object({
     ),
   score: z
     .number()
-    .describe("Combined score: share of the absorber's firings on which the parent's direction is present, the parent is silent and the absorber carries it, minus the parent's silent share when no candidate absorber fires."),
+    .describe("Combined score: share of the absorber's firings on which the parent's direction is present, the parent is silent and the absorber carries it (each weighted by min(1, projection / the parent's usual projection)), minus the parent's silent share when no candidate absorber fires (weighted alike)."),
   confident: z.boolean(),
   decoderCos: z.number().describe("Cosine of the two decoder rows (signal 1: the absorber's row contains the parent's)."),
   sharedParent: index().nullable().describe("For a sibling pair, the latent both rows share."),

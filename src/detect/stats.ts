@@ -48,7 +48,10 @@ export class DetectionStats {
   readonly pairParent: Int32Array;
   readonly pairCos: Float32Array;
   readonly pairPresent: Float64Array;
+  /** Sum over present inputs of min(1, projection / reference). */
+  readonly pairPresentWeight: Float64Array;
   readonly pairHole: Float64Array;
+  /** Absorbed holes, each weighted by min(1, projection / reference). */
   readonly pairAbsorbed: Float64Array;
   readonly pairShare: Float64Array;
   readonly pairCoFire: Float64Array;
@@ -97,6 +100,7 @@ export class DetectionStats {
     }
     const g = () => new Float64Array(np);
     this.pairPresent = g();
+    this.pairPresentWeight = g();
     this.pairHole = g();
     this.pairAbsorbed = g();
     this.pairShare = g();
@@ -202,13 +206,16 @@ export class DetectionStats {
             const ref = this.ref[p]!;
             const pr = proj[po + p]!;
             if (!(ref > 0) || pr < o.presence * ref) continue;
+            // How fully P's usual level is present: a weak occurrence is a smaller hole.
+            const w = Math.min(1, pr / ref);
             this.pairPresent[k]! += 1;
+            this.pairPresentWeight[k]! += w;
             this.pairSumActP[k]! += act[p]!;
             const share = (v * rows.norms[a]! * this.pairCos[k]!) / pr;
             this.pairShare[k]! += Math.min(1, Math.max(0, share));
             if (!(act[p]! > 0)) {
               this.pairHole[k]! += 1;
-              if (share >= o.projectionShare) this.pairAbsorbed[k]! += 1;
+              if (share >= o.projectionShare) this.pairAbsorbed[k]! += w;
             }
           }
         }
