@@ -35,7 +35,7 @@ export const detectDataShape = {
   n: z.number().int().positive().default(20_000).describe("Inputs read for detection."),
   seed: seed().default(7).describe("Seed of the world's detection stream, or of the shuffle of activation shards."),
   presence: z.number().positive().max(1).optional().describe("Detector: share of a latent's usual projection at which its direction counts as present (default 0.7)."),
-  minScore: z.number().min(0).max(1).optional().describe("Detector: score at which a pair is confident (default 0.15)."),
+  minScore: z.number().min(0).max(1).optional().describe("Detector: score at which a pair is confident (default 0.1)."),
   backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
 };
 

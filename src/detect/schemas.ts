@@ -37,7 +37,7 @@ export const DetectOptionsSchema = z
       .max(1)
       .default(0.4)
       .describe("A silent latent's direction counts as absorbed when other firing latents carry at least this share of its projection (SAEBench: 0.4)."),
-    minScore: z.number().min(0).max(1).default(0.15).describe("Pairs scoring at least this are confident detections (and candidates for mitigation)."),
+    minScore: z.number().min(0).max(1).default(0.1).describe("Pairs scoring at least this are confident detections (and candidates for mitigation)."),
     minSamples: z.number().int().min(1).default(25).describe("A pair needs the absorber to fire on at least this many inputs to be confident."),
     minParentEncoderDecoderCos: z
       .number()
