@@ -81,6 +81,16 @@ export function loadDetectInputs(opts: DataFlags, io: CliIO): DetectInputs {
   return { sae, kernels, batches, world, label: `${worldSourceLabel(opts)} (${opts.n} inputs, seed ${opts.seed}; only the inputs are read)` };
 }
 
+/** Returns the detection of the loaded SAE on its inputs, with a progress bar (stderr, TTY only). */
+export function runDetection(input: DetectInputs, opts: DataFlags, io: CliIO): Detection {
+  const bar = progressBar(io, "detect");
+  try {
+    return detectAbsorption(input.sae, input.batches, detectOptionsOf(opts), input.kernels, (d, t) => bar.update(d, t));
+  } finally {
+    bar.finish();
+  }
+}
+
 /** Returns the detector options set by the flags. */
 export function detectOptionsOf(opts: DataFlags): DetectOptionsInput {
   return { ...(opts.presence !== undefined ? { presence: opts.presence } : {}), ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) };
@@ -171,7 +181,7 @@ export const detectCommand: Command<typeof DetectSchema> = {
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
     const input = loadDetectInputs(opts, io);
-    const det = detectAbsorption(input.sae, input.batches, detectOptionsOf(opts), input.kernels);
+    const det = runDetection(input, opts, io);
     const validation = input.world ? groundTruthCheck(det, input.sae, input.world, input.kernels, io) : null;
     if (opts.json) {
       io.out(JSON.stringify({ sae: opts.sae, data: input.label, detection: det, groundTruth: validation }));

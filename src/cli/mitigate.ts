@@ -14,7 +14,6 @@ import { mixSeed } from "../tensor/rng.js";
 import type { SaeModel } from "../sae/types.js";
 import type { Sae } from "../sae/model.js";
 import { stepBatches } from "../train/trainer.js";
-import { detectAbsorption } from "../detect/detect.js";
 import { fineTuneTied } from "../detect/finetune.js";
 import { planMitigation, unabsorb } from "../detect/mitigate.js";
 import { refitSae, type RefitFidelity } from "../detect/refit.js";
@@ -25,7 +24,7 @@ import { saveSaelensSae } from "../io/saelens.js";
 import { renderEdgeTable, renderTable } from "../report/text.js";
 import type { ReportInput } from "../report/summary.js";
 import type { Command } from "./args.js";
-import { detectDataShape, detectOptionsOf, loadDetectInputs } from "./detect.js";
+import { detectDataShape, loadDetectInputs, runDetection } from "./detect.js";
 import { progressBar } from "./progress.js";
 
 /** The record written beside the mitigated SAE. */
@@ -61,7 +60,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
   async run(opts, io) {
     const input = loadDetectInputs(opts, io);
     const { sae, kernels, batches, world } = input;
-    const det = detectAbsorption(sae, batches, detectOptionsOf(opts), kernels);
+    const det = runDetection(input, opts, io);
     const plan = planMitigation(det);
     if (plan.transfers.length === 0 && opts.fineTuneSteps === 0) {
       throw new UserError(`no confident absorption pairs in ${opts.sae} (${det.summary.candidatePairs} candidates): nothing to mitigate; see saelab detect for the scores`);

@@ -37,20 +37,41 @@ export function encodeBatches(sae: SaeModel, batches: ActivationBatches): Sparse
 }
 
 /** Returns the accumulated two-pass statistics of `sae` on `batches` (exposed for tests and the hierarchy). */
-export function collectStats(sae: SaeModel, batches: ActivationBatches, o: DetectOptions, kernels: Kernels, latents = encodeBatches(sae, batches)): { stats: DetectionStats; rows: DecoderRows } {
+export function collectStats(
+  sae: SaeModel,
+  batches: ActivationBatches,
+  o: DetectOptions,
+  kernels: Kernels,
+  onProgress?: (done: number, total: number) => void,
+): { stats: DetectionStats; rows: DecoderRows } {
+  const latents = encodeBatches(sae, batches);
   const rows = decoderRows(sae);
   const nb = decoderNeighbors(rows, o.minDecoderCos, o.maxNeighbors, kernels);
   const stats = new DetectionStats(sae, rows, nb, o, kernels);
-  batches.forEach((x, b) => stats.calibrate(x, x.length / sae.dIn, latents[b]!));
+  const total = 2 * batches.reduce((s, x) => s + x.length / sae.dIn, 0);
+  let done = 0;
+  batches.forEach((x, b) => {
+    stats.calibrate(x, x.length / sae.dIn, latents[b]!);
+    onProgress?.((done += x.length / sae.dIn), total);
+  });
   stats.finishCalibration();
-  batches.forEach((x, b) => stats.add(x, x.length / sae.dIn, latents[b]!));
+  batches.forEach((x, b) => {
+    stats.add(x, x.length / sae.dIn, latents[b]!);
+    onProgress?.((done += x.length / sae.dIn), total);
+  });
   return { stats, rows };
 }
 
 /** Returns the ranked absorption pairs, per-latent recall holes and inferred hierarchy of `sae` on unlabelled `batches`. */
-export function detectAbsorption(sae: SaeModel, batches: ActivationBatches, options: DetectOptionsInput = {}, kernels: Kernels = referenceKernels()): Detection {
+export function detectAbsorption(
+  sae: SaeModel,
+  batches: ActivationBatches,
+  options: DetectOptionsInput = {},
+  kernels: Kernels = referenceKernels(),
+  onProgress?: (done: number, total: number) => void,
+): Detection {
   const o = parseConfig(DetectOptionsSchema, options, "detection options");
-  const { stats, rows } = collectStats(sae, batches, o, kernels);
+  const { stats, rows } = collectStats(sae, batches, o, kernels, onProgress);
   const enc = sae.encoderWeights();
   const all = markSiblings(scorePairs(stats, rows, enc, o), rows, o);
   const pairs = orient(all).slice(0, o.maxPairs);
