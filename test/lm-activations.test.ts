@@ -81,7 +81,7 @@ describe.each(backendsUnderTest())("activation extraction on a tiny model (%s)",
   });
 
   it("yields the hook's activations, without BOS rows unless asked, with tokens, positions and sequences", () => {
-    for (const hook of ["blocks.0.hook_mlp_out", "blocks.1.hook_resid_pre", "ln_final.hook_normalized"]) {
+    for (const hook of ["blocks.0.hook_mlp_out", "blocks.1.hook_resid_pre", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post", "ln_final.hook_normalized"]) {
       const rows = [...extractActivations(model, seqs, { hook, batchSequences: 2 })];
       const direct = model.runWithCache(seqs, { names: [hook] });
       const act = direct.cache.get(hook)!;

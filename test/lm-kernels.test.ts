@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../src/tensor/rng.js";
 import { referenceLmKernels, RMS_EPS, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "../src/lm/kernels.js";
@@ -170,6 +172,108 @@ describe.skipIf(!hasNative)("native LM kernels match their TypeScript twins", ()
     }
     expect(() => native.linear(new Float32Array(3), 1, 4, new Float32Array(8), 2, new Float32Array(2))).toThrow(/array sizes/);
     expect(() => native.mlpBlock(m, new Float32Array(cfg.dim), 1, 5, new Float32Array(cfg.dim))).toThrow(/layer index/);
+  });
+});
+
+/** Rows of a prefill: runs of consecutive positions in each slot (starting after `start[s]` cached ones). */
+function prefillRows(runs: [slot: number, start: number, length: number][]): RowInfo {
+  const rowSlot: number[] = [];
+  const rowPos: number[] = [];
+  for (const [slot, start, n] of runs) for (let i = 0; i < n; i++) { rowSlot.push(slot); rowPos.push(start + i); }
+  return { rows: rowSlot.length, rowSlot: Int32Array.from(rowSlot), rowPos: Int32Array.from(rowPos) };
+}
+
+const prefillShapes = [
+  { name: "hs 8, 2 query heads per kv head (stories260K)", dim: 64, nHeads: 8, nKvHeads: 4, hidden: 172, cap: 45 },
+  { name: "hs 16, no sharing", dim: 32, nHeads: 2, nKvHeads: 2, hidden: 40, cap: 61 },
+  { name: "hs 8, 4 query heads per kv head", dim: 32, nHeads: 4, nKvHeads: 1, hidden: 24, cap: 30 },
+  { name: "hs 8, 8 query heads per kv head (one row per tile)", dim: 64, nHeads: 8, nKvHeads: 1, hidden: 20, cap: 19 },
+  { name: "hs 6 (portable attention)", dim: 24, nHeads: 4, nKvHeads: 2, hidden: 20, cap: 13 },
+];
+
+describe.skipIf(!hasNative).each(prefillShapes)("native LM kernels on prefill-shaped passes: $name", (cfg) => {
+  // Runs of several lengths, one continuing cached positions, one ending at the cache's last position.
+  const runs: [number, number, number][] = [[0, 0, cfg.cap], [1, 2, Math.min(11, cfg.cap - 2)], [2, 0, 1], [3, cfg.cap - 9, 9], [4, 0, 7]];
+  const ri = prefillRows(runs);
+  const c = { ...cfg, slots: 5, rows: ri.rows };
+
+  it("attention, the fused blocks, layers and the classifier match the twins", () => {
+    const { rng, m, c1, c2, kvDim } = setup(41, c);
+    const qkv = randomArray(rng, ri.rows * (cfg.dim + 2 * kvDim));
+    const [q1, q2] = [qkv.slice(), qkv.slice()];
+    native.ropeStore(m, q1, ri, c1, 1);
+    ref.ropeStore(m, q2, ri, c2, 1);
+    expect(relErr(c1.k, c2.k)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(c1.v, c2.v)).toBe(0);
+    const [o1, o2] = [new Float32Array(ri.rows * cfg.dim), new Float32Array(ri.rows * cfg.dim)];
+    native.attention(m, q1, ri, c1, 1, o1);
+    ref.attention(m, q2, ri, c2, 1, o2);
+    expect(relErr(o1, o2)).toBeLessThan(2e-6);
+    const x = randomArray(rng, ri.rows * cfg.dim);
+    native.attnBlock(m, x, ri, c1, 0, o1);
+    ref.attnBlock(m, x, ri, c2, 0, o2);
+    expect(relErr(o1, o2)).toBeLessThan(1e-5);
+    native.mlpBlock(m, x, ri.rows, 1, o1);
+    ref.mlpBlock(m, x, ri.rows, 1, o2);
+    expect(relErr(o1, o2)).toBeLessThan(1e-5);
+    const [x1, x2] = [x.slice(), x.slice()];
+    native.layers(m, x1, ri, c1, 0, 2);
+    ref.layers(m, x2, ri, c2, 0, 2);
+    expect(relErr(x1, x2)).toBeLessThan(1e-5);
+    const V = m.layout[7]!;
+    const [l1, l2] = [new Float32Array(ri.rows * V), new Float32Array(ri.rows * V)];
+    native.classify(m, x1, ri.rows, l1);
+    ref.classify(m, x1, ri.rows, l2);
+    expect(relErr(l1, l2)).toBeLessThan(1e-5);
+  });
+
+  it("layers = attnBlock, add, mlpBlock, add, bit for bit, and each row's result does not depend on the others in the pass", () => {
+    const { rng, m, c1, c2 } = setup(42, c);
+    const x = randomArray(rng, ri.rows * cfg.dim);
+    const fused = x.slice();
+    native.layers(m, fused, ri, c1, 0, 2);
+    const split = x.slice();
+    const tmp = new Float32Array(split.length);
+    for (let l = 0; l < 2; l++) {
+      native.attnBlock(m, split, ri, c2, l, tmp);
+      for (let i = 0; i < split.length; i++) split[i] = split[i]! + tmp[i]!;
+      native.mlpBlock(m, split, ri.rows, l, tmp);
+      for (let i = 0; i < split.length; i++) split[i] = split[i]! + tmp[i]!;
+    }
+    expect(maxAbsDiff(fused, split)).toBe(0);
+    // Rows of the second run again, in passes that group them differently (all but its first row;
+    // its last row alone, as in decoding), over a copy of the cache the full pass filled: each row
+    // gets exactly the value it got in the full pass.
+    const [, start, n] = runs[1]!;
+    const off = ri.rowSlot.indexOf(1);
+    for (const from of [1, n - 1]) {
+      const cache: KvCache = { ...c1, k: c1.k.slice(), v: c1.v.slice() };
+      const sub: RowInfo = { rows: n - from, rowSlot: new Int32Array(n - from).fill(1), rowPos: Int32Array.from({ length: n - from }, (_, i) => start + from + i) };
+      const xs = x.slice((off + from) * cfg.dim, (off + n) * cfg.dim);
+      native.layers(m, xs, sub, cache, 0, 2);
+      expect(maxAbsDiff(xs, fused.subarray((off + from) * cfg.dim, (off + n) * cfg.dim))).toBe(0);
+    }
+  });
+});
+
+describe.skipIf(!hasNative)("native LM kernels and threads", () => {
+  const script = fileURLToPath(new URL("./helpers/lm-digest.ts", import.meta.url));
+  const run = (threads: number, ...args: string[]) =>
+    JSON.parse(execFileSync(process.execPath, ["--import", "tsx", script, ...args], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { digest?: string; digests?: string[] };
+
+  it("give bitwise-identical logits with 1, 2 and 3 threads, and from worker threads contending for the pool", () => {
+    const digests = [1, 2, 3].map((t) => run(t).digest);
+    expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Set(digests).size).toBe(1);
+    const concurrent = run(2, "--workers=2");
+    expect(concurrent.digests).toHaveLength(4);
+    expect(new Set(concurrent.digests)).toEqual(new Set([digests[0]]));
+  }, 60_000);
+
+  it("reject packed weights too short for the layout", () => {
+    const { m } = setup(43, { ...prefillShapes[0]!, slots: 1, rows: 1 });
+    const bad: ModelBuffers = { ...m, packed: new Float32Array(10) };
+    expect(() => native.mlpBlock(bad, new Float32Array(64), 1, 0, new Float32Array(64))).toThrow(/packed weights too short/);
   });
 });
 

@@ -142,6 +142,12 @@ describe("terminal table and reading", () => {
     // When the best-MCC SAE is the one that absorbs, the reading says MCC did not catch it.
     const fooled = renderReading(input([{ name: "a", evaluation: { ...absorbing, recovery: { ...absorbing.recovery, mcc: 0.99 } } }, { name: "c", evaluation: { ...clean, recovery: { ...clean.recovery, mcc: 0.9 } } }]));
     expect(fooled).toMatch(/a absorbs despite the highest MCC/);
+    // A main latent that keeps firing while SAEBench's rule sees other latents carrying the parent is a
+    // disagreement the reading must state, not hide behind "little full absorption".
+    const split = { ...clean, absorption: { ...clean.absorption, summary: { ...clean.absorption.summary, saebenchAbsorptionFraction: 0.65 } } };
+    const splitReading = renderReading(input([{ name: "s", evaluation: split }]));
+    expect(splitReading).toMatch(/s's SAEBench absorption fraction is 0\.650 while its main latent is silent on only 0\.000/);
+    expect(renderReading(input([{ name: "c", evaluation: clean }]))).not.toMatch(/SAEBench absorption fraction is/);
 
   });
 });

@@ -1,11 +1,10 @@
-/* Node-API wrappers of the LM kernels (lm_math.c): argument unpacking with size checks, so a wrong
-   size is a JS error, never an out-of-bounds access. Exported as lm* functions; src/lm/native.ts
-   feature-detects them. */
+/* Node-API wrappers of the LM kernels (lm_math.c, lm_mm.c, lm_attn.c): argument unpacking with size
+   checks, so a wrong size is a JS error, never an out-of-bounds access. Exported as lm* functions;
+   src/lm/native.ts feature-detects them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "common.h"
 #include "lm.h"
-
 
 #define ARGS(n) \
   size_t argc = (n); napi_value argv[(n)]; \
@@ -20,35 +19,52 @@ static int get_int(napi_env env, napi_value v, int *out, const char *what) {
   return 1;
 }
 
+static int fail(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return 0;
+}
+
+/* Reads the layout and checks that its dimensions are consistent (so kernels can trust them). */
+static int get_layout(napi_env env, napi_value v, const int32_t **out) {
+  int32_t *L; size_t nl;
+  if (!saelab_i32(env, v, &L, &nl, "layout")) return 0;
+  if (nl < L_LAYER0) return fail(env, "saelab native lm: layout too short");
+  const int dim = L[L_DIM], kv = L[L_KV_DIM], hs = L[L_HEAD_SIZE], nh = L[L_N_HEADS], nkv = L[L_N_KV_HEADS];
+  if (dim <= 0 || kv <= 0 || L[L_HIDDEN] <= 0 || nh <= 0 || nkv <= 0 || hs <= 0 || hs % 2 || L[L_N_LAYERS] < 0 || L[L_VOCAB] <= 0 || L[L_SEQ_LEN] <= 0 ||
+      nh * hs != dim || nkv * hs != kv || nh % nkv || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]))
+    return fail(env, "saelab native lm: inconsistent model layout");
+  *out = L;
+  return 1;
+}
+
 /* Unpacks (layout, rope?, k, v, slots, cap, rows, rowSlot, rowPos) and checks every size. */
-static int get_step(napi_env env, napi_value *a, int has_rope, Step *s, size_t *layout_len) {
-  int32_t *L; size_t nl, n;
+static int get_pass(napi_env env, napi_value *a, int has_rope, Pass *s) {
+  size_t n;
   float *f;
   int i = 0;
-  if (!saelab_i32(env, a[i++], &L, &nl, "layout")) return 0;
-  if (nl < L_LAYER0) { napi_throw_error(env, NULL, "saelab native lm: layout too short"); return 0; }
-  s->L = L;
-  *layout_len = nl;
+  if (!get_layout(env, a[i++], &s->L)) return 0;
+  const int32_t *L = s->L;
+  s->rope = NULL;
   if (has_rope) {
     if (!saelab_f32(env, a[i++], &f, &n, "rope")) return 0;
-    if (n < (size_t)L[L_SEQ_LEN] * L[L_HEAD_SIZE]) { napi_throw_error(env, NULL, "saelab native lm: rope table too short"); return 0; }
+    if (n < (size_t)L[L_SEQ_LEN] * L[L_HEAD_SIZE]) return fail(env, "saelab native lm: rope table too short");
     s->rope = f;
   }
   size_t nk, nv;
   if (!saelab_f32(env, a[i++], &s->k, &nk, "k cache")) return 0;
   if (!saelab_f32(env, a[i++], &s->v, &nv, "v cache")) return 0;
   if (!get_int(env, a[i++], &s->slots, "slots") || !get_int(env, a[i++], &s->cap, "cap") || !get_int(env, a[i++], &s->rows, "rows")) return 0;
+  if (s->slots < 1 || s->cap < 1 || s->rows < 0) return fail(env, "saelab native lm: slots and cap must be positive, rows non-negative");
   size_t need = (size_t)L[L_N_LAYERS] * s->slots * L[L_KV_DIM] * s->cap;
-  if (nk < need || nv < need) { napi_throw_error(env, NULL, "saelab native lm: cache arrays smaller than layers * slots * kvDim * cap"); return 0; }
+  if (nk < need || nv < need) return fail(env, "saelab native lm: cache arrays smaller than layers * slots * kvDim * cap");
   int32_t *sl, *ps; size_t nsl, nps;
   if (!saelab_i32(env, a[i++], &sl, &nsl, "rowSlot") || !saelab_i32(env, a[i++], &ps, &nps, "rowPos")) return 0;
-  if (nsl < (size_t)s->rows || nps < (size_t)s->rows) { napi_throw_error(env, NULL, "saelab native lm: rowSlot/rowPos shorter than rows"); return 0; }
+  if (nsl < (size_t)s->rows || nps < (size_t)s->rows) return fail(env, "saelab native lm: rowSlot/rowPos shorter than rows");
   for (int r = 0; r < s->rows; r++) {
     if (sl[r] < 0 || sl[r] >= s->slots || ps[r] < 0 || ps[r] >= s->cap || ps[r] >= L[L_SEQ_LEN]) {
       char msg[200];
       snprintf(msg, sizeof msg, "saelab native lm: row %d has slot %d / position %d outside the cache (%d slots, cap %d) or seq_len %d", r, sl[r], ps[r], s->slots, s->cap, L[L_SEQ_LEN]);
-      napi_throw_range_error(env, NULL, msg);
-      return 0;
+      return fail(env, msg);
     }
   }
   s->slot = sl;
@@ -56,24 +72,33 @@ static int get_step(napi_env env, napi_value *a, int has_rope, Step *s, size_t *
   return 1;
 }
 
-static int check_layer(napi_env env, const Step *s, size_t nl, int layer) {
-  if (layer < 0 || layer >= s->L[L_N_LAYERS] || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * s->L[L_N_LAYERS])) {
-    napi_throw_range_error(env, NULL, "saelab native lm: layer index out of range");
-    return 0;
-  }
+static int check_layer(napi_env env, const int32_t *L, int layer) {
+  if (layer < 0 || layer >= L[L_N_LAYERS]) return fail(env, "saelab native lm: layer index out of range");
   return 1;
 }
 
-static int check_buffer(napi_env env, const int32_t *L, size_t nbuf) {
-  const int dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+/* The parameter buffer, checked against the layout's offsets. */
+static int get_buffer(napi_env env, napi_value v, const int32_t *L, const float **out) {
+  float *buf; size_t nbuf;
+  if (!saelab_f32(env, v, &buf, &nbuf, "buffer")) return 0;
+  const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
   for (int l = 0; l < L[L_N_LAYERS]; l++) {
     const int32_t *o = L + L_LAYER0 + Y_PER_LAYER * l;
-    if ((size_t)o[Y_RMS_ATT] + dim > nbuf || (size_t)o[Y_WQKV] + (size_t)(dim + 2 * kv) * dim > nbuf || (size_t)o[Y_WO] + (size_t)dim * dim > nbuf ||
-        (size_t)o[Y_RMS_FFN] + dim > nbuf || (size_t)o[Y_W13] + (size_t)2 * hid * dim > nbuf || (size_t)o[Y_W2] + (size_t)dim * hid > nbuf) {
-      napi_throw_range_error(env, NULL, "saelab native lm: layout offsets run past the parameter buffer");
-      return 0;
-    }
+    for (int w = 0; w < Y_PER_LAYER; w++) if (o[w] < 0) return fail(env, "saelab native lm: negative offset in the layout");
+    if ((size_t)o[Y_RMS_ATT] + dim > nbuf || (size_t)o[Y_WQKV] + (dim + 2 * kv) * dim > nbuf || (size_t)o[Y_WO] + dim * dim > nbuf ||
+        (size_t)o[Y_RMS_FFN] + dim > nbuf || (size_t)o[Y_W13] + 2 * hid * dim > nbuf || (size_t)o[Y_W2] + dim * hid > nbuf)
+      return fail(env, "saelab native lm: layout offsets run past the parameter buffer");
   }
+  if (L[L_OFF_CLS] < 0 || (size_t)L[L_OFF_CLS] + (size_t)L[L_VOCAB] * dim > nbuf) return fail(env, "saelab native lm: classifier offset runs past the parameter buffer");
+  *out = buf;
+  return 1;
+}
+
+static int get_packed(napi_env env, napi_value v, const int32_t *L, const float **out) {
+  float *p; size_t n;
+  if (!saelab_f32(env, v, &p, &n, "packed weights")) return 0;
+  if (n < lm_packed_size(L)) return fail(env, "saelab native lm: packed weights too short for this layout (see lmPackedSize)");
+  *out = p;
   return 1;
 }
 
@@ -110,79 +135,91 @@ static napi_value js_linear(napi_env env, napi_callback_info info) {
 /* lmRopeStore(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer) */
 static napi_value js_rope_store(napi_env env, napi_callback_info info) {
   ARGS(11);
-  Step s; size_t nl, nq; float *qkv; int layer;
-  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
-  if (!saelab_f32(env, argv[9], &qkv, &nq, "qkv") || !get_int(env, argv[10], &layer, "layer")) return NULL;
-  if (!check_layer(env, &s, nl, layer)) return NULL;
+  Pass s; size_t nq; float *qkv; int layer;
+  if (!get_pass(env, argv, 1, &s)) return NULL;
+  if (!saelab_f32(env, argv[9], &qkv, &nq, "qkv") || !get_int(env, argv[10], &layer, "layer") || !check_layer(env, s.L, layer)) return NULL;
   NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]), "ropeStore: qkv smaller than rows x (dim + 2 kvDim)");
-  s.layer = layer;
   /* Rows of one pass never share a (slot, position), so their cache writes do not overlap. */
-  lm_rope_store(&s, qkv);
+  lm_rope_store(&s, layer, qkv);
   return NULL;
 }
 
 /* lmAttention(layout, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer, out) */
 static napi_value js_attention(napi_env env, napi_callback_info info) {
   ARGS(11);
-  Step s; size_t nl, nq, no; float *qkv, *out; int layer;
-  if (!get_step(env, argv, 0, &s, &nl)) return NULL;
-  if (!saelab_f32(env, argv[8], &qkv, &nq, "qkv") || !get_int(env, argv[9], &layer, "layer") || !saelab_f32(env, argv[10], &out, &no, "out")) return NULL;
-  if (!check_layer(env, &s, nl, layer)) return NULL;
+  Pass s; size_t nq, no; float *qkv, *out; int layer;
+  if (!get_pass(env, argv, 0, &s)) return NULL;
+  if (!saelab_f32(env, argv[8], &qkv, &nq, "qkv") || !get_int(env, argv[9], &layer, "layer") || !saelab_f32(env, argv[10], &out, &no, "out") ||
+      !check_layer(env, s.L, layer)) return NULL;
   NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]) && no >= (size_t)s.rows * s.L[L_DIM], "attention: qkv or out too small");
-  s.layer = layer;
-  if (!lm_attention(&s, qkv, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  if (!lm_attention(&s, layer, qkv, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
   return NULL;
 }
 
-/* lmAttnBlock(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, x, layer, out) */
+/* lmPackedSize(layout) */
+static napi_value js_packed_size(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  const int32_t *L;
+  if (!get_layout(env, argv[0], &L)) return NULL;
+  napi_value r;
+  SAELAB_CHECK(env, napi_create_double(env, (double)lm_packed_size(L), &r));
+  return r;
+}
+
+/* lmPack(layout, buffer, packed) */
+static napi_value js_pack(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  const int32_t *L; const float *buf; float *p; size_t n;
+  if (!get_layout(env, argv[0], &L) || !get_buffer(env, argv[1], L, &buf) || !saelab_f32(env, argv[2], &p, &n, "packed")) return NULL;
+  NEED(n >= lm_packed_size(L), "pack: output smaller than lmPackedSize(layout)");
+  lm_pack(L, buf, p);
+  return NULL;
+}
+
+/* lmAttnBlock(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, layer, out) */
 static napi_value js_attn_block(napi_env env, napi_callback_info info) {
-  ARGS(13);
-  Step s; size_t nl, nb, nx, no; float *buf, *x, *out; int layer;
-  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
-  if (!saelab_f32(env, argv[9], &buf, &nb, "buffer") || !saelab_f32(env, argv[10], &x, &nx, "x") ||
-      !get_int(env, argv[11], &layer, "layer") || !saelab_f32(env, argv[12], &out, &no, "out")) return NULL;
-  if (!check_layer(env, &s, nl, layer) || !check_buffer(env, s.L, nb)) return NULL;
+  ARGS(14);
+  Pass s; size_t nx, no; const float *buf, *packed; float *x, *out; int layer;
+  if (!get_pass(env, argv, 1, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
+  if (!saelab_f32(env, argv[11], &x, &nx, "x") || !get_int(env, argv[12], &layer, "layer") || !saelab_f32(env, argv[13], &out, &no, "out") ||
+      !check_layer(env, s.L, layer)) return NULL;
   NEED(nx >= (size_t)s.rows * s.L[L_DIM] && no >= (size_t)s.rows * s.L[L_DIM], "attnBlock: x or out smaller than rows x dim");
-  s.layer = layer;
-  if (!lm_attn_block(&s, buf, x, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  if (!lm_attn_block(&s, layer, buf, packed, x, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
   return NULL;
 }
 
-/* lmMlpBlock(layout, buffer, x, rows, layer, out) */
+/* lmMlpBlock(layout, buffer, packed, x, rows, layer, out) */
 static napi_value js_mlp_block(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  int32_t *L; size_t nl, nb, nx, no; float *buf, *x, *out; int rows, layer;
-  if (!saelab_i32(env, argv[0], &L, &nl, "layout") || !saelab_f32(env, argv[1], &buf, &nb, "buffer") || !saelab_f32(env, argv[2], &x, &nx, "x") ||
-      !get_int(env, argv[3], &rows, "rows") || !get_int(env, argv[4], &layer, "layer") || !saelab_f32(env, argv[5], &out, &no, "out")) return NULL;
-  NEED(nl >= L_LAYER0 && nl >= (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]), "mlpBlock: layout too short");
-  NEED(layer >= 0 && layer < L[L_N_LAYERS], "mlpBlock: layer index out of range");
-  if (!check_buffer(env, L, nb)) return NULL;
+  ARGS(7);
+  const int32_t *L; const float *buf, *packed; size_t nx, no; float *x, *out; int rows, layer;
+  if (!get_layout(env, argv[0], &L) || !get_buffer(env, argv[1], L, &buf) || !get_packed(env, argv[2], L, &packed)) return NULL;
+  if (!saelab_f32(env, argv[3], &x, &nx, "x") || !get_int(env, argv[4], &rows, "rows") || !get_int(env, argv[5], &layer, "layer") ||
+      !saelab_f32(env, argv[6], &out, &no, "out") || !check_layer(env, L, layer)) return NULL;
   NEED(rows >= 0 && nx >= (size_t)rows * L[L_DIM] && no >= (size_t)rows * L[L_DIM], "mlpBlock: x or out smaller than rows x dim");
-  if (!lm_mlp_block(L, buf, x, rows, layer, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  if (!lm_mlp_block(L, layer, buf, packed, x, rows, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
   return NULL;
 }
 
-/* lmLayers(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, x, from, to) */
+/* lmLayers(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, from, to) */
 static napi_value js_layers(napi_env env, napi_callback_info info) {
-  ARGS(13);
-  Step s; size_t nl, nb, nx; float *buf, *x; int from, to;
-  if (!get_step(env, argv, 1, &s, &nl)) return NULL;
-  if (!saelab_f32(env, argv[9], &buf, &nb, "buffer") || !saelab_f32(env, argv[10], &x, &nx, "x") ||
-      !get_int(env, argv[11], &from, "from") || !get_int(env, argv[12], &to, "to")) return NULL;
-  NEED(from >= 0 && from <= to && to <= s.L[L_N_LAYERS] && nl >= (size_t)(L_LAYER0 + Y_PER_LAYER * s.L[L_N_LAYERS]), "layers: layer range out of bounds");
-  if (!check_buffer(env, s.L, nb)) return NULL;
-  const int dim = s.L[L_DIM];
-  NEED(nx >= (size_t)s.rows * dim, "layers: x smaller than rows x dim");
-  float *tmp = malloc(sizeof(float) * (size_t)s.rows * dim + 1);
-  if (!tmp) SAELAB_THROW(env, "saelab native lm: out of memory");
-  for (int l = from; l < to; l++) {
-    s.layer = l;
-    if (!lm_attn_block(&s, buf, x, tmp)) { free(tmp); SAELAB_THROW(env, "saelab native lm: out of memory"); }
-    for (size_t i = 0; i < (size_t)s.rows * dim; i++) x[i] += tmp[i];
-    if (!lm_mlp_block(s.L, buf, x, s.rows, l, tmp)) { free(tmp); SAELAB_THROW(env, "saelab native lm: out of memory"); }
-    for (size_t i = 0; i < (size_t)s.rows * dim; i++) x[i] += tmp[i];
-  }
-  free(tmp);
+  ARGS(14);
+  Pass s; size_t nx; const float *buf, *packed; float *x; int from, to;
+  if (!get_pass(env, argv, 1, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
+  if (!saelab_f32(env, argv[11], &x, &nx, "x") || !get_int(env, argv[12], &from, "from") || !get_int(env, argv[13], &to, "to")) return NULL;
+  NEED(from >= 0 && from <= to && to <= s.L[L_N_LAYERS], "layers: layer range out of bounds");
+  NEED(nx >= (size_t)s.rows * s.L[L_DIM], "layers: x smaller than rows x dim");
+  if (!lm_layers(&s, from, to, buf, packed, x)) SAELAB_THROW(env, "saelab native lm: out of memory");
+  return NULL;
+}
+
+/* lmClassify(layout, packed, x, rows, out) */
+static napi_value js_classify(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  const int32_t *L; const float *packed; size_t nx, no; float *x, *out; int rows;
+  if (!get_layout(env, argv[0], &L) || !get_packed(env, argv[1], L, &packed)) return NULL;
+  if (!saelab_f32(env, argv[2], &x, &nx, "x") || !get_int(env, argv[3], &rows, "rows") || !saelab_f32(env, argv[4], &out, &no, "out")) return NULL;
+  NEED(rows >= 0 && nx >= (size_t)rows * L[L_DIM] && no >= (size_t)rows * L[L_VOCAB], "classify: x or out too small");
+  lm_classify(L, packed, x, rows, out);
   return NULL;
 }
 
@@ -192,7 +229,10 @@ void saelab_register_lm(napi_env env, napi_value exports) {
   saelab_export(env, exports, "lmLinear", js_linear);
   saelab_export(env, exports, "lmRopeStore", js_rope_store);
   saelab_export(env, exports, "lmAttention", js_attention);
+  saelab_export(env, exports, "lmPackedSize", js_packed_size);
+  saelab_export(env, exports, "lmPack", js_pack);
   saelab_export(env, exports, "lmAttnBlock", js_attn_block);
   saelab_export(env, exports, "lmMlpBlock", js_mlp_block);
   saelab_export(env, exports, "lmLayers", js_layers);
+  saelab_export(env, exports, "lmClassify", js_classify);
 }

@@ -1,6 +1,7 @@
 /* The persistent thread pool behind pool.h. Workers spin briefly after each task (kernels often come
    in quick succession) and then sleep on a condition variable, so an idle pool costs nothing. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -87,7 +88,16 @@ static int detect_threads(void) {
   return n < MAX_THREADS ? n : MAX_THREADS;
 }
 
+/* Pool threads and per-thread scratch destructors run this library's code after the JS thread that
+   loaded it may be gone (an addon loaded only by worker threads is unloaded when the last one exits),
+   so the library pins itself in memory the first time either is set up. */
+static void pin_library(void) {
+  Dl_info info;
+  if (dladdr((void *)pin_library, &info) && info.dli_fname) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static void init_pool(void) {
+  pin_library();
   P.n = detect_threads();
   pthread_mutex_init(&P.busy, NULL);
   pthread_mutex_init(&P.lock, NULL);
@@ -181,7 +191,10 @@ static void scratch_free(void *v) {
   for (int i = 0; i < SAELAB_SCRATCH_SLOTS; i++) free(s->p[i]);
   free(s);
 }
-static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void scratch_init(void) {
+  pin_library();
+  pthread_key_create(&scratch_key, scratch_free);
+}
 
 void *saelab_scratch(int slot, size_t bytes) {
   pthread_once(&scratch_once, scratch_init);

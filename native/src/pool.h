@@ -55,8 +55,8 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    (slot < SAELAB_SCRATCH_SLOTS picks one of several independent buffers; under a pool run each thread
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
-/* Slots 0-3: GEMM, 4-9: sparse kernels, 10-15: the fused SAE-step kernels, 16: GEMM's shared packed
-   B, 17-23: free for other kernel files. */
+/* Slots 0-3: GEMM, 4-9: sparse kernels (8, 9: spmmTPair's and encode's staging), 10-13: the LM
+   kernels (lm.h), 16: GEMM's shared packed B, 17-22: the fused SAE-step kernels, 14, 15, 23: free. */
 #define SAELAB_SCRATCH_SLOTS 24
 void *saelab_scratch(int slot, size_t bytes);
 #endif

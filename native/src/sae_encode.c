@@ -102,12 +102,12 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
   float *outVal = J->fill ? o->values : J->stVal + tid * J->stCap;
   int64_t e = J->fill ? 0 : J->used[tid], e0 = e, hi = J->stCap;
   saelab_pack_ready();
-  float *cbuf = a->keepPre ? NULL : saelab_scratch(12, (size_t)(J->rb * cols) * sizeof(float));
+  float *cbuf = a->keepPre ? NULL : saelab_scratch(19, (size_t)(J->rb * cols) * sizeof(float));
   char *ts = NULL;
   size_t tsBytes = 0;
   if (a->select == SAELAB_SELECT_TOPK) {
     tsBytes = saelab_topk_row_scratch(k, cols);
-    ts = saelab_scratch(13, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
+    ts = saelab_scratch(20, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
   }
   if ((!a->keepPre && !cbuf) || (a->select == SAELAB_SELECT_TOPK && !ts)) { J->failed = 1; return; }
   int32_t *tmpIdx = ts ? (int32_t *)(ts + tsBytes) : NULL;
@@ -153,7 +153,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     memset(o->rowPtr, 0, (size_t)(a->rows + 1) * sizeof(int32_t));
     return 0;
   }
-  float *buf = saelab_scratch(12, (size_t)(3 * (nnz + 8)) * sizeof(float));
+  float *buf = saelab_scratch(19, (size_t)(3 * (nnz + 8)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
@@ -207,8 +207,8 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   memset(&J, 0, sizeof J);
   J.a = a;
   J.scalar = batch ? *a->guess : 0.0f;
-  float *Bp = saelab_scratch(10, bpf * sizeof(float));
-  float *scale = saelab_scratch(11, (size_t)cols * sizeof(float));
+  float *Bp = saelab_scratch(17, bpf * sizeof(float));
+  float *scale = saelab_scratch(18, (size_t)cols * sizeof(float));
   if (!Bp || !scale) return -1;
   saelab_gemm_plan_init(&J.plan, &g, Bp, scale);
   int64_t rb = BLOCK_FLOATS / cols / SAELAB_GEMM_MR * SAELAB_GEMM_MR;

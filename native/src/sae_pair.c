@@ -103,7 +103,7 @@ static void walk_chunk(void *ctx, int64_t chunk, int tid) {
   }
   size_t accFloats = (size_t)(w * n) * ((doA ? 1 : 0) + (doB ? 1 : 0));
   size_t bytes = (accFloats + (size_t)w + CB) * sizeof(float) + (size_t)(w + 2) * sizeof(int32_t) + (size_t)maxBlock * 12 + (size_t)rb * 8 + 256;
-  char *mem = saelab_scratch(15, bytes);
+  char *mem = saelab_scratch(22, bytes);
   if (!mem) { J->failed = 1; return; }
   float *accA = (float *)mem, *accB = accA + (doA ? w * n : 0), *csum = accA + accFloats;
   int32_t *cur = (int32_t *)(csum + w + CB);          /* [w + 2]: the block's latent-major offsets */

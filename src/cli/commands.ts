@@ -6,14 +6,25 @@ import { generateCommand } from "./generate.js";
 import { activationsCommand } from "./activations.js";
 import { steerCommand } from "./steer.js";
 import { trainCommand } from "./train.js";
+import { evalCommand } from "./eval.js";
+import { spliceCommand } from "./splice.js";
+import { sweepCommand, sweepReportCommand } from "./sweep.js";
+import { detectCommand } from "./detect.js";
+import { mitigateCommand } from "./mitigate.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   demoCommand as unknown as Command,
   worldDescribeCommand as unknown as Command,
   worldSampleCommand as unknown as Command,
+  trainCommand as unknown as Command,
+  evalCommand as unknown as Command,
+  sweepCommand as unknown as Command,
+  sweepReportCommand as unknown as Command,
+  detectCommand as unknown as Command,
+  mitigateCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
+  spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
-  trainCommand as unknown as Command,
 ];

@@ -45,6 +45,8 @@ export interface TrainDataSource {
   batches(fromStep: number, batchSize: number, seed: number): Iterable<Float32Array>;
   /** JSON description recorded in saelab.json and checked on resume (e.g. the world config). */
   description: unknown;
+  /** SAELens cfg.json metadata fields for the saved SAEs (model_name, hook_name, ...), when the data comes from a model. */
+  saelensMetadata?: Record<string, unknown>;
 }
 
 /** Returns a source drawing step s's batch from `world.sampler(mixSeed(seed, s))` (seekable: resuming replays nothing). */
@@ -191,7 +193,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
       ...extra,
       train: trainCfg,
       training: { steps: trainer.step, log: multi ? join("..", LOG_FILE) : LOG_FILE, final: final[i] },
-    });
+    }, source.saelensMetadata);
   });
   // The final checkpoint comes last: a finished checkpoint means the SAE directories are complete.
   saveCheckpoint(trainer);

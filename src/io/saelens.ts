@@ -44,8 +44,12 @@ export interface SaelabSaeMeta {
   [key: string]: unknown;
 }
 
-/** Writes `sae` as a SAELens SAE directory at `dir` (plus saelab.json with `extra`); each file is written atomically. */
-export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unknown> = {}): void {
+/**
+ * Writes `sae` as a SAELens SAE directory at `dir` (plus saelab.json with `extra`); each file is
+ * written atomically. `saelensMetadata` adds SAELens's own metadata fields (model_name, hook_name,
+ * context_size, ...) to cfg.json when the SAE was trained on a model's activations.
+ */
+export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unknown> = {}, saelensMetadata: Record<string, unknown> = {}): void {
   const { dIn: n, dSae: d } = sae;
   const def = architectureOf(sae.config);
   const tensors: Record<string, TensorToWrite> = {
@@ -64,6 +68,7 @@ export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unkn
     normalize_activations: "none",
     reshape_activations: "none",
     metadata: {
+      ...saelensMetadata,
       sae_lens_version: SAELENS_FORMAT_VERSION,
       sae_lens_training_version: SAELENS_FORMAT_VERSION,
       saelab_version: SAELAB_VERSION,

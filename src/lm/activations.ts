@@ -40,8 +40,9 @@ export function* extractActivations(model: LlamaModel, seqs: readonly Int32Array
   const D = model.config.dim;
   for (let s0 = 0; s0 < seqs.length; s0 += batch) {
     const part = seqs.slice(s0, s0 + batch);
-    // resid_pre of block L is the residual stream after L blocks, so no hook (and no block L) is needed.
-    const readResidual = opts.hook.endsWith(".hook_resid_pre");
+    // resid_pre of block L is the residual stream after L blocks (so no block L is run), and
+    // resid_post of the last block run is the residual stream the pass returns: no hook, no copy.
+    const readResidual = opts.hook.endsWith(".hook_resid_pre") || opts.hook === `blocks.${stopAtLayer - 1}.hook_resid_post`;
     let act: Float32Array | undefined;
     const res = model.forward(part, {
       stopAtLayer,

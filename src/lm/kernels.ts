@@ -6,12 +6,13 @@
  *
  * Rows are tokens: row r belongs to cache slot rowSlot[r] at absolute position rowPos[r]. `qkv` rows
  * are [q (dim) | k (kvDim) | v (kvDim)] as the fused projection produces them. The KV cache stores
- * both keys and values as [layer, slot, kvDim, cap] (position fastest), so that attention reads each
- * head dimension as one contiguous run over positions.
+ * keys as [layer, slot, kvDim, cap] (position fastest), so that attention scores a run of positions
+ * per key channel, and values as [layer, slot, cap, kvDim], so that one position's value of a head
+ * is contiguous for the weighted sum.
  */
 import {
   LAYER_RMS_ATT, LAYER_RMS_FFN, LAYER_W13, LAYER_W2, LAYER_WO, LAYER_WQKV, LAYOUT_DIM, LAYOUT_HEAD_SIZE, LAYOUT_HIDDEN,
-  LAYOUT_KV_DIM, LAYOUT_LAYER0, LAYOUT_N_HEADS, LAYOUT_N_KV_HEADS, LAYOUT_PER_LAYER, LAYOUT_SEQ_LEN,
+  LAYOUT_KV_DIM, LAYOUT_LAYER0, LAYOUT_N_HEADS, LAYOUT_N_KV_HEADS, LAYOUT_OFF_CLASSIFIER, LAYOUT_PER_LAYER, LAYOUT_SEQ_LEN, LAYOUT_VOCAB,
 } from "./params.js";
 
 export const RMS_EPS = 1e-5;
@@ -24,7 +25,7 @@ export interface KvCache {
   readonly kvDim: number;
   /** [nLayers, slots, kvDim, cap] rotated keys. */
   readonly k: Float32Array;
-  /** [nLayers, slots, kvDim, cap] values. */
+  /** [nLayers, slots, cap, kvDim] values. */
   readonly v: Float32Array;
   /** [slots] number of positions filled in each slot. */
   readonly lengths: Int32Array;
@@ -38,6 +39,11 @@ export interface ModelBuffers {
   layout: Int32Array;
   /** [seqLen, headSize / 2, 2] (cos, sin). */
   rope: Float32Array;
+  /**
+   * The weights re-laid out for a backend's products (the native kernels pack them into column
+   * panels on first use); made from `buffer` once, so later edits of the parameters are not seen.
+   */
+  packed?: Float32Array;
 }
 
 /** Rows of a step: which slot and absolute position each row is. */
@@ -67,11 +73,18 @@ export interface LmKernels {
   mlpBlock(m: ModelBuffers, x: Float32Array, rows: number, layer: number, out: Float32Array): void;
   /** Runs blocks from..to-1 on the residual x [rows, dim] in place (attention and MLP with residual adds). */
   layers(m: ModelBuffers, x: Float32Array, ri: RowInfo, cache: KvCache, from: number, to: number): void;
+  /** out [rows, vocab] = x [rows, dim] @ classifier^T (the logits of final-normed rows). */
+  classify(m: ModelBuffers, x: Float32Array, rows: number, out: Float32Array): void;
 }
 
-/** Returns the index of (layer, slot, channel, position 0) in a cache's k or v. */
+/** Returns the index of (layer, slot, channel, position 0) in a cache's k. */
 export function cacheOffset(c: KvCache, layer: number, slot: number, channel: number): number {
   return ((layer * c.slots + slot) * c.kvDim + channel) * c.cap;
+}
+
+/** Returns the index of (layer, slot, position, channel 0) in a cache's v. */
+export function valueOffset(c: KvCache, layer: number, slot: number, pos: number): number {
+  return ((layer * c.slots + slot) * c.cap + pos) * c.kvDim;
 }
 
 /** Returns the reference (TypeScript) LM kernels. */
@@ -118,6 +131,12 @@ export function referenceLmKernels(): LmKernels {
         k.mlpBlock(m, x, ri.rows, l, tmp);
         for (let i = 0; i < tmp.length; i++) x[i] = x[i]! + tmp[i]!;
       }
+    },
+    classify(m, x, rows, out) {
+      const L = m.layout;
+      const dim = L[LAYOUT_DIM]!;
+      const vocab = L[LAYOUT_VOCAB]!;
+      linear(x, rows, dim, view(m, L[LAYOUT_OFF_CLASSIFIER]!, vocab * dim), vocab, out);
     },
   };
   return k;
@@ -177,7 +196,7 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
         cache.k[base + (j + 1) * cache.cap + p] = k0 * s + k1 * c;
       }
     }
-    for (let j = 0; j < kvDim; j++) cache.v[base + j * cache.cap + p] = qkv[o + dim + kvDim + j]!;
+    cache.v.set(qkv.subarray(o + dim + kvDim, o + dim + 2 * kvDim), valueOffset(cache, layer, ri.rowSlot[r]!, p));
   }
 }
 
@@ -211,9 +230,10 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
         scores[t] = Math.exp(scores[t]! - max);
         sum += scores[t]!;
       }
+      const vc = valueOffset(cache, layer, ri.rowSlot[r]!, 0) + Math.floor(h / kvMul) * hs;
       for (let d = 0; d < hs; d++) {
         let acc = 0;
-        for (let t = 0; t <= p; t++) acc += scores[t]! * cache.v[kc + d * cap + t]!;
+        for (let t = 0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
         out[r * dim + h * hs + d] = acc / sum;
       }
     }

@@ -5,7 +5,9 @@
  * [rows, dim] matrix, so the projections are single GEMMs over every token (Kernels.gemm, weights
  * [out, in] so transB) and no padding is computed. Attention reads each sequence's own KV-cache slot,
  * which makes the uncached forward, a cached prefill and one-token decoding the same computation.
- * Steps of few rows (generation) use the fused per-layer LM kernels instead of GEMM calls.
+ * With the native LM kernels every pass runs whole layers in native code (threaded, on packed
+ * weights), returning to TypeScript only where a hook is registered; with the reference kernels,
+ * steps of few rows use the fused per-layer kernels and larger ones Kernels.gemm.
  */
 import type { Kernels } from "../tensor/kernels.js";
 import type { Llama2cCheckpoint } from "../io/llama2c.js";
@@ -47,7 +49,7 @@ export interface ForwardResult {
 export interface ModelBackends {
   kernels: Kernels;
   lm: LmKernels;
-  /** Steps with at most this many rows use the fused LM kernels rather than GEMM calls. Default 64. */
+  /** Steps with at most this many rows use the fused LM kernels rather than GEMM calls. Default: every step with the native LM kernels, 64 rows with the reference ones. */
   fusedMaxRows?: number;
   /** Rows per chunk of per-row intermediates in large passes (keeps them in cache). Default 4096. */
   chunkRows?: number;
@@ -75,7 +77,7 @@ export class LlamaModel {
     this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTable(this.config.seqLen, this.config.headSize) };
     this.kernels = backends.kernels;
     this.lm = backends.lm;
-    this.fusedMaxRows = backends.fusedMaxRows ?? 64;
+    this.fusedMaxRows = backends.fusedMaxRows ?? (backends.lm.name === "native" ? Number.MAX_SAFE_INTEGER : 64);
     this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
   }
 
@@ -218,7 +220,8 @@ export class LlamaModel {
       m = nSeq;
     }
     const logits = new Float32Array(m * c.vocabSize);
-    this.project(xf, m, c.dim, this.params.classifier, c.vocabSize, logits);
+    if (m <= this.fusedMaxRows) this.lm.classify(this.buffers, xf, m, logits);
+    else this.kernels.gemm({ a: xf, b: this.params.classifier, out: logits, m, n: c.vocabSize, k: c.dim, transB: true });
     result.logits = logits;
     return result;
   }
@@ -295,18 +298,21 @@ export class LlamaModel {
   }
 
   private blocksFused(x: Float32Array, ri: RowInfo, cache: KvCache, stopAt: number, hooks: ReadonlyMap<string, HookFn[]>, fire: (n: string, l: number, a: Float32Array) => void): void {
-    const hooked = (l: number) => hooks.size > 0 && BLOCK_HOOKS.some((h) => hooks.has(`blocks.${l}.${h}`));
+    // resid_pre and resid_post fire between layers, so only hooks inside a block split it.
+    const inner = (l: number) => hooks.size > 0 && INNER_HOOKS.some((h) => hooks.has(`blocks.${l}.${h}`));
+    const between = (l: number) => hooks.has(`blocks.${l}.hook_resid_post`) || hooks.has(`blocks.${l + 1}.hook_resid_pre`);
     const tmp = this.temp("branch", ri.rows * this.config.dim);
     let l = 0;
     while (l < stopAt) {
-      if (!hooked(l)) {
+      fire(`blocks.${l}.hook_resid_pre`, l, x);
+      if (!inner(l)) {
         let to = l + 1;
-        while (to < stopAt && !hooked(to)) to++;
+        while (to < stopAt && !between(to - 1) && !inner(to)) to++;
         this.lm.layers(this.buffers, x, ri, cache, l, to);
+        fire(`blocks.${to - 1}.hook_resid_post`, to - 1, x);
         l = to;
         continue;
       }
-      fire(`blocks.${l}.hook_resid_pre`, l, x);
       this.lm.attnBlock(this.buffers, x, ri, cache, l, tmp);
       fire(`blocks.${l}.hook_attn_out`, l, tmp);
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + tmp[i]!;
@@ -319,3 +325,6 @@ export class LlamaModel {
     }
   }
 }
+
+/** Hook points inside a block (the fused kernels stop there). */
+const INNER_HOOKS = BLOCK_HOOKS.filter((h) => h !== "hook_resid_pre" && h !== "hook_resid_post");

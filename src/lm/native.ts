@@ -4,7 +4,7 @@
  */
 import { createRequire } from "node:module";
 import type { BackendChoice } from "../tensor/backend.js";
-import { referenceLmKernels, type LmKernels } from "./kernels.js";
+import { referenceLmKernels, type LmKernels, type ModelBuffers } from "./kernels.js";
 
 type F = Float32Array;
 type I = Int32Array;
@@ -16,12 +16,17 @@ interface NativeLm {
   lmLinear(x: F, rows: number, inDim: number, w: F, outDim: number, out: F): void;
   lmRopeStore(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number): void;
   lmAttention(layout: I, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number, out: F): void;
-  lmAttnBlock(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, x: F, layer: number, out: F): void;
-  lmMlpBlock(layout: I, buffer: F, x: F, rows: number, layer: number, out: F): void;
-  lmLayers(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, x: F, from: number, to: number): void;
+  lmPackedSize(layout: I): number;
+  lmPack(layout: I, buffer: F, packed: F): void;
+  lmAttnBlock(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, layer: number, out: F): void;
+  lmMlpBlock(layout: I, buffer: F, packed: F, x: F, rows: number, layer: number, out: F): void;
+  lmLayers(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, from: number, to: number): void;
+  lmClassify(layout: I, packed: F, x: F, rows: number, out: F): void;
 }
 
-const NATIVE_FUNCTIONS = ["lmRmsnorm", "lmSwiglu", "lmLinear", "lmRopeStore", "lmAttention", "lmAttnBlock", "lmMlpBlock", "lmLayers"] as const;
+const NATIVE_FUNCTIONS = [
+  "lmRmsnorm", "lmSwiglu", "lmLinear", "lmRopeStore", "lmAttention", "lmPackedSize", "lmPack", "lmAttnBlock", "lmMlpBlock", "lmLayers", "lmClassify",
+] as const;
 
 /** Returns the addon's LM functions, or undefined when the addon is missing or lacks any of them. */
 function loadNativeLm(): NativeLm | undefined {
@@ -46,6 +51,15 @@ export function loadLmKernels(choice: BackendChoice = "auto"): LmKernels {
 }
 
 function nativeLmKernels(n: NativeLm): LmKernels {
+  // The weights are packed into the kernels' column panels once per model, on first use.
+  const packed = (m: ModelBuffers): Float32Array => {
+    if (!m.packed) {
+      const p = new Float32Array(n.lmPackedSize(m.layout));
+      n.lmPack(m.layout, m.buffer, p);
+      m.packed = p;
+    }
+    return m.packed;
+  };
   return {
     name: "native",
     rmsnorm: (x, rows, dim, w, out, eps) => n.lmRmsnorm(x, rows, dim, w, out, eps),
@@ -53,8 +67,9 @@ function nativeLmKernels(n: NativeLm): LmKernels {
     linear: (x, rows, inDim, w, outDim, out) => n.lmLinear(x, rows, inDim, w, outDim, out),
     ropeStore: (m, qkv, ri, c, layer) => n.lmRopeStore(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer),
     attention: (m, qkv, ri, c, layer, out) => n.lmAttention(m.layout, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer, out),
-    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, layer, out),
-    mlpBlock: (m, x, rows, layer, out) => n.lmMlpBlock(m.layout, m.buffer, x, rows, layer, out),
-    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, x, from, to),
+    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, layer, out),
+    mlpBlock: (m, x, rows, layer, out) => n.lmMlpBlock(m.layout, m.buffer, packed(m), x, rows, layer, out),
+    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, from, to),
+    classify: (m, x, rows, out) => n.lmClassify(m.layout, packed(m), x, rows, out),
   };
 }

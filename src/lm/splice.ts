@@ -9,7 +9,8 @@
  * positions), pooled over sequences.
  */
 import type { SaeModel } from "../sae/types.js";
-import type { HookFn } from "./hooks.js";
+import type { SparseRows } from "../tensor/kernels.js";
+import type { HookContext, HookFn } from "./hooks.js";
 import type { LlamaModel } from "./model.js";
 import { BOS } from "./tokenizer.js";
 
@@ -21,6 +22,8 @@ export interface SpliceOptions {
   batchSequences?: number;
   /** Keep the original activation at BOS tokens (SAEBench's exclude_special_tokens_from_reconstruction). Default false. */
   excludeBos?: boolean;
+  /** Sees each batch's activations x, the SAE's latents and its reconstruction xHat (before BOS rows are restored), e.g. to measure explained variance. */
+  onReconstruction?: (x: Float32Array, latents: SparseRows, xHat: Float32Array, ctx: HookContext) => void;
 }
 
 /** The splice-in metrics. */
@@ -50,7 +53,9 @@ export function spliceEvaluate(model: LlamaModel, sae: SaeModel, seqs: readonly 
   const batch = opts.batchSequences ?? 16;
   const keepOriginal = (ctxTokens: Int32Array, r: number) => opts.excludeBos === true && ctxTokens[r] === BOS;
   const saeHook: HookFn = (act, ctx) => {
-    const recon = sae.decode(sae.encode(act, ctx.rows));
+    const latents = sae.encode(act, ctx.rows);
+    const recon = sae.decode(latents);
+    opts.onReconstruction?.(act, latents, recon, ctx);
     for (let r = 0; r < ctx.rows; r++) if (keepOriginal(ctx.tokens, r)) recon.set(act.subarray(r * D, (r + 1) * D), r * D);
     return recon;
   };

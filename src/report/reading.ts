@@ -11,6 +11,12 @@ const CLEAR = 0.25;
 const SOME = 0.05;
 /** Our and SAEBench's full absorption further apart than this are reported as disagreeing. */
 const DISAGREE = 0.2;
+/**
+ * SAEBench's absorption fraction also counts partial absorption, so it normally exceeds full
+ * absorption; a gap wider than this means other latents carry the parent where the main latent
+ * still fires (split or duplicated parent latents), which the reading must say.
+ */
+const FRACTION_GAP = 0.3;
 
 const pct = (v: number | null) => (v === null ? "n/a" : `${Math.round(100 * v)}%`);
 const level = (v: number | null) => (v === null ? "unmeasured" : v >= CLEAR ? "clear" : v >= SOME ? "some" : "little or no");
@@ -102,6 +108,13 @@ export function renderReading(input: ReportInput): string {
       );
     }
     const e = evals.get(r.name)!;
+    if (r.fullAbsorption !== null && r.saebenchAbsorptionFraction !== null && r.saebenchAbsorptionFraction - r.fullAbsorption > FRACTION_GAP) {
+      const carriers = fractionCarriers(e);
+      disagreements.push(
+        `${r.name}'s SAEBench absorption fraction is ${fmt(r.saebenchAbsorptionFraction)} while its main latent is silent on only ${fmt(r.fullAbsorption)} (full absorption): ` +
+          `on child samples other latents aligned with the parent${carriers ? ` (${carriers})` : ""} carry part of its projection alongside the main latent, which SAEBench counts as absorption`,
+      );
+    }
     if (e.absorption.summary.mainDisagreements > 0) {
       disagreements.push(`for ${r.name}, the main latent by decoder cosine is not the latent that best tracks the parent's firing on ${e.absorption.summary.mainDisagreements} parent(s)`);
     }
@@ -122,6 +135,16 @@ export function renderReading(input: ReportInput): string {
       (dead.length > 0 ? `; ${list(dead.map((r) => `${r.name} has ${r.deadLatents} dead latent${r.deadLatents === 1 ? "" : "s"}`))}.` : ", with no dead latents."),
   );
   return out.join(" ");
+}
+
+/** Returns "latents L1 (cos c1) and L2 (cos c2)" for the first absorbers found across edges, or "" when none. */
+function fractionCarriers(e: SaeEvaluation): string {
+  const seen = new Map<number, number>();
+  for (const p of e.absorption.parents) {
+    for (const edge of p.edges) for (const a of edge.absorbers) if (!seen.has(a.latent)) seen.set(a.latent, a.decoderCosParent);
+  }
+  const items = [...seen].slice(0, 3).map(([l, c]) => `${l} (cos ${c.toFixed(2)})`);
+  return items.length === 0 ? "" : `latent${items.length > 1 ? "s" : ""} ${list(items)}`;
 }
 
 function fmtRange(v: readonly number[], digits: number): string {

@@ -1,0 +1,376 @@
+/* RoPE with the KV-cache write, and causal attention over the cache.
+
+   Keys are cached [kv_dim][position] so that eight consecutive positions of one channel are one
+   vector; values are cached [position][kv_dim] so that one position of a head is hs/8 vectors.
+   Each query (a row's head) is computed by a fixed sequence of operations:
+     scores s[t] = sum over d of q[d] * k[d][t], one FMA chain per block of 8 positions;
+     m = max s; p[t] = exp(s[t] * c - m * c) with c = 1/sqrt(hs) (one fused multiply-subtract);
+     sum = the blocks of p added in order, then a fixed lane tree; o = sum over t of p[t] * v[t]
+     in order; out = o * (1 / sum).
+   Queries are processed in tiles (consecutive positions of one sequence and the query heads sharing
+   a key/value head, up to 12 at once) so that each key and value vector loaded serves the whole
+   tile, or one row at a time with every head interleaved when decoding; the values are the same. */
+#include <math.h>
+#include <string.h>
+#include "lm.h"
+#include "simd.h"
+
+#define QMAX 12
+
+void lm_rope_rows(const Pass *s, int layer, float *qkv, int ldqkv, int r0, int r1) {
+  const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], half = hs / 2;
+  for (int r = r0; r < r1; r++) {
+    const int p = s->pos[r];
+    float *q = qkv + (size_t)(r - r0) * ldqkv, *kk = q + dim, *vv = kk + kv;
+    const float *cs = s->rope + (size_t)p * half * 2;
+    float *kc = s->k + lm_k_off(s, layer, s->slot[r]) + p, *vc = s->v + lm_v_off(s, layer, s->slot[r]) + (size_t)p * kv;
+    int j = 0;
+#ifdef SAELAB_AVX2
+    if (hs % 8 == 0) {
+      /* out[2i] = a c - b s, out[2i+1] = b c + a s for pairs (a, b): fmaddsub(v, C, swap(v) * S). */
+      for (; j < dim; j += 8) {
+        const __m256 t = _mm256_loadu_ps(cs + (j % hs)); /* c0 s0 c1 s1 c2 s2 c3 s3 */
+        const __m256 C = _mm256_permute_ps(t, 0xA0), S = _mm256_permute_ps(t, 0xF5);
+        const __m256 qv = _mm256_loadu_ps(q + j);
+        _mm256_storeu_ps(q + j, _mm256_fmaddsub_ps(qv, C, _mm256_mul_ps(_mm256_permute_ps(qv, 0xB1), S)));
+        if (j < kv) {
+          const __m256 kx = _mm256_loadu_ps(kk + j);
+          float rot[8];
+          _mm256_storeu_ps(rot, _mm256_fmaddsub_ps(kx, C, _mm256_mul_ps(_mm256_permute_ps(kx, 0xB1), S)));
+          for (int i = 0; i < 8; i++) kc[(size_t)(j + i) * s->cap] = rot[i];
+        }
+      }
+    }
+#endif
+    for (; j < dim; j += 2) {
+      const int i = (j % hs) / 2;
+      const float c = cs[2 * i], sn = cs[2 * i + 1];
+      const float q0 = q[j], q1 = q[j + 1];
+      q[j] = q0 * c - q1 * sn;
+      q[j + 1] = q0 * sn + q1 * c;
+      if (j < kv) {
+        const float k0 = kk[j], k1 = kk[j + 1];
+        kc[(size_t)j * s->cap] = k0 * c - k1 * sn;
+        kc[(size_t)(j + 1) * s->cap] = k0 * sn + k1 * c;
+      }
+    }
+    memcpy(vc, vv, sizeof(float) * kv);
+  }
+}
+
+size_t lm_attn_scratch(const Pass *s) { return (size_t)QMAX * (s->cap + 16 + s->L[L_HEAD_SIZE]) + 64; }
+
+/* ------------------------------------------------------------------------------ portable path */
+
+/* One query over keys 0..n-1: kb [hs][cap], vb rows of stride kv; sc holds n floats. */
+static void attend_scalar(const float *q, const float *kb, const float *vb, int n, int hs, int cap, int kv, float c, float *sc, float *out) {
+  float m = -INFINITY;
+  for (int t = 0; t < n; t++) {
+    float acc = 0.0f;
+    for (int d = 0; d < hs; d++) acc += q[d] * kb[(size_t)d * cap + t];
+    sc[t] = acc;
+    if (acc > m) m = acc;
+  }
+  const float mc = m * c;
+  float sum = 0.0f;
+  for (int t = 0; t < n; t++) {
+    sc[t] = expf(sc[t] * c - mc);
+    sum += sc[t];
+  }
+  const float inv = 1.0f / sum;
+  for (int d = 0; d < hs; d++) {
+    float o = 0.0f;
+    for (int t = 0; t < n; t++) o += sc[t] * vb[(size_t)t * kv + d];
+    out[d] = o * inv;
+  }
+}
+
+#ifdef SAELAB_AVX2
+static inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447505531f));
+  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 z = _mm256_mul_ps(x, x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, z, x), _mm256_set1_ps(1.0f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* exp8 of x[0..3] computed in lockstep: the same operations as exp8 on each, interleaved so that
+   four independent chains fill the pipelines (one exp8 chain alone is latency-bound). */
+static inline void exp8x4(__m256 *x) {
+  __m256 fx[4], y[4], z[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    x[i] = _mm256_min_ps(x[i], _mm256_set1_ps(88.3762626647949f));
+    x[i] = _mm256_max_ps(x[i], _mm256_set1_ps(-87.3365447505531f));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) fx[i] = _mm256_floor_ps(_mm256_fmadd_ps(x[i], _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) x[i] = _mm256_fnmadd_ps(fx[i], _mm256_set1_ps(0.693359375f), x[i]);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) x[i] = _mm256_fnmadd_ps(fx[i], _mm256_set1_ps(-2.12194440e-4f), x[i]);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    z[i] = _mm256_mul_ps(x[i], x[i]);
+    y[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), x[i], _mm256_set1_ps(1.3981999507e-3f));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(8.3334519073e-3f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(4.1665795894e-2f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(1.6666665459e-1f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_fmadd_ps(y[i], x[i], _mm256_set1_ps(5.0000001201e-1f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) y[i] = _mm256_add_ps(_mm256_fmadd_ps(y[i], z[i], x[i]), _mm256_set1_ps(1.0f));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[i]), _mm256_set1_epi32(127)), 23);
+    x[i] = _mm256_mul_ps(y[i], _mm256_castsi256_ps(e));
+  }
+}
+
+/* Eight positions t0.. of channel row kd (cap floats): masked when the block runs past the row. */
+static inline __m256 kload(const float *kd, int t0, int cap) {
+  return t0 + 8 <= cap ? _mm256_loadu_ps(kd + t0) : _mm256_maskload_ps(kd + t0, saelab_lane_mask(cap - t0));
+}
+
+/* The largest of each of v[0..7], in lane order (max is exact, so any tree gives the same value). */
+static inline __m256 hmax8(const __m256 *v) {
+  __m256 a[4];
+  for (int i = 0; i < 4; i++) {
+    const __m256 lo = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), hi = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    a[i] = _mm256_max_ps(lo, hi); /* v0 v1 pairs interleaved: (x0,y0,x1,y1 | x4,y4,x5,y5) */
+  }
+  const __m256 b0 = _mm256_max_ps(_mm256_shuffle_ps(a[0], a[1], 0x44), _mm256_shuffle_ps(a[0], a[1], 0xEE));
+  const __m256 b1 = _mm256_max_ps(_mm256_shuffle_ps(a[2], a[3], 0x44), _mm256_shuffle_ps(a[2], a[3], 0xEE));
+  /* b0 = (v0 v1 v2 v3 | v0 v1 v2 v3) partial maxima of each half; same for b1 with v4..v7. */
+  return _mm256_max_ps(_mm256_permute2f128_ps(b0, b1, 0x20), _mm256_permute2f128_ps(b0, b1, 0x31));
+}
+
+/* Turns the scores of nq queries (row i at S + i * ls, keys 0..n[i]-1 in blocks of 8, the last
+   block's tail undefined) into weights in place, and sets inv[i] = 1 / their sum. Each query's
+   numbers are the same whichever queries share the call. */
+static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, float *inv) {
+  const __m256 vc = _mm256_set1_ps(c), ninf = _mm256_set1_ps(-INFINITY);
+  for (int i0 = 0; i0 < nq; i0 += 8) {
+    const int m = nq - i0 < 8 ? nq - i0 : 8;
+    __m256 v[8];
+    for (int i = 0; i < 8; i++) {
+      if (i >= m) { v[i] = _mm256_setzero_ps(); continue; }
+      const float *sc = S + (size_t)(i0 + i) * ls;
+      const int last = 8 * ((n[i0 + i] - 1) / 8);
+      __m256 mv = _mm256_blendv_ps(ninf, _mm256_loadu_ps(sc + last), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last)));
+      for (int t = 0; t < last; t += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(sc + t));
+      v[i] = mv;
+    }
+    float mc[8], sums[8];
+    _mm256_storeu_ps(mc, _mm256_mul_ps(hmax8(v), vc));
+    for (int i = 0; i < 8; i++) {
+      if (i >= m) { v[i] = _mm256_setzero_ps(); continue; }
+      float *sc = S + (size_t)(i0 + i) * ls;
+      const int last = 8 * ((n[i0 + i] - 1) / 8);
+      const __m256 mci = _mm256_set1_ps(mc[i]);
+      __m256 sum = _mm256_setzero_ps();
+      int t = 0;
+      for (; t + 32 <= last; t += 32) {
+        __m256 e[4];
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) e[b] = _mm256_fmsub_ps(_mm256_loadu_ps(sc + t + 8 * b), vc, mci);
+        exp8x4(e);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+          _mm256_storeu_ps(sc + t + 8 * b, e[b]);
+          sum = _mm256_add_ps(sum, e[b]);
+        }
+      }
+      for (; t < last; t += 8) {
+        const __m256 e = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci));
+        _mm256_storeu_ps(sc + t, e);
+        sum = _mm256_add_ps(sum, e);
+      }
+      const __m256 e = _mm256_and_ps(exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last)));
+      _mm256_storeu_ps(sc + last, e);
+      v[i] = _mm256_add_ps(sum, e);
+    }
+    _mm256_storeu_ps(sums, saelab_reduce8(v));
+    for (int i = 0; i < m; i++) inv[i0 + i] = 1.0f / sums[i];
+  }
+}
+
+/* A tile: rows of one slot at consecutive positions (row j over keys 0..n0 + j - 1) and the mul
+   query heads sharing key/value head g, nr * mul <= QMAX. */
+#define RMAX 6
+typedef struct {
+  const float *q;  /* row r0's queries; row j at q + j * ldq */
+  int ldq;
+  float *out;      /* row r0's output; row j at out + j * ldo */
+  int ldo;
+  int n0, nr;
+} Tile;
+
+/* kb: head g's keys [hs][cap]; vb: its values, rows of stride kv. S: QMAX rows of cap + 16 floats,
+   then QMAX * hs floats for the transposed queries. */
+static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const float *vb, int hs, int cap, int kv, float c, float *S) {
+  const size_t ls = (size_t)cap + 16;
+  const int nr = tl->nr, nq = nr * mul, nmin = tl->n0, nmax = tl->n0 + nr - 1;
+  /* Queries transposed, qt[d][i] (query i = row i / mul, head g * mul + i % mul; zeros past nq), so
+     that every broadcast is at a fixed offset. */
+  float *qt = S + QMAX * ls;
+  memset(qt, 0, sizeof(float) * QMAX * hs);
+  for (int j = 0, i = 0; j < nr; j++)
+    for (int h = 0; h < mul; h++, i++) {
+      const float *qi = tl->q + (size_t)j * tl->ldq + (size_t)(g * mul + h) * hs;
+      for (int d = 0; d < hs; d++) qt[d * QMAX + i] = qi[d];
+    }
+  for (int t0 = 0; t0 < nmax; t0 += 8) {
+    __m256 acc[QMAX];
+#pragma GCC unroll 12
+    for (int i = 0; i < QMAX; i++) acc[i] = _mm256_setzero_ps();
+    const float *kd = kb + t0, *qd = qt;
+    if (t0 + 8 <= cap) {
+      for (int d = 0; d < hs; d++, kd += cap, qd += QMAX) {
+        const __m256 kv8 = _mm256_loadu_ps(kd);
+#pragma GCC unroll 12
+        for (int i = 0; i < QMAX; i++) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(qd + i), kv8, acc[i]);
+      }
+    } else {
+      const __m256i m = saelab_lane_mask(cap - t0);
+      for (int d = 0; d < hs; d++, kd += cap, qd += QMAX) {
+        const __m256 kv8 = _mm256_maskload_ps(kd, m);
+#pragma GCC unroll 12
+        for (int i = 0; i < QMAX; i++) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(qd + i), kv8, acc[i]);
+      }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < QMAX; i++) _mm256_storeu_ps(S + i * ls + t0, acc[i]);
+  }
+  float inv[QMAX];
+  int ns[QMAX];
+  for (int i = 0; i < nq; i++) ns[i] = nmin + i / mul;
+  softmax_rows(S, ls, ns, nq, c, inv);
+  /* Per head and chunk of up to RMAX rows: every row over the keys below the chunk's first row's
+     count, then row j over its last j keys. */
+  for (int h = 0; h < mul; h++)
+    for (int jc = 0; jc < nr; jc += RMAX) {
+      const int rows = nr - jc < RMAX ? nr - jc : RMAX, n0 = nmin + jc;
+      for (int d0 = 0; d0 < hs; d0 += 8) {
+        const float *p[RMAX];
+        for (int j = 0; j < RMAX; j++) p[j] = S + (size_t)((j < rows ? jc + j : jc) * mul + h) * ls;
+        __m256 o[RMAX];
+#pragma GCC unroll 6
+        for (int j = 0; j < RMAX; j++) o[j] = _mm256_setzero_ps();
+        const float *vr = vb + d0;
+        for (int t = 0; t < n0; t++, vr += kv) {
+          const __m256 v = _mm256_loadu_ps(vr);
+#pragma GCC unroll 6
+          for (int j = 0; j < RMAX; j++) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + t), v, o[j]);
+        }
+#pragma GCC unroll 5
+        for (int s = 0; s < RMAX - 1; s++) {
+          if (s >= rows - 1) break;
+          const __m256 v = _mm256_loadu_ps(vb + (size_t)(n0 + s) * kv + d0);
+#pragma GCC unroll 6
+          for (int j = s + 1; j < RMAX; j++)
+            if (j < rows) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + n0 + s), v, o[j]);
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < RMAX; j++)
+          if (j < rows)
+            _mm256_storeu_ps(tl->out + (size_t)(jc + j) * tl->ldo + (size_t)(g * mul + h) * hs + d0, _mm256_mul_ps(o[j], _mm256_set1_ps(inv[(jc + j) * mul + h])));
+      }
+    }
+}
+
+/* One row (decoding): all nh heads, each over keys 0..n-1 of its key/value head; heads interleave. */
+static void attend_one(const float *q, const float *kbase, const float *vbase, int n, int nh, int mul, int hs, int cap, int kv, float c, float *S, float *out) {
+  const size_t ls = (size_t)cap + 16;
+  for (int h0 = 0; h0 < nh; h0 += QMAX) {
+    const int nq = nh - h0 < QMAX ? nh - h0 : QMAX;
+    for (int i = 0; i < nq; i++) {
+      const float *qh = q + (size_t)(h0 + i) * hs, *kb = kbase + (size_t)((h0 + i) / mul) * hs * cap;
+      float *sc = S + i * ls;
+      int t0 = 0;
+      for (; t0 + 32 <= n; t0 += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < hs; d++) {
+          const __m256 qd = _mm256_broadcast_ss(qh + d);
+          const float *kd = kb + (size_t)d * cap + t0;
+          a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd), a0);
+          a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 8), a1);
+          a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 16), a2);
+          a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 24), a3);
+        }
+        _mm256_storeu_ps(sc + t0, a0);
+        _mm256_storeu_ps(sc + t0 + 8, a1);
+        _mm256_storeu_ps(sc + t0 + 16, a2);
+        _mm256_storeu_ps(sc + t0 + 24, a3);
+      }
+      for (; t0 < n; t0 += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int d = 0; d < hs; d++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(qh + d), kload(kb + (size_t)d * cap, t0, cap), a);
+        _mm256_storeu_ps(sc + t0, a);
+      }
+    }
+    float inv[QMAX];
+    size_t voff[QMAX];
+    int ns[QMAX];
+    for (int i = 0; i < nq; i++) {
+      ns[i] = n;
+      voff[i] = (size_t)((h0 + i) / mul) * hs;
+    }
+    softmax_rows(S, ls, ns, nq, c, inv);
+    for (int d0 = 0; d0 < hs; d0 += 8) {
+      __m256 o[QMAX];
+      for (int i = 0; i < QMAX; i++) o[i] = _mm256_setzero_ps();
+      for (int t = 0; t < n; t++) {
+        const float *vr = vbase + (size_t)t * kv + d0;
+        for (int i = 0; i < nq; i++) o[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(S + i * ls + t), _mm256_loadu_ps(vr + voff[i]), o[i]);
+      }
+      for (int i = 0; i < nq; i++) _mm256_storeu_ps(out + (size_t)(h0 + i) * hs + d0, _mm256_mul_ps(o[i], _mm256_set1_ps(inv[i])));
+    }
+  }
+}
+#endif
+
+void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, int r1, float *out, int ldo, float *S) {
+  const int kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], nh = s->L[L_N_HEADS], mul = nh / s->L[L_N_KV_HEADS], cap = s->cap;
+  const float c = 1.0f / sqrtf((float)hs);
+#ifdef SAELAB_AVX2
+  if (hs % 8 == 0) {
+    const int rt = mul > QMAX / 2 ? 1 : QMAX / mul; /* rows per tile */
+    int r = r0;
+    while (r < r1) {
+      /* A run of rows of one slot at consecutive positions (a prefill) shares every key it reads. */
+      int e = r + 1;
+      while (e < r1 && e - r < rt && s->slot[e] == s->slot[r] && s->pos[e] == s->pos[e - 1] + 1) e++;
+      const float *kbase = s->k + lm_k_off(s, layer, s->slot[r]), *vbase = s->v + lm_v_off(s, layer, s->slot[r]);
+      if (e - r == 1) {
+        attend_one(q + (size_t)r * ldq, kbase, vbase, s->pos[r] + 1, nh, mul, hs, cap, kv, c, S, out + (size_t)(r - r0) * ldo);
+      } else {
+        const Tile tl = { q + (size_t)r * ldq, ldq, out + (size_t)(r - r0) * ldo, ldo, s->pos[r] + 1, e - r };
+        for (int g = 0; g < s->L[L_N_KV_HEADS]; g++) attend_tile(&tl, g, mul, kbase + (size_t)g * hs * cap, vbase + (size_t)g * hs, hs, cap, kv, c, S);
+      }
+      r = e;
+    }
+    return;
+  }
+#endif
+  for (int r = r0; r < r1; r++) {
+    const float *kbase = s->k + lm_k_off(s, layer, s->slot[r]), *vbase = s->v + lm_v_off(s, layer, s->slot[r]);
+    for (int h = 0; h < nh; h++)
+      attend_scalar(q + (size_t)r * ldq + (size_t)h * hs, kbase + (size_t)(h / mul) * hs * cap, vbase + (size_t)(h / mul) * hs, s->pos[r] + 1, hs, cap, kv, c, S,
+                    out + (size_t)(r - r0) * ldo + (size_t)h * hs);
+  }
+}

@@ -1,0 +1,195 @@
+/* Products of activation rows with the LM's weights, pre-packed into 16-column panels (see lm.h).
+   A register tile of MR rows by NP panels keeps MR x 2NP accumulators; each accumulator is one FMA
+   chain over k in order, so an output's value does not depend on the tile it falls in: one row
+   (decoding) and thousands (a prefill) give the same bits. Few rows use several panels per tile so
+   that enough independent chains hide the FMA latency. */
+#include <math.h>
+#include <string.h>
+#include "lm.h"
+#include "simd.h"
+
+#define PANEL 16
+
+static inline size_t panels(int n) { return (size_t)(n + PANEL - 1) / PANEL; }
+
+static size_t layer_packed(const int32_t *L) {
+  const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+  return PANEL * (dim * panels((int)(dim + 2 * kv)) + dim * panels((int)dim) + dim * ((hid + 7) / 8) + hid * panels((int)dim));
+}
+
+size_t lm_packed_size(const int32_t *L) {
+  return layer_packed(L) * L[L_N_LAYERS] + PANEL * (size_t)L[L_DIM] * panels(L[L_VOCAB]);
+}
+
+size_t lm_packed_off(const int32_t *L, int layer, int which) {
+  const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+  size_t off = layer_packed(L) * layer;
+  if (layer == L[L_N_LAYERS]) return off;
+  const size_t sizes[P_PER_LAYER] = {
+    PANEL * dim * panels((int)(dim + 2 * kv)), PANEL * dim * panels((int)dim), PANEL * dim * ((hid + 7) / 8), PANEL * hid * panels((int)dim),
+  };
+  for (int w = 0; w < which; w++) off += sizes[w];
+  return off;
+}
+
+/* Panels of W [n, k]: dst[p][kk][c] = W[16p + c][kk]. */
+static void pack_rows(const float *W, int n, int k, float *dst) {
+  for (size_t p = 0; p < panels(n); p++)
+    for (int kk = 0; kk < k; kk++)
+      for (int c = 0; c < PANEL; c++) {
+        const size_t o = p * PANEL + c;
+        dst[(p * k + kk) * PANEL + c] = o < (size_t)n ? W[o * k + kk] : 0.0f;
+      }
+}
+
+/* w13 [2 hid, k] (w1 rows then w3 rows): panel b = w1 outputs 8b..8b+7, then w3's. */
+static void pack_w13(const float *W, int hid, int k, float *dst) {
+  for (int b = 0; b < (hid + 7) / 8; b++)
+    for (int kk = 0; kk < k; kk++)
+      for (int c = 0; c < PANEL; c++) {
+        const int o = 8 * b + (c & 7);
+        dst[((size_t)b * k + kk) * PANEL + c] = o < hid ? W[((size_t)(c < 8 ? 0 : hid) + o) * k + kk] : 0.0f;
+      }
+}
+
+void lm_pack(const int32_t *L, const float *buf, float *packed) {
+  const int dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+  for (int l = 0; l < L[L_N_LAYERS]; l++) {
+    const int32_t *o = L + L_LAYER0 + Y_PER_LAYER * l;
+    pack_rows(buf + o[Y_WQKV], dim + 2 * kv, dim, packed + lm_packed_off(L, l, P_QKV));
+    pack_rows(buf + o[Y_WO], dim, dim, packed + lm_packed_off(L, l, P_WO));
+    pack_w13(buf + o[Y_W13], hid, dim, packed + lm_packed_off(L, l, P_W13));
+    pack_rows(buf + o[Y_W2], dim, hid, packed + lm_packed_off(L, l, P_W2));
+  }
+  pack_rows(buf + L[L_OFF_CLS], L[L_VOCAB], dim, packed + lm_packed_off(L, L[L_N_LAYERS], 0));
+}
+
+#ifdef SAELAB_AVX2
+/* exp(x) for 8 floats (Cephes-style range reduction and polynomial, about 1 ulp on [-87, 88]). */
+static inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447505531f));
+  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 z = _mm256_mul_ps(x, x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, z, x), _mm256_set1_ps(1.0f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* silu(a) * b, as lm_swiglu computes it. */
+static inline __m256 swiglu8(__m256 a, __m256 b) {
+  __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), a)));
+  return _mm256_mul_ps(_mm256_div_ps(a, den), b);
+}
+
+/* Writes v to the `cols` (<= 8) first floats of y in the given mode (MM_STORE or MM_ADD). */
+static inline void put8(float *y, __m256 v, int cols, int mode) {
+  if (cols >= 8) {
+    if (mode == MM_ADD) v = _mm256_add_ps(_mm256_loadu_ps(y), v);
+    _mm256_storeu_ps(y, v);
+  } else if (cols > 0) {
+    const __m256i m = saelab_lane_mask(cols);
+    if (mode == MM_ADD) v = _mm256_add_ps(_mm256_maskload_ps(y, m), v);
+    _mm256_maskstore_ps(y, m, v);
+  }
+}
+
+/* One tile: MR rows of x by NP panels. `cols` is the number of valid outputs from the tile's first
+   column (for MM_SWIGLU, hidden units from its first unit). */
+static inline __attribute__((always_inline)) void tile(const int MR, const int NP, const float *x, int ldx, int k, const float *P, float *y, int ldy,
+                                                      int mode, int cols) {
+  __m256 acc[6][8];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NP; j++) acc[r][j] = _mm256_setzero_ps();
+  const size_t ps = (size_t)k * PANEL;
+  for (int kk = 0; kk < k; kk++) {
+    const float *b = P + (size_t)kk * PANEL;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+      const __m256 xr = _mm256_broadcast_ss(x + (size_t)r * ldx + kk);
+#pragma GCC unroll 4
+      for (int p = 0; p < NP; p++) {
+        acc[r][2 * p] = _mm256_fmadd_ps(xr, _mm256_loadu_ps(b + p * ps), acc[r][2 * p]);
+        acc[r][2 * p + 1] = _mm256_fmadd_ps(xr, _mm256_loadu_ps(b + p * ps + 8), acc[r][2 * p + 1]);
+      }
+    }
+  }
+  /* Fully unrolled, so that the accumulators never leave registers inside the loop above. */
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) {
+    float *yr = y + (size_t)r * ldy;
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+      if (mode == MM_SWIGLU) {
+        const int c = cols - 8 * p;
+        if (c > 0) put8(yr + 8 * p, swiglu8(acc[r][2 * p], acc[r][2 * p + 1]), c, MM_STORE);
+      } else {
+        put8(yr + PANEL * p, acc[r][2 * p], cols - PANEL * p, mode);
+        put8(yr + PANEL * p + 8, acc[r][2 * p + 1], cols - PANEL * p - 8, mode);
+      }
+    }
+  }
+}
+
+#define TILE_FN(MR, NP) \
+  static void tile_##MR##_##NP(const float *x, int ldx, int k, const float *P, float *y, int ldy, int mode, int cols) { tile(MR, NP, x, ldx, k, P, y, ldy, mode, cols); }
+TILE_FN(1, 1) TILE_FN(1, 2) TILE_FN(1, 3) TILE_FN(1, 4)
+TILE_FN(2, 1) TILE_FN(2, 2) TILE_FN(2, 3)
+TILE_FN(3, 1) TILE_FN(3, 2)
+TILE_FN(4, 1) TILE_FN(5, 1) TILE_FN(6, 1)
+typedef void (*tile_fn)(const float *, int, int, const float *, float *, int, int, int);
+/* TILES[mr - 1][np - 1]; NP_MAX[mr - 1] panels per tile keep at most 12 accumulators busy. */
+static const tile_fn TILES[6][4] = {
+  { tile_1_1, tile_1_2, tile_1_3, tile_1_4 }, { tile_2_1, tile_2_2, tile_2_3, NULL }, { tile_3_1, tile_3_2, NULL, NULL },
+  { tile_4_1, NULL, NULL, NULL }, { tile_5_1, NULL, NULL, NULL }, { tile_6_1, NULL, NULL, NULL },
+};
+static const int NP_MAX[6] = { 4, 3, 2, 1, 1, 1 };
+
+void lm_mm(const float *x, int ldx, int rows, int k, const float *P, int n, float *y, int ldy, int mode) {
+  const int swi = mode == MM_SWIGLU;
+  const int np = swi ? (n + 7) / 8 : (int)panels(n);
+  const int per = swi ? 8 : PANEL; /* outputs per panel */
+  for (int r0 = 0; r0 < rows; r0 += 6) {
+    const int mr = rows - r0 < 6 ? rows - r0 : 6;
+    for (int p0 = 0; p0 < np; p0 += NP_MAX[mr - 1]) {
+      const int nb = np - p0 < NP_MAX[mr - 1] ? np - p0 : NP_MAX[mr - 1];
+      TILES[mr - 1][nb - 1](x + (size_t)r0 * ldx, ldx, k, P + (size_t)p0 * k * PANEL, y + (size_t)r0 * ldy + (size_t)p0 * per, ldy, mode, n - p0 * per);
+    }
+  }
+}
+#else
+/* Portable twin: the same panels and the same chain per output. */
+void lm_mm(const float *x, int ldx, int rows, int k, const float *P, int n, float *y, int ldy, int mode) {
+  const int swi = mode == MM_SWIGLU;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * ldx;
+    float *yr = y + (size_t)r * ldy;
+    for (int j = 0; j < n; j++) {
+      if (swi) {
+        const float *b = P + (size_t)(j / 8) * k * PANEL + (j % 8);
+        float a = 0.0f, g = 0.0f;
+        for (int kk = 0; kk < k; kk++) {
+          a = fmaf(xr[kk], b[(size_t)kk * PANEL], a);
+          g = fmaf(xr[kk], b[(size_t)kk * PANEL + 8], g);
+        }
+        yr[j] = (a / (1.0f + expf(-a))) * g;
+      } else {
+        const float *b = P + (size_t)(j / PANEL) * k * PANEL + (j % PANEL);
+        float a = 0.0f;
+        for (int kk = 0; kk < k; kk++) a = fmaf(xr[kk], b[(size_t)kk * PANEL], a);
+        yr[j] = mode == MM_ADD ? yr[j] + a : a;
+      }
+    }
+  }
+}
+#endif

@@ -1,0 +1,196 @@
+/**
+ * `saelab detect <sae-dir> --activations DIR | --world <config|dir> | --preset NAME`: finds absorption
+ * in a saved SAE without ground truth (src/detect) and prints the ranked (parent, absorber) pairs,
+ * each latent's recall holes and the inferred latent hierarchy. Only the inputs are read from the data
+ * source; when it is a world, its true features are used afterwards, and only for a separately
+ * labelled comparison (precision/recall against the metrics module's absorption).
+ */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { UserError } from "../errors.js";
+import type { Kernels } from "../tensor/kernels.js";
+import type { ToyWorld } from "../toy/world.js";
+import type { SaeModel } from "../sae/types.js";
+import type { Sae } from "../sae/model.js";
+import { detectAbsorption } from "../detect/detect.js";
+import type { Detection, DetectOptionsInput } from "../detect/schemas.js";
+import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "../experiments/evaluate.js";
+import { validateDetection, type DetectionValidation } from "../experiments/detect-validate.js";
+import { sampleBatches } from "../metrics/evaluate.js";
+import { openActivations } from "../io/activations.js";
+import { loadSaelensSae } from "../io/saelens.js";
+import { seed } from "../schema.js";
+import { alignTable } from "../report/text.js";
+import type { CliIO, Command } from "./args.js";
+import { progressBar } from "./progress.js";
+import { loadBackend } from "./train-run.js";
+import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
+
+/** The flags detect and mitigate share: the SAE, where unlabelled inputs come from, and detector settings. */
+export const detectDataShape = {
+  ...WorldSourceSchema.shape,
+  sae: z.string({ error: "missing: give the SAE directory as the first argument" }).min(1).describe("A SAELens SAE directory (cfg.json + sae_weights.safetensors)."),
+  activations: z.string().min(1).optional().describe("An activations directory (saelab activations) to read unlabelled inputs from, instead of a world."),
+  n: z.number().int().positive().default(20_000).describe("Inputs read for detection."),
+  seed: seed().default(7).describe("Seed of the world's detection stream, or of the shuffle of activation shards."),
+  presence: z.number().positive().max(1).optional().describe("Detector: share of a latent's usual projection at which its direction counts as present (default 0.7)."),
+  minScore: z.number().min(0).max(1).optional().describe("Detector: score at which a pair is confident (default 0.1)."),
+  backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
+};
+
+type DataFlags = { sae: string; backend: string; activations?: string | undefined; world?: string | undefined; preset?: string | undefined; n: number; seed: number; presence?: number | undefined; minScore?: number | undefined };
+
+/** What a command works on: the SAE, unlabelled input batches and, for a world, the world. */
+export interface DetectInputs {
+  sae: Sae;
+  kernels: Kernels;
+  batches: Float32Array[];
+  world: ToyWorld | null;
+  /** "world X" or "activations DIR". */
+  label: string;
+}
+
+/** Returns the SAE and the unlabelled inputs named by the flags (exactly one of --activations, --world, --preset). */
+export function loadDetectInputs(opts: DataFlags, io: CliIO): DetectInputs {
+  const given = [opts.activations, opts.world, opts.preset].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new UserError(given === 0 ? "no data given: pass --activations DIR, --world <config|dir> or --preset NAME" : "give exactly one of --activations, --world and --preset");
+  const dir = resolve(io.cwd, opts.sae);
+  if (!existsSync(dir)) throw new UserError(`SAE directory ${opts.sae} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${opts.sae} is a file, not a SAELens SAE directory (cfg.json + sae_weights.safetensors)`);
+  const kernels = loadBackend(opts.backend, io);
+  const { sae } = loadSaelensSae(dir, kernels);
+  const batches: Float32Array[] = [];
+  if (opts.activations !== undefined) {
+    const ds = openActivations(resolve(io.cwd, opts.activations));
+    if (ds.dModel !== sae.dIn) throw new UserError(`the activations in ${opts.activations} are ${ds.dModel}-dimensional but the SAE reads ${sae.dIn}`);
+    let rows = 0;
+    for (const b of ds.batches({ batchSize: 4096, shuffle: true, seed: opts.seed })) {
+      const take = Math.min(b.length / ds.dModel, opts.n - rows);
+      batches.push(take * ds.dModel === b.length ? b : b.slice(0, take * ds.dModel));
+      rows += take;
+      if (rows >= opts.n) break;
+    }
+    if (rows === 0) throw new UserError(`${opts.activations}: the activation shards hold no rows`);
+    return { sae, kernels, batches, world: null, label: `activations ${opts.activations} (${rows} rows, seed ${opts.seed})` };
+  }
+  const world = loadWorldSource(opts, io.cwd, { kernels });
+  if (world.dModel !== sae.dIn) throw new UserError(`the SAE reads ${sae.dIn}-dimensional inputs but world ${worldSourceLabel(opts)} has dModel ${world.dModel}`);
+  const sampler = world.sampler(opts.seed);
+  for (let done = 0; done < opts.n; done += 4096) batches.push(sampler.next(Math.min(4096, opts.n - done)).acts);
+  return { sae, kernels, batches, world, label: `${worldSourceLabel(opts)} (${opts.n} inputs, seed ${opts.seed}; only the inputs are read)` };
+}
+
+/** Returns the detection of the loaded SAE on its inputs, with a progress bar (stderr, TTY only). */
+export function runDetection(input: DetectInputs, opts: DataFlags, io: CliIO): Detection {
+  const bar = progressBar(io, "detect");
+  try {
+    return detectAbsorption(input.sae, input.batches, detectOptionsOf(opts), input.kernels, (d, t) => bar.update(d, t));
+  } finally {
+    bar.finish();
+  }
+}
+
+/** Returns the detector options set by the flags. */
+export function detectOptionsOf(opts: DataFlags): DetectOptionsInput {
+  return { ...(opts.presence !== undefined ? { presence: opts.presence } : {}), ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) };
+}
+
+const f2 = (v: number | null | undefined) => (v === null || v === undefined ? "n/a" : v.toFixed(2));
+
+/** Returns the ranked pairs, recall holes and hierarchy as text. */
+export function renderDetection(det: Detection, top: number): string {
+  // Pairs whose parent's direction never showed up on the absorber's inputs carry no evidence either way.
+  const pairs = det.pairs.filter((p) => p.parentSilent !== null).slice(0, top);
+  const pairRows = pairs.map((p, i) => [
+    String(i + 1),
+    String(p.parent),
+    String(p.absorber),
+    p.confident ? "yes" : "no",
+    p.kind,
+    p.score.toFixed(3),
+    f2(p.decoderCos),
+    f2(p.encoderCarve),
+    f2(p.parentSilent),
+    f2(p.parentSilentBaseline),
+    f2(p.carriedShare),
+    f2(p.coFiring),
+    f2(p.partialRatio),
+    String(p.nAbsorberFires),
+  ]);
+  const holes = det.latents.filter((l) => (l.absorbedHoleRate ?? 0) > 0).slice(0, top);
+  const holeRows = holes.map((l) => [String(l.latent), l.firingRate.toFixed(3), String(l.nPresent), f2(l.holeRate), f2(l.absorbedHoleRate), l.topCarriers.map((c) => `${c.latent}:${c.share.toFixed(2)}`).join(" ") || "-"]);
+  const h = det.hierarchy;
+  const lines = [
+    `Absorption pairs (parent <- absorber; no ground truth used), ${det.summary.confidentPairs} confident of ${det.summary.candidatePairs} candidates:`,
+    pairRows.length
+      ? alignTable(["#", "parent", "absorber", "confident", "kind", "score", "dec cos", "carve", "silent", "baseline", "carried", "co-fire", "partial", "n"], pairRows)
+      : "(no candidate pairs: no two decoder rows overlap)",
+    "",
+    "Recall holes (direction present, latent silent, other latents carry it):",
+    holeRows.length ? alignTable(["latent", "rate", "present", "holes", "absorbed", "carriers (latent:share)"], holeRows) : "(none)",
+    "",
+    `Inferred hierarchy: ${h.edges.length ? h.edges.map((e) => `${e.parent} -> ${e.child} [${e.evidence.join("+")}]`).join(", ") : "no edges"}` +
+      (h.duplicates.length ? `; near-duplicate groups: ${h.duplicates.map((g) => `{${g.join(",")}}`).join(" ")}` : ""),
+  ];
+  if (det.notes.length) lines.push("", "Notes:", ...det.notes.slice(0, 12).map((n) => `- ${n}`), ...(det.notes.length > 12 ? [`- ... ${det.notes.length - 12} more in --json`] : []));
+  return lines.join("\n");
+}
+
+/** Returns the ground-truth comparison of a detection on a world (labelled as such). */
+export function groundTruthCheck(det: Detection, sae: SaeModel, world: ToyWorld, kernels: Kernels, io: CliIO): DetectionValidation {
+  const bar = progressBar(io, "ground truth");
+  try {
+    const [evaluation] = evaluateOnWorld([sae], world, { n: DEFAULT_EVAL_SAMPLES, seed: DEFAULT_EVAL_SEED, onProgress: (d, t) => bar.update(d, t) }, kernels);
+    return validateDetection(det, sae, world, evaluation!, sampleBatches(world.sampler(DEFAULT_EVAL_SEED), DEFAULT_EVAL_SAMPLES, 4096));
+  } finally {
+    bar.finish();
+  }
+}
+
+/** Returns the comparison as text. */
+export function renderValidation(v: DetectionValidation): string {
+  const rows = v.pairs
+    .filter((p) => p.confident)
+    .map((p) => [String(p.parent), String(p.absorber), p.score.toFixed(3), p.edge ? `${p.edge.parent} -> ${p.edge.child}` : "none", f2(p.edgeFullAbsorption), f2(p.latentFullAbsorption), p.truePositive ? "TP" : "FP"]);
+  const h = v.hierarchy;
+  return [
+    `GROUND TRUTH (the world's true features, ${DEFAULT_EVAL_SAMPLES} samples, seed ${DEFAULT_EVAL_SEED}; not used by the detector):`,
+    rows.length ? alignTable(["parent", "absorber", "score", "true edge", "edge full abs", "latent full abs", "verdict"], rows) : "(no confident pairs)",
+    `Detection: precision ${f2(v.precision)} (${v.truePositives}/${v.nConfident} confident pairs on an edge where the parent latent's full absorption >= ${v.threshold}), ` +
+      `recall ${f2(v.recall)} (${v.absorbedEdges.filter((e) => e.found).length}/${v.absorbedEdges.length} edges with full absorption >= ${v.threshold}).`,
+    `Hierarchy: precision ${f2(h.precision)} (${h.edges.filter((e) => e.correct).length}/${h.edges.length} latent edges map to a true ancestor -> descendant pair), recall ${f2(h.recall)} (${h.found}/${h.trueEdges} true edges).`,
+  ].join("\n");
+}
+
+const DetectSchema = z
+  .object({
+    ...detectDataShape,
+    top: z.number().int().positive().default(20).describe("Rows printed per table."),
+    json: z.boolean().default(false).describe("Print the detection (and, for a world, the ground-truth comparison) as JSON."),
+  })
+  .strict();
+
+export const detectCommand: Command<typeof DetectSchema> = {
+  path: ["detect"],
+  summary: "Detect feature absorption in a saved SAE without ground truth: ranked (parent, absorber) pairs, recall holes, latent hierarchy.",
+  details:
+    "Reads only unlabelled inputs (activation shards, or a world's samples). With a world, a separately labelled section then\n" +
+    "compares the detections with the world's true absorption (precision/recall). See docs/detect.md for the signals.",
+  schema: DetectSchema,
+  positionals: [{ key: "sae", name: "sae-dir" }],
+  async run(opts, io) {
+    const input = loadDetectInputs(opts, io);
+    const det = runDetection(input, opts, io);
+    const validation = input.world ? groundTruthCheck(det, input.sae, input.world, input.kernels, io) : null;
+    if (opts.json) {
+      io.out(JSON.stringify({ sae: opts.sae, data: input.label, detection: det, groundTruth: validation }));
+      return 0;
+    }
+    const s = input.sae;
+    const parts = [`${opts.sae}: ${s.architecture}${s.tied ? " (tied)" : ""}, ${s.dIn} -> ${s.dSae} latents; data: ${input.label}`, "", renderDetection(det, opts.top)];
+    if (validation) parts.push("", renderValidation(validation));
+    io.out(parts.join("\n"));
+    return 0;
+  },
+};

@@ -1,0 +1,142 @@
+/**
+ * `saelab sweep <spec.json> --out DIR` runs (or resumes) a sweep and writes report.html beside the
+ * results; `saelab sweep report DIR` re-renders the report and the summary from a results directory,
+ * finished or not. Both print the compact table and the summary of the pattern found (or, with
+ * --json, one row per trained SAE).
+ */
+import { availableParallelism } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { z } from "zod";
+import { UserError } from "../errors.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { readJsonFile } from "../io/world.js";
+import { planSweep, saesPerCell, describeValues, type SweepPlan } from "../experiments/sweep-grid.js";
+import { getSweepPreset, sweepPresetNames } from "../experiments/sweep-presets.js";
+import { parseSweepSpec } from "../experiments/sweep-spec.js";
+import { loadSweepResults, runSweep, type SweepEvent } from "../experiments/sweep.js";
+import type { CellResult } from "../experiments/sweep-results.js";
+import { sweepRows, sweepView } from "../report/sweep-data.js";
+import { renderSweepHtml, type SweepReportMeta } from "../report/sweep-html.js";
+import { renderSweepSummary, renderSweepTable } from "../report/sweep-text.js";
+import type { CliIO, Command } from "./args.js";
+import { createProgressBar } from "./progress.js";
+import { loadBackend } from "./train-run.js";
+
+/** The report file a sweep writes into its results directory. */
+export const SWEEP_REPORT_FILE = "report.html";
+
+const SweepSchema = z
+  .object({
+    spec: z.string().min(1).optional().describe("The sweep spec, a JSON file (see docs/sweeps.md)."),
+    preset: z.string().min(1).optional().describe(`A built-in spec instead of a file: ${sweepPresetNames().join(", ")}.`),
+    out: z.string().min(1).default("saelab-sweep").describe("Results directory: manifest.json, cells/*.json and report.html. Rerunning with the same spec resumes."),
+    json: z.boolean().default(false).describe("Print one JSON row per trained SAE instead of the table and summary."),
+    backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .optional()
+      .describe("Worker threads that train SAEs in parallel (default: the CPUs available, at most 4); the results do not depend on it."),
+  })
+  .strict();
+
+const SweepReportSchema = z
+  .object({
+    dir: z.string().min(1).describe("A sweep results directory."),
+    json: z.boolean().default(false).describe("Print one JSON row per trained SAE instead of the table and summary."),
+  })
+  .strict();
+
+/** Returns the plan of the spec named by a file path or a preset. */
+function loadPlan(opts: { spec?: string | undefined; preset?: string | undefined }, cwd: string): { plan: SweepPlan; source: string } {
+  if ((opts.spec === undefined) === (opts.preset === undefined)) {
+    throw new UserError(`sweep: give a spec .json file or --preset NAME (${sweepPresetNames().join(", ")}), ${opts.spec !== undefined ? "not both" : "one of them"}`);
+  }
+  if (opts.preset !== undefined) return { plan: planSweep(parseSweepSpec(getSweepPreset(opts.preset), `sweep preset ${opts.preset}`)), source: `--preset ${opts.preset}` };
+  const path = resolve(cwd, opts.spec!);
+  return { plan: planSweep(parseSweepSpec(readJsonFile(path), path)), source: opts.spec! };
+}
+
+/** Prints the table and summary (or JSON rows) and writes report.html; returns the report's path. */
+function report(io: CliIO, dir: string, plan: SweepPlan, results: readonly CellResult[], json: boolean, meta: SweepReportMeta): string {
+  const view = sweepView(plan, results);
+  const path = join(dir, SWEEP_REPORT_FILE);
+  writeFileAtomic(path, renderSweepHtml(view, meta));
+  if (json) io.out(JSON.stringify(sweepRows(results), null, 1));
+  else io.out([renderSweepTable(view), "", ...renderSweepSummary(view).flatMap((p) => [p, ""]), `Report: ${relative(io.cwd, path) || path}`].join("\n"));
+  return path;
+}
+
+export const sweepCommand: Command<typeof SweepSchema> = {
+  path: ["sweep"],
+  summary: "Sweep sparsity x co-occurrence x magnitude over SAE configs and report where absorption appears.",
+  details:
+    "A spec names a base world, axes that edit it (childGivenParent, parentProbability, childParentMagnitudeRatio, parentMagnitude),\n" +
+    "sparsity levels (L1 for standard, L0 coefficient for jumprelu, k for the topk family), SAE configs, seeds and training settings.\n" +
+    "Each cell (seed x world point) trains all its SAEs on one data stream and stores cells/<id>.json in --out; rerunning resumes.\n" +
+    "report.html holds heatmaps of full absorption, SAEBench fraction, MCC, L0 and explained variance over each pair of axes.",
+  schema: SweepSchema,
+  positionals: [{ key: "spec", name: "spec.json", optional: true }],
+  async run(opts, io) {
+    const { plan, source } = loadPlan(opts, io.cwd);
+    const out = resolve(io.cwd, opts.out);
+    const kernels = loadBackend(opts.backend, io);
+    const workers = opts.workers ?? Math.min(4, availableParallelism());
+    const per = saesPerCell(plan);
+    io.err(
+      `saelab sweep ${plan.spec.name}: ${plan.cells.length} cells (${plan.spec.seeds.length} seed${plan.spec.seeds.length === 1 ? "" : "s"} x ${plan.cells.length / plan.spec.seeds.length} world points), ` +
+        `${per} SAEs per cell, ${plan.spec.train.steps} steps of ${plan.spec.train.batchSize} samples, ${kernels.name} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`,
+    );
+    const t0 = performance.now();
+    const run = await runSweep({ plan, out, kernels, workers, onEvent: progressHandler(io, plan) });
+    const wall = (performance.now() - t0) / 1000;
+    const shown = relative(io.cwd, out) || ".";
+    io.err(`saelab sweep: ran ${run.ran} cell${run.ran === 1 ? "" : "s"}${run.skipped > 0 ? `, skipped ${run.skipped} already in ${shown}` : ""}, in ${wall.toFixed(1)} s`);
+    const command = `saelab sweep ${source} --out ${shown}`;
+    report(io, out, plan, run.results, opts.json, { command, wallSeconds: wall });
+    return 0;
+  },
+};
+
+export const sweepReportCommand: Command<typeof SweepReportSchema> = {
+  path: ["sweep", "report"],
+  summary: "Re-render report.html and the summary of a sweep results directory (finished or not).",
+  schema: SweepReportSchema,
+  positionals: [{ key: "dir", name: "DIR" }],
+  async run(opts, io) {
+    const dir = resolve(io.cwd, opts.dir);
+    const { plan, results, missing } = loadSweepResults(dir);
+    if (missing.length > 0) io.err(`saelab sweep report: ${missing.length} of ${plan.cells.length} cells are not finished; the report covers the other ${results.length}`);
+    report(io, dir, plan, results, opts.json, {});
+    return 0;
+  },
+};
+
+function progressHandler(io: CliIO, plan: SweepPlan): (e: SweepEvent) => void {
+  const steps = plan.spec.train.steps;
+  let bar: ReturnType<typeof createProgressBar> | null = null;
+  let toRun = 0;
+  let finished = 0;
+  const current = new Map<number, number>();
+  const draw = () => bar?.update(finished * steps + [...current.values()].reduce((a, b) => a + b, 0), { cells: `${finished}/${toRun}` });
+  return (e) => {
+    if (e.type === "start") {
+      toRun = e.cells - e.finished;
+      if (e.finished > 0) io.err(`saelab sweep: resuming, ${e.finished} of ${e.cells} cells already finished`);
+      bar = createProgressBar({ total: toRun * steps, label: "sweep", isTTY: io.isTTY, write: (t) => process.stderr.write(t), columns: process.stderr.columns, unit: "SAE-steps", rateOf: (d) => d * e.saesPerCell });
+    } else if (e.type === "redo") {
+      io.err(`saelab sweep: cell ${e.cell.id} will be run again: ${e.reason}`);
+    } else if (e.type === "step") {
+      current.set(e.cell.index, e.step);
+      draw();
+    } else {
+      current.delete(e.cell.index);
+      finished++;
+      draw();
+      if (finished === toRun) bar?.finish();
+      if (!io.isTTY) io.err(`cell ${finished}/${toRun} ${e.cell.id} ${describeValues(e.cell.values)}: trained in ${e.result.seconds.train.toFixed(1)} s, evaluated in ${e.result.seconds.eval.toFixed(1)} s`);
+    }
+  };
+}
