@@ -93,9 +93,17 @@ export function referenceLosses(sae: Sae, x: Float32Array, B: number, coefficien
     out.l1 = (coefficient * s) / B;
   }
   if (cfg.architecture === "jumprelu") {
-    let c = 0;
-    for (let i = 0; i < B * d; i++) if (f[i] !== 0) c++;
-    out.l0 = (coefficient * c) / B;
+    if (cfg.jumpreluSparsityLossMode === "tanh") {
+      // SAELens: tanh(jumprelu_tanh_scale * feature_acts * W_dec_norm).sum(-1), times l0, mean over the batch.
+      let s = 0;
+      for (let b = 0; b < B; b++) for (let j = 0; j < d; j++) s += Math.tanh(cfg.jumpreluTanhScale * f[b * d + j]! * rowNorm(j));
+      out.l0 = (coefficient * s) / B;
+    } else {
+      let c = 0;
+      for (let i = 0; i < B * d; i++) if (f[i] !== 0) c++;
+      out.l0 = (coefficient * c) / B;
+    }
+    if (cfg.preActLossCoefficient !== undefined) out.pre_act = referencePreAct(sae, pre, B, deadMask);
   }
   if (cfg.architecture === "topk" || cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka_batchtopk") {
     const resid = new Float64Array(B * n);
@@ -189,8 +197,48 @@ export function referenceThresholdGrad(sae: Sae, x: Float32Array, B: number, coe
       if (!(raw > 0) || !(z > -0.5 && z < 0.5)) continue;
       let dF = 0;
       for (let i = 0; i < n; i++) dF += dy[i]! * p.W_dec[j * n + i]!;
-      g[j]! += -(t / bw) * dF - coefficient / B / bw;
+      if (cfg.jumpreluSparsityLossMode === "tanh") {
+        // dL/df of the tanh penalty, evaluated at f (0 below the threshold), through the same estimator.
+        const nj = Math.hypot(...Array.from(p.W_dec.subarray(j * n, (j + 1) * n)));
+        const u = cfg.jumpreluTanhScale * f[b * d + j]! * nj;
+        dF += (coefficient / B) * cfg.jumpreluTanhScale * nj * (1 - Math.tanh(u) ** 2);
+        g[j]! += -(t / bw) * dF;
+      } else {
+        g[j]! += -(t / bw) * dF - coefficient / B / bw;
+      }
     }
+  }
+  return g;
+}
+
+/** Returns the pre-activation loss of a JumpReLU SAE (SAELens calculate_pre_act_loss): only dead latents, 0 without any. */
+export function referencePreAct(sae: Sae, pre: Float64Array, B: number, deadMask: Uint8Array | null): number {
+  const { dIn: n, dSae: d } = sae;
+  const cfg = sae.config;
+  if (cfg.architecture !== "jumprelu" || cfg.preActLossCoefficient === undefined) throw new Error("jumprelu with a pre-activation loss only");
+  if (!deadMask || !deadMask.some((v) => v !== 0)) return 0;
+  let s = 0;
+  for (let j = 0; j < d; j++) {
+    if (!deadMask[j]) continue;
+    const t = Math.max(0, sae.params.threshold![j]!);
+    const nj = Math.hypot(...Array.from(sae.params.W_dec.subarray(j * n, (j + 1) * n)));
+    for (let b = 0; b < B; b++) s += Math.max(0, t - pre[b * d + j]!) * nj;
+  }
+  return (cfg.preActLossCoefficient * s) / B;
+}
+
+/** Returns the exact threshold gradient of the pre-activation loss (a true derivative: the loss is continuous in the threshold). */
+export function referencePreActThresholdGrad(sae: Sae, x: Float32Array, B: number, deadMask: Uint8Array | null): Float64Array {
+  const { dIn: n, dSae: d } = sae;
+  const cfg = sae.config;
+  const g = new Float64Array(d);
+  if (cfg.architecture !== "jumprelu" || cfg.preActLossCoefficient === undefined || !deadMask) return g;
+  const pre = densePre(sae, x, B);
+  for (let j = 0; j < d; j++) {
+    const raw = sae.params.threshold![j]!;
+    if (!deadMask[j] || !(raw > 0)) continue;
+    const nj = Math.hypot(...Array.from(sae.params.W_dec.subarray(j * n, (j + 1) * n)));
+    for (let b = 0; b < B; b++) if (raw - pre[b * d + j]! > 0) g[j]! += (cfg.preActLossCoefficient * nj) / B;
   }
   return g;
 }
