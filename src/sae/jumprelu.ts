@@ -148,8 +148,8 @@ function windowTerm(ctx: StepCtx, t: Float32Array, norm: Float32Array | null): v
 
 /**
  * Adds the pre-activation loss ("pre_act") on dead latents (some must be dead): its pre-activation
- * gradient as an extra sparse set (the entries below threshold, none of which fired), its threshold gradient, and its
- * W_dec gradient through n_j into `rowScale`.
+ * gradient as an extra sparse set (the entries below threshold, none of which fired), its threshold
+ * gradient, and its W_dec gradient through n_j into `rowScale`.
  */
 function preActTerm(ctx: StepCtx, coef: number, t: Float32Array, norm: Float32Array, rowScale: Float32Array): void {
   const { sae, grads, ws, losses, flops, batch: B, deadMask, numDead } = ctx;
