@@ -12,8 +12,6 @@
  */
 import { describe, expect, it } from "vitest";
 import type { SparseRows } from "../src/tensor/kernels.js";
-import { forwardBackward } from "../src/sae/step.js";
-import { viewsOf } from "../src/sae/params.js";
 import { Sae } from "../src/sae/model.js";
 import { JumpReLUConfigSchema, jumprelu } from "../src/sae/jumprelu.js";
 import { SaeConfigSchema, TYING_VARIANTS } from "../src/sae/registry.js";
@@ -22,13 +20,9 @@ import { TrainConfigSchema } from "../src/train/config.js";
 import type { TrainEvent } from "../src/train/events.js";
 import { Rng } from "../src/tensor/rng.js";
 import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
-import type { Kernels } from "../src/tensor/kernels.js";
+import { COEF, PATHS, expectStepsAgree, finiteDiffSweep, parameterIndices, run, twinStep, type Path } from "./sae-grad-helpers.js";
 import { BATCH, D_SAE, deadMask, kernels, randomBatch, randomSae, smallConfig } from "./sae-fixtures.js";
 import { densePre, referenceLosses, referencePreAct, referencePreActThresholdGrad, referenceThresholdGrad } from "./sae-reference.js";
-
-const COEF = 0.2;
-type Path = "sparse" | "dense";
-const PATHS: Path[] = ["sparse", "dense"];
 
 const MODES = {
   tanh: { jumpreluSparsityLossMode: "tanh", jumpreluTanhScale: 0.7 },
@@ -36,28 +30,6 @@ const MODES = {
   "tanh+preAct": { jumpreluSparsityLossMode: "tanh", jumpreluTanhScale: 0.7, preActLossCoefficient: 0.3 },
 } as const;
 type Mode = keyof typeof MODES;
-
-function run(sae: Sae, x: Float32Array, dead: Uint8Array, path: Path = "sparse") {
-  const grads = viewsOf(sae.layout, new Float32Array(sae.layout.size));
-  const ws = sae.workspace(BATCH);
-  const { result } = forwardBackward({
-    kernels, sae, def: sae.def, levels: sae.levels, grads, ws, x, batch: BATCH, coefficient: COEF, deadMask: dead, numDead: dead.reduce((a, v) => a + v, 0),
-    denseAbove: path === "dense" ? 0 : 1,
-  });
-  return { result, grads, ws };
-}
-
-function patternOf(s: SparseRows): string {
-  return `${Array.from(s.rowPtr.subarray(0, s.rows + 1)).join(",")}|${Array.from(s.colIdx.subarray(0, s.nnz)).join(",")}`;
-}
-
-/** The sparsity patterns of one step: fired latents, the STE window, the dead entries below threshold. */
-function signature(sae: Sae, x: Float32Array, dead: Uint8Array): string {
-  const { ws } = run(sae, x, dead, "sparse");
-  const parts = [patternOf(ws.acts)];
-  for (const [k, v] of ws.scratch) if (!(v instanceof Float32Array || v instanceof Float64Array || v instanceof Uint8Array) && k !== "lv:enc" && k !== "ex:enc") parts.push(`${k}:${patternOf(v)}`);
-  return parts.join(";");
-}
 
 /** Returns a copy of `sae` with config changes (same parameters). */
 function withConfig(sae: Sae, over: Record<string, unknown>): Sae {
@@ -85,32 +57,8 @@ describe.each(CASES)("jumprelu %s (%s), %s path", (mode, tying, path) => {
   it("backward matches central finite differences, and the new terms matter", () => {
     const { grads } = run(sae, x, dead, path);
     const analytic = Float32Array.from(grads.buffer);
-    const buf = sae.params.buffer;
-    const base = signature(sae, x, dead);
-    const h = 5e-3;
-    let checked = 0;
-    let candidates = 0;
-    const bad: string[] = [];
-    for (const entry of sae.layout.entries) {
-      if (entry === thr) continue;
-      const size = entry.shape.reduce((a, b) => a * b, 1);
-      for (let i = entry.offset; i < entry.offset + size; i++) {
-        candidates++;
-        const orig = buf[i]!;
-        buf[i] = orig + h;
-        const sp = signature(sae, x, dead);
-        const lp = run(sae, x, dead, path).result.loss;
-        buf[i] = orig - h;
-        const sm = signature(sae, x, dead);
-        const lm = run(sae, x, dead, path).result.loss;
-        buf[i] = orig;
-        if (sp !== base || sm !== base) continue;
-        checked++;
-        const fd = (lp - lm) / (2 * h);
-        const g = analytic[i]!;
-        if (!(Math.abs(g - fd) <= 2e-3 + 1e-2 * Math.abs(fd))) bad.push(`${entry.name}[${i - entry.offset}]: analytic ${g}, fd ${fd}`);
-      }
-    }
+    const lossAt = () => run(sae, x, dead, path).result.loss;
+    const { bad, checked, candidates } = finiteDiffSweep(sae, x, dead, analytic, parameterIndices(sae, new Set(["threshold"])), lossAt, 5e-3);
     expect(bad).toEqual([]);
     expect(checked).toBeGreaterThanOrEqual(0.8 * candidates);
     // Against the plain step-mode SAE with the same parameters, the gradient moves well past the tolerance.
@@ -139,24 +87,10 @@ describe.each(CASES)("jumprelu %s (%s), %s path", (mode, tying, path) => {
       expect(diff).toBeGreaterThan(1e-3);
     }
     // Finite differences in the threshold see only the pre-activation loss (the rest is flat between crossings).
-    const buf = sae.params.buffer;
-    const base = signature(sae, x, dead);
-    const h = 1e-3;
-    let checked = 0;
-    for (let j = 0; j < D_SAE; j++) {
-      const i = thr.offset + j;
-      const orig = buf[i]!;
-      buf[i] = orig + h;
-      const sp = signature(sae, x, dead);
-      const lp = run(sae, x, dead, path).result.loss;
-      buf[i] = orig - h;
-      const sm = signature(sae, x, dead);
-      const lm = run(sae, x, dead, path).result.loss;
-      buf[i] = orig;
-      if (sp !== base || sm !== base) continue;
-      checked++;
-      expect(Math.abs((lp - lm) / (2 * h) - exact[j]!)).toBeLessThanOrEqual(2e-3 + 1e-2 * Math.abs(exact[j]!));
-    }
+    const thresholds = Array.from({ length: D_SAE }, (_, j): [string, number] => [`threshold[${j}]`, thr.offset + j]);
+    const fd = finiteDiffSweep(sae, x, dead, grads.buffer, thresholds, () => run(sae, x, dead, path).result.loss, 1e-3, (i) => exact[i - thr.offset]!);
+    expect(fd.bad).toEqual([]);
+    const checked = fd.checked;
     expect(checked).toBeGreaterThanOrEqual(D_SAE / 2);
   });
 });
@@ -166,31 +100,13 @@ const native = "addon" in loaded ? nativeKernels(loaded.addon) : null;
 
 describe.skipIf(!native)("jumprelu options: native step = reference step at a blocked size", () => {
   const [dIn, dSae, batch] = [40, 96, 300];
-  const step = (K: Kernels, sae: Sae, x: Float32Array, dead: Uint8Array, denseAbove: number) => {
-    const twin = new Sae(K, sae.config, Float32Array.from(sae.params.buffer));
-    const grads = viewsOf(twin.layout, new Float32Array(twin.layout.size));
-    const { result } = forwardBackward({
-      kernels: K, sae: twin, def: twin.def, levels: twin.levels, grads, ws: twin.workspace(batch), x, batch, coefficient: COEF, deadMask: dead,
-      numDead: dead.reduce((a, v) => a + v, 0), denseAbove,
-    });
-    return { result, grads: grads.buffer };
-  };
   it.each((Object.keys(MODES) as Mode[]).flatMap((m) => (["untied", "tied"] as const).flatMap((t) => PATHS.map((p): [Mode, string, Path] => [m, t, p]))))("%s (%s), %s path", (mode, tying, path) => {
     const sae = randomSae(smallConfig("jumprelu", tying as never, { ...MODES[mode], dIn, dSae }));
     const x = new Rng(5).fillNormal(new Float32Array(batch * dIn), 0.2, 1);
     const dead = new Uint8Array(dSae);
     for (let j = 64; j < dSae; j++) dead[j] = 1;
     const denseAbove = path === "dense" ? 0 : Infinity;
-    const got = step(native!, sae, x, dead, denseAbove);
-    const want = step(kernels, sae, x, dead, denseAbove);
-    expect(Object.keys(got.result.losses).sort()).toEqual(Object.keys(want.result.losses).sort());
-    for (const [k, v] of Object.entries(want.result.losses)) expect(Math.abs(got.result.losses[k]! - v), `loss ${k}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(v)));
-    let scale = 0;
-    for (const g of want.grads) scale = Math.max(scale, Math.abs(g));
-    for (let i = 0; i < want.grads.length; i++) {
-      const d = Math.abs(got.grads[i]! - want.grads[i]!);
-      if (!(d <= 1e-4 * scale + 1e-3 * Math.abs(want.grads[i]!))) expect.fail(`gradient[${i}]: native ${got.grads[i]}, reference ${want.grads[i]}`);
-    }
+    expectStepsAgree(twinStep(native!, sae, x, batch, dead, denseAbove), twinStep(kernels, sae, x, batch, dead, denseAbove));
   });
 });
 
