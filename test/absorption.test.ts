@@ -167,6 +167,30 @@ describe("partial absorption and disagreeing main latents", () => {
     expect(ev.notes.some((n) => /latent 0.*not the latent that best tracks.*latent 1/.test(n))).toBe(true);
   });
 
+  it("checks parent-like latents besides the main one: a split-off copy of the parent that is absorbed", () => {
+    // Latents 0-5 recover the features exactly; latent 6 is a second parent latent, decoder 0.9 f0 - sqrt(0.19) f1
+    // (cosine 0.9 with the parent) and encoder f0 - f1, so it fires whenever the parent fires without child 1
+    // and reads 1 - 1 = 0 on every parent+child-1 sample: its own full absorption is 1 on edge 0 -> 1 and 0 on
+    // the others, while the main latent (0, cosine 1) never goes silent.
+    const copy = [0.9, -Math.sqrt(0.19), 0, 0, 0, 0];
+    const ev = evaluateSae(handSae({ encoder: [...identity, add(e(0), e(1), 1, -1)], decoder: [...identity, copy] }), world, batches());
+    const p = ev.absorption.parents[0]!;
+    expect(p.mainLatents.map((m) => m.latent)).toEqual([0]);
+    expect(ev.absorption.summary.fullAbsorption).toBe(0);
+    const like = p.edges.map((x) => x.parentLikeLatents);
+    for (const l of like) expect(l.map((x) => x.latent)).toEqual([6]);
+    expect(like[0]![0]!.decoderCos).toBeCloseTo(0.9, 6);
+    expect(like.map((l) => [l[0]!.silentWithChild, l[0]!.silentAlone, l[0]!.fullAbsorption])).toEqual([[1, 0, 1], [0, 0, 0], [0, 0, 0]]);
+    expect(ev.absorption.summary.maxParentLikeFullAbsorption).toBe(1);
+    expect(ev.notes.some((n) => /besides main latent 0, latent 6 \(decoder cosine 0\.90\).*silent on 100% \(child 1\), 0% \(child 2\), 0% \(child 3\).*against 0%/.test(n))).toBe(true);
+    // Raising the cosine bar above 0.9 excludes it.
+    const strict = evaluateSae(handSae({ encoder: [...identity, add(e(0), e(1), 1, -1)], decoder: [...identity, copy] }), world, batches(), { parentLikeMinCos: 0.95 });
+    expect(strict.absorption.parents[0]!.edges[0]!.parentLikeLatents).toEqual([]);
+    expect(strict.absorption.summary.maxParentLikeFullAbsorption).toBeNull();
+    // The exact-recovery SAE has no parent-like latents at all.
+    expect(evaluateSae(handSae({ encoder: identity, decoder: identity }), world, batches()).absorption.summary.maxParentLikeFullAbsorption).toBeNull();
+  });
+
   it("rejects unknown options by name and mismatched shapes", () => {
     const sae = handSae({ encoder: identity, decoder: identity });
     expect(() => evaluateSae(sae, world, batches(), { mainLatent: 2 } as never)).toThrow(/unknown key "mainLatent"/);

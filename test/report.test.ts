@@ -136,7 +136,7 @@ describe("terminal table and reading", () => {
     const tiedAbsorbs = renderReading(input([{ name: "clean", evaluation: clean }, { name: "tiedA", evaluation: absorbingTied }]));
     expect(tiedAbsorbs).toMatch(/Tying does not prevent absorption here: the tied tiedA \(0\.333\) absorbs too/);
     const tiedClean = renderReading(input([{ name: "u", evaluation: absorbing }, { name: "t", evaluation: { ...clean, tied: true } }]));
-    expect(tiedClean).toMatch(/The tied SAE t \(0\.000\) shows little full absorption\./);
+    expect(tiedClean).toMatch(/The tied SAE t \(0\.000\) shows little full absorption of the main latent\./);
     expect(tiedClean).toMatch(/MCC ranges from 0\.951 \(u\) to 1\.000 \(t\)\./);
     expect(both).toMatch(/MCC ranges from 0\.951 \(absorbing\) to 1\.000 \(clean\)\./);
     // When the best-MCC SAE is the one that absorbs, the reading says MCC did not catch it.
@@ -148,6 +148,13 @@ describe("terminal table and reading", () => {
     const splitReading = renderReading(input([{ name: "s", evaluation: split }]));
     expect(splitReading).toMatch(/s's SAEBench absorption fraction is 0\.650 while its main latent is silent on only 0\.000/);
     expect(renderReading(input([{ name: "c", evaluation: clean }]))).not.toMatch(/SAEBench absorption fraction is/);
+    // A tied SAE whose main latent keeps firing while a second parent latent is absorbed: the reading says both.
+    const copy = [0.9, -Math.sqrt(0.19), 0, 0, 0, 0];
+    const splitSae = handSae({ tied: true, encoder: [...[0, 1, 2, 3, 4, 5].map(e), e(0).map((v, i) => v - e(1)[i]!)], decoder: [...[0, 1, 2, 3, 4, 5].map(e), copy] });
+    const splitTied = renderReading(input([{ name: "u", evaluation: absorbing }, { name: "t", evaluation: evaluateSae(splitSae, world, batches()) }]));
+    expect(splitTied).toMatch(/The tied SAE t \(0\.000\) shows little full absorption of the main latent; yet in t a second latent that carries the parent is absorbed/);
+    expect(splitTied).toMatch(/t's main latent is not absorbed, but another latent that carries the parent is: latent 6 \(decoder cosine 0\.900 with parent 0\) is silent on 33% of child samples against 0% when the parent fires alone/);
+    expect(renderReading(input([{ name: "u", evaluation: absorbing }, { name: "t", evaluation: { ...clean, tied: true } }]))).not.toMatch(/another latent that carries/);
 
   });
 });

@@ -4,7 +4,7 @@
  * plain-language notes where two measures of the same thing disagree.
  */
 import type { SaebenchTally } from "./saebench.js";
-import type { Absorber, Absorption, EdgeAbsorption, EvalOptions, ParentAbsorption } from "./schemas.js";
+import type { Absorber, Absorption, EdgeAbsorption, EvalOptions, ParentAbsorption, ParentLikeLatent } from "./schemas.js";
 
 /** Running counts for one parent/child edge. */
 export interface EdgeState {
@@ -84,8 +84,22 @@ export function finishAbsorption(parents: readonly ParentState[], latentFires: F
       saebenchFullAbsorption: meanOf(out.map((p) => p.saebench.fullAbsorption)),
       maxEdgeFullAbsorption: edges.reduce<number | null>((m, e) => (e.fullAbsorption === null ? m : m === null ? e.fullAbsorption : Math.max(m, e.fullAbsorption)), null),
       mainDisagreements: out.filter((p) => !p.mainAgree).length,
+      maxParentLikeFullAbsorption: maxOf(edges.flatMap((e) => e.parentLikeLatents.map((l) => l.fullAbsorption))),
     },
   };
+}
+
+function maxOf(values: readonly (number | null)[]): number | null {
+  let m: number | null = null;
+  for (const v of values) if (v !== null && (m === null || v > m)) m = v;
+  return m;
+}
+
+/** Returns the latents besides the main ones whose decoder row is close to the parent's, highest cosine first. */
+function parentLike(st: ParentState, o: EvalOptions): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < st.cosToParent.length; j++) if (!st.main.includes(j) && st.cosToParent[j]! >= o.parentLikeMinCos) out.push(j);
+  return out.sort((a, b) => st.cosToParent[b]! - st.cosToParent[a]! || a - b);
 }
 
 function f1Of(st: ParentState, latentFires: Float64Array, j: number): number {
@@ -111,7 +125,8 @@ function finishParent(st: ParentState, latentFires: Float64Array, nFeatures: num
   const mainAgree = best === null || st.main.includes(best);
   const silentAlone = ratio(st.silentAlone, st.nAlone);
   const meanMainAlone = ratio(st.sumMainAlone, st.nAlone);
-  const edges = st.edges.map((e) => finishEdge(st, e, silentAlone, meanMainAlone, mainAgree ? null : best, nFeatures, g, o));
+  const like = parentLike(st, o);
+  const edges = st.edges.map((e) => finishEdge(st, e, silentAlone, meanMainAlone, mainAgree ? null : best, like, nFeatures, g, o));
   return {
     parent: p,
     children: st.children,
@@ -137,6 +152,7 @@ function finishEdge(
   silentAlone: number | null,
   meanMainAlone: number | null,
   f1Main: number | null,
+  like: readonly number[],
   nFeatures: number,
   g: Geometry,
   o: EvalOptions,
@@ -173,6 +189,17 @@ function finishEdge(
     const silentAloneF1 = 1 - (st.firesAlone.get(f1Main) ?? 0) / st.nAlone;
     fullAbsorptionByF1Main = silentWith - silentAloneF1;
   }
+  const parentLikeLatents: ParentLikeLatent[] = like.map((j) => {
+    const silentWith = e.n > 0 ? 1 - (e.latents.get(j)?.fires ?? 0) / e.n : null;
+    const silentAloneJ = st.nAlone > 0 ? 1 - (st.firesAlone.get(j) ?? 0) / st.nAlone : null;
+    return {
+      latent: j,
+      decoderCos: st.cosToParent[j]!,
+      silentWithChild: silentWith,
+      silentAlone: silentAloneJ,
+      fullAbsorption: silentWith !== null && silentAloneJ !== null ? silentWith - silentAloneJ : null,
+    };
+  });
   return {
     parent: st.parent,
     child: c,
@@ -191,6 +218,7 @@ function finishEdge(
     absorbers: absorbers.slice(0, o.maxAbsorbers),
     saebench: e.saebench.result(),
     fullAbsorptionByF1Main,
+    parentLikeLatents,
   };
 }
 
@@ -210,6 +238,17 @@ export function absorptionNotes(a: Absorption, o: EvalOptions): string[] {
       const alt = p.edges.map((e) => `child ${e.child}: ${e.fullAbsorptionByF1Main === null ? "n/a" : fmt(e.fullAbsorptionByF1Main)}`).join(", ");
       notes.push(
         `parent ${p.parent}: the main latent by decoder cosine (latent ${main.latent}, cosine ${fmt(main.decoderCos)}, F1 ${fmt(main.f1)}) is not the latent that best tracks the parent's firing (latent ${p.mainByF1.latent}, F1 ${fmt(p.mainByF1.f1)}, cosine ${fmt(p.mainByF1.decoderCos)}); with that latent as main, full absorption would be ${alt}.`,
+      );
+    }
+    for (const l of p.edges[0]?.parentLikeLatents ?? []) {
+      const per = p.edges.map((e) => e.parentLikeLatents.find((x) => x.latent === l.latent)!);
+      const mean = meanOf(per.map((x) => x.fullAbsorption));
+      if (mean === null || mean <= tolerance) continue;
+      const pct = (v: number | null) => (v === null ? "n/a" : `${Math.round(100 * v)}%`);
+      notes.push(
+        `parent ${p.parent}: besides main latent ${main?.latent ?? "?"}, latent ${l.latent} (decoder cosine ${fmt(l.decoderCos)}) also carries the parent and is absorbed: ` +
+          `silent on ${per.map((x) => `${pct(x.silentWithChild)} (child ${p.edges[per.indexOf(x)]!.child})`).join(", ")} of child samples against ${pct(l.silentAlone)} when the parent fires alone ` +
+          `(full absorption ${fmt(mean)} averaged over children); the main-latent measure does not count it.`,
       );
     }
     if (p.nAlone === 0) notes.push(`parent ${p.parent}: it never fired without a child, so full and partial absorption (measured against parent-alone samples) are undefined.`);

@@ -19,6 +19,12 @@ export const EvalOptionsSchema = z
     absorberMinShare: z.number().min(0).max(1).default(0.05).describe("An absorbing latent must carry at least this share of the parent's projection on parent-and-child samples."),
     maxAbsorbers: z.number().int().min(1).default(3).describe("How many absorbing latents to list per parent/child edge."),
     saebench: SaebenchThresholdsSchema.prefault({}).describe("SAEBench's absorption thresholds (defaults as SAEBench)."),
+    parentLikeMinCos: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.8)
+      .describe("Latents other than the main one(s) whose decoder cosine with a parent is at least this are checked for absorption too (a parent split across latents)."),
     disagreementTolerance: z.number().min(0).max(1).default(0.2).describe("Two absorption measures further apart than this are reported as disagreeing."),
     hungarianMaxWork: z.number().positive().default(4e9).describe("Above min(dSae,nFeatures)^2*max(dSae,nFeatures) steps, MCC uses a greedy matching (and says so)."),
     heatmapMaxFeatures: z.number().int().min(1).default(64).describe("Most true features drawn in the cosine heatmaps."),
@@ -87,6 +93,14 @@ export const AbsorberSchema = z.object({
   projectionShare: num().describe("Its mean projection on the parent direction over the parent's mean projection, on parent-and-child samples."),
 });
 
+export const ParentLikeLatentSchema = z.object({
+  latent: index(),
+  decoderCos: num().describe("Its decoder row's cosine with the parent direction."),
+  silentWithChild: rate().describe("Share of parent-and-child samples on which it is silent."),
+  silentAlone: rate().describe("Share of parent-without-any-child samples on which it is silent."),
+  fullAbsorption: rate().describe("silentWithChild - silentAlone: its own full absorption on this edge."),
+});
+
 export const EdgeAbsorptionSchema = z.object({
   parent: index(),
   child: index(),
@@ -105,6 +119,9 @@ export const EdgeAbsorptionSchema = z.object({
   absorbers: z.array(AbsorberSchema),
   saebench: SaebenchScoreSchema,
   fullAbsorptionByF1Main: rate().describe("Full absorption with the best-F1 latent as main latent; null when it agrees with the decoder-cosine choice."),
+  parentLikeLatents: z
+    .array(ParentLikeLatentSchema)
+    .describe("Latents besides the main one(s) with decoder cosine >= parentLikeMinCos to the parent, each with its own full absorption on this edge, highest cosine first."),
 });
 
 export const MainLatentSchema = z.object({ latent: index(), decoderCos: num(), f1: num() });
@@ -133,6 +150,9 @@ export const AbsorptionSummarySchema = z.object({
   saebenchFullAbsorption: rate(),
   maxEdgeFullAbsorption: rate(),
   mainDisagreements: z.number().int().min(0).describe("Parents whose decoder-cosine and F1 main latents differ."),
+  maxParentLikeFullAbsorption: rate().describe(
+    "Highest full absorption of any parent-like latent (not a main latent) on any edge: a split-off copy of the parent that is absorbed while the main latent is not.",
+  ),
 });
 
 export const AbsorptionSchema = z.object({ parents: z.array(ParentAbsorptionSchema), summary: AbsorptionSummarySchema });
@@ -159,5 +179,6 @@ export type Absorption = z.infer<typeof AbsorptionSchema>;
 export type ParentAbsorption = z.infer<typeof ParentAbsorptionSchema>;
 export type EdgeAbsorption = z.infer<typeof EdgeAbsorptionSchema>;
 export type Absorber = z.infer<typeof AbsorberSchema>;
+export type ParentLikeLatent = z.infer<typeof ParentLikeLatentSchema>;
 export type Heatmap = z.infer<typeof HeatmapSchema>;
 export type SaebenchScore = z.infer<typeof SaebenchScoreSchema>;

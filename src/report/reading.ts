@@ -83,9 +83,11 @@ export function renderReading(input: ReportInput): string {
       out.push(`Tying does not prevent absorption here: the tied ${list(absorbing.map((r) => `${r.name} (${fmt(r.fullAbsorption)})`))} absorb${absorbing.length === 1 ? "s" : ""} too.`);
     } else {
       const weak = tied.filter((r) => r.partialRatio !== null && r.partialRatio < 0.8);
+      const split = tied.filter((r) => splitParentLatents(evals.get(r.name)!).length > 0);
       out.push(
-        `The tied SAE${tied.length === 1 ? "" : "s"} ${list(tied.map((r) => `${r.name} (${fmt(r.fullAbsorption)})`))} show${tied.length === 1 ? "s" : ""} little full absorption` +
-          (weak.length > 0 ? `, though the main latent weakens when a child fires (partial ratio ${list(weak.map((r) => fmt(r.partialRatio)))}).` : "."),
+        `The tied SAE${tied.length === 1 ? "" : "s"} ${list(tied.map((r) => `${r.name} (${fmt(r.fullAbsorption)})`))} show${tied.length === 1 ? "s" : ""} little full absorption of the main latent` +
+          (weak.length > 0 ? `, though the main latent weakens when a child fires (partial ratio ${list(weak.map((r) => fmt(r.partialRatio)))})` : "") +
+          (split.length > 0 ? `; yet in ${list(split.map((r) => r.name))} a second latent that carries the parent is absorbed (below), so tying did not prevent absorption altogether.` : "."),
       );
     }
   }
@@ -115,6 +117,13 @@ export function renderReading(input: ReportInput): string {
           `on child samples other latents aligned with the parent${carriers ? ` (${carriers})` : ""} carry part of its projection alongside the main latent, which SAEBench counts as absorption`,
       );
     }
+    const split = splitParentLatents(e);
+    if (split.length > 0 && (r.fullAbsorption ?? 0) < CLEAR) {
+      disagreements.push(
+        `${r.name}'s main latent ${(r.fullAbsorption ?? 0) < SOME ? "is not absorbed" : "is only weakly absorbed"}, but another latent that carries the parent is: ${list(split)}; ` +
+          `counting only the main latent hides this`,
+      );
+    }
     if (e.absorption.summary.mainDisagreements > 0) {
       disagreements.push(`for ${r.name}, the main latent by decoder cosine is not the latent that best tracks the parent's firing on ${e.absorption.summary.mainDisagreements} parent(s)`);
     }
@@ -135,6 +144,23 @@ export function renderReading(input: ReportInput): string {
       (dead.length > 0 ? `; ${list(dead.map((r) => `${r.name} has ${r.deadLatents} dead latent${r.deadLatents === 1 ? "" : "s"}`))}.` : ", with no dead latents."),
   );
   return out.join(" ");
+}
+
+/** Returns phrases for the parent-like latents (not main) whose full absorption, averaged over a parent's children, is clear. */
+function splitParentLatents(e: SaeEvaluation): string[] {
+  const out: string[] = [];
+  for (const p of e.absorption.parents) {
+    for (const l of p.edges[0]?.parentLikeLatents ?? []) {
+      const per = p.edges.map((edge) => edge.parentLikeLatents.find((x) => x.latent === l.latent)!);
+      const known = per.filter((x) => x.fullAbsorption !== null && x.silentWithChild !== null);
+      if (known.length === 0) continue;
+      const mean = known.reduce((a, x) => a + x.fullAbsorption!, 0) / known.length;
+      const silent = known.reduce((a, x) => a + x.silentWithChild!, 0) / known.length;
+      if (mean < CLEAR) continue;
+      out.push(`latent ${l.latent} (decoder cosine ${fmt(l.decoderCos)} with parent ${p.parent}) is silent on ${pct(silent)} of child samples against ${pct(l.silentAlone)} when the parent fires alone`);
+    }
+  }
+  return out;
 }
 
 /** Returns "latents L1 (cos c1) and L2 (cos c2)" for the first absorbers found across edges, or "" when none. */
