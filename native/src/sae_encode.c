@@ -216,16 +216,31 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     memset(o->rowPtr, 0, (size_t)(a->rows + 1) * sizeof(int32_t));
     return 0;
   }
+  saelab_pack_ready();
   float *buf = saelab_scratch(19, (size_t)(3 * (nnz + 8)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
-  int64_t above = 0;
-  for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T;
+  int64_t above = 0, same = 0;
+  for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T, same += o->values[q] == T;
   int64_t ties = total - above, e = 0, q = 0;
+  const int all = ties == same; /* every entry at T is kept (the usual case: T is one value): keep v >= T */
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;
+#ifdef SAELAB_AVX2
+    /* Packed in place, eight at a time (each store lands on lanes already read, none past the row). */
+    const __m256 tv = _mm256_set1_ps(T);
+    for (; all && q + 8 <= end; q += 8) {
+      __m256 v = _mm256_loadu_ps(o->values + q);
+      __m256i j = _mm256_loadu_si256((const __m256i *)(o->colIdx + q));
+      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, tv, _CMP_GE_OQ));
+      __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+      _mm256_storeu_ps(o->values + e, _mm256_permutevar8x32_ps(v, perm));
+      _mm256_storeu_si256((__m256i *)(o->colIdx + e), _mm256_permutevar8x32_epi32(j, perm));
+      e += __builtin_popcount(m);
+    }
+#endif
     for (; q < end; q++) {
       float v = o->values[q];
       int keep = v > T;
