@@ -104,6 +104,38 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-
     }
   });
 
+  // The reference's encode is a plain composition: this is about the native kernel's placement.
+  it.skipIf(K.name === "reference")("encode over many row blocks gives the same entries on every call (blocks placed directly or staged, as thread timing has it), also with ties", () => {
+    const rng = new Rng(64);
+    const [rows, n, cols] = [2000, 32, 512];
+    const bytes = (s: SparseRows) => [s.rowPtr.subarray(0, rows + 1), s.colIdx.subarray(0, s.nnz), s.values.subarray(0, s.nnz)].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+    const quarter = (a: Float32Array) => a.map((v) => Math.round(4 * v) / 4); // exact sums: many equal pre-activations
+    for (const ties of [false, true]) {
+      const q = (a: Float32Array) => (ties ? quarter(a) : a);
+      const x = q(rand(rng, rows * n));
+      const w = q(rand(rng, n * cols, -0.5, 0.5));
+      const bias = q(rand(rng, cols, -1.2, -0.6)); // about one latent in eight fires
+      const center = q(rand(rng, n, -0.3, 0.3));
+      const pre = new Float32Array(rows * cols);
+      K.encode({ x, rows, n, cols, xc: new Float32Array(rows * n), w, bias, center, pre });
+      const total = rows * 40;
+      for (const sel of [{ kind: "above" }, { kind: "above", threshold: rand(rng, cols, 0, 0.3) }, { kind: "topk", k: 40 }, { kind: "topkBatch", total }] as EncodeSelect[]) {
+        const want = selectOn(K, sel, pre, rows, cols);
+        expect(want.nnz).toBeGreaterThan(rows * 10);
+        const out = emptySparse(0, 0);
+        reserveSparse(out, rows, cols, 2 * want.nnz); // room: entries are placed in the first pass
+        const guess = Float32Array.of(-1);
+        for (let rep = 0; rep < 6; rep++) {
+          const select: EncodeSelect = sel.kind === "topkBatch" ? { kind: "topkBatch", total, guess } : sel; // from the second call on, the fused batch cut
+          K.encode({ x, rows, n, cols, xc: new Float32Array(rows * n), w, bias, center, pre: new Float32Array(rows * cols), keepPre: rep % 2 === 1, select, out });
+          const got = bytes(out);
+          const ok = out.nnz === want.nnz && bytes(want).every((b, i) => b.equals(got[i]!));
+          if (!ok) expectSameSparse(out, want, `${sel.kind} ties=${ties} call ${rep}`);
+        }
+      }
+    }
+  });
+
   it("decodeLoss matches the reference (row-by-row and latent-major sizes, every optional output)", () => {
     const rng = new Rng(63);
     for (const [rows, cols, n, density] of [[1, 1, 1, 1], [9, 16, 7, 0.4], [37, 101, 64, 0.1], [64, 50, 70, 0.3], [40, 2100, 130, 0.01]] as const) {

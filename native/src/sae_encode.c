@@ -4,7 +4,10 @@
    for, never written to memory. When op(w) is too big to keep packed (a wide SAE), it is the plain
    GEMM into pre followed by the selection kernels. Every pre-activation is the FMA chain
    saelab_sgemm computes, and rows are selected independently, so the result does not depend on the
-   thread count or timing; entries are placed by a serial prefix sum over rows. */
+   thread count or timing. Blocks are placed in order: a block whose predecessors are all counted
+   when its selection starts writes its entries straight to their place; one whose offset is not yet
+   known is staged, and copied there by whichever thread completes the counts before it. */
+#include <pthread.h>
 #include <string.h>
 #include "gemm.h"
 #include "pack.h"
@@ -20,10 +23,11 @@ typedef struct {
   const saelab_encode_args *a;
   saelab_gemm_plan plan;
   int64_t rb;   /* rows per block (= per chunk) */
+  int64_t nchunks;
   int fill;     /* entries go to the offsets already in rowPtr */
   int fromPre;  /* select from a->pre, which holds this call's pre-activations */
-  int failed, copy, prefill;
-  int32_t *stIdx;   /* [threads, stCap]: each thread's entries before their offsets are known */
+  int failed, prefill;
+  int32_t *stIdx;   /* [threads, stCap]: each thread's entries of chunks whose offsets were not known */
   float *stVal;
   int64_t stCap;
   int64_t used[MAXT];
@@ -31,6 +35,13 @@ typedef struct {
   float scalar;       /* threshold for every column when a->threshold is NULL (above, or a batch top-k cut) */
   int32_t *chunkTid; /* [chunks]: which thread staged the chunk's entries, at chunkOff */
   int64_t *chunkOff;
+  /* Chunks are placed in order: off[c] is known once every chunk before c has its entries counted. */
+  pthread_mutex_t mu;
+  int64_t ready;      /* (mu) the first chunk whose offset is not known yet */
+  int64_t *off;       /* [chunks + 1]: each chunk's first entry in o, known up to off[ready] */
+  int64_t *cnt;       /* [chunks]: entries per chunk */
+  uint8_t *staged;    /* [chunks] (mu): 1 staged and waiting for its offset, 2 being placed */
+  int32_t *rowCnt;    /* [rows]: a staged chunk's entries per row */
 } enc_job;
 
 static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
@@ -80,8 +91,53 @@ static int64_t above_row(const float *row, int64_t cols, const float *thr, float
   return e - e0;
 }
 
-/* One block of rows: counting pass (entries to the thread's staging area), fill pass (to their
-   places in o) or copy pass (staged entries to their places). */
+static int32_t clip32(int64_t v) { return (int32_t)(v < INT32_MAX ? v : INT32_MAX); }
+
+/* A staged chunk whose offset is now known: its row offsets, and its entries copied to their place. */
+static void place_chunk(enc_job *J, int64_t q) {
+  saelab_csr_out *o = J->a->o;
+  const int64_t b0 = q * J->rb, b1 = b0 + J->rb < J->a->rows ? b0 + J->rb : J->a->rows;
+  int64_t e = J->off[q];
+  for (int64_t r = b0; r < b1; r++) {
+    o->rowPtr[r] = clip32(e);
+    e += J->rowCnt[r];
+  }
+  /* Entries past the output's capacity are not kept (the caller grows it and fills it again), nor
+     ones past the staging room (J->over: a fill pass places them all). */
+  int64_t dst = J->off[q], n = J->cnt[q], room = J->stCap - J->chunkOff[q];
+  if (n > o->cap - dst) n = o->cap - dst;
+  if (n > room) n = room;
+  if (n <= 0) return;
+  int64_t src = (int64_t)J->chunkTid[q] * J->stCap + J->chunkOff[q];
+  memcpy(o->colIdx + dst, J->stIdx + src, (size_t)n * sizeof(int32_t));
+  memcpy(o->values + dst, J->stVal + src, (size_t)n * sizeof(float));
+}
+
+/* Records chunk's count (its entries already in place when direct, else staged) and places every
+   staged chunk whose offset that makes known. */
+static void publish_chunk(enc_job *J, int64_t chunk, int64_t total, int direct) {
+  pthread_mutex_lock(&J->mu);
+  J->cnt[chunk] = total;
+  if (direct) {
+    J->off[chunk + 1] = J->off[chunk] + total;
+    J->ready = chunk + 1;
+  } else {
+    J->staged[chunk] = 1;
+  }
+  const int64_t q0 = J->ready;
+  while (J->ready < J->nchunks && J->staged[J->ready] == 1) {
+    int64_t q = J->ready++;
+    J->off[q + 1] = J->off[q] + J->cnt[q];
+    J->staged[q] = 2;
+  }
+  const int64_t q1 = J->ready;
+  pthread_mutex_unlock(&J->mu);
+  for (int64_t q = q0; q < q1; q++) place_chunk(J, q);
+}
+
+/* One block of rows: its pre-activations, then its entries straight to their place in o when the
+   chunks before it are all counted (or, in a fill pass, to the offsets in rowPtr), else to the
+   thread's staging area, from where they are placed as soon as their offset is known. */
 static void enc_chunk(void *ctx, int64_t chunk, int tid) {
   enc_job *J = ctx;
   const saelab_encode_args *a = J->a;
@@ -92,15 +148,6 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
     if (saelab_gemm_plan_rows(&J->plan, b0, b1, a->pre + b0 * cols, cols) != 0) J->failed = 1;
     return;
   }
-  if (J->copy) {
-    int64_t dst = o->rowPtr[b0], cnt = o->rowPtr[b1] - dst, src = (int64_t)J->chunkTid[chunk] * J->stCap + J->chunkOff[chunk];
-    memcpy(o->colIdx + dst, J->stIdx + src, (size_t)cnt * sizeof(int32_t));
-    memcpy(o->values + dst, J->stVal + src, (size_t)cnt * sizeof(float));
-    return;
-  }
-  int32_t *outIdx = J->fill ? o->colIdx : J->stIdx + tid * J->stCap;
-  float *outVal = J->fill ? o->values : J->stVal + tid * J->stCap;
-  int64_t e = J->fill ? 0 : J->used[tid], e0 = e, hi = J->stCap;
   saelab_pack_ready();
   float *cbuf = a->keepPre ? NULL : saelab_scratch(19, (size_t)(J->rb * cols) * sizeof(float));
   char *ts = NULL;
@@ -109,19 +156,34 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
     tsBytes = saelab_topk_row_scratch(k, cols);
     ts = saelab_scratch(20, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
   }
-  if ((!a->keepPre && !cbuf) || (a->select == SAELAB_SELECT_TOPK && !ts)) { J->failed = 1; return; }
+  int ok = (a->keepPre || cbuf) && (a->select != SAELAB_SELECT_TOPK || ts);
+  float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
+  if (ok && !J->fromPre) {
+    center_rows(a, b0, b1);
+    if (saelab_gemm_plan_rows(&J->plan, b0, b1, c, cols) != 0) ok = 0;
+  }
+  if (!ok) {
+    J->failed = 1; /* later chunks may then stay unplaced: the call fails */
+    return;
+  }
+  int direct = 0;
+  if (!J->fill) {
+    pthread_mutex_lock(&J->mu);
+    direct = J->ready == chunk; /* stays so until this chunk is published */
+    pthread_mutex_unlock(&J->mu);
+  }
   int32_t *tmpIdx = ts ? (int32_t *)(ts + tsBytes) : NULL;
   float *tmpVal = ts ? (float *)(tmpIdx + (k > 0 ? k : 1)) : NULL;
+  const int stage = !J->fill && !direct;
+  int32_t *outIdx = stage ? J->stIdx + tid * J->stCap : o->colIdx;
+  float *outVal = stage ? J->stVal + tid * J->stCap : o->values;
+  int64_t e = stage ? J->used[tid] : direct ? J->off[chunk] : 0, e0 = e, hi = stage ? J->stCap : o->cap;
   float guess = 0.0f;
-  float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
-  if (!J->fromPre) {
-    center_rows(a, b0, b1);
-    if (saelab_gemm_plan_rows(&J->plan, b0, b1, c, cols) != 0) { J->failed = 1; return; }
-  }
   for (int64_t r = b0; r < b1; r++) {
     const float *row = c + (r - b0) * cols;
     int64_t end = hi;
-    if (J->fill) { e = o->rowPtr[r]; end = o->rowPtr[r + 1]; }
+    if (J->fill) e = o->rowPtr[r], end = o->rowPtr[r + 1];
+    else if (direct) o->rowPtr[r] = clip32(e);
     int64_t cnt;
     if (a->select != SAELAB_SELECT_TOPK) {
       cnt = above_row(row, cols, a->threshold, J->scalar, outIdx, outVal, e, end);
@@ -131,16 +193,17 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
       cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, tmpIdx, tmpVal);
       for (int64_t i = 0; i < cnt && e + i < end; i++) { outIdx[e + i] = tmpIdx[i]; outVal[e + i] = tmpVal[i]; }
     }
-    if (!J->fill) {
-      o->rowPtr[r + 1] = (int32_t)(cnt < INT32_MAX ? cnt : INT32_MAX);
-      e += cnt;
-    }
+    if (stage) J->rowCnt[r] = clip32(cnt);
+    e += cnt;
   }
   if (J->fill) return;
-  J->chunkTid[chunk] = tid;
-  J->chunkOff[chunk] = e0;
-  J->used[tid] = e;
-  if (e > hi) J->over = 1; /* a benign race: every writer stores 1 */
+  if (stage) {
+    J->chunkTid[chunk] = tid;
+    J->chunkOff[chunk] = e0;
+    J->used[tid] = e;
+    if (e > hi) J->over = 1; /* a benign race: every writer stores 1 */
+  }
+  publish_chunk(J, chunk, e - e0, direct);
 }
 
 /* Batch top-k from the candidates above the tried cut (o holds them, nnz >= total): the total-th
@@ -153,16 +216,31 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     memset(o->rowPtr, 0, (size_t)(a->rows + 1) * sizeof(int32_t));
     return 0;
   }
+  saelab_pack_ready();
   float *buf = saelab_scratch(19, (size_t)(3 * (nnz + 8)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
-  int64_t above = 0;
-  for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T;
+  int64_t above = 0, same = 0;
+  for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T, same += o->values[q] == T;
   int64_t ties = total - above, e = 0, q = 0;
+  const int all = ties == same; /* every entry at T is kept (the usual case: T is one value): keep v >= T */
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;
+#ifdef SAELAB_AVX2
+    /* Packed in place, eight at a time (each store lands on lanes already read, none past the row). */
+    const __m256 tv = _mm256_set1_ps(T);
+    for (; all && q + 8 <= end; q += 8) {
+      __m256 v = _mm256_loadu_ps(o->values + q);
+      __m256i j = _mm256_loadu_si256((const __m256i *)(o->colIdx + q));
+      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, tv, _CMP_GE_OQ));
+      __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+      _mm256_storeu_ps(o->values + e, _mm256_permutevar8x32_ps(v, perm));
+      _mm256_storeu_si256((__m256i *)(o->colIdx + e), _mm256_permutevar8x32_epi32(j, perm));
+      e += __builtin_popcount(m);
+    }
+#endif
     for (; q < end; q++) {
       float v = o->values[q];
       int keep = v > T;
@@ -214,6 +292,7 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   int64_t rb = BLOCK_FLOATS / cols / SAELAB_GEMM_MR * SAELAB_GEMM_MR;
   J.rb = rb < SAELAB_GEMM_MR ? SAELAB_GEMM_MR : rb > 96 ? 96 : rb;
   const int64_t nchunks = (rows + J.rb - 1) / J.rb;
+  J.nchunks = nchunks;
   if (countsReady) {
     J.fill = 1;
     J.fromPre = a->keepPre;
@@ -225,32 +304,44 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   int nth = nt == 1 ? 1 : saelab_pool_threads();
   if (nth > MAXT) nth = MAXT;
   J.stCap = (nth == 1 ? o->cap : o->cap - o->cap / 4) + 1024;
-  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + (size_t)nchunks * 12 + 64);
+  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + (size_t)nchunks * 29 + (size_t)rows * 4 + 64);
   if (!st) return -1;
   J.stIdx = (int32_t *)st;
   J.stVal = (float *)(J.stIdx + nth * J.stCap);
   J.chunkOff = (int64_t *)(J.stVal + nth * J.stCap);
-  J.chunkTid = (int32_t *)(J.chunkOff + nchunks);
+  J.off = J.chunkOff + nchunks;
+  J.cnt = J.off + nchunks + 1;
+  J.chunkTid = (int32_t *)(J.cnt + nchunks);
+  J.rowCnt = J.chunkTid + nchunks;
+  J.staged = (uint8_t *)(J.rowCnt + rows);
+  memset(J.staged, 0, (size_t)nchunks);
+  J.off[0] = 0;
+  J.ready = 0;
+  if (pthread_mutex_init(&J.mu, NULL) != 0) return -1;
   saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
+  pthread_mutex_destroy(&J.mu);
   if (J.failed) return -1;
-  int64_t nnz = saelab_row_offsets(o->rowPtr, rows);
+  int64_t nnz = J.off[nchunks];
+  if (nnz > INT32_MAX) return -2;
+  o->rowPtr[rows] = (int32_t)nnz;
   if (batch && ((nnz < a->total && J.scalar > 0) || nnz > o->cap)) {
     /* The cut let too few entries through (or too many for the output): the plain selection over
        all pre-activations, computed again unless they were kept. With a cut of 0 and no more
        positive entries than total, the candidates are the answer. */
     if (!a->keepPre) {
-      J.fill = 0, J.copy = 0, J.prefill = 1; /* the same pre-activations, into a->pre */
+      J.fill = 0, J.prefill = 1; /* the same pre-activations, into a->pre */
       saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
       if (J.failed) return -1;
     }
     return saelab_topk_batch_guess(a->pre, a->total, o, a->guess);
   }
-  if (nnz < 0 || nnz > o->cap) return nnz;
+  if (nnz > o->cap) return nnz;
   /* A thread that ran out of staging room has its entries placed again (from the kept
-     pre-activations, or by computing them again: the same values); otherwise they are copied. */
-  if (J.over) J.fill = 1, J.fromPre = a->keepPre;
-  else J.copy = 1;
-  saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
-  if (J.failed) return -1;
+     pre-activations, or by computing them again: the same values). */
+  if (J.over) {
+    J.fill = 1, J.fromPre = a->keepPre;
+    saelab_pool_chunks(enc_chunk, &J, nchunks, nth);
+    if (J.failed) return -1;
+  }
   return batch && nnz > a->total ? batch_cut(a, nnz) : nnz;
 }

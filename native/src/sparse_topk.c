@@ -39,7 +39,7 @@ static int64_t collect(const float *row, int64_t cols, float g, const uint8_t *m
       __m256i mk = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(mask + j)));
       m &= ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(mk, _mm256_setzero_si256())));
     }
-    if (!m) continue;
+    if (mask && !m) continue; /* a mask (dead latents) mostly leaves nothing: skipping is then predictable */
     __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
     _mm256_storeu_ps(vals + c, _mm256_permutevar8x32_ps(x, perm));
     _mm256_storeu_si256((__m256i *)(idx + c), _mm256_add_epi32(_mm256_set1_epi32((int)j), perm));
@@ -77,6 +77,17 @@ static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
       ng += __builtin_popcount(mg);
       nl += __builtin_popcount(ml);
     }
+    if (i < n) { /* the last lanes, masked (no branch per element; nothing read past a[n - 1]) */
+      __m256 v = _mm256_maskload_ps(a + i, saelab_lane_mask(n - i));
+      unsigned keep = (1u << (n - i)) - 1;
+      unsigned mg = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, pv, _CMP_GT_OQ)) & keep;
+      unsigned ml = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, pv, _CMP_LT_OQ)) & keep;
+      _mm256_storeu_ps(hi + ng, _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)saelab_pack[mg])));
+      _mm256_storeu_ps(lo + nl, _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i *)saelab_pack[ml])));
+      ng += __builtin_popcount(mg);
+      nl += __builtin_popcount(ml);
+      i = n;
+    }
 #endif
     for (; i < n; i++) {
       if (a[i] > p) hi[ng++] = a[i];
@@ -92,6 +103,21 @@ static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
     }
   }
   /* A few left: each candidate's rank by counting. */
+#ifdef SAELAB_AVX2
+  if (n > 0) {
+    const __m256 v0 = _mm256_maskload_ps(a, saelab_lane_mask(n < 8 ? n : 8));
+    const __m256 v1 = _mm256_maskload_ps(a + 8, saelab_lane_mask(n > 8 ? n - 8 : 0));
+    const unsigned keep = (1u << n) - 1;
+    for (int64_t i = 0; i < n; i++) {
+      __m256 x = _mm256_set1_ps(a[i]);
+      unsigned gt = ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, x, _CMP_GT_OQ)) | (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, x, _CMP_GT_OQ)) << 8) & keep;
+      unsigned eq = ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v0, x, _CMP_EQ_OQ)) | (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v1, x, _CMP_EQ_OQ)) << 8) & keep;
+      int64_t above = __builtin_popcount(gt), same = __builtin_popcount(eq);
+      if (r >= above && r < above + same) return a[i];
+    }
+    return a[0];
+  }
+#endif
   for (int64_t i = 0; i < n; i++) {
     int64_t above = 0, same = 0;
     for (int64_t q = 0; q < n; q++) { above += a[q] > a[i]; same += a[q] == a[i]; }
@@ -147,6 +173,17 @@ int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t
       _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, perm));
       _mm256_storeu_si256((__m256i *)(idx + n), _mm256_permutevar8x32_epi32(j, perm));
       n += __builtin_popcount(m);
+    }
+    if (i < c) { /* the last lanes, masked */
+      __m256i lanes = saelab_lane_mask(c - i);
+      __m256 v = _mm256_maskload_ps(vals + i, lanes);
+      __m256i j = _mm256_maskload_epi32(idx + i, lanes);
+      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, tv, _CMP_GE_OQ)) & ((1u << (c - i)) - 1);
+      __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
+      _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, perm));
+      _mm256_storeu_si256((__m256i *)(idx + n), _mm256_permutevar8x32_epi32(j, perm));
+      n += __builtin_popcount(m);
+      i = c;
     }
 #endif
     for (; i < c; i++)
