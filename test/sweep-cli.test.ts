@@ -55,7 +55,7 @@ describe("saelab sweep (tiny spec)", () => {
     expect(readdirSync(join(dir, "run", "cells"))).toHaveLength(2);
     const html = readFileSync(join(dir, "run", "report.html"), "utf8");
     expect(html).not.toMatch(/<script|<link|https?:\/\/|src=/i);
-    expect(html.match(/class="sweep-heatmap"/g)).toHaveLength(5 * 2);
+    expect(html.match(/class="sweep-heatmap"/g)).toHaveLength(6 * 2);
     expect(html).toContain("saelab sweep spec.json --out run");
   });
 

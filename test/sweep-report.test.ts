@@ -30,7 +30,7 @@ function metrics(over: Partial<SweepMetrics>): SweepMetrics {
   return {
     l0: 1, deadLatents: 0, explainedVariance: 0.9, mse: 0.01, shrinkage: 0.9, mcc: 0.9, uniqueness: 1,
     fullAbsorption: 0, partialRatio: 1, belowHalfShare: 0, absorptionGap: 0, saebenchAbsorptionFraction: 0, saebenchFullAbsorption: 0,
-    maxEdgeFullAbsorption: 0, mainDisagreements: 0, ...over,
+    maxEdgeFullAbsorption: 0, mainDisagreements: 0, maxParentLikeFullAbsorption: null, ...over,
   };
 }
 
@@ -110,6 +110,16 @@ describe("sweep summary", () => {
     expect(text).toMatch(/At 1 of these points t explains less than 0\.5 of the variance, so its absorption there is measured on a collapsed SAE\./);
     expect(text).toMatch(/Explained variance is below 0\.5 at 1 point\(s\) \(\(L1 0\.5, P\(child\|parent\) 0\.1, child\/parent magnitude 2\) 0\.30\)/);
     expect(text).toMatch(/disagree \(differ by more than 0\.3\) at 8 of 16 \(SAE, grid point\) results \(t: 8\)/);
+  });
+
+  it("says when a tied SAE's main latent stays clean while a second parent latent is absorbed", () => {
+    const split: Fn = (c) => (c.config === "t" ? { ...pattern(c), fullAbsorption: 0.02, maxParentLikeFullAbsorption: c.level === 1 ? 0.7 : 0.05 } : pattern(c));
+    const text = renderSweepSummary(sweepView(plan, results(plan, split))).join("\n");
+    expect(text).toMatch(/t stays below 0\.1 at every point/);
+    expect(text).toMatch(/a second parent latent of t is absorbed at 4 of these points, so tying did not prevent absorption altogether/);
+    expect(text).toMatch(/A second latent that carries the parent \(decoder cosine at least 0\.8, not the main latent\) is absorbed \(its own full absorption at least 0\.1\) at 4 point\(s\), up to 0\.70/);
+    const none = renderSweepSummary(sweepView(plan, results(plan, (c) => ({ ...pattern(c), maxParentLikeFullAbsorption: 0.05 })))).join("\n");
+    expect(none).not.toMatch(/second (parent )?latent/);
   });
 
   it("covers only finished cells and says how many", () => {

@@ -32,6 +32,9 @@ export const SweepMetricsSchema = z
     saebenchFullAbsorption: rate(),
     maxEdgeFullAbsorption: rate(),
     mainDisagreements: z.number().int().min(0),
+    maxParentLikeFullAbsorption: rate()
+      .default(null)
+      .describe("Highest full absorption of a parent-like latent other than the main one (absent in cells written before it was measured)."),
   })
   .strict();
 export type SweepMetrics = z.infer<typeof SweepMetricsSchema>;
@@ -148,6 +151,7 @@ export function sweepMetrics(e: SaeEvaluation): { metrics: SweepMetrics; edges: 
     saebenchFullAbsorption: s.saebenchFullAbsorption,
     maxEdgeFullAbsorption: s.maxEdgeFullAbsorption,
     mainDisagreements: s.mainDisagreements,
+    maxParentLikeFullAbsorption: s.maxParentLikeFullAbsorption,
   };
   const edges = e.absorption.parents
     .flatMap((p) =>

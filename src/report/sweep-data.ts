@@ -12,6 +12,7 @@ import { canonicalJson } from "../experiments/sweep-spec.js";
 export const SWEEP_METRICS = [
   { key: "fullAbsorption", label: "full absorption", hue: 0, fixed: [0, 1] },
   { key: "saebenchAbsorptionFraction", label: "SAEBench absorption fraction", hue: 25, fixed: [0, 1] },
+  { key: "maxParentLikeFullAbsorption", label: "full absorption of a second parent latent", hue: 330, fixed: [0, 1] },
   { key: "mcc", label: "MCC", hue: 210, fixed: [0.5, 1] },
   { key: "l0", label: "L0", hue: 270, fixed: null },
   { key: "explainedVariance", label: "explained variance", hue: 140, fixed: [0.5, 1] },

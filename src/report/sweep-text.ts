@@ -98,6 +98,14 @@ export function renderSweepSummary(view: SweepView): string[] {
       const ticks = sparsity ? c.values.map((v) => (v === null ? "-" : tick(v))) : a.ticks(c.name);
       s.push(`Along ${sparsity ? c.parameter : a.label} (${ticks.join(", ")}) it ${trendWord(prof)}: ${prof.map(f2).join(", ")}.`);
     }
+    const split = points.filter((p) => p.config === c.name && (p.mean.maxParentLikeFullAbsorption ?? 0) >= ABSORBING);
+    if (split.length > 0) {
+      const top = split.reduce((a, b) => (b.mean.maxParentLikeFullAbsorption! > a.mean.maxParentLikeFullAbsorption! ? b : a));
+      s.push(
+        `A second latent that carries the parent (decoder cosine at least 0.8, not the main latent) is absorbed (its own full absorption at least ${ABSORBING}) at ${split.length} point(s), ` +
+          `up to ${f2(top.mean.maxParentLikeFullAbsorption)} at ${label(top)}; the main-latent figures above do not count it.`,
+      );
+    }
     const collapsed = points.filter((p) => p.config === c.name && p.mean.explainedVariance !== null && p.mean.explainedVariance < COLLAPSED_EV);
     if (collapsed.length > 0) s.push(`Explained variance is below ${COLLAPSED_EV} at ${collapsed.length} point(s) (${list(collapsed.map((p) => `${label(p)} ${f2(p.mean.explainedVariance)}`))}), where low absorption comes with a collapsed reconstruction.`);
     out.push(s.join(" "));
@@ -145,6 +153,8 @@ function tyingComparisons(view: SweepView, points: readonly GridPoint[]): string
     } else {
       const max = pairs.reduce((a, b) => (b.t.mean.fullAbsorption! > a.t.mean.fullAbsorption! ? b : a));
       s.push(`${t.name} stays below ${ABSORBING} at every point (highest ${f2(max.t.mean.fullAbsorption)} at ${pointLabel(view, t.name, max.t.coords)}).`);
+      const split = pairs.filter((x) => (x.t.mean.maxParentLikeFullAbsorption ?? 0) >= ABSORBING);
+      if (split.length > 0) s.push(`By its main latent only: a second parent latent of ${t.name} is absorbed at ${split.length} of these points, so tying did not prevent absorption altogether.`);
     }
     const cmp = (k: "l0" | "mcc" | "explainedVariance", word: string) => {
       const both = pairs.filter((x) => x.t.mean[k] !== null && x.u.mean[k] !== null);
