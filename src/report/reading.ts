@@ -157,7 +157,7 @@ function splitParentLatents(e: SaeEvaluation): string[] {
       const mean = known.reduce((a, x) => a + x.fullAbsorption!, 0) / known.length;
       const silent = known.reduce((a, x) => a + x.silentWithChild!, 0) / known.length;
       if (mean < CLEAR) continue;
-      out.push(`latent ${l.latent} (decoder cosine ${fmt(l.decoderCos)} with parent ${p.parent}) is silent on ${pct(silent)} of child samples against ${pct(l.silentAlone)} when the parent fires alone`);
+      out.push(`latent ${l.latent} (decoder cosine ${l.decoderCos.toFixed(2)} with parent ${p.parent}) is silent on ${pct(silent)} of child samples against ${pct(l.silentAlone)} when the parent fires alone`);
     }
   }
   return out;
