@@ -153,7 +153,7 @@ describe("terminal table and reading", () => {
     const splitSae = handSae({ tied: true, encoder: [...[0, 1, 2, 3, 4, 5].map(e), e(0).map((v, i) => v - e(1)[i]!)], decoder: [...[0, 1, 2, 3, 4, 5].map(e), copy] });
     const splitTied = renderReading(input([{ name: "u", evaluation: absorbing }, { name: "t", evaluation: evaluateSae(splitSae, world, batches()) }]));
     expect(splitTied).toMatch(/The tied SAE t \(0\.000\) shows little full absorption of the main latent; yet in t a second latent that carries the parent is absorbed/);
-    expect(splitTied).toMatch(/t's main latent is not absorbed, but another latent that carries the parent is: latent 6 \(decoder cosine 0\.900 with parent 0\) is silent on 33% of child samples against 0% when the parent fires alone/);
+    expect(splitTied).toMatch(/t's main latent is not absorbed, but another latent that carries the parent is: latent 6 \(decoder cosine 0\.90 with parent 0\) is silent on 33% of child samples against 0% when the parent fires alone/);
     expect(renderReading(input([{ name: "u", evaluation: absorbing }, { name: "t", evaluation: { ...clean, tied: true } }]))).not.toMatch(/another latent that carries/);
 
   });
