@@ -34,6 +34,7 @@ export const SummaryRowSchema = z.object({
   fullAbsorption: z.number().nullable(),
   partialRatio: z.number().nullable(),
   absorptionGap: z.number().nullable(),
+  secondParentAbsorption: z.number().nullable().describe("Highest full absorption of a parent-like latent other than the main one, on any edge; null when there is none."),
   saebenchAbsorptionFraction: z.number().nullable(),
   saebenchFullAbsorption: z.number().nullable(),
   notes: z.number().int().describe("How many disagreement or undefined-metric notes the evaluation carries."),
@@ -55,6 +56,7 @@ export function summaryRows(input: ReportInput): SummaryRow[] {
     fullAbsorption: e.absorption.summary.fullAbsorption,
     partialRatio: e.absorption.summary.partialRatio,
     absorptionGap: e.absorption.summary.absorptionGap,
+    secondParentAbsorption: e.absorption.summary.maxParentLikeFullAbsorption,
     saebenchAbsorptionFraction: e.absorption.summary.saebenchAbsorptionFraction,
     saebenchFullAbsorption: e.absorption.summary.saebenchFullAbsorption,
     notes: e.notes.length,
@@ -87,6 +89,12 @@ export const COLUMNS: readonly Column[] = [
   { key: "fullAbsorption", header: "full abs", help: "Share of parent+child samples where the parent's main latent is silent, minus the parent-alone share (0 none, 1 full).", format: (r) => fmt(r.fullAbsorption) },
   { key: "partialRatio", header: "partial", help: "Main latent's mean activation with a child over parent alone (1 none, 0 full).", format: (r) => fmt(r.partialRatio) },
   { key: "absorptionGap", header: "gap", help: "P(main fires | parent, child off) - P(main fires | parent, child on).", format: (r) => fmt(r.absorptionGap) },
+  {
+    key: "secondParentAbsorption",
+    header: "2nd parent",
+    help: "Highest full absorption, on any edge, of another latent whose decoder cosine with the parent is >= 0.8 (n/a: there is none).",
+    format: (r) => fmt(r.secondParentAbsorption),
+  },
   { key: "saebenchAbsorptionFraction", header: "SB frac", help: "SAEBench's mean absorption fraction (true parent direction as probe).", format: (r) => fmt(r.saebenchAbsorptionFraction) },
   { key: "saebenchFullAbsorption", header: "SB full", help: "SAEBench's full-absorption rate.", format: (r) => fmt(r.saebenchFullAbsorption) },
 ];
