@@ -4,50 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "bind.h"
 #include "common.h"
 #include "gemm.h"
 #include "pool.h"
 #include "simd.h"
 #include "sparse.h"
 
-#define MAXARGS 14
-#define ARGS(n)                                                                             \
-  size_t argc_ = MAXARGS;                                                                  \
-  napi_value argv[MAXARGS];                                                                \
-  SAELAB_CHECK(env, napi_get_cb_info(env, info, &argc_, argv, NULL, NULL));                \
-  if (argc_ < (n)) SAELAB_THROW(env, "saelab native: too few arguments")
-#define F32(i, var, len, what) float *var; size_t len; if (!saelab_f32(env, argv[i], &var, &len, what)) return NULL
-#define I32(i, var, len, what) int32_t *var; size_t len; if (!saelab_i32(env, argv[i], &var, &len, what)) return NULL
-#define INT(i, var, what) int64_t var; if (!saelab_int(env, argv[i], &var, what)) return NULL
-#define DBL(i, var, what) double var; if (!saelab_double(env, argv[i], &var, what)) return NULL
-#define NEED(cond, ...) do { if (!(cond)) { char m_[256]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_range_error(env, NULL, m_); return NULL; } } while (0)
-
-static int is_nullish(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && (t == napi_undefined || t == napi_null);
-}
-
-/* An optional Float32Array argument of at least `need` elements (NULL when absent). */
-static int opt_f32(napi_env env, napi_value v, float **out, size_t need, const char *what) {
-  *out = NULL;
-  if (is_nullish(env, v)) return 1;
-  size_t len;
-  if (!saelab_f32(env, v, out, &len, what)) return 0;
-  if (len < need) {
-    char m[200];
-    snprintf(m, sizeof m, "saelab native: %s has length %zu, needs %zu", what, len, need);
-    napi_throw_range_error(env, NULL, m);
-    return 0;
-  }
-  return 1;
-}
-
-static napi_value num(napi_env env, double x) { napi_value v; napi_create_double(env, x, &v); return v; }
-
 /* An optional row stride at argv[i] (undefined: 0, the dense one). */
 static int opt_ld(napi_env env, napi_value v, int64_t *ld) {
   *ld = 0;
-  return is_nullish(env, v) || saelab_int(env, v, ld, "gemm leading dimension");
+  return bind_nullish(env, v) || saelab_int(env, v, ld, "gemm leading dimension");
 }
 
 /* Elements spanned by a [rows, cols] matrix with row stride ld (0: cols). */
@@ -66,7 +33,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   NEED((int64_t)la >= (ta ? span(k, m, lda) : span(m, k, lda)) && (int64_t)lb >= (tb ? span(n, k, ldb) : span(k, n, ldb)) &&
        (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
   float *cs, *bias;
-  if (!opt_f32(env, argv[9], &cs, (size_t)n, "gemm colScale") || !opt_f32(env, argv[10], &bias, (size_t)n, "gemm bias")) return NULL;
+  if (!bind_opt_f32(env, argv[9], &cs, n, "gemm colScale") || !bind_opt_f32(env, argv[10], &bias, n, "gemm bias")) return NULL;
   saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0};
   if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
   return NULL;
@@ -82,7 +49,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
 static napi_value selected(napi_env env, int64_t nnz) {
   if (nnz == -1) SAELAB_THROW(env, "saelab native: out of memory in a selection kernel");
   if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");
-  return num(env, (double)nnz);
+  return bind_num(env, (double)nnz);
 }
 
 static napi_value js_sparsify_above(napi_env env, napi_callback_info info) {
@@ -92,7 +59,7 @@ static napi_value js_sparsify_above(napi_env env, napi_callback_info info) {
   INT(7, ready, "countsReady");
   NEED((int64_t)lp >= o.rows * o.cols, "saelab native: sparsifyAbove pre too short");
   float *thr;
-  if (!opt_f32(env, argv[6], &thr, (size_t)o.cols, "sparsifyAbove threshold")) return NULL;
+  if (!bind_opt_f32(env, argv[6], &thr, o.cols, "sparsifyAbove threshold")) return NULL;
   return selected(env, saelab_sparsify_above(pre, thr, &o, (int)ready));
 }
 
@@ -114,7 +81,7 @@ static napi_value js_topk_rows(napi_env env, napi_callback_info info) {
   INT(6, k, "topkRows k");
   NEED((int64_t)lp >= o.rows * o.cols, "saelab native: topkRows pre too short");
   uint8_t *mask = NULL;
-  if (!is_nullish(env, argv[7])) {
+  if (!bind_nullish(env, argv[7])) {
     size_t lm;
     if (!saelab_u8(env, argv[7], &mask, &lm, "topkRows mask")) return NULL;
     NEED((int64_t)lm >= o.cols, "saelab native: topkRows mask too short");
@@ -185,7 +152,7 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value js_threads(napi_env env, napi_callback_info info) { return num(env, saelab_pool_threads()); }
+static napi_value js_threads(napi_env env, napi_callback_info info) { return bind_num(env, saelab_pool_threads()); }
 
 /* ---- a machine-peak probe for bench/: independent FMA chains on every pool thread ---- */
 typedef struct { double seconds; double flops[64]; double elapsed[64]; } peak_job;
@@ -236,7 +203,7 @@ static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   saelab_pool_run(peak_task, &J, (int)nthreads);
   double f = 0, e = 0;
   for (int t = 0; t < 64; t++) { f += J.flops[t]; if (J.elapsed[t] > e) e = J.elapsed[t]; }
-  return num(env, e > 0 ? f / e : 0);
+  return bind_num(env, e > 0 ? f / e : 0);
 }
 
 void saelab_register_kernels(napi_env env, napi_value exports) {

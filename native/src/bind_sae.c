@@ -3,42 +3,9 @@
    are re-checked here because a wrong one would read or write out of bounds. */
 #include <stdio.h>
 #include <string.h>
+#include "bind.h"
 #include "common.h"
 #include "sae_step.h"
-
-#define MAXARGS 24
-#define ARGS(n)                                                                  \
-  size_t argc_ = MAXARGS;                                                       \
-  napi_value argv[MAXARGS];                                                     \
-  SAELAB_CHECK(env, napi_get_cb_info(env, info, &argc_, argv, NULL, NULL));     \
-  if (argc_ < (n)) SAELAB_THROW(env, "saelab native: too few arguments")
-#define F32(i, var, len, what) float *var; size_t len; if (!saelab_f32(env, argv[i], &var, &len, what)) return NULL
-#define I32(i, var, len, what) int32_t *var; size_t len; if (!saelab_i32(env, argv[i], &var, &len, what)) return NULL
-#define INT(i, var, what) int64_t var; if (!saelab_int(env, argv[i], &var, what)) return NULL
-#define DBL(i, var, what) double var; if (!saelab_double(env, argv[i], &var, what)) return NULL
-#define NEED(cond, ...) do { if (!(cond)) { char m_[256]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_range_error(env, NULL, m_); return NULL; } } while (0)
-
-static int nullish(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && (t == napi_undefined || t == napi_null);
-}
-
-/* An optional Float32Array of at least `need` elements (NULL when absent); 0 after throwing. */
-static int opt_f32(napi_env env, napi_value v, float **out, int64_t need, const char *what) {
-  *out = NULL;
-  if (nullish(env, v)) return 1;
-  size_t len;
-  if (!saelab_f32(env, v, out, &len, what)) return 0;
-  if ((int64_t)len < need) {
-    char m[200];
-    snprintf(m, sizeof m, "saelab native: %s has length %zu, needs %lld", what, len, (long long)need);
-    napi_throw_range_error(env, NULL, m);
-    return 0;
-  }
-  return 1;
-}
-
-static napi_value num(napi_env env, double x) { napi_value v; napi_create_double(env, x, &v); return v; }
 
 /* Checks an input CSR (rows, cols, rowPtr, colIdx) with values of valuesLen elements; 0 after throwing. */
 static int csr_ok(napi_env env, saelab_csr *s, size_t lrp, size_t lci, size_t valuesLen, const char *what) {
@@ -64,12 +31,12 @@ static napi_value js_encode(napi_env env, napi_callback_info info) {
   F32(0, x, lx, "encode x"); INT(1, rows, "encode rows"); INT(2, n, "encode n"); INT(3, cols, "encode cols");
   NEED(rows >= 0 && n >= 0 && cols >= 0, "saelab native: encode sizes must be >= 0");
   float *center, *colScale, *bias, *thr;
-  if (!opt_f32(env, argv[4], &center, n, "encode center")) return NULL;
+  if (!bind_opt_f32(env, argv[4], &center, n, "encode center")) return NULL;
   F32(5, xc, lxc, "encode xc"); F32(6, w, lw, "encode w");
   INT(7, transW, "encode transW");
-  if (!opt_f32(env, argv[8], &colScale, cols, "encode colScale") || !opt_f32(env, argv[9], &bias, cols, "encode bias")) return NULL;
+  if (!bind_opt_f32(env, argv[8], &colScale, cols, "encode colScale") || !bind_opt_f32(env, argv[9], &bias, cols, "encode bias")) return NULL;
   F32(10, pre, lpre, "encode pre"); INT(11, keepPre, "encode keepPre"); INT(12, select, "encode select");
-  if (!opt_f32(env, argv[13], &thr, cols, "encode threshold")) return NULL;
+  if (!bind_opt_f32(env, argv[13], &thr, cols, "encode threshold")) return NULL;
   INT(14, k, "encode k");
   I32(15, rp, lrp, "encode rowPtr"); I32(16, ci, lci, "encode colIdx"); F32(17, va, lva, "encode values");
   INT(18, ready, "encode countsReady");
@@ -77,14 +44,14 @@ static napi_value js_encode(napi_env env, napi_callback_info info) {
        "saelab native: encode x, xc, w or pre too short");
   INT(19, total, "encode total");
   float *guess;
-  if (!opt_f32(env, argv[20], &guess, 1, "encode guess")) return NULL;
+  if (!bind_opt_f32(env, argv[20], &guess, 1, "encode guess")) return NULL;
   NEED(select >= 0 && select <= 3 && (int64_t)lrp >= rows + 1, "saelab native: encode select or rowPtr invalid");
   saelab_csr_out o = {rows, cols, rp, ci, va, (int64_t)(lci < lva ? lci : lva)};
   saelab_encode_args a = {x, rows, n, cols, center, xc, w, (int)transW, colScale, bias, pre, (int)keepPre, (int)select, thr, k, total, guess, &o};
   int64_t nnz = saelab_encode(&a, (int)ready);
   if (nnz == -1) SAELAB_THROW(env, "saelab native: encode ran out of memory");
   if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");
-  return num(env, (double)nnz);
+  return bind_num(env, (double)nnz);
 }
 
 /* decodeLoss(rows, cols, rowPtr, colIdx, values, w, n, bias, x, scale, grad, err, biasGrad, valueGrad,
@@ -98,17 +65,17 @@ static napi_value js_decode_loss(napi_env env, napi_callback_info info) {
   F32(5, w, lw, "decodeLoss w"); INT(6, n, "decodeLoss n");
   NEED(n >= 0 && (int64_t)lw >= cols * n, "saelab native: decodeLoss w too short");
   float *bias, *err, *bg, *vg;
-  if (!opt_f32(env, argv[7], &bias, n, "decodeLoss bias")) return NULL;
+  if (!bind_opt_f32(env, argv[7], &bias, n, "decodeLoss bias")) return NULL;
   F32(8, x, lx, "decodeLoss x"); DBL(9, scale, "decodeLoss scale"); F32(10, grad, lg, "decodeLoss grad");
   NEED((int64_t)lx >= rows * n && (int64_t)lg >= rows * n, "saelab native: decodeLoss x or grad too short");
-  if (!opt_f32(env, argv[11], &err, rows * n, "decodeLoss err") || !opt_f32(env, argv[12], &bg, n, "decodeLoss biasGrad") ||
-      !opt_f32(env, argv[13], &vg, rp[rows], "decodeLoss valueGrad")) return NULL;
+  if (!bind_opt_f32(env, argv[11], &err, rows * n, "decodeLoss err") || !bind_opt_f32(env, argv[12], &bg, n, "decodeLoss biasGrad") ||
+      !bind_opt_f32(env, argv[13], &vg, rp[rows], "decodeLoss valueGrad")) return NULL;
   float *vgb, *vcs;
-  if (!opt_f32(env, argv[14], &vgb, cols, "decodeLoss valueGradBias") || !opt_f32(env, argv[15], &vcs, cols, "decodeLoss valueColSum")) return NULL;
+  if (!bind_opt_f32(env, argv[14], &vgb, cols, "decodeLoss valueGradBias") || !bind_opt_f32(env, argv[15], &vcs, cols, "decodeLoss valueColSum")) return NULL;
   saelab_decode_args a = {&s, w, n, bias, x, scale, grad, err, bg, vg, vgb, vcs};
   double sq;
   if (saelab_decode_loss(&a, &sq) != 0) SAELAB_THROW(env, "saelab native: decodeLoss ran out of memory");
-  return num(env, sq);
+  return bind_num(env, sq);
 }
 
 /* spmmTPair(rows, cols, rowPtr, colIdx, n, valuesA, a, outA, valuesB, b, outB, bCols, colSumB, fired) */
@@ -122,16 +89,16 @@ static napi_value js_spmmT_pair(napi_env env, napi_callback_info info) {
   NEED(n >= 0, "saelab native: spmmTPair n must be >= 0");
   int64_t nnz = rp[rows];
   float *va, *a, *outA;
-  if (!opt_f32(env, argv[5], &va, nnz, "spmmTPair valuesA")) return NULL;
-  if (va && (!opt_f32(env, argv[6], &a, rows * n, "spmmTPair a") || !opt_f32(env, argv[7], &outA, cols * n, "spmmTPair outA"))) return NULL;
+  if (!bind_opt_f32(env, argv[5], &va, nnz, "spmmTPair valuesA")) return NULL;
+  if (va && (!bind_opt_f32(env, argv[6], &a, rows * n, "spmmTPair a") || !bind_opt_f32(env, argv[7], &outA, cols * n, "spmmTPair outA"))) return NULL;
   if (!va) { a = NULL; outA = NULL; }
   NEED(!va || (a && outA), "saelab native: spmmTPair needs a and outA with valuesA");
   F32(9, b, lb, "spmmTPair b"); F32(10, outB, lob, "spmmTPair outB"); INT(11, bCols, "spmmTPair bCols");
   NEED((int64_t)lb >= rows * n && (int64_t)lob >= cols * n, "saelab native: spmmTPair b or outB too short");
   float *cs;
-  if (!opt_f32(env, argv[12], &cs, cols, "spmmTPair colSumB")) return NULL;
+  if (!bind_opt_f32(env, argv[12], &cs, cols, "spmmTPair colSumB")) return NULL;
   uint8_t *fired = NULL;
-  if (!nullish(env, argv[13])) {
+  if (!bind_nullish(env, argv[13])) {
     size_t lf;
     if (!saelab_u8(env, argv[13], &fired, &lf, "spmmTPair fired")) return NULL;
     NEED((int64_t)lf >= cols, "saelab native: spmmTPair fired too short");

@@ -86,26 +86,8 @@ static void attend_scalar(const float *q, const float *kb, const float *vb, int 
 }
 
 #ifdef SAELAB_AVX2
-static inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447505531f));
-  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_add_ps(_mm256_fmadd_ps(y, z, x), _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-/* exp8 of x[0..3] computed in lockstep: the same operations as exp8 on each, interleaved so that
-   four independent chains fill the pipelines (one exp8 chain alone is latency-bound). */
+/* saelab_exp8 (simd.h) of x[0..3] computed in lockstep: the same operations on each, interleaved
+   so that four independent chains fill the pipelines (one chain alone is latency-bound). */
 static inline void exp8x4(__m256 *x) {
   __m256 fx[4], y[4], z[4];
 #pragma GCC unroll 4
@@ -196,11 +178,11 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
         }
       }
       for (; t < last; t += 8) {
-        const __m256 e = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci));
+        const __m256 e = saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci));
         _mm256_storeu_ps(sc + t, e);
         sum = _mm256_add_ps(sum, e);
       }
-      const __m256 e = _mm256_and_ps(exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last)));
+      const __m256 e = _mm256_and_ps(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last)));
       _mm256_storeu_ps(sc + last, e);
       v[i] = _mm256_add_ps(sum, e);
     }
