@@ -6,8 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { evaluateSaes, sampleBatches } from "../src/metrics/evaluate.js";
-import type { WorldBatch, WorldSampler } from "../src/toy/types.js";
-import { Rng, mixSeed } from "../src/tensor/rng.js";
+import { mixSeed } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import type { Sae } from "../src/sae/model.js";
 import type { SaeModel } from "../src/sae/types.js";
@@ -24,30 +23,11 @@ import { getPreset } from "../src/toy/presets.js";
 import { trainOnWorld } from "../src/experiments/parallel.js";
 import { evaluateOnWorld } from "../src/experiments/evaluate.js";
 import { kernels } from "./sae-fixtures.js";
-import { basis, handBatch, handWorld } from "./helpers/hand-world.js";
+import { PARENT_WORLD_D, parentWorld, parentWorldSampler } from "./helpers/parent-world.js";
 
-const D = 20;
-const NF = 8;
-const world = handWorld({ features: Array.from({ length: NF }, (_, i) => basis(D, i)), parent: [-1, 0, 0, 0, -1, -1, -1, -1], mutuallyExclusive: [0] });
-
-function sampler(seed: number): WorldSampler {
-  const rng = new Rng(seed);
-  return {
-    next(batch: number): WorldBatch {
-      const samples: Record<number, number>[] = [];
-      for (let r = 0; r < batch; r++) {
-        const s: Record<number, number> = {};
-        if (rng.bernoulli(0.25)) {
-          s[0] = 1 + 0.15 * rng.normal();
-          if (rng.bernoulli(0.6)) s[1 + rng.int(3)] = 1 + 0.15 * rng.normal();
-        }
-        for (let f = 4; f < NF; f++) if (rng.bernoulli(0.05)) s[f] = 1 + 0.15 * rng.normal();
-        samples.push(s);
-      }
-      return handBatch(world, samples);
-    },
-  };
-}
+const D = PARENT_WORLD_D;
+const world = parentWorld;
+const sampler = parentWorldSampler;
 
 const fullAbsorption = (sae: SaeModel) => evaluateSaes([sae], world, sampleBatches(sampler(999), 10000, 2000))[0]!.absorption.summary.fullAbsorption!;
 

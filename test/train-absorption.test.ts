@@ -6,37 +6,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { evaluateSaes, sampleBatches } from "../src/metrics/evaluate.js";
-import type { WorldBatch, WorldSampler } from "../src/toy/types.js";
-import { Rng, mixSeed } from "../src/tensor/rng.js";
+import { mixSeed } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { TrainConfigSchema } from "../src/train/config.js";
 import { createTrainer, stepBatches, train } from "../src/train/trainer.js";
 import { kernels } from "./sae-fixtures.js";
-import { basis, handBatch, handWorld } from "./helpers/hand-world.js";
+import { PARENT_WORLD_D, parentWorld, parentWorldSampler } from "./helpers/parent-world.js";
 
-const D = 20;
-const NF = 8;
-// Feature 0 is the parent of mutually exclusive 1, 2, 3; features 4..7 are independent.
-const world = handWorld({ features: Array.from({ length: NF }, (_, i) => basis(D, i)), parent: [-1, 0, 0, 0, -1, -1, -1, -1], mutuallyExclusive: [0] });
-
-function sampler(seed: number): WorldSampler {
-  const rng = new Rng(seed);
-  return {
-    next(batch: number): WorldBatch {
-      const samples: Record<number, number>[] = [];
-      for (let r = 0; r < batch; r++) {
-        const s: Record<number, number> = {};
-        if (rng.bernoulli(0.25)) {
-          s[0] = 1 + 0.15 * rng.normal();
-          if (rng.bernoulli(0.6)) s[1 + rng.int(3)] = 1 + 0.15 * rng.normal();
-        }
-        for (let f = 4; f < NF; f++) if (rng.bernoulli(0.05)) s[f] = 1 + 0.15 * rng.normal();
-        samples.push(s);
-      }
-      return handBatch(world, samples);
-    },
-  };
-}
+const D = PARENT_WORLD_D;
+const world = parentWorld;
+const sampler = parentWorldSampler;
 
 describe("absorption: untied vs tied standard SAE on one stream", () => {
   it("with one latent per feature, the untied SAE absorbs the parent and the tied one does not", () => {
