@@ -224,6 +224,31 @@ function finishEdge(
 
 const fmt = (v: number) => v.toFixed(2);
 
+/** One parent-like latent of a parent across its children (edge order), with means over the children where defined. */
+export interface ParentLikeAcrossEdges {
+  latent: number;
+  decoderCos: number;
+  silentAlone: number | null;
+  silentWithChild: (number | null)[];
+  meanSilentWithChild: number | null;
+  meanFullAbsorption: number | null;
+}
+
+/** Returns each parent-like latent of `p` (the same set on every edge) with its per-child silence and mean full absorption. */
+export function parentLikeByLatent(p: ParentAbsorption): ParentLikeAcrossEdges[] {
+  return (p.edges[0]?.parentLikeLatents ?? []).map((l, k) => {
+    const per = p.edges.map((e) => e.parentLikeLatents[k]!);
+    return {
+      latent: l.latent,
+      decoderCos: l.decoderCos,
+      silentAlone: l.silentAlone,
+      silentWithChild: per.map((x) => x.silentWithChild),
+      meanSilentWithChild: meanOf(per.map((x) => x.silentWithChild)),
+      meanFullAbsorption: meanOf(per.map((x) => x.fullAbsorption)),
+    };
+  });
+}
+
 /** Returns plain sentences for every place where absorption measures disagree or are undefined. */
 export function absorptionNotes(a: Absorption, o: EvalOptions): string[] {
   const tolerance = o.disagreementTolerance;
@@ -240,15 +265,13 @@ export function absorptionNotes(a: Absorption, o: EvalOptions): string[] {
         `parent ${p.parent}: the main latent by decoder cosine (latent ${main.latent}, cosine ${fmt(main.decoderCos)}, F1 ${fmt(main.f1)}) is not the latent that best tracks the parent's firing (latent ${p.mainByF1.latent}, F1 ${fmt(p.mainByF1.f1)}, cosine ${fmt(p.mainByF1.decoderCos)}); with that latent as main, full absorption would be ${alt}.`,
       );
     }
-    for (const l of p.edges[0]?.parentLikeLatents ?? []) {
-      const per = p.edges.map((e) => e.parentLikeLatents.find((x) => x.latent === l.latent)!);
-      const mean = meanOf(per.map((x) => x.fullAbsorption));
-      if (mean === null || mean <= tolerance) continue;
+    for (const l of parentLikeByLatent(p)) {
+      if (l.meanFullAbsorption === null || l.meanFullAbsorption <= tolerance) continue;
       const pct = (v: number | null) => (v === null ? "n/a" : `${Math.round(100 * v)}%`);
       notes.push(
         `parent ${p.parent}: besides main latent ${main?.latent ?? "?"}, latent ${l.latent} (decoder cosine ${fmt(l.decoderCos)}) also carries the parent and is absorbed: ` +
-          `silent on ${per.map((x) => `${pct(x.silentWithChild)} (child ${p.edges[per.indexOf(x)]!.child})`).join(", ")} of child samples against ${pct(l.silentAlone)} when the parent fires alone ` +
-          `(full absorption ${fmt(mean)} averaged over children); the main-latent measure does not count it.`,
+          `silent on ${l.silentWithChild.map((v, i) => `${pct(v)} (child ${p.edges[i]!.child})`).join(", ")} of child samples against ${pct(l.silentAlone)} when the parent fires alone ` +
+          `(full absorption ${fmt(l.meanFullAbsorption)} averaged over children); the main-latent measure does not count it.`,
       );
     }
     if (p.nAlone === 0) notes.push(`parent ${p.parent}: it never fired without a child, so full and partial absorption (measured against parent-alone samples) are undefined.`);

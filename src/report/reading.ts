@@ -3,6 +3,7 @@
  * absorbs most and how, whether tied SAEs absorb too, what MCC says, where measures disagree); the
  * thresholds below only choose words, never conclusions fixed in advance.
  */
+import { parentLikeByLatent } from "../metrics/absorption-finish.js";
 import type { EdgeAbsorption, SaeEvaluation } from "../metrics/schemas.js";
 import { fmt, summaryRows, type ReportInput, type SummaryRow } from "./summary.js";
 
@@ -148,19 +149,11 @@ export function renderReading(input: ReportInput): string {
 
 /** Returns phrases for the parent-like latents (not main) whose full absorption, averaged over a parent's children, is clear. */
 function splitParentLatents(e: SaeEvaluation): string[] {
-  const out: string[] = [];
-  for (const p of e.absorption.parents) {
-    for (const l of p.edges[0]?.parentLikeLatents ?? []) {
-      const per = p.edges.map((edge) => edge.parentLikeLatents.find((x) => x.latent === l.latent)!);
-      const known = per.filter((x) => x.fullAbsorption !== null && x.silentWithChild !== null);
-      if (known.length === 0) continue;
-      const mean = known.reduce((a, x) => a + x.fullAbsorption!, 0) / known.length;
-      const silent = known.reduce((a, x) => a + x.silentWithChild!, 0) / known.length;
-      if (mean < CLEAR) continue;
-      out.push(`latent ${l.latent} (decoder cosine ${l.decoderCos.toFixed(2)} with parent ${p.parent}) is silent on ${pct(silent)} of child samples against ${pct(l.silentAlone)} when the parent fires alone`);
-    }
-  }
-  return out;
+  return e.absorption.parents.flatMap((p) =>
+    parentLikeByLatent(p)
+      .filter((l) => l.meanFullAbsorption !== null && l.meanFullAbsorption >= CLEAR)
+      .map((l) => `latent ${l.latent} (decoder cosine ${l.decoderCos.toFixed(2)} with parent ${p.parent}) is silent on ${pct(l.meanSilentWithChild)} of child samples against ${pct(l.silentAlone)} when the parent fires alone`),
+  );
 }
 
 /** Returns "latents L1 (cos c1) and L2 (cos c2)" for the first absorbers found across edges, or "" when none. */
