@@ -29,6 +29,14 @@ const DescribeSchema = WorldSourceSchema.extend({
   json: z.boolean().default(false).describe("Print the summary as JSON."),
 }).strict();
 
+/** Returns the kernels (saying once on stderr if they fell back) and the world, with a progress bar while it builds. */
+function openWorld(opts: { world?: string | undefined; preset?: string | undefined }, io: CliIO) {
+  const { kernels, warning } = loadKernels();
+  if (warning) io.err(warning);
+  const onProgress = buildProgress(io);
+  return { kernels, world: loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) }) };
+}
+
 export const worldDescribeCommand: Command<typeof DescribeSchema> = {
   path: ["world", "describe"],
   summary: "Summarise a toy world: true L0, firing rates, superposition, hierarchy, correlation.",
@@ -36,10 +44,7 @@ export const worldDescribeCommand: Command<typeof DescribeSchema> = {
   schema: DescribeSchema,
   positionals: [{ key: "world", name: "config.json", optional: true }],
   async run(opts, io) {
-    const { kernels, warning } = loadKernels();
-    if (warning) io.err(warning);
-    const onProgress = buildProgress(io);
-    const world = loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) });
+    const { kernels, world } = openWorld(opts, io);
     const summary = describeWorld(world, { kernels });
     io.out(opts.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, worldSourceLabel(opts)));
     return 0;
@@ -98,10 +103,7 @@ export const worldSampleCommand: Command<typeof SampleSchema> = {
   schema: SampleSchema,
   positionals: [{ key: "world", name: "config.json", optional: true }],
   async run(opts, io) {
-    const { kernels, warning } = loadKernels();
-    if (warning) io.err(warning);
-    const onProgress = buildProgress(io);
-    const world = loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) });
+    const { world } = openWorld(opts, io);
     const n = opts.n;
     const nf = world.nFeatures;
     const d = world.dModel;
