@@ -10,8 +10,8 @@
  * peak memory is the converted weights plus one shard file. Every problem is a UserError naming the
  * file and the field.
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
@@ -53,8 +53,8 @@ export async function readHfSnapshot(dir: string): Promise<HfSnapshot> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: not a directory (a Hugging Face snapshot directory, as save_pretrained writes it, is expected)`);
   const configPath = join(dir, HF_CONFIG);
   if (!existsSync(configPath)) throw new UserError(`${dir}: ${HF_CONFIG} is missing; a Hugging Face snapshot directory (as save_pretrained writes it) has one`);
-  const config = await readJsonObject(configPath);
-  const weightFiles = weightFilesOf(dir, await readIndex(dir));
+  const config = readJsonObject(configPath);
+  const weightFiles = weightFilesOf(dir, readIndex(dir));
   const tensors = new Map<string, HfTensor>();
   const storedDtypes = new Map<string, SafetensorsDtype>();
   for (const { file, expected } of weightFiles) {
@@ -73,15 +73,15 @@ export async function readHfSnapshot(dir: string): Promise<HfSnapshot> {
     }
   }
   const tokenizerPath = join(dir, HF_TOKENIZER);
-  const optional = async (f: string) => (existsSync(join(dir, f)) ? await readJsonObject(join(dir, f)) : undefined);
+  const optional = (f: string) => (existsSync(join(dir, f)) ? readJsonObject(join(dir, f)) : undefined);
   return {
     dir,
     config,
     tensors,
     ...(existsSync(tokenizerPath) ? { tokenizerJson: tokenizerPath } : {}),
-    ...withDefined("tokenizerConfig", await optional(HF_TOKENIZER_CONFIG)),
-    ...withDefined("generationConfig", await optional(HF_GENERATION_CONFIG)),
-    ...withDefined("specialTokensMap", await optional(HF_SPECIAL_TOKENS_MAP)),
+    ...withDefined("tokenizerConfig", optional(HF_TOKENIZER_CONFIG)),
+    ...withDefined("generationConfig", optional(HF_GENERATION_CONFIG)),
+    ...withDefined("specialTokensMap", optional(HF_SPECIAL_TOKENS_MAP)),
     storedDtypes,
     weightFiles: weightFiles.map((w) => w.file),
   };
@@ -142,10 +142,10 @@ export function writeHfSnapshot(dir: string, snap: HfSnapshotToWrite): void {
 
 type Index = { weightMap: Map<string, string> } | null;
 
-async function readIndex(dir: string): Promise<Index> {
+function readIndex(dir: string): Index {
   const path = join(dir, HF_WEIGHTS_INDEX);
   if (!existsSync(path)) return null;
-  const idx = await readJsonObject(path);
+  const idx = readJsonObject(path);
   const wm = idx.weight_map;
   if (typeof wm !== "object" || wm === null || Array.isArray(wm)) throw new UserError(`${path}: field "weight_map" must be an object of tensor name -> shard file`);
   const weightMap = new Map<string, string>();
@@ -201,10 +201,11 @@ async function readSafetensorsFile(path: string): Promise<ReturnType<typeof pars
   }
 }
 
-async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+/** Returns the JSON object in `path`, or throws a UserError naming the file. */
+export function readJsonObject(path: string): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(await readFile(path, "utf8"));
+    v = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
