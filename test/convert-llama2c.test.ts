@@ -12,8 +12,12 @@ import { main } from "../src/cli/main.js";
 import { readHfSnapshot } from "../src/io/hf-snapshot.js";
 import { readLlama2cCheckpoint, sharedModelFiles } from "../src/io/llama2c.js";
 import { loadTokenizer, tokenizerFromSnapshot } from "../src/io/tokenizer-files.js";
+import { generate } from "../src/lm/generate.js";
+import { loadModel } from "../src/lm/load.js";
 
 const shared = sharedModelFiles();
+/** Greedy text of 60 tokens after BOS, as ../shared/models/stories260K/README.md documents it. */
+const GOLDEN = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high";
 const tmp = () => mkdtempSync(join(tmpdir(), "saelab-convert-"));
 
 function capture(cwd = process.cwd()): CliIO & { stdout: string[]; stderr: string[] } {
@@ -75,7 +79,7 @@ describe.skipIf(!shared)("saelab convert llama2c-to-hf (stories260K)", () => {
     expect(snap.tensors.size).toBe(2 + 5 * 9);
     const hf = tokenizerFromSnapshot(snap);
     const l2 = loadTokenizer(shared!.tokenizer);
-    const text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+    const text = GOLDEN;
     expect(hf.encode(text)).toEqual(l2.encode(text));
     expect(hf.decode(hf.encode(text))).toBe(text);
   });
@@ -93,5 +97,40 @@ describe.skipIf(!shared)("saelab convert llama2c-to-hf (stories260K)", () => {
     const err = capture(dir);
     expect(await main(["convert", "llama2c-to-hf", shared!.model, "--tokenizer", shared!.tokenizer, "--out", "bf16"], err)).toBe(1);
     expect(err.stderr.join("\n")).toMatch(/--out .*bf16 exists and is not empty/);
+  });
+});
+
+describe.skipIf(!shared)("stories260K through the HF path equals the llama2.c path", () => {
+  it("greedy text equals the golden text, logits and every hook agree within 1e-5", async () => {
+    const out = join(tmp(), "hf");
+    expect(await main(["convert", "llama2c-to-hf", shared!.model, "--tokenizer", shared!.tokenizer, "--out", out], capture())).toBe(0);
+    const hf = await loadModel(out);
+    const l2 = await loadModel(shared!.model);
+    const tok = tokenizerFromSnapshot(await readHfSnapshot(out));
+    const [gen] = generate(hf, [[tok.bos!]], { steps: 60, temperature: 0 });
+    expect(tok.decode(gen!)).toBe(GOLDEN);
+    expect(Array.from(gen!)).toEqual(Array.from(generate(l2, [[1]], { steps: 60, temperature: 0 })[0]!));
+    const seqs = [tok.encode("Once upon a time, there was a little girl named Lily."), tok.encode("Tom had a red ball. He"), tok.encode("")];
+    const capture1 = (m: typeof hf) => {
+      const got = new Map<string, Float32Array>();
+      const hooks = m.hookNames().map((name) => [name, (act: Float32Array) => void got.set(name, Float32Array.from(act))] as const);
+      const res = m.forward(seqs, { hooks });
+      return { got, logits: res.logits! };
+    };
+    const a = capture1(hf);
+    const b = capture1(l2);
+    expect(hf.hookNames()).toEqual(l2.hookNames());
+    expect(a.got.size).toBe(hf.hookNames().length);
+    for (const name of hf.hookNames()) {
+      const x = a.got.get(name)!;
+      const y = b.got.get(name)!;
+      expect(x.length, name).toBe(y.length);
+      let worst = 0;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+      expect(worst, name).toBeLessThan(1e-5);
+    }
+    let worst = 0;
+    for (let i = 0; i < a.logits.length; i++) worst = Math.max(worst, Math.abs(a.logits[i]! - b.logits[i]!));
+    expect(worst).toBeLessThan(1e-5);
   });
 });
