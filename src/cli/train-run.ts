@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { loadKernels, type BackendChoice } from "../tensor/backend.js";
 import { mixSeed } from "../tensor/rng.js";
 import type { Kernels } from "../tensor/kernels.js";
@@ -206,12 +207,4 @@ export function loadBackend(choice: string, io: CliIO): Kernels {
   const { kernels, warning } = loadKernels(choice as BackendChoice);
   if (warning) io.err(warning);
   return kernels;
-}
-
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
 }
