@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
-import { loadKernels, type BackendChoice } from "../tensor/backend.js";
+import { canonicalJson } from "../json.js";
+import { loadKernels, resolveBackend, type BackendChoice } from "../tensor/backend.js";
 import { mixSeed } from "../tensor/rng.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { World } from "../toy/types.js";
@@ -201,17 +202,9 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   return 0;
 }
 
-/** Returns the kernels for a --backend choice, printing the fallback warning once. */
+/** Returns the kernels for a --backend choice ("auto" as the environment's SAELAB_BACKEND says), printing the fallback warning once. */
 export function loadBackend(choice: string, io: CliIO): Kernels {
-  const { kernels, warning } = loadKernels(choice as BackendChoice);
+  const { kernels, warning } = loadKernels(resolveBackend(choice as BackendChoice, io.backendEnv));
   if (warning) io.err(warning);
   return kernels;
-}
-
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
 }

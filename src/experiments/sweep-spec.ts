@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { parseConfig } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { seed } from "../schema.js";
 import { WorldConfigSchema, type WorldConfig } from "../toy/config.js";
 import { getPreset, presetNames } from "../toy/presets.js";
@@ -185,20 +186,6 @@ function levelValue(raw: Record<string, unknown>, sp: SparsityAxis, level: numbe
   const param = sparsityParameterOf(raw.architecture);
   const v = param === undefined ? undefined : sp[param]?.[level];
   return v === undefined ? {} : { [param!]: v };
-}
-
-/** Returns JSON with object keys sorted, so equal values always serialise the same way. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /**
