@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../src/errors.js";
 import { readLlama2cTokenizer } from "../src/io/llama2c.js";
 import { loadTokenizer } from "../src/io/tokenizer-files.js";
+import { hfTokenizer } from "../src/lm/tokenizers/hf.js";
 import { llama2cTokenizerFiles } from "../src/lm/tokenizers/llama2c-json.js";
 import type { LmTokenizer } from "../src/lm/tokenizers/types.js";
 import { gpt2TokenizerJson } from "./helpers/gpt2-tokenizer-json.js";
@@ -107,6 +108,18 @@ describe("stories260K's tokenizer as an HF Llama tokenizer.json (sentencepiece B
     expect(cjk.slice(1)).toEqual([0xe6 + 3, 0x97 + 3, 0xa5 + 3]);
     expect(hf.decode(cjk.slice(0, 2))).toContain("\uFFFD");
     expect(hf.decode(l2.encode(GOLDEN))).toBe(GOLDEN);
+  });
+
+  it("without add_bos_token, adds BOS by default exactly when the post-processor would (Llama 3 style)", () => {
+    const files = llama2cTokenizerFiles(readLlama2cTokenizer(TOK512));
+    const { add_bos_token: _drop, ...config } = files.tokenizerConfig;
+    expect(hfTokenizer({ tokenizer: files.tokenizer, tokenizerConfig: config }).addBosByDefault).toBe(true);
+    expect(hfTokenizer({ tokenizer: { ...files.tokenizer, post_processor: null }, tokenizerConfig: config }).addBosByDefault).toBe(false);
+    const noSpecials = hfTokenizer({ tokenizer: files.tokenizer });
+    expect([noSpecials.bos, noSpecials.eos, noSpecials.addBosByDefault]).toEqual([undefined, undefined, false]);
+    expect(() => noSpecials.encode("a", { addBos: true })).toThrow(/BOS was asked for but the tokenizer has no bos_token/);
+    expect(() => hfTokenizer({ tokenizer: files.tokenizer, tokenizerConfig: { bos_token: "<bos>" }, source: "t.json" })).toThrow(/t\.json: bos_token "<bos>" .* is not in the vocabulary/);
+    expect(hfTokenizer({ tokenizer: files.tokenizer, tokenizerConfig: { bos_token: { content: "<s>" } } }).bos).toBe(1);
   });
 
   it("refuses a directory without tokenizer.json and a tokenizer.json that is not one, naming the file", () => {
