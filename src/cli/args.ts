@@ -14,6 +14,8 @@ export interface CliIO {
   isTTY: boolean;
   /** Working directory for relative paths. */
   cwd: string;
+  /** Environment variables (HF_HOME, HF_TOKEN, ...); the process's when absent. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A positional argument, mapped onto one field of the flag schema. */

@@ -11,6 +11,8 @@ import { spliceCommand } from "./splice.js";
 import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
+import { saeFetchCommand } from "./sae-fetch.js";
+import { modelsCommand } from "./models.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -27,4 +29,6 @@ export const COMMANDS: readonly Command[] = [
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
+  saeFetchCommand as unknown as Command,
+  modelsCommand as unknown as Command,
 ];

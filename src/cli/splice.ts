@@ -4,7 +4,6 @@
  * run and zero-ablation ("loss recovered"), the KL divergences, and the reconstruction quality and
  * sparsity of the SAE on the same activations.
  */
-import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadSaelensSae } from "../io/saelens.js";
@@ -13,6 +12,7 @@ import { spliceEvaluate } from "../lm/splice.js";
 import { BOS } from "../lm/tokenizer.js";
 import { ReconstructionAccumulator } from "../metrics/reconstruction.js";
 import type { Command } from "./args.js";
+import { resolveSaeDir } from "./sae-source.js";
 import { corpusFlags, loadCorpus, loadLm, modelFlags } from "./lm-common.js";
 
 const DEFAULT_SEQUENCES = 64;
@@ -51,7 +51,7 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
   async run(opts, io) {
     const lm = loadLm(opts, io);
     const { model } = lm;
-    const dir = isAbsolute(opts.sae) ? opts.sae : resolve(io.cwd, opts.sae);
+    const dir = await resolveSaeDir(opts.sae, io);
     const { sae, cfg, saelab } = loadSaelensSae(dir, lm.kernels);
     const saved = savedHookName(cfg, saelab);
     const hook = opts.hook ?? saved;

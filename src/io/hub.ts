@@ -12,7 +12,7 @@
  * or a snapshot link appears only once its bytes are verified.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -88,6 +88,50 @@ export function cachedSnapshotDir(cacheDir: string, repo: string, revision: stri
   }
   const dir = join(root, "snapshots", commit);
   return existsSync(dir) ? dir : null;
+}
+
+/** A model repo in the cache. */
+export interface CachedRepo {
+  repo: string;
+  /** Bytes of its blobs on disk. */
+  size: number;
+  files: number;
+  /** Commits held, each with the refs pointing at it. */
+  revisions: { commit: string; refs: string[] }[];
+}
+
+/**
+ * Returns the model repos in the hub cache (none when it does not exist), sorted by id. Written here
+ * rather than with @huggingface/hub's scanCacheDir, which skips files in snapshot subfolders.
+ */
+export function scanHubCache(cacheDir: string): CachedRepo[] {
+  if (!existsSync(cacheDir)) return [];
+  const out: CachedRepo[] = [];
+  for (const d of readdirSync(cacheDir, { withFileTypes: true })) {
+    if (!d.isDirectory() || !d.name.startsWith("models--")) continue;
+    const root = join(cacheDir, d.name);
+    const blobs = join(root, "blobs");
+    const sizes = existsSync(blobs) ? readdirSync(blobs).filter((f) => !f.endsWith(".incomplete")).map((f) => statSync(join(blobs, f)).size) : [];
+    const refs = new Map<string, string[]>();
+    const walkRefs = (dir: string, prefix: string): void => {
+      for (const r of readdirSync(dir, { withFileTypes: true })) {
+        if (r.isDirectory()) walkRefs(join(dir, r.name), `${prefix}${r.name}/`);
+        else {
+          const commit = readFileSync(join(dir, r.name), "utf8").trim();
+          refs.set(commit, [...(refs.get(commit) ?? []), prefix + r.name]);
+        }
+      }
+    };
+    if (existsSync(join(root, "refs"))) walkRefs(join(root, "refs"), "");
+    const snaps = existsSync(join(root, "snapshots")) ? readdirSync(join(root, "snapshots")) : [];
+    out.push({
+      repo: d.name.slice("models--".length).split("--").join("/"),
+      size: sizes.reduce((a, b) => a + b, 0),
+      files: sizes.length,
+      revisions: snaps.sort().map((commit) => ({ commit, refs: (refs.get(commit) ?? []).sort() })),
+    });
+  }
+  return out.sort((a, b) => a.repo.localeCompare(b.repo));
 }
 
 /** What to fetch from one repo. */
