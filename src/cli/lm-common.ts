@@ -71,7 +71,7 @@ export interface CorpusOptions {
 /** Returns the token windows the corpus flags ask for, and a provenance record of them. */
 export function loadCorpus(lm: LoadedLm, opts: CorpusOptions, defaultSequences: number, io: CliIO): { seqs: Int32Array[]; source: Record<string, string | number | boolean> } {
   const { model, tok } = lm;
-  if (opts.seqLen > model.config.seqLen) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${model.config.seqLen}`);
+  if (opts.seqLen > model.spec.contextLength) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${model.spec.contextLength}`);
   if (opts.corpus) {
     const path = isAbsolute(opts.corpus) ? opts.corpus : resolve(io.cwd, opts.corpus);
     let text: string;

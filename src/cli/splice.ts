@@ -7,7 +7,6 @@
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadSaelensSae } from "../io/saelens.js";
-import { parseHookName } from "../lm/hooks.js";
 import { spliceEvaluate } from "../lm/splice.js";
 import { BOS } from "../lm/tokenizer.js";
 import { ReconstructionAccumulator } from "../metrics/reconstruction.js";
@@ -56,9 +55,9 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
     const saved = savedHookName(cfg, saelab);
     const hook = opts.hook ?? saved;
     if (!hook) throw new UserError(`${dir} records no hook_name; give the hook point with --hook (e.g. blocks.2.hook_resid_post)`);
-    parseHookName(hook, model.config.nLayers);
+    model.parseHook(hook);
     if (opts.hook && saved && opts.hook !== saved) io.err(`saelab splice: note: the SAE was trained at ${saved}, evaluating it at ${opts.hook}`);
-    if (sae.dIn !== model.config.dim) throw new UserError(`the SAE in ${dir} reads ${sae.dIn}-dimensional activations but the model's ${hook} has dModel ${model.config.dim}`);
+    if (sae.dIn !== model.spec.dModel) throw new UserError(`the SAE in ${dir} reads ${sae.dIn}-dimensional activations but the model's ${hook} has dModel ${model.spec.dModel}`);
     const { seqs, source } = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io);
     const D = sae.dIn;
     const recon = new ReconstructionAccumulator(D);
