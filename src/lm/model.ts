@@ -102,12 +102,15 @@ export class HookedModel {
 
   /** Returns every hook point name, in firing order. */
   hookNames(): string[] {
-    return hookPointNames(this.spec.nLayers, this.spec.positions.kind === "learned");
+    const names = hookPointNames(this.spec.nLayers, this.spec.positions.kind === "learned");
+    return this.spec.parallelResidual ? names.filter((n) => !n.endsWith(".hook_resid_mid")) : names;
   }
 
   /** Returns the block index of a hook name, or throws a UserError listing the valid names. */
   parseHook(name: string): ReturnType<typeof parseHookName> {
-    return parseHookName(name, this.spec.nLayers, this.spec.positions.kind === "learned");
+    const parsed = parseHookName(name, this.spec.nLayers, this.spec.positions.kind === "learned");
+    if (this.spec.parallelResidual && parsed.point === "hook_resid_mid") throw new UserError(`hook point "${name}": a parallel-residual block (${this.spec.family}) has no resid_mid, as in TransformerLens`);
+    return parsed;
   }
 
   /** Adds a hook that stays until its handle's remove(). */
@@ -342,19 +345,28 @@ export class HookedModel {
       });
       this.project(att, R, Q, p.wo, D, branch);
       addBias(branch, R, D, p.bo);
-      addBranch(`blocks.${l}.hook_attn_out`, l);
-      fire(`blocks.${l}.hook_resid_mid`, l, x);
+      // A parallel block (GPT-NeoX) feeds the MLP the same residual as attention and has no resid_mid.
+      const parallel = c.parallelResidual;
+      if (parallel) fire(`blocks.${l}.hook_attn_out`, l, branch);
+      else {
+        addBranch(`blocks.${l}.hook_attn_out`, l);
+        fire(`blocks.${l}.hook_resid_mid`, l, x);
+      }
+      const mlpOut = parallel ? this.temp("branch2", R * D) : branch;
       chunks((r0, n) => {
         this.norm(x.subarray(r0 * D, (r0 + n) * D), n, p.ln2w, p.ln2b, xb);
         this.project(xb, n, D, p.wIn, nIn, h13);
         addBias(h13, n, nIn, p.bIn);
         if (swiglu) this.lm.swiglu(h13, n, H, hb);
         else activate(h13, n, H, c.act, c.gatedMlp, hb);
-        const out = branch.subarray(r0 * D, (r0 + n) * D);
+        const out = mlpOut.subarray(r0 * D, (r0 + n) * D);
         this.project(hb, n, H, p.wOut, D, out);
         addBias(out, n, D, p.bOut);
       });
-      addBranch(`blocks.${l}.hook_mlp_out`, l);
+      if (parallel) {
+        fire(`blocks.${l}.hook_mlp_out`, l, mlpOut);
+        for (let i = 0; i < x.length; i++) x[i] = x[i]! + (mlpOut[i]! + branch[i]!);
+      } else addBranch(`blocks.${l}.hook_mlp_out`, l);
       fire(`blocks.${l}.hook_resid_post`, l, x);
     }
   }

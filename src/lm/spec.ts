@@ -149,7 +149,6 @@ export function checkSpec(spec: ModelSpec, source: string): ModelSpec {
  */
 export function assertSupported(s: ModelSpec): void {
   const missing: string[] = [];
-  if (s.parallelResidual) missing.push("parallel residual");
   if (s.postNorms) missing.push("post-attention/MLP norms");
   if (s.attnSoftcap !== undefined || s.finalSoftcap !== undefined) missing.push("logit soft-capping");
   if (s.embedScale !== 1) missing.push("embedding scale");

@@ -5,6 +5,7 @@
  */
 import { UserError } from "../../errors.js";
 import { gpt2Family } from "./gpt2.js";
+import { gptNeoxFamily } from "./gpt_neox.js";
 import type { Family } from "./hf.js";
 import { llamaFamily, mistralFamily, qwen2Family } from "./llama.js";
 
@@ -13,6 +14,7 @@ export const FAMILIES = {
   llama: llamaFamily,
   qwen2: qwen2Family,
   mistral: mistralFamily,
+  gpt_neox: gptNeoxFamily,
 } as const satisfies Record<string, Family>;
 
 export type FamilyId = keyof typeof FAMILIES;
