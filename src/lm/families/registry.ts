@@ -4,6 +4,7 @@
  * by import side effects; a new family is one file and one row here.
  */
 import { UserError } from "../../errors.js";
+import { gemma2Family } from "./gemma2.js";
 import { gpt2Family } from "./gpt2.js";
 import { gptNeoxFamily } from "./gpt_neox.js";
 import type { Family } from "./hf.js";
@@ -15,6 +16,7 @@ export const FAMILIES = {
   qwen2: qwen2Family,
   mistral: mistralFamily,
   gpt_neox: gptNeoxFamily,
+  gemma2: gemma2Family,
 } as const satisfies Record<string, Family>;
 
 export type FamilyId = keyof typeof FAMILIES;
