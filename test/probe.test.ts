@@ -101,7 +101,7 @@ describe("logistic regression", () => {
     const xs = Array.from({ length: n * k }, () => rng.normal());
     const ys = Array.from({ length: n }, (_, i) => (xs[i * k]! - xs[i * k + 1]! + rng.normal() > 1 ? 1 : 0));
     const f2 = fitLogisticL2(xs, ys, n, k, { C: 1, balanced: true });
-    const nPos = ys.reduce((s, v) => s + v, 0);
+    const nPos = ys.reduce((s: number, v) => s + v, 0);
     const obj = (th: number[]) => {
       let f = 0;
       for (let j = 0; j < k; j++) f += 0.5 * th[j]! ** 2;
