@@ -222,7 +222,7 @@ export interface BinaryProbe {
 export function fitLogisticL2(x: ArrayLike<number>, y: ArrayLike<number>, n: number, k: number, opts: { C?: number; balanced?: boolean; maxIter?: number; tol?: number } = {}): BinaryProbe {
   const C = opts.C ?? 1;
   const maxIter = opts.maxIter ?? 100;
-  const tol = opts.tol ?? 1e-10;
+  const tol = opts.tol ?? 1e-9;
   let nPos = 0;
   for (let i = 0; i < n; i++) nPos += y[i]! > 0.5 ? 1 : 0;
   const sw = new Float64Array(n);
@@ -270,10 +270,13 @@ export function fitLogisticL2(x: ArrayLike<number>, y: ArrayLike<number>, n: num
     const f0 = objective(theta);
     let t = 1;
     const trial = new Float64Array(K);
-    for (let ls = 0; ls < 50; ls++, t /= 2) {
+    let improved = false;
+    for (let ls = 0; ls < 30 && !improved; ls++, t /= 2) {
       for (let a = 0; a < K; a++) trial[a] = theta[a]! - t * step[a]!;
-      if (objective(trial) <= f0) break;
+      improved = objective(trial) <= f0;
     }
+    // No step lowers the objective: the gradient left is rounding, the minimum is reached.
+    if (!improved) break;
     theta.set(trial);
   }
   return { weight: theta.slice(0, k), bias: theta[k]!, iterations, gradNorm };
