@@ -135,3 +135,24 @@ describe("first-letter eval on planted truth", () => {
     expect(strict.letters.length).toBe(6);
   });
 });
+
+describe("SAEBench JSON of the planted eval", () => {
+  it("validates against SAEBench's published schema, and the validator rejects a broken copy", async () => {
+    const { saebenchOutput } = await import("../src/experiments/first-letter-run.js");
+    const { absorptionSchemaErrors } = await import("./helpers/saebench-schema.js");
+    const kernels = referenceKernels();
+    const { train, test, sae } = world();
+    const cfg = AbsorptionEvalConfigSchema.parse({ min_feats_for_eval: NL, k_sparse_probe_batch_size: 32, max_k_value: 4, model_name: "planted" });
+    const gt = trainLetterProbe(kernels, train, test, D, ProbeSettingsSchema.parse({ probe_batch_size: 16 }), 42);
+    const res = evaluateFirstLetter(kernels, sae, train, test, test.acts, gt, cfg);
+    const out = saebenchOutput(res, cfg, { architecture: "standard" }, {})!;
+    expect(absorptionSchemaErrors(JSON.parse(JSON.stringify(out)))).toEqual([]);
+    expect(out.eval_type_id).toBe("absorption_first_letter");
+    const details = out.eval_result_details as { first_letter: string; num_full_absorption: number }[];
+    expect(details.map((d) => d.first_letter).join("")).toBe("abcdef");
+    expect(details[0]!.num_full_absorption).toBe(4);
+    const broken = { ...out, eval_result_metrics: { mean: { mean_absorption_fraction_score: "high" } } };
+    expect(absorptionSchemaErrors(broken).length).toBeGreaterThan(0);
+    expect(saebenchOutput({ ...res, enoughLetters: false }, cfg, {}, {})).toBeNull();
+  });
+});

@@ -35,6 +35,7 @@ const AbsorptionSchema = z
     demo: z.boolean().default(false).describe(`Train a standard and a topk SAE on ${SHARED_MODEL}'s activations at the middle block and evaluate both.`),
     ...AbsorptionEvalConfigSchema.omit({ model_name: true }).shape,
     ...ProbeSettingsSchema.shape,
+    detectorMaxRows: z.number().int().min(1).default(50_000).describe("At most this many prompt positions (all tokens of the eval's prompts, in order) go to the detector."),
     dSae: z.number().int().min(1).default(256).describe("Demo: latents per SAE."),
     l1Coefficient: z.number().min(0).default(1).describe("Demo: L1 coefficient of the standard SAE."),
     k: z.number().int().min(1).default(8).describe("Demo: k of the topk SAE."),
@@ -102,7 +103,7 @@ export const absorptionCommand: Command<typeof AbsorptionSchema> = {
     const settings = ProbeSettingsSchema.parse(pick(opts, Object.keys(ProbeSettingsSchema.shape)));
     const t1 = performance.now();
     const bar = progressBar(io, "prompts");
-    const run = runFirstLetterEval(lm.kernels, plm, hook, saes, cfg, settings, { lowerMinFeats: opts.demo, onProgress: (d, t) => bar.update(d, t), onStage: (s) => s !== "prompts" && bar.finish() });
+    const run = runFirstLetterEval(lm.kernels, plm, hook, saes, cfg, settings, { lowerMinFeats: opts.demo, detectorMaxRows: opts.detectorMaxRows, onProgress: (d, t) => bar.update(d, t), onStage: (s) => s !== "prompts" && bar.finish() });
     bar.finish();
     const evalSeconds = (performance.now() - t1) / 1000;
     const written = writeOutputs(out, run);

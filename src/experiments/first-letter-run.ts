@@ -59,13 +59,15 @@ export function runFirstLetterEval(
     detector?: DetectOptionsInput;
     /** When fewer letters pass the probe than min_feats_for_eval, lower it to their number (at least 1) and flag it (the demo's setting). */
     lowerMinFeats?: boolean;
+    /** At most this many prompt positions go to the detector (default 50,000). */
+    detectorMaxRows?: number;
     onStage?: (stage: string) => void;
     onProgress?: (done: number, total: number) => void;
   } = {},
 ): FirstLetterRun {
   const flags = [...(opts.flags ?? [])];
   opts.onStage?.("prompts");
-  const data = collectFirstLetterData(lm, hook, cfg, settings, { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const data = collectFirstLetterData(lm, hook, cfg, settings, { maxDetectorRows: opts.detectorMaxRows ?? 50_000, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   opts.onStage?.("letter probe");
   const gt = trainLetterProbe(kernels, data.train, data.test, lm.dModel, settings, cfg.random_seed);
   const passing = gt.letters.filter((l) => l.f1 > cfg.min_GT_probe_f1).length;

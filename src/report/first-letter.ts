@@ -51,6 +51,8 @@ export function renderFirstLetterReading(run: FirstLetterRun): string {
       parts.push(`${s.name}: no letter to evaluate.`);
       continue;
     }
+    const tps = s.result.letters.map((l) => l.numProbeTruePositives);
+    if (Math.max(...tps) < 5) parts.push(`${s.name}: every measured letter rests on at most ${Math.max(...tps)} probe-positive test word${Math.max(...tps) === 1 ? "" : "s"}, so each per-letter rate is a count of a handful of words, not an estimate.`);
     const top = s.result.letters.flatMap((l) => l.absorbers.map((a) => ({ letter: l.letter, ...a }))).sort((a, b) => b.words.length - a.words.length)[0];
     const d = s.detector;
     parts.push(
