@@ -14,6 +14,7 @@ import { mitigateCommand } from "./mitigate.js";
 import { convertLlama2cCommand } from "./convert.js";
 import { saeFetchCommand } from "./sae-fetch.js";
 import { modelsCommand } from "./models.js";
+import { absorptionCommand } from "./absorption.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   sweepReportCommand as unknown as Command,
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
+  absorptionCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
