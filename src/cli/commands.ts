@@ -11,6 +11,7 @@ import { spliceCommand } from "./splice.js";
 import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
+import { featuresCommand } from "./features.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   sweepReportCommand as unknown as Command,
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
+  featuresCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
