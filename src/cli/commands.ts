@@ -12,6 +12,7 @@ import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
 import { featuresCommand } from "./features.js";
+import { dashboardCommand } from "./dashboard.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
   featuresCommand as unknown as Command,
+  dashboardCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
