@@ -72,8 +72,10 @@ export class Api {
   }
 
   private evaluation(s: SaeEntry): SaeEvaluation | null {
+    // A demo's own evaluation (its results table) first, then the one saelab features stored.
+    if (s.evaluation) return s.evaluation;
     const db = this.db(s);
-    return (db ? this.doc<SaeEvaluation>(db, "evaluation") : null) ?? s.evaluation;
+    return db ? this.doc<SaeEvaluation>(db, "evaluation") : null;
   }
 
   /** Returns the overview: every SAE with its headline numbers, every demo and sweep. */

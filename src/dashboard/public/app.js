@@ -255,7 +255,7 @@ async function heatmapsPage(id) {
     width: Math.max(320, 40 * hm.features.length + 80), height: Math.max(200, 18 * hm.latents.length + 50), marginLeft: 50, padding: 0.03,
     x: { label: "true feature", domain: hm.features.map((f) => `f${f}`) }, y: { label: "latent", domain: hm.latents.map((l) => `#${l}`) },
     color: { type: "linear", scheme: "rdbu", domain: [-1, 1], legend: true, label: "cosine" },
-    marks: [Plot.cell(cells(which), { x: "feature", y: "latent", fill: "value", title: (d) => `latent ${d.latent}, ${d.feature}: ${d.value.toFixed(3)}`, tip: true }),
+    marks: [Plot.cell(cells(which), { x: "feature", y: "latent", fill: "value", title: (d) => `latent ${d.latent}, ${d.feature}: ${d.value.toFixed(3)}` }),
       Plot.text(cells(which), { x: "feature", y: "latent", text: (d) => (Math.abs(d.value) >= 0.3 ? d.value.toFixed(2) : ""), fill: (d) => (Math.abs(d.value) > 0.6 ? "white" : "black") })],
   })));
   app.replaceChildren(el("h1", {}, `${info.name}: cosines with the true features`), tabs(id, "heatmaps", info),
@@ -274,7 +274,10 @@ async function sweepPage(id) {
       width: Math.min(1200, 260 * w.configs.length + 60), height: 90 + 26 * new Set(data.map((d) => d.y)).size, marginLeft: 60, padding: 0.04,
       fx: { label: null }, x: { label: w.xAxis }, y: { label: w.yAxis },
       color: { scheme: "oranges", legend: true, ...(m.domain ? { domain: m.domain } : {}) },
-      marks: [Plot.cell(data, { fx: "config", x: "x", y: "y", fill: "value", title: (d) => `${d.config}, ${w.xAxis} ${d.x}${w.yAxis ? `, ${w.yAxis} ${d.y}` : ""}: ${m.label} ${d.value.toFixed(3)}`, tip: true })],
+      marks: [
+        Plot.cell(data, { fx: "config", x: "x", y: "y", fill: "value", title: (d) => `${d.config}, ${w.xAxis} ${d.x}${w.yAxis ? `, ${w.yAxis} ${d.y}` : ""}: ${m.label} ${d.value.toFixed(3)}` }),
+        Plot.tip(data, Plot.pointer({ fx: "config", x: "x", y: "y", channels: { value: (d) => d.value.toFixed(3) }, format: { fx: true, x: true, y: true, value: true } })),
+      ],
     }))));
   }
   app.replaceChildren(...parts);
