@@ -55,6 +55,8 @@ describe.skipIf(!CHROMIUM || !sharedModelFiles())("dashboard in Chromium", () =>
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     page.on("pageerror", (e) => errors.push(e.message));
+    // Plot reports problems with its plots (and draws a warning sign) through console.warn.
+    page.on("console", (m) => void (m.type() === "warning" && errors.push(m.text())));
     if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   });
   afterAll(async () => {
@@ -185,7 +187,7 @@ describe.skipIf(!CHROMIUM || !sharedModelFiles())("dashboard in Chromium", () =>
     // Hovering a cell shows Plot's tip with the value.
     await page.locator('.sweep-heatmap[data-metric="fullAbsorption"] svg g[aria-label="cell"] rect').first().hover();
     await page.waitForSelector('.sweep-heatmap[data-metric="fullAbsorption"] g[aria-label="tip"] text');
-    expect(await page.locator('.sweep-heatmap[data-metric="fullAbsorption"] g[aria-label="tip"]').first().textContent()).toMatch(/value\s*[\d.]+/);
+    expect(await page.locator('.sweep-heatmap[data-metric="fullAbsorption"] g[aria-label="tip"]').first().textContent()).toMatch(/full absorption\s*[\d.]+/);
     await shot("sweep");
     expect(errors).toEqual([]);
   });

@@ -228,8 +228,8 @@ async function hierarchyPage(id) {
     paths.push(path);
     for (const c of children.get(node) ?? []) if (!seen.has(c)) walk(c, `${path}/#${c}`, new Set([...seen, c]));
   };
-  for (const r of roots.length ? roots : [h.edges[0].parent]) walk(r, `root/#${r}`, new Set([r]));
-  const graph = plotInto(el("div", { id: "graph" }), () => Plot.plot({ axis: null, width: 900, height: Math.max(200, 22 * paths.length), margin: 20, marginRight: 120,
+  for (const r of roots.length ? roots : [h.edges[0].parent]) walk(r, `SAE/#${r}`, new Set([r]));
+  const graph = plotInto(el("div", { id: "graph" }), () => Plot.plot({ axis: null, width: 900, height: Math.max(200, 22 * paths.length), margin: 20, marginLeft: 60, marginRight: 120,
     marks: [Plot.tree(paths, { path: (d) => d, delimiter: "/", textStroke: "white", fill: "#c2410c" })] }));
   for (const t of graph.querySelectorAll("text")) {
     const m = /^#(\d+)$/.exec(t.textContent.trim());
@@ -272,11 +272,11 @@ async function sweepPage(id) {
     const data = w.cells.filter((c) => c.metric === m.key && c.value !== null);
     parts.push(el("div", { class: "card" }, el("h2", {}, m.label), plotInto(el("div", { class: "sweep-heatmap", "data-metric": m.key }), () => Plot.plot({
       width: Math.min(1200, 260 * w.configs.length + 60), height: 90 + 26 * new Set(data.map((d) => d.y)).size, marginLeft: 60, padding: 0.04,
-      fx: { label: null }, x: { label: w.xAxis }, y: { label: w.yAxis },
-      color: { scheme: "oranges", legend: true, ...(m.domain ? { domain: m.domain } : {}) },
+      fx: { label: null }, x: { type: "band", label: w.xAxis }, y: { type: "band", label: w.yAxis },
+      color: { scheme: "oranges", legend: true, label: m.label, ...(m.domain ? { domain: m.domain } : {}) },
       marks: [
         Plot.cell(data, { fx: "config", x: "x", y: "y", fill: "value", title: (d) => `${d.config}, ${w.xAxis} ${d.x}${w.yAxis ? `, ${w.yAxis} ${d.y}` : ""}: ${m.label} ${d.value.toFixed(3)}` }),
-        Plot.tip(data, Plot.pointer({ fx: "config", x: "x", y: "y", channels: { value: (d) => d.value.toFixed(3) }, format: { fx: true, x: true, y: true, value: true } })),
+        Plot.tip(data, Plot.pointer({ fx: "config", x: "x", y: "y", channels: { SAE: "config", [m.label]: (d) => d.value.toFixed(3) }, format: { fx: false, SAE: true, x: true, y: true } })),
       ],
     }))));
   }
