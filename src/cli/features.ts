@@ -144,7 +144,7 @@ export const featuresCommand: Command<typeof FeaturesSchema> = {
     const t0 = performance.now();
     const result = computeFeatures({
       saeDir: dir, sae, kernels, source, topK: opts.top, samples: opts.samples, seed: opts.seed, before: 12, after: 4,
-      neighbours: opts.neighbours, logitTokens: opts.logitTokens, detectBatches, detectOptions: {}, lm, world, checkpointSeconds: 30,
+      neighbours: opts.neighbours, logitTokens: opts.logitTokens, detectBatches, detectOptions: {}, lm, world, checkpointSeconds: 60,
       onProgress: (d) => bar.update(d),
       log: (m) => io.err(`saelab features: ${m}`),
     });
