@@ -15,6 +15,8 @@ import { convertLlama2cCommand } from "./convert.js";
 import { saeFetchCommand } from "./sae-fetch.js";
 import { modelsCommand } from "./models.js";
 import { absorptionCommand } from "./absorption.js";
+import { featuresCommand } from "./features.js";
+import { dashboardCommand } from "./dashboard.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -28,6 +30,8 @@ export const COMMANDS: readonly Command[] = [
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
   absorptionCommand as unknown as Command,
+  featuresCommand as unknown as Command,
+  dashboardCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
