@@ -14,6 +14,8 @@ export interface CliIO {
   isTTY: boolean;
   /** Working directory for relative paths. */
   cwd: string;
+  /** The environment's SAELAB_BACKEND (read once, by processIO): what --backend auto means. */
+  backendEnv?: string | undefined;
 }
 
 /** A positional argument, mapped onto one field of the flag schema. */
@@ -105,6 +107,12 @@ export function parseArgs<S extends z.ZodObject>(cmd: Command<S>, argv: readonly
     }
     const eq = tok.indexOf("=");
     const key = eq >= 0 ? tok.slice(2, eq) : tok.slice(2);
+    // --no-X turns a boolean flag X off.
+    const negated = key.startsWith("no-") && eq < 0 && !fields.has(key) ? fields.get(key.slice(3)) : undefined;
+    if (negated?.kind === "boolean") {
+      raw[key.slice(3)] = false;
+      continue;
+    }
     const f = fields.get(key);
     if (!f) {
       const near = nearest(key, [...fields.keys()]);
