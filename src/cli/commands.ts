@@ -12,6 +12,8 @@ import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
 import { convertLlama2cCommand } from "./convert.js";
+import { saeFetchCommand } from "./sae-fetch.js";
+import { modelsCommand } from "./models.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -29,4 +31,6 @@ export const COMMANDS: readonly Command[] = [
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
   convertLlama2cCommand as unknown as Command,
+  saeFetchCommand as unknown as Command,
+  modelsCommand as unknown as Command,
 ];

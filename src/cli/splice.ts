@@ -4,7 +4,6 @@
  * run and zero-ablation ("loss recovered"), the KL divergences, and the reconstruction quality and
  * sparsity of the SAE on the same activations.
  */
-import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadSaelensSae } from "../io/saelens.js";
@@ -13,6 +12,7 @@ import { ReconstructionAccumulator } from "../metrics/reconstruction.js";
 import type { Command } from "./args.js";
 import { checkSaeFits, corpusFlags, loadCorpus, loadLm, modelFlags, readSaeCfg } from "./lm-common.js";
 import { saePrependBos } from "../lm/sae-compat.js";
+import { resolveSaeDir } from "./sae-source.js";
 
 const DEFAULT_SEQUENCES = 64;
 
@@ -48,7 +48,7 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
   schema: SpliceSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const dir = isAbsolute(opts.sae) ? opts.sae : resolve(io.cwd, opts.sae);
+    const dir = await resolveSaeDir(opts.sae, io);
     // The SAE's cfg.json chooses the model's weight processing and BOS before the model loads.
     const saeCfg = readSaeCfg(dir);
     const lm = await loadLm(opts, io, saeCfg);
