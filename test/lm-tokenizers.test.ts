@@ -33,8 +33,10 @@ const ROUND_TRIP = ["", " ", "   ", "a  b   c    d", "\n\n\n\tx\t\t", "trailing 
 
 describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
   let tok: LmTokenizer;
+  let gpt2Dir: string;
   beforeAll(() => {
     const dir = tmp();
+    gpt2Dir = dir;
     const { tokenizer, tokenizerConfig } = gpt2TokenizerJson();
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
     writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
@@ -49,6 +51,20 @@ describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
     expect(tok.addBosByDefault).toBe(false);
     expect(tok.encode("Hello world")).toEqual([15496, 995]);
     expect(tok.encode("Hello world", { addBos: true, addEos: true })).toEqual([50256, 15496, 995, 50256]);
+  });
+
+  it("finds BOS/EOS in config.json when the tokenizer files do not name them (GPT-2's Hub repo), and uses EOS as BOS when BOS is null (Qwen), as TransformerLens does", () => {
+    writeFileSync(join(gpt2Dir, "tokenizer_config.json"), JSON.stringify({ model_max_length: 1024 }));
+    writeFileSync(join(gpt2Dir, "config.json"), JSON.stringify({ model_type: "gpt2", bos_token_id: 50256, eos_token_id: 50256 }));
+    const hub = loadTokenizer(gpt2Dir);
+    expect([hub.bos, hub.eos, hub.addBosByDefault]).toEqual([50256, 50256, false]);
+    expect(hub.encode("Hello world", { addBos: true })).toEqual([50256, 15496, 995]);
+    writeFileSync(join(gpt2Dir, "config.json"), JSON.stringify({ model_type: "gpt2", bos_token_id: 99999 }));
+    expect(() => loadTokenizer(gpt2Dir)).toThrow(/config\.json: field "bos_token_id" must be a token id in 0\.\.50256, got 99999/);
+    rmSync(join(gpt2Dir, "config.json"));
+    writeFileSync(join(gpt2Dir, "tokenizer_config.json"), JSON.stringify({ bos_token: null, eos_token: "<|endoftext|>", add_bos_token: false }));
+    const qwenLike = loadTokenizer(join(gpt2Dir, "tokenizer.json"));
+    expect([qwenLike.bos, qwenLike.eos, qwenLike.addBosByDefault]).toEqual([50256, 50256, false]);
   });
 
   it("gives the same ids as gpt-tokenizer's GPT-2 encoder on known and random strings", () => {
