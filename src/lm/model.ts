@@ -72,8 +72,10 @@ export class HookedModel {
   private readonly lm: LmKernels;
   private readonly fusedMaxRows: number;
   private readonly chunkRows: number;
-  /** Whether the fused per-layer LM kernels run this spec (the llama2.c layout). */
+  /** Whether the fused per-layer LM kernels run this spec. */
   private readonly fusedOk: boolean;
+  /** The smallest sliding window (Infinity without one): passes reaching it leave the fused kernels, which attend to every key. */
+  private readonly minWindow: number;
   /** The reference LM kernels, for sliding-window attention the native kernels lack. */
   private readonly refLm = referenceLmKernels();
   /** Reusable temporaries (large forward passes would otherwise fault in fresh pages every call). */
@@ -90,8 +92,12 @@ export class HookedModel {
     this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTableFor(s, s.contextLength), windows: s.slidingWindow };
     this.kernels = backends.kernels;
     this.lm = backends.lm;
-    this.fusedOk = s.norm === "rms" && s.normEps === RMS_EPS && s.gatedMlp && s.act === "silu" && !s.qkvBias && !s.oBias && !s.mlpBias && !s.slidingWindow;
+    const swiglu = s.gatedMlp && s.act === "silu";
+    // The native fused kernels run both norms, biases and a SwiGLU or plain GELU/SiLU MLP; the
+    // reference fused kernels only llama2.c's layout.
+    this.fusedOk = backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias;
     this.fusedMaxRows = !this.fusedOk ? 0 : (backends.fusedMaxRows ?? (backends.lm.name === "native" ? Number.MAX_SAFE_INTEGER : 64));
+    this.minWindow = Math.min(Infinity, ...(s.slidingWindow ?? []).map((w) => w ?? Infinity));
     this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
   }
 
@@ -215,7 +221,7 @@ export class HookedModel {
     };
     const x = this.embed(tokens, rowPos, fire);
     if (rows > 0) {
-      if (rows <= this.fusedMaxRows) this.blocksFused(x, ri, cache, stopAt, hooks, fire);
+      if (rows <= this.fusedMaxRows && maxEnd <= this.minWindow) this.blocksFused(x, ri, cache, stopAt, hooks, fire);
       else this.blocksGemm(x, ri, cache, stopAt, fire);
     }
     if (opts.cache) slots.forEach((s, i) => (opts.cache!.lengths[s] = starts[i]! + seqs[i]!.length));
@@ -268,7 +274,7 @@ export class HookedModel {
   /** out = norm(x) * w + b for rows of x [rows, dModel] (w undefined: the normalised value only). */
   private norm(x: Float32Array, rows: number, w: Float32Array | undefined, b: Float32Array | undefined, out: Float32Array): void {
     const s = this.spec;
-    if (s.norm === "rms" && s.normEps === RMS_EPS) this.lm.rmsnorm(x, rows, s.dModel, w ?? new Float32Array(s.dModel).fill(1), out, RMS_EPS);
+    if (s.norm === "rms") this.lm.rmsnorm(x, rows, s.dModel, w ?? new Float32Array(s.dModel).fill(1), out, s.normEps);
     else normRows(x, rows, s.dModel, s.norm, s.normEps, w, b, out);
   }
 

@@ -57,7 +57,16 @@ export const LAYOUT_SEQ_LEN = 8;
 export const LAYOUT_OFF_EMBEDDING = 9;
 export const LAYOUT_OFF_FINAL = 10;
 export const LAYOUT_OFF_CLASSIFIER = 11;
-export const LAYOUT_LAYER0 = 12;
+/** Bit flags (LAYOUT_FLAG_*) and, in bits 4-7, the plain MLP's activation (ACT_CODES). */
+export const LAYOUT_FLAGS = 12;
+/** The norm epsilon as float32 bits. */
+export const LAYOUT_EPS_BITS = 13;
+export const LAYOUT_OFF_FINAL_B = 14;
+export const LAYOUT_LAYER0 = 15;
+export const LAYOUT_FLAG_LAYERNORM = 1;
+export const LAYOUT_FLAG_GATED = 2;
+/** Activation codes of the native kernels (native/src/lm.h ACT_*). */
+export const ACT_CODES = { silu: 0, gelu_new: 1, gelu_tanh: 1, gelu: 2 } as const;
 /** Per-layer offsets, in this order, LAYOUT_PER_LAYER of them. */
 export const LAYER_RMS_ATT = 0;
 export const LAYER_WQKV = 1;
@@ -65,7 +74,13 @@ export const LAYER_WO = 2;
 export const LAYER_RMS_FFN = 3;
 export const LAYER_W13 = 4;
 export const LAYER_W2 = 5;
-export const LAYOUT_PER_LAYER = 6;
+export const LAYER_LN1_B = 6;
+export const LAYER_BQKV = 7;
+export const LAYER_BO = 8;
+export const LAYER_LN2_B = 9;
+export const LAYER_BIN = 10;
+export const LAYER_BOUT = 11;
+export const LAYOUT_PER_LAYER = 12;
 
 const MAX_PARAMS = 2 ** 31 - 1;
 
@@ -84,6 +99,8 @@ export function buildParams(spec: ModelSpec, w: CanonicalWeights): ModelParams {
   const buffer = new Float32Array(total);
   const layout = new Int32Array(LAYOUT_LAYER0 + LAYOUT_PER_LAYER * spec.nLayers);
   layout.set([D, KV, H, spec.nHeads, spec.nKvHeads, spec.headDim, spec.nLayers, V, spec.contextLength]);
+  layout[LAYOUT_FLAGS] = (ln ? LAYOUT_FLAG_LAYERNORM : 0) | (spec.gatedMlp ? LAYOUT_FLAG_GATED : 0) | (ACT_CODES[spec.act] << 4);
+  layout[LAYOUT_EPS_BITS] = new Int32Array(Float32Array.of(spec.normEps).buffer)[0]!;
   let off = 0;
   const take = (n: number, src: Float32Array | undefined, what: string): [Float32Array, number] => {
     if (src && src.length !== n) throw new RangeError(`${what}: expected ${n} values, got ${src.length}`);
@@ -93,36 +110,38 @@ export function buildParams(spec: ModelSpec, w: CanonicalWeights): ModelParams {
     off += n;
     return [view, at];
   };
-  const opt = (n: number, src: Float32Array | undefined, on: boolean, what: string): Float32Array | undefined => {
-    if (!on) return undefined;
+  /** An optional tensor: its view and offset, or undefined and -1. */
+  const opt = (n: number, src: Float32Array | undefined, on: boolean, what: string): [Float32Array | undefined, number] => {
+    if (!on) return [undefined, -1];
     if (!src) throw new RangeError(`${what} is missing`);
-    return take(n, src, what)[0];
+    return take(n, src, what);
   };
-  const norm = (nw: NormWeights, what: string): [Float32Array, number, Float32Array | undefined] => {
+  const norm = (nw: NormWeights, what: string): [Float32Array, number, Float32Array | undefined, number] => {
     const [v, at] = take(D, nw.w, `${what} weight`);
-    return [v, at, opt(D, nw.b, ln, `${what} bias`)];
+    return [v, at, ...opt(D, nw.b, ln, `${what} bias`)];
   };
   const [embedding, offEmb] = take(V * D, w.embed, "token embedding");
   layout[LAYOUT_OFF_EMBEDDING] = offEmb;
   const posEmbedding = w.posEmbed ? take(spec.contextLength * D, w.posEmbed, "position embedding")[0] : undefined;
   if (spec.positions.kind === "learned" && !posEmbedding) throw new RangeError("learned positions need a position embedding");
   const layers: LayerParams[] = w.layers.map((lw, l) => {
-    const [ln1w, oLn1, ln1b] = norm(lw.ln1, `layer ${l} ln1`);
+    const [ln1w, oLn1, ln1b, oLn1b] = norm(lw.ln1, `layer ${l} ln1`);
     const [wqkv, oQkv] = take((Q + 2 * KV) * D, lw.wqkv, `layer ${l} wqkv`);
-    const bqkv = opt(Q + 2 * KV, lw.bqkv, spec.qkvBias, `layer ${l} qkv bias`);
+    const [bqkv, oBqkv] = opt(Q + 2 * KV, lw.bqkv, spec.qkvBias, `layer ${l} qkv bias`);
     const [wo, oWo] = take(D * Q, lw.wo, `layer ${l} wo`);
-    const bo = opt(D, lw.bo, spec.oBias, `layer ${l} o bias`);
-    const [ln2w, oLn2, ln2b] = norm(lw.ln2, `layer ${l} ln2`);
+    const [bo, oBo] = opt(D, lw.bo, spec.oBias, `layer ${l} o bias`);
+    const [ln2w, oLn2, ln2b, oLn2b] = norm(lw.ln2, `layer ${l} ln2`);
     const [wIn, oIn] = take(nIn * D, lw.wIn, `layer ${l} MLP input`);
-    const bIn = opt(nIn, lw.bIn, spec.mlpBias, `layer ${l} MLP input bias`);
+    const [bIn, oBin] = opt(nIn, lw.bIn, spec.mlpBias, `layer ${l} MLP input bias`);
     const [wOut, oOut] = take(D * H, lw.wOut, `layer ${l} MLP output`);
-    const bOut = opt(D, lw.bOut, spec.mlpBias, `layer ${l} MLP output bias`);
-    layout.set([oLn1, oQkv, oWo, oLn2, oIn, oOut], LAYOUT_LAYER0 + LAYOUT_PER_LAYER * l);
+    const [bOut, oBout] = opt(D, lw.bOut, spec.mlpBias, `layer ${l} MLP output bias`);
+    layout.set([oLn1, oQkv, oWo, oLn2, oIn, oOut, oLn1b, oBqkv, oBo, oLn2b, oBin, oBout], LAYOUT_LAYER0 + LAYOUT_PER_LAYER * l);
     return { ln1w, ln1b, wqkv, bqkv, wo, bo, ln2w, ln2b, wIn, bIn, wOut, bOut };
   });
   if (layers.length !== spec.nLayers) throw new RangeError(`weights have ${layers.length} layers, the spec ${spec.nLayers}`);
-  const [lnFinalW, offFinal, lnFinalB] = norm(w.lnFinal, "final norm");
+  const [lnFinalW, offFinal, lnFinalB, offFinalB] = norm(w.lnFinal, "final norm");
   layout[LAYOUT_OFF_FINAL] = offFinal;
+  layout[LAYOUT_OFF_FINAL_B] = offFinalB;
   let classifier = embedding;
   layout[LAYOUT_OFF_CLASSIFIER] = offEmb;
   if (!spec.tiedEmbeddings) {
