@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encode as cl100kEncode } from "gpt-tokenizer/encoding/cl100k_base";
 import { encode as gptEncode } from "gpt-tokenizer/encoding/r50k_base";
 import { beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../src/errors.js";
@@ -15,7 +16,7 @@ import { loadTokenizer } from "../src/io/tokenizer-files.js";
 import { hfTokenizer } from "../src/lm/tokenizers/hf.js";
 import { llama2cTokenizerFiles } from "../src/lm/tokenizers/llama2c-json.js";
 import type { LmTokenizer } from "../src/lm/tokenizers/types.js";
-import { gpt2TokenizerJson } from "./helpers/gpt2-tokenizer-json.js";
+import { gpt2TokenizerJson, llama3StyleTokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 
 const TOK512 = new URL("../../shared/models/stories260K/tok512.bin", import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), "saelab-tok-"));
@@ -78,6 +79,25 @@ describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
     const emoji = tok.encode("🙂");
     expect(emoji.length).toBeGreaterThan(1);
     expect(tok.decode(emoji.slice(0, 1))).toContain("\uFFFD");
+  });
+});
+
+describe("a Llama 3 style tokenizer.json (cl100k ranks, Llama 3's split regex, BOS from the post-processor)", () => {
+  let tok: LmTokenizer;
+  beforeAll(() => {
+    const { tokenizer, tokenizerConfig } = llama3StyleTokenizerJson();
+    tok = hfTokenizer({ tokenizer, tokenizerConfig });
+  }, 60_000);
+
+  it("adds <|begin_of_text|> by default because its post-processor does, and encodes as tiktoken's cl100k_base", () => {
+    expect([tok.bos, tok.eos, tok.addBosByDefault]).toEqual([100256, 100257, true]);
+    // cl100k_base, Llama 3's first 100k tokens, has the same pre-tokenizer pattern (case-insensitive contractions, 1-3 digit runs).
+    const texts = [GOLDEN, ...ROUND_TRIP, "I'M SURE THEY'LL've DONE it 1234567", "x\r\n\r\n  y", ...randomTexts(200, 13)];
+    for (const t of texts) {
+      expect(tok.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(cl100kEncode(t));
+      expect(tok.decode(tok.encode(t))).toBe(t);
+    }
+    expect(tok.encode("Hi")[0]).toBe(100256);
   });
 });
 
