@@ -16,13 +16,13 @@ import { readLlama2cCheckpoint, readLlama2cTokenizer, sharedModelFiles } from ".
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { sampleCorpus } from "../src/lm/activations.js";
 import { LlamaModel } from "../src/lm/model.js";
+import { llama2cTokenizer } from "../src/lm/tokenizers/llama2c.js";
 import { loadLmKernels } from "../src/lm/native.js";
-import { Tokenizer } from "../src/lm/tokenizer.js";
 import { loadKernels, type BackendChoice } from "../src/tensor/backend.js";
 import type { SaeModel } from "../src/sae/types.js";
 import { AbsorptionEvalConfigSchema, ProbeSettingsSchema } from "../src/experiments/first-letter-config.js";
 import { corpusActivations, trainDemoSaes } from "../src/experiments/first-letter-demo.js";
-import { llama2cProbeLm } from "../src/experiments/first-letter-lm.js";
+import { hookedProbeLm } from "../src/experiments/first-letter-lm.js";
 import { runFirstLetterEval } from "../src/experiments/first-letter-run.js";
 
 function flag(name: string, def: string): string {
@@ -39,9 +39,9 @@ if (!files) {
 const { kernels, warning } = loadKernels(flag("backend", "auto") as BackendChoice);
 if (warning) console.error(warning);
 const ckpt = readLlama2cCheckpoint(files.model);
-const tok = new Tokenizer(readLlama2cTokenizer(files.tokenizer, ckpt.config.vocabSize));
+const vocab = readLlama2cTokenizer(files.tokenizer, ckpt.config.vocabSize);
 const model = new LlamaModel(ckpt, { kernels, lm: loadLmKernels() });
-const lm = llama2cProbeLm(model, tok, "stories260K");
+const lm = hookedProbeLm(model, llama2cTokenizer(vocab), "stories260K");
 const hook = "blocks.2.hook_resid_post";
 const repeats = Number(flag("repeats", "3"));
 

@@ -48,12 +48,12 @@ function lmInfo(lm: LoadedLm): LmInfo {
   const { model, tok } = lm;
   return {
     unembed: model.params.classifier,
-    vocab: model.config.vocabSize,
-    gain: model.params.rmsFinal,
+    vocab: model.spec.vocabSize,
+    gain: model.params.lnFinalW,
     tokenText: (id) => {
-      // A lone byte token of a multi-byte character prints as its <0xXX> piece, not as U+FFFD.
-      const text = new TextDecoder().decode(tok.decodePiece(-1, id));
-      return text.includes("\uFFFD") ? Buffer.from(tok.piece(id)).toString("latin1") : text;
+      // A lone byte token of a multi-byte character decodes to U+FFFD: show its id instead.
+      const text = tok.decode([id]);
+      return text.includes("\uFFFD") ? `<id ${id}>` : text;
     },
     model: lm.modelPath,
   };
@@ -114,16 +114,16 @@ export const featuresCommand: Command<typeof FeaturesSchema> = {
         if (ds.dModel !== sae.dIn) throw new UserError(`the activations in ${opts.activations} are ${ds.dModel}-dimensional but the SAE reads ${sae.dIn}`);
         if (ds.totalTokens === 0) throw new UserError(`${opts.activations}: the activation shards hold no rows`);
         const src = ds.manifest.source;
-        loaded = loadLm({ model: opts.model ?? (typeof src.model === "string" ? src.model : undefined), tokenizer: opts.tokenizer ?? (typeof src.tokenizer === "string" ? src.tokenizer : undefined) }, io);
+        loaded = await loadLm({ model: opts.model ?? (typeof src.model === "string" ? src.model : undefined), tokenizer: opts.tokenizer ?? (typeof src.tokenizer === "string" ? src.tokenizer : undefined) }, io);
         source = activationsSource(ds, opts.tokens ?? Infinity);
       } else {
-        loaded = loadLm(opts, io);
+        loaded = await loadLm(opts, io);
         const meta = (cfg.metadata ?? {}) as Record<string, unknown>;
         const hook = opts.hook ?? (typeof meta.hook_name === "string" ? meta.hook_name : undefined);
         if (!hook) throw new UserError(`${opts.sae}: cfg.json names no hook_name; pass --hook`);
-        parseHookName(hook, loaded.model.config.nLayers);
-        if (loaded.model.config.dim !== sae.dIn) throw new UserError(`the model's width is ${loaded.model.config.dim} but the SAE reads ${sae.dIn}`);
-        if (opts.seqLen > loaded.model.config.seqLen) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${loaded.model.config.seqLen}`);
+        parseHookName(hook, loaded.model.spec.nLayers);
+        if (loaded.model.spec.dModel !== sae.dIn) throw new UserError(`the model's width is ${loaded.model.spec.dModel} but the SAE reads ${sae.dIn}`);
+        if (opts.seqLen > loaded.model.spec.contextLength) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${loaded.model.spec.contextLength}`);
         const path = abs(io, opts.corpus!);
         let text: string;
         try {
@@ -135,7 +135,7 @@ export const featuresCommand: Command<typeof FeaturesSchema> = {
         if (seqs.length === 0) throw new UserError(`--corpus ${path} holds no text`);
         source = modelSource(loaded.model, seqs, hook, opts.tokens ?? Infinity, { model: loaded.modelPath, corpus: path, seqLen: opts.seqLen });
       }
-      if (loaded.model.config.dim !== sae.dIn) throw new UserError(`the model's width is ${loaded.model.config.dim} but the SAE reads ${sae.dIn}`);
+      if (loaded.model.spec.dModel !== sae.dIn) throw new UserError(`the model's width is ${loaded.model.spec.dModel} but the SAE reads ${sae.dIn}`);
       lm = lmInfo(loaded);
       const s = source;
       detectBatches = () => firstRows(s, opts.detectRows);

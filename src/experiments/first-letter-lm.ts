@@ -5,8 +5,8 @@
  * Another model family needs only another function returning a `ProbeLm`.
  */
 import { extractActivations, type ActivationRows } from "../lm/activations.js";
-import type { LlamaModel } from "../lm/model.js";
-import type { Tokenizer } from "../lm/tokenizer.js";
+import type { HookedModel } from "../lm/model.js";
+import type { LmTokenizer } from "../lm/tokenizers/types.js";
 
 /** What the first-letter eval needs from a language model. */
 export interface ProbeLm {
@@ -24,16 +24,16 @@ export interface ProbeLm {
   activations(seqs: readonly Int32Array[], hook: string, batchSequences: number): Iterable<ActivationRows>;
 }
 
-/** Returns the ProbeLm of a llama2.c model and its SentencePiece-style tokenizer. */
-export function llama2cProbeLm(model: LlamaModel, tok: Tokenizer, name: string): ProbeLm {
-  const text = new TextDecoder();
+/** Returns the ProbeLm of a hooked model of any family and its tokenizer (token texts are each id decoded alone). */
+export function hookedProbeLm(model: HookedModel, tok: LmTokenizer, name: string): ProbeLm {
+  const special = new Set([tok.bos, tok.eos].filter((t): t is number => t !== undefined));
   return {
     name,
-    dModel: model.config.dim,
-    nLayers: model.config.nLayers,
-    tokenizerFamily: `llama2.c SentencePiece BPE (${tok.vocabSize} tokens, "▁" stored as " ")`,
-    vocab: () => Array.from({ length: tok.vocabSize }, (_, id) => ({ id, text: text.decode(tok.piece(id)) })),
-    encode: (s) => tok.encode(s, { bos: true }),
+    dModel: model.spec.dModel,
+    nLayers: model.spec.nLayers,
+    tokenizerFamily: tok.kind === "llama2c" ? `llama2.c SentencePiece BPE (${tok.vocabSize} tokens, "▁" stored as " ")` : `Hugging Face tokenizer.json (${tok.vocabSize} tokens, ${model.spec.family})`,
+    vocab: () => Array.from({ length: tok.vocabSize }, (_, id) => ({ id, text: special.has(id) ? "" : tok.decode([id]) })),
+    encode: (s) => Int32Array.from(tok.encode(s, { addBos: true })),
     activations: (seqs, hook, batchSequences) => extractActivations(model, seqs, { hook, batchSequences }),
   };
 }

@@ -275,7 +275,7 @@ async function transfer(cfg: HubConfig, repo: string, url: string, path: string,
     let pos = offset;
     onBytes(pos);
     if (!resp.body) throw new Error(`empty body from ${url}`);
-    for await (const chunk of resp.body as AsyncIterable<Uint8Array>) {
+    for await (const chunk of resp.body as unknown as AsyncIterable<Uint8Array>) {
       if (pos + chunk.byteLength > size) throw new UserError(`${repo}/${path}: the server sent more than the ${size} bytes the Hub's metadata gives`);
       await fh.write(chunk, 0, chunk.byteLength, pos);
       pos += chunk.byteLength;

@@ -6,7 +6,7 @@
  */
 import type { ActivationsDataset } from "../../io/activations.js";
 import { extractActivations } from "../../lm/activations.js";
-import type { LlamaModel } from "../../lm/model.js";
+import type { HookedModel } from "../../lm/model.js";
 import { BOS } from "../../lm/tokenizer.js";
 import type { World } from "../../toy/types.js";
 import type { FeatureChunk } from "./accumulate.js";
@@ -106,7 +106,7 @@ function concatRows(
 }
 
 /** Returns a model's activations at `hook` over token windows as a source (BOS rows dropped, as `saelab activations` does). */
-export function modelSource(model: LlamaModel, seqs: readonly Int32Array[], hook: string, maxRows: number, describe: Record<string, unknown>): FeatureSource {
+export function modelSource(model: HookedModel, seqs: readonly Int32Array[], hook: string, maxRows: number, describe: Record<string, unknown>): FeatureSource {
   const rowsOf = seqs.map((s) => s.reduce((n, t) => n + (t === BOS ? 0 : 1), 0));
   const available = rowsOf.reduce((a, b) => a + b, 0);
   const totalRows = Math.min(maxRows, available);
@@ -126,7 +126,7 @@ export function modelSource(model: LlamaModel, seqs: readonly Int32Array[], hook
       yield { rows: rows.tokens.length, acts: rows.activations, tokens: rows.tokens, positions: rows.positions, sequences: seq, truth: null };
     }
   }
-  return { kind: "lm", dModel: model.config.dim, totalRows, describe: { type: "model", hook, ...describe }, chunks: (fromRow) => capped(all(fromRow), fromRow, totalRows) };
+  return { kind: "lm", dModel: model.spec.dModel, totalRows, describe: { type: "model", hook, ...describe }, chunks: (fromRow) => capped(all(fromRow), fromRow, totalRows) };
 }
 
 /** Rows per toy-world chunk (the sampler's batch size, as saelab detect draws them). */
