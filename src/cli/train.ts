@@ -7,7 +7,7 @@ import { UserError } from "../errors.js";
 import { presetNames } from "../toy/presets.js";
 import type { Command } from "./args.js";
 import { activationsDataSource } from "./activations-source.js";
-import { loadBackend, runTrain, saeConfigHelp, trainFlagsShape, worldDataSource } from "./train-run.js";
+import { loadBackend, runTrain, saeConfigHelp, trainFlagsShape, worldInput } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
 
 const TrainSchema = WorldSourceSchema.extend({
@@ -49,6 +49,6 @@ export const trainCommand: Command<typeof TrainSchema> = {
     }
     const world = loadWorldSource(opts, io.cwd, { kernels });
     io.err(`saelab train: world ${worldSourceLabel(opts)} (dModel ${world.dModel}, ${world.nFeatures} features)`);
-    return runTrain(opts, io, worldDataSource(world, { world: world.config }), kernels);
+    return runTrain(opts, io, worldInput(world), kernels);
   },
 };
