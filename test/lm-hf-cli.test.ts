@@ -10,7 +10,7 @@ import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { openActivations } from "../src/io/activations.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
-import { gpt2TokenizerJson } from "./helpers/gpt2-tokenizer-json.js";
+import { gpt2TokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 import { tinyGpt2, writeTinyHf } from "./helpers/hf-models.js";
 import { maxAbsDiff } from "./lm-fixtures.js";
 

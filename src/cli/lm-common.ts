@@ -14,7 +14,7 @@ import { HookedModel } from "../lm/model.js";
 import { loadLmKernels } from "../lm/native.js";
 import { checkSaeAgainstModel, saeCfgField } from "../lm/sae-compat.js";
 import type { LmTokenizer } from "../lm/tokenizers/types.js";
-import { loadKernels } from "../tensor/backend.js";
+import { loadKernels, resolveBackend } from "../tensor/backend.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { CliIO } from "./args.js";
 import { progressBar } from "./progress.js";
@@ -76,11 +76,12 @@ export async function loadLm(opts: { model?: string | undefined; tokenizer?: str
     throw new UserError(`give --tokenizer for the llama2.c checkpoint ${modelPath} (the default tok512.bin is not at ${sharedModelDir()})`);
   }
   if (tok.vocabSize > loaded.spec.vocabSize) throw new UserError(`the tokenizer ${tokenizerPath} has ${tok.vocabSize} tokens but the model ${modelPath} only ${loaded.spec.vocabSize}`);
-  const { kernels, warning } = loadKernels();
+  const backend = resolveBackend("auto", io.backendEnv);
+  const { kernels, warning } = loadKernels(backend);
   if (warning) io.err(warning);
   const nameOrPath = loaded.snapshot?.config._name_or_path;
   const modelNames = [...(typeof nameOrPath === "string" ? [nameOrPath] : []), basename(modelPath)];
-  return { model: new HookedModel(loaded, { kernels, lm: loadLmKernels() }), tok, modelPath, tokenizerPath, processing, modelNames, kernels };
+  return { model: new HookedModel(loaded, { kernels, lm: loadLmKernels(backend) }), tok, modelPath, tokenizerPath, processing, modelNames, kernels };
 }
 
 /** The id that starts a sequence for `tok` (BOS, else EOS as GPT-2 uses <|endoftext|>), or a UserError. */

@@ -15,6 +15,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
+import { firstNonFinite } from "./llama2c.js";
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsDtype, type TensorToWrite } from "./safetensors.js";
 
 export const HF_CONFIG = "config.json";
@@ -66,7 +67,7 @@ export async function readHfSnapshot(dir: string): Promise<HfSnapshot> {
     for (const [name, raw] of parsed.tensors) {
       if (tensors.has(name)) throw new UserError(`${path}: tensor "${name}" is also stored in another weight file`);
       const data = toFloat32(raw, name);
-      const bad = data.findIndex((v) => !Number.isFinite(v));
+      const bad = firstNonFinite(data);
       if (bad >= 0) throw new UserError(`${path}: tensor "${name}" holds ${data[bad]} at index ${bad}; weights must be finite`);
       tensors.set(name, { shape: [...raw.shape], data });
       storedDtypes.set(name, raw.dtype);
