@@ -12,6 +12,8 @@
  * run.c is called as `run MODEL -n 512 -t 0 -z TOKENIZER`.
  *
  *   npm run bench:lm [-- --reps 5] [--runc /tmp/run] [--gemm]
+ *
+ * With --family gpt2, GPT-2 small's shape beside PyTorch instead (bench/lm-family.ts).
  */
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -24,6 +26,11 @@ import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
 import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
+if (args.includes("--family")) {
+  const { benchFamily } = await import("./lm-family.js");
+  await benchFamily(args[args.indexOf("--family") + 1] ?? "");
+  process.exit(0);
+}
 const flag = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
