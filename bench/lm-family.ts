@@ -1,123 +1,146 @@
 /**
- * `npm run bench:lm -- --family gpt2`: a model of GPT-2 small's shape (12 layers, width 768, 12 heads,
- * vocab 50257) with random weights, written as an HF snapshot and loaded through loadModel:
- *  - gpt2 extract: batched extraction at blocks.6.hook_resid_post, 64 sequences x 128 tokens in one pass;
- *  - gpt2 generate: greedy generation of 128 tokens after a 16-token prompt (batch 1, KV cache);
- * each beside PyTorch eager on the same weights (bench/reference/gpt2_lm.py, when a python3 with
- * torch is found), with the ratio and each process's peak resident memory. Rates are the best of
- * --reps runs after a warm-up; our figures come from a child process so its peak memory is the
- * model's, not the weight generator's.
+ * `npm run bench:lm -- --family gpt_neox | gemma2`: throughput of a model family on random weights of
+ * a real model's shape, beside PyTorch eager on the same weights (bench/reference/lm_family.py, run
+ * with Debian's python3-torch in the same session):
+ *   - gpt_neox: Pythia-70m (6 layers, 512 wide, 8 heads, rotary_pct 0.25, parallel residual, vocab 50304);
+ *   - gemma2: one layer of Gemma-2-2B (2304 wide, 8 heads of 256, 4 KV heads, MLP 9216, soft-caps,
+ *     sliding window 4096), vocab --vocab (default 256000, Gemma's).
+ * Figures: batched extraction at the middle block's hook_resid_post (64 sequences x 128 tokens; the
+ * pass stops after that block) and greedy generation of 128 tokens from a 16-token prompt with the
+ * KV cache, each as the best of --reps runs in tokens/s, with the ratio ours / PyTorch.
  *
- *   npm run bench:lm -- --family gpt2 [--reps 3] [--dir /tmp/saelab-gpt2-bench] [--torch auto|off]
+ *   npm run bench:lm -- --family gpt_neox [--reps 3] [--python /usr/bin/python3] [--vocab N]
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
-import { extractActivations } from "../src/lm/activations.js";
-import { generate } from "../src/lm/generate.js";
+import { writeSafetensors } from "../src/io/safetensors.js";
 import { loadModel } from "../src/lm/load.js";
 import { Rng } from "../src/tensor/rng.js";
 
-const args = process.argv.slice(2);
-const flag = (name: string, dflt?: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const reps = Number(flag("reps", "3"));
-const HOOK = "blocks.6.hook_resid_post";
-const CFG = { model_type: "gpt2", n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5, activation_function: "gelu_new" };
+type Tensors = Record<string, { data: Float32Array; shape: number[] }>;
 
-/** Writes GPT-2 small's tensors (random, GPT-2's init scale) as a snapshot directory. */
-function writeSnapshot(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  const rng = new Rng(7);
-  const D = CFG.n_embd;
-  const t: Record<string, TensorToWrite> = {};
-  const normal = (shape: number[], std: number) => ({ data: rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)), 0, std), shape });
-  const ones = (n: number) => ({ data: new Float32Array(n).fill(1), shape: [n] });
-  t["transformer.wte.weight"] = normal([CFG.vocab_size, D], 0.02);
-  t["transformer.wpe.weight"] = normal([CFG.n_positions, D], 0.01);
-  for (let l = 0; l < CFG.n_layer; l++) {
-    const p = `transformer.h.${l}.`;
-    Object.assign(t, {
-      [`${p}ln_1.weight`]: ones(D), [`${p}ln_1.bias`]: normal([D], 0.02),
-      [`${p}attn.c_attn.weight`]: normal([D, 3 * D], 0.02), [`${p}attn.c_attn.bias`]: normal([3 * D], 0.02),
-      [`${p}attn.c_proj.weight`]: normal([D, D], 0.02), [`${p}attn.c_proj.bias`]: normal([D], 0.02),
-      [`${p}ln_2.weight`]: ones(D), [`${p}ln_2.bias`]: normal([D], 0.02),
-      [`${p}mlp.c_fc.weight`]: normal([D, 4 * D], 0.02), [`${p}mlp.c_fc.bias`]: normal([4 * D], 0.02),
-      [`${p}mlp.c_proj.weight`]: normal([4 * D, D], 0.02), [`${p}mlp.c_proj.bias`]: normal([D], 0.02),
-    });
-  }
-  t["transformer.ln_f.weight"] = ones(D);
-  t["transformer.ln_f.bias"] = normal([D], 0.02);
-  writeSafetensors(join(dir, "model.safetensors"), t);
-  writeFileSync(join(dir, "config.json"), JSON.stringify(CFG));
-}
+const SHAPES = {
+  gpt_neox: {
+    config: { model_type: "gpt_neox", hidden_size: 512, num_attention_heads: 8, num_hidden_layers: 6, intermediate_size: 2048, vocab_size: 50304, max_position_embeddings: 2048, rotary_pct: 0.25, rotary_emb_base: 10000, layer_norm_eps: 1e-5, use_parallel_residual: true, hidden_act: "gelu", tie_word_embeddings: false },
+    tensors(c: Record<string, number>, put: (n: string, shape: number[], sd: number, mean?: number) => void) {
+      const D = c.hidden_size!;
+      put("gpt_neox.embed_in.weight", [c.vocab_size!, D], 0.02);
+      for (let l = 0; l < c.num_hidden_layers!; l++) {
+        const p = `gpt_neox.layers.${l}.`;
+        for (const n of ["input_layernorm", "post_attention_layernorm"]) {
+          put(`${p}${n}.weight`, [D], 0.02, 1);
+          put(`${p}${n}.bias`, [D], 0.02);
+        }
+        put(`${p}attention.query_key_value.weight`, [3 * D, D], 0.02);
+        put(`${p}attention.query_key_value.bias`, [3 * D], 0.02);
+        put(`${p}attention.dense.weight`, [D, D], 0.02);
+        put(`${p}attention.dense.bias`, [D], 0.02);
+        put(`${p}mlp.dense_h_to_4h.weight`, [c.intermediate_size!, D], 0.02);
+        put(`${p}mlp.dense_h_to_4h.bias`, [c.intermediate_size!], 0.02);
+        put(`${p}mlp.dense_4h_to_h.weight`, [D, c.intermediate_size!], 0.02);
+        put(`${p}mlp.dense_4h_to_h.bias`, [D], 0.02);
+      }
+      put("gpt_neox.final_layer_norm.weight", [D], 0.02, 1);
+      put("gpt_neox.final_layer_norm.bias", [D], 0.02);
+      put("embed_out.weight", [c.vocab_size!, D], 0.02);
+    },
+  },
+  gemma2: {
+    config: { model_type: "gemma2", hidden_size: 2304, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 256, num_hidden_layers: 1, intermediate_size: 9216, vocab_size: 256000, max_position_embeddings: 8192, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_activation: "gelu_pytorch_tanh", query_pre_attn_scalar: 256, attn_logit_softcapping: 50, final_logit_softcapping: 30, sliding_window: 4096, tie_word_embeddings: true },
+    tensors(c: Record<string, number>, put: (n: string, shape: number[], sd: number, mean?: number) => void) {
+      const D = c.hidden_size!;
+      const Q = c.num_attention_heads! * c.head_dim!;
+      const KV = c.num_key_value_heads! * c.head_dim!;
+      put("model.embed_tokens.weight", [c.vocab_size!, D], 0.02);
+      for (let l = 0; l < c.num_hidden_layers!; l++) {
+        const p = `model.layers.${l}.`;
+        for (const n of ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"]) put(`${p}${n}.weight`, [D], 0.02);
+        put(`${p}self_attn.q_proj.weight`, [Q, D], 0.02);
+        put(`${p}self_attn.k_proj.weight`, [KV, D], 0.02);
+        put(`${p}self_attn.v_proj.weight`, [KV, D], 0.02);
+        put(`${p}self_attn.o_proj.weight`, [D, Q], 0.02);
+        put(`${p}mlp.gate_proj.weight`, [c.intermediate_size!, D], 0.02);
+        put(`${p}mlp.up_proj.weight`, [c.intermediate_size!, D], 0.02);
+        put(`${p}mlp.down_proj.weight`, [D, c.intermediate_size!], 0.02);
+      }
+      put("model.norm.weight", [D], 0.02);
+    },
+  },
+} as const;
 
-/** Our figures, in this (child) process: one JSON line. */
-async function measure(dir: string): Promise<void> {
-  const model = await loadModel(dir);
-  const rng = new Rng(1);
-  const seqs = Array.from({ length: 64 }, () => Int32Array.from({ length: 128 }, () => rng.int(CFG.vocab_size)));
-  const prompt = Array.from({ length: 16 }, () => rng.int(CFG.vocab_size));
-  const best = (fn: () => void, work: number) => {
-    fn();
-    let rate = 0;
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      fn();
-      rate = Math.max(rate, work / ((performance.now() - t0) / 1000));
-    }
-    return rate;
+/** Runs the family benchmark and prints its lines. */
+export async function benchFamily(args: readonly string[]): Promise<void> {
+  const flag = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
   };
-  const extract = best(() => {
-    let rows = 0;
-    for (const b of extractActivations(model, seqs, { hook: HOOK, batchSequences: 64, includeBos: true })) rows += b.tokens.length;
-    if (rows !== 64 * 128) throw new Error("row count mismatch");
-  }, 64 * 128);
-  const gen = best(() => {
-    const [g] = generate(model, [prompt], { steps: 128, temperature: 0, stopTokens: [] });
-    if (g!.length !== 128) throw new Error("short generation");
-  }, 128);
-  console.log(JSON.stringify({ extract, gen, peakMb: process.resourceUsage().maxRSS / 1024, backend: model.backendName() }));
-}
+  const family = flag("family") as keyof typeof SHAPES;
+  const shape = SHAPES[family];
+  if (!shape) throw new Error(`--family must be one of ${Object.keys(SHAPES).join(", ")}`);
+  const reps = Number(flag("reps") ?? 3);
+  const python = flag("python") ?? "/usr/bin/python3";
+  const config: Record<string, number | string | boolean> = { ...shape.config };
+  if (flag("vocab")) config.vocab_size = Number(flag("vocab"));
+  const dir = mkdtempSync(join(tmpdir(), `saelab-bench-${family}-`));
+  try {
+    const rng = new Rng(1);
+    const tensors: Tensors = {};
+    shape.tensors(config as Record<string, number>, (n, s, sd, mean = 0) => {
+      tensors[n] = { data: Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => mean + sd * rng.normal()), shape: s };
+    });
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    writeSafetensors(join(dir, "model.safetensors"), tensors);
+    for (const k of Object.keys(tensors)) delete tensors[k];
 
-/** Runs the PyTorch reference, or returns undefined when no python3 with torch is found. */
-function torchFigures(dir: string): { extract_tokens_per_sec: number; generate_tokens_per_sec: number; peak_rss_mb: number; threads: number; torch: string } | undefined {
-  if (flag("torch", "auto") === "off") return undefined;
-  const script = fileURLToPath(new URL("./reference/gpt2_lm.py", import.meta.url));
-  for (const py of ["python3", "/usr/bin/python3"]) {
-    if (spawnSync(py, ["-c", "import torch"], { stdio: "ignore" }).status !== 0) continue;
-    const r = spawnSync(py, [script, "--model", dir, "--reps", String(reps), "--threads", String(cpus().length)], { encoding: "utf8" });
-    if (r.status !== 0) {
-      console.error(`PyTorch reference failed: ${r.stderr.trim().split("\n").at(-1)}`);
-      return undefined;
+    const L = config.num_hidden_layers as number;
+    const V = config.vocab_size as number;
+    const mid = Math.floor((L - 1) / 2);
+    const hook = `blocks.${mid}.hook_resid_post`;
+    const model = await loadModel(dir, { processing: false });
+    const prng = new Rng(2);
+    const seqs = Array.from({ length: 64 }, () => Int32Array.from({ length: 128 }, () => prng.int(V)));
+    const prompt = Int32Array.from({ length: 16 }, () => prng.int(V));
+    console.log(`${family}: ${L} layer(s), width ${config.hidden_size}, vocab ${V}, backends ${model.backendName()}; ${cpus().length} CPUs (${cpus()[0]?.model}); load average ${loadavg().map((v) => v.toFixed(2)).join(" ")}`);
+
+    const best = (f: () => number) => Math.max(...Array.from({ length: reps }, f));
+    const extract = best(() => {
+      const t0 = performance.now();
+      model.runWithCache(seqs, { names: [hook], stopAtLayer: mid + 1, logits: "none" });
+      return (64 * 128) / ((performance.now() - t0) / 1000);
+    });
+    let generated: number[] = [];
+    const gen = best(() => {
+      const t0 = performance.now();
+      const cache = model.newCache(1, 16 + 128);
+      let last = model.forward([prompt], { cache, logits: "last" }).logits!;
+      generated = [];
+      for (let i = 0; i < 128; i++) {
+        let arg = 0;
+        for (let v = 1; v < V; v++) if (last[v]! > last[arg]!) arg = v;
+        generated.push(arg);
+        if (i < 127) last = model.forward([[arg]], { cache, logits: "last" }).logits!;
+      }
+      return 128 / ((performance.now() - t0) / 1000);
+    });
+    const ref = spawnSync(python, [new URL("./reference/lm_family.py", import.meta.url).pathname, dir, hook, String(mid + 1), String(reps)], {
+      input: JSON.stringify({ seqs: seqs.map((s) => Array.from(s)), prompt: Array.from(prompt) }),
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+    });
+    let torch: { extract: number; generate: number; tokens: number[]; threads: number; version: string } | null = null;
+    if (ref.status === 0) torch = JSON.parse(ref.stdout.trim().split("\n").pop()!);
+    else console.log(`PyTorch reference did not run (${python}): ${(ref.stderr || ref.error?.message || "").trim().split("\n").pop()}`);
+    const line = (what: string, ours: number, theirs: number | undefined) =>
+      console.log(`${family} ${what}: ${Math.round(ours).toLocaleString("en-US")} tokens/s` + (theirs ? `   PyTorch eager ${Math.round(theirs).toLocaleString("en-US")} tokens/s   ratio ${(ours / theirs).toFixed(2)}x` : ""));
+    line(`extract (${hook}, 64 x 128)`, extract, torch?.extract);
+    line("generate (16 + 128 greedy, KV cache)", gen, torch?.generate);
+    if (torch) {
+      const same = torch.tokens.filter((t, i) => t === generated[i]).length;
+      console.log(`PyTorch ${torch.version}, ${torch.threads} thread(s); greedy tokens identical to ours: ${same}/128; peak RSS ours ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)} GiB`);
     }
-    return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as ReturnType<typeof torchFigures>;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return undefined;
-}
-
-/** The family benchmark (only gpt2 so far). */
-export async function benchFamily(family: string): Promise<void> {
-  if (family !== "gpt2") throw new Error(`bench:lm --family: only gpt2 is benchmarked, got ${family}`);
-  const measureDir = flag("measure");
-  if (measureDir) return measure(measureDir);
-  const dir = flag("dir", join(tmpdir(), "saelab-gpt2-bench"))!;
-  if (!existsSync(join(dir, "model.safetensors"))) writeSnapshot(dir);
-  console.log(`gpt2 (random weights, GPT-2 small's shape) from ${dir}; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}); load average ${loadavg().map((v) => v.toFixed(2)).join(" ")}`);
-  const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL("./lm.ts", import.meta.url)), "--family", "gpt2", "--measure", dir, "--reps", String(reps)], { encoding: "utf8" });
-  if (child.status !== 0) throw new Error(`measuring ${self} failed: ${child.stderr}`);
-  const ours = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { extract: number; gen: number; peakMb: number; backend: string };
-  const pt = torchFigures(dir);
-  const f = (x: number) => Math.round(x).toLocaleString("en-US");
-  const beside = (o: number, p: number | undefined) => (p === undefined ? "PyTorch n/a" : `PyTorch eager ${f(p)} tokens/s, ratio ${(o / p).toFixed(2)}x`);
-  const mem = `peak memory saelab ${f(ours.peakMb)} MB${pt ? `, PyTorch ${f(pt.peak_rss_mb)} MB` : ""}`;
-  console.log(`gpt2 extract ${HOOK}, 64 x 128 tokens: saelab ${f(ours.extract)} tokens/s (${ours.backend}), ${beside(ours.extract, pt?.extract_tokens_per_sec)}; ${mem}`);
-  console.log(`gpt2 generate 128 tokens after a 16-token prompt (greedy, KV cache, batch 1): saelab ${f(ours.gen)} tokens/s, ${beside(ours.gen, pt?.generate_tokens_per_sec)}`);
-  if (pt) console.log(`PyTorch ${pt.torch}, ${pt.threads} threads`);
 }

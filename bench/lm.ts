@@ -13,7 +13,8 @@
  *
  *   npm run bench:lm [-- --reps 5] [--runc /tmp/run] [--gemm]
  *
- * With --family gpt2, GPT-2 small's shape beside PyTorch instead (bench/lm-family.ts).
+ * With --family gpt2, GPT-2 small's shape beside PyTorch instead (bench/lm-gpt2.ts);
+ *   npm run bench:lm -- --family gpt_neox | gemma2   (see bench/lm-family.ts)
  */
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -27,8 +28,10 @@ import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
 if (args.includes("--family")) {
-  const { benchFamily } = await import("./lm-family.js");
-  await benchFamily(args[args.indexOf("--family") + 1] ?? "");
+  // Model families on random weights of a real model's shape, beside PyTorch eager on the same weights.
+  const family = args[args.indexOf("--family") + 1] ?? "";
+  if (family === "gpt2") await (await import("./lm-gpt2.js")).benchFamily(family);
+  else await (await import("./lm-family.js")).benchFamily(args);
   process.exit(0);
 }
 const flag = (name: string) => {
