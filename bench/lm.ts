@@ -20,7 +20,7 @@ import { extractActivations } from "../src/lm/activations.js";
 import { generate } from "../src/lm/generate.js";
 import { LlamaModel } from "../src/lm/model.js";
 import { loadLmKernels } from "../src/lm/native.js";
-import { loadKernels } from "../src/tensor/backend.js";
+import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
 import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
@@ -35,9 +35,10 @@ if (!modelPath) {
   process.exit(1);
 }
 const ckpt = readLlama2cCheckpoint(modelPath);
-const { kernels, warning } = loadKernels();
+const backend = resolveBackend("auto", process.env.SAELAB_BACKEND);
+const { kernels, warning } = loadKernels(backend);
 if (warning) console.error(warning);
-const lm = loadLmKernels();
+const lm = loadLmKernels(backend);
 const model = new LlamaModel(ckpt, { kernels, lm });
 const nLayers = ckpt.config.nLayers;
 

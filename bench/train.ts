@@ -19,7 +19,7 @@
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { loadKernels, type BackendChoice } from "../src/tensor/backend.js";
+import { loadKernels, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import type { EncodeArgs, Kernels } from "../src/tensor/kernels.js";
 import { loadNativeAddon } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -33,7 +33,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
-const { kernels: base, warning } = loadKernels(flag("backend", "auto") as BackendChoice);
+const { kernels: base, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND));
 if (warning) console.error(warning);
 const B = Number(flag("batch", "4096"));
 const STEPS = flag("steps", "");

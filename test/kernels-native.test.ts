@@ -3,9 +3,13 @@
  * input before native code runs (or from the addon's own checks), and backend selection.
  */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadKernels } from "../src/tensor/backend.js";
+import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
+import { main } from "../src/cli/main.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
 import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
@@ -98,8 +102,8 @@ describe("backend selection", () => {
     else process.env.SAELAB_BACKEND = saved;
   });
 
-  it("auto picks native when the addon loads, else the reference with a warning; SAELAB_BACKEND overrides auto", () => {
-    delete process.env.SAELAB_BACKEND;
+  it("auto picks native when the addon loads, else the reference with a warning; the library never reads SAELAB_BACKEND", () => {
+    process.env.SAELAB_BACKEND = "reference";
     const auto = loadKernels();
     if (addon) {
       expect(auto.kernels.name).toBe("native");
@@ -110,11 +114,27 @@ describe("backend selection", () => {
       expect(auto.warning).toMatch(/reference TypeScript backend/);
       expect(() => loadKernels("native")).toThrow(/backend "native" requested but/);
     }
-    process.env.SAELAB_BACKEND = "reference";
-    expect(loadKernels().kernels.name).toBe("reference");
-    expect(loadKernels().warning).toBeUndefined();
-    process.env.SAELAB_BACKEND = "fast";
-    expect(() => loadKernels()).toThrow(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
     expect(loadKernels("reference").kernels.name).toBe("reference");
+    expect(loadKernels("reference").warning).toBeUndefined();
+  });
+
+  it("the edge's SAELAB_BACKEND decides what auto means, and only auto", () => {
+    expect(resolveBackend("auto", undefined)).toBe("auto");
+    expect(resolveBackend("auto", "")).toBe("auto");
+    expect(resolveBackend("auto", "reference")).toBe("reference");
+    expect(resolveBackend("native", "reference")).toBe("native");
+    expect(() => resolveBackend("auto", "fast")).toThrow(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
+  });
+
+  it("the CLI passes its SAELAB_BACKEND down: --backend auto then runs on that backend", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "saelab-backend-"));
+    writeFileSync(join(cwd, "sae.json"), JSON.stringify({ architecture: "standard", dSae: 8 }));
+    const lines: string[] = [];
+    const io = { out: (t: string) => lines.push(t), err: (t: string) => lines.push(t), isTTY: false, cwd, backendEnv: "reference" };
+    const run = (out: string, extra: object = {}) => main(["train", "--preset", "absorption-basic", "--sae", "sae.json", "--out", out, "--steps", "2", "--batchSize", "8"], { ...io, ...extra });
+    expect(await run("a")).toBe(0);
+    expect(lines.join("\n")).toMatch(/on the reference backend/);
+    expect(await run("b", { backendEnv: "fast" })).toBe(1);
+    expect(lines.at(-1)).toMatch(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
   });
 });

@@ -115,12 +115,12 @@ describe("jumprelu config: SAELens options", () => {
     const cfg = JumpReLUConfigSchema.parse({ architecture: "jumprelu", dSae: 8 });
     expect(cfg).toMatchObject({ jumpreluSparsityLossMode: "step", jumpreluTanhScale: 4, jumpreluInitThreshold: 0.01, jumpreluBandwidth: 0.05 });
     expect(cfg.preActLossCoefficient).toBeUndefined();
-    expect(jumprelu.trainingDetails(cfg)).toEqual({
+    expect(jumprelu.saelens.trainingDetails(cfg)).toEqual({
       jumprelu_init_threshold: 0.01, jumprelu_bandwidth: 0.05, jumprelu_sparsity_loss_mode: "step", l0_coefficient: 1, l0_warm_up_steps: 0,
       pre_act_loss_coefficient: null, jumprelu_tanh_scale: 4,
     });
     const tanh = JumpReLUConfigSchema.parse({ architecture: "jumprelu", dSae: 8, jumpreluSparsityLossMode: "tanh", jumpreluTanhScale: 2, preActLossCoefficient: 3e-6 });
-    expect(jumprelu.trainingDetails(tanh)).toMatchObject({ jumprelu_sparsity_loss_mode: "tanh", jumprelu_tanh_scale: 2, pre_act_loss_coefficient: 3e-6 });
+    expect(jumprelu.saelens.trainingDetails(tanh)).toMatchObject({ jumprelu_sparsity_loss_mode: "tanh", jumprelu_tanh_scale: 2, pre_act_loss_coefficient: 3e-6 });
   });
 
   it("rejects an unknown mode, a non-positive tanh scale and a negative pre-activation coefficient, naming the field", () => {

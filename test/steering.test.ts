@@ -292,7 +292,7 @@ describe.skipIf(!sharedModelFiles())("steering stories260K from happy/sad pairs"
     ];
     const vec = trainSteeringVector(model, t, pairs, { layers: [2] });
     const prompt = Array.from(t.encode("Once upon a time, there was a girl named Lily. One day she felt very"));
-    const V = model.config.vocabSize;
+    const V = model.spec.vocabSize;
     // " sad" is two tokens (" sa", "d"): its log-probability is the sum over both.
     const logp = (cont: number[], hooks: HookSpec[]) => {
       const r = model.forward([[...prompt, ...cont]], { hooks });

@@ -3,7 +3,6 @@ import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { ActivationShardWriter } from "../io/activations.js";
 import { extractActivations } from "../lm/activations.js";
-import { parseHookName } from "../lm/hooks.js";
 import type { Command } from "./args.js";
 import { corpusFlags, loadCorpus, loadLm, modelFlags } from "./lm-common.js";
 import { progressBar } from "./progress.js";
@@ -30,9 +29,9 @@ export const activationsCommand: Command<typeof ActivationsSchema> = {
   async run(opts, io) {
     const lm = loadLm(opts, io);
     const { model, modelPath, tokenizerPath } = lm;
-    parseHookName(opts.hook, model.config.nLayers);
+    model.parseHook(opts.hook);
     const out = isAbsolute(opts.out) ? opts.out : resolve(io.cwd, opts.out);
-    const writer = new ActivationShardWriter(out, opts.hook, model.config.dim, opts.shardTokens);
+    const writer = new ActivationShardWriter(out, opts.hook, model.spec.dModel, opts.shardTokens);
     const corpus = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io);
     const seqs = corpus.seqs;
     const source: Record<string, string | number | boolean> = { model: modelPath, tokenizer: tokenizerPath, seqLen: opts.seqLen, includeBos: opts.includeBos, ...corpus.source };

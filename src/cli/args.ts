@@ -14,6 +14,8 @@ export interface CliIO {
   isTTY: boolean;
   /** Working directory for relative paths. */
   cwd: string;
+  /** The environment's SAELAB_BACKEND (read once, by processIO): what --backend auto means. */
+  backendEnv?: string | undefined;
 }
 
 /** A positional argument, mapped onto one field of the flag schema. */

@@ -12,6 +12,7 @@ import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
 import { absorptionCommand } from "./absorption.js";
+import { convertLlama2cCommand } from "./convert.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -29,4 +30,5 @@ export const COMMANDS: readonly Command[] = [
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
+  convertLlama2cCommand as unknown as Command,
 ];

@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "../experiments/evaluate.js";
 import { loadSaelensSae } from "../io/saelens.js";
 import { seed } from "../schema.js";
@@ -29,14 +30,6 @@ const EvalSchema = WorldSourceSchema.extend({
   backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
 }).strict();
 
-function canonical(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
-}
-
 export const evalCommand: Command<typeof EvalSchema> = {
   path: ["eval"],
   summary: "Measure a saved SAE against a toy world's true features: reconstruction, L0, MCC, absorption.",
@@ -57,7 +50,7 @@ export const evalCommand: Command<typeof EvalSchema> = {
       throw new UserError(`the SAE in ${opts.sae} reads ${sae.dIn}-dimensional inputs but world ${label} has dModel ${world.dModel}: evaluate it on the world it was trained on`);
     }
     const trainedOn = (saelab?.data as { world?: unknown } | undefined)?.world;
-    if (trainedOn !== undefined && canonical(trainedOn) !== canonical(world.config)) {
+    if (trainedOn !== undefined && canonicalJson(trainedOn) !== canonicalJson(world.config)) {
       io.err(`saelab eval: note: ${opts.sae} was trained on a different world config than ${label} (same dModel, so it is evaluated anyway)`);
     }
     const bar = progressBar(io, "evaluate");

@@ -9,7 +9,7 @@ import { readLlama2cCheckpoint, readLlama2cTokenizer, sharedModelDir, sharedMode
 import { LlamaModel } from "../lm/model.js";
 import { loadLmKernels } from "../lm/native.js";
 import { Tokenizer } from "../lm/tokenizer.js";
-import { loadKernels } from "../tensor/backend.js";
+import { loadKernels, resolveBackend } from "../tensor/backend.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { CliIO } from "./args.js";
 import { progressBar } from "./progress.js";
@@ -41,9 +41,10 @@ export function loadLm(opts: { model?: string | undefined; tokenizer?: string | 
   }
   const ckpt = readLlama2cCheckpoint(modelPath);
   const tok = new Tokenizer(readLlama2cTokenizer(tokenizerPath, ckpt.config.vocabSize));
-  const { kernels, warning } = loadKernels();
+  const backend = resolveBackend("auto", io.backendEnv);
+  const { kernels, warning } = loadKernels(backend);
   if (warning) io.err(warning);
-  return { model: new LlamaModel(ckpt, { kernels, lm: loadLmKernels() }), tok, modelPath, tokenizerPath, kernels };
+  return { model: new LlamaModel(ckpt, { kernels, lm: loadLmKernels(backend) }), tok, modelPath, tokenizerPath, kernels };
 }
 
 /** The flags choosing a corpus of token windows: a text file, or stories the model samples with a seed (default `defaultSeed`). */
@@ -71,7 +72,7 @@ export interface CorpusOptions {
 /** Returns the token windows the corpus flags ask for, and a provenance record of them. */
 export function loadCorpus(lm: LoadedLm, opts: CorpusOptions, defaultSequences: number, io: CliIO): { seqs: Int32Array[]; source: Record<string, string | number | boolean> } {
   const { model, tok } = lm;
-  if (opts.seqLen > model.config.seqLen) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${model.config.seqLen}`);
+  if (opts.seqLen > model.spec.contextLength) throw new UserError(`--seqLen ${opts.seqLen} exceeds the model's context length ${model.spec.contextLength}`);
   if (opts.corpus) {
     const path = isAbsolute(opts.corpus) ? opts.corpus : resolve(io.cwd, opts.corpus);
     let text: string;

@@ -12,6 +12,7 @@ export function processIO(): CliIO {
     err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
     isTTY: Boolean(process.stderr.isTTY),
     cwd: process.cwd(),
+    backendEnv: process.env.SAELAB_BACKEND,
   };
 }
 

@@ -16,7 +16,7 @@ import type { Sae } from "../sae/model.js";
 import { stepBatches } from "../train/trainer.js";
 import { fineTuneTied } from "../detect/finetune.js";
 import { planMitigation, unabsorb } from "../detect/mitigate.js";
-import { refitSae, type RefitFidelity } from "../detect/refit.js";
+import { refitRefusal, refitSae, type RefitFidelity } from "../detect/refit.js";
 import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "../experiments/evaluate.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { openActivations } from "../io/activations.js";
@@ -70,7 +70,8 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
     let fidelity: RefitFidelity | null = null;
     let unabsorbed: Sae | null = null;
     const evaluated: { name: string; model: SaeModel }[] = [{ name: "original", model: sae }];
-    if (plan.transfers.length > 0 && sae.architecture !== "topk") {
+    const refused = refitRefusal(sae);
+    if (plan.transfers.length > 0 && !refused) {
       const refit = refitSae(wrapped, batches, kernels);
       fidelity = refit.fidelity;
       unabsorbed = refit.sae;
@@ -78,7 +79,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       writeFileAtomic(join(out, MITIGATION_FILE), `${JSON.stringify({ source: resolve(io.cwd, opts.sae), data: input.label, plan, applied: wrapped.transfers, fidelity, detection: det.summary }, null, 2)}\n`);
       evaluated.push({ name: "exact transform", model: wrapped }, { name: "saved (refit)", model: refit.sae });
     } else if (plan.transfers.length > 0) {
-      if (opts.fineTuneSteps === 0) throw new UserError("a topk SAE cannot be saved un-absorbed (its fixed k cannot let a parent fire beside its absorbers); pass --fineTuneSteps N for a tying fine-tune instead");
+      if (opts.fineTuneSteps === 0) throw new UserError(`${refused}; pass --fineTuneSteps N for a tying fine-tune instead`);
       evaluated.push({ name: "exact transform", model: wrapped });
     }
     let fineTuneDir: string | null = null;
@@ -88,7 +89,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
         : openActivations(resolve(io.cwd, opts.activations!)).batches({ batchSize: opts.batchSize, shuffle: true, seed: opts.seed, epochs: Infinity });
       const start = opts.fineTuneFrom === "unabsorbed" ? unabsorbed : sae;
       if (!start) {
-        throw new UserError(`there is no saved un-absorbed SAE to fine-tune from (${sae.architecture === "topk" ? "topk SAEs cannot be saved un-absorbed" : "no confident pairs"}); pass --fineTuneFrom original`);
+        throw new UserError(`there is no saved un-absorbed SAE to fine-tune from (${refused ?? "no confident pairs"}); pass --fineTuneFrom original`);
       }
       const tuned = fineTuneTied(start, data, { steps: opts.fineTuneSteps, batchSize: opts.batchSize, lr: opts.lr, coefficient: opts.tieCoefficient, seed: opts.seed }, kernels);
       fineTuneDir = resolve(io.cwd, opts.fineTuneOut ?? `${opts.out}-tie-finetuned`);

@@ -61,7 +61,7 @@ export const steerCommand: Command<typeof SteerSchema> = {
   async run(opts, io) {
     const { model, tok } = loadLm(opts, io);
     const abs = (p: string) => (isAbsolute(p) ? p : resolve(io.cwd, p));
-    const nLayers = model.config.nLayers;
+    const nLayers = model.spec.nLayers;
     let vec: SteeringVector;
     if (opts.vector) {
       const stored = loadSteeringVector(abs(opts.vector));
@@ -79,7 +79,7 @@ export const steerCommand: Command<typeof SteerSchema> = {
       const layer = resolveLayer(opts.layer ?? Math.floor(nLayers / 2), nLayers);
       vec = trainSteeringVector(model, tok, pairs, { layers: [layer], layerType: opts.layerType, readTokenIndex: opts.readTokenIndex, aggregator: AGGREGATORS[opts.aggregator]() });
     }
-    if (vec.dModel !== model.config.dim) throw new UserError(`the steering vector has width ${vec.dModel} but the model's is ${model.config.dim}`);
+    if (vec.dModel !== model.spec.dModel) throw new UserError(`the steering vector has width ${vec.dModel} but the model's is ${model.spec.dModel}`);
     if (opts.save) {
       saveSteeringVector(abs(opts.save), {
         layerActivations: new Map(vec.layerActivations),

@@ -8,16 +8,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
-import { loadKernels, type BackendChoice } from "../tensor/backend.js";
+import { canonicalJson } from "../json.js";
+import { loadKernels, resolveBackend, type BackendChoice } from "../tensor/backend.js";
 import { mixSeed } from "../tensor/rng.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { World } from "../toy/types.js";
-import { SaeConfigSchema, resolveSaeConfig, type ResolvedSaeConfig, type SaeConfig } from "../sae/registry.js";
-import { StandardConfigSchema } from "../sae/standard.js";
-import { TopKConfigSchema } from "../sae/topk.js";
-import { BatchTopKConfigSchema } from "../sae/batchtopk.js";
-import { JumpReLUConfigSchema } from "../sae/jumprelu.js";
-import { MatryoshkaBatchTopKConfigSchema } from "../sae/matryoshka_batchtopk.js";
+import { architectureDefs, SaeConfigSchema, resolveSaeConfig, type ResolvedSaeConfig, type SaeConfig } from "../sae/registry.js";
+import { baseShape } from "../sae/config.js";
 import { TrainConfigSchema, type TrainConfig } from "../train/config.js";
 import { nonFiniteParams, restoreTrainer, snapshotTrainer } from "../train/checkpoint.js";
 import { TrainingDivergedError, type TrainEvent } from "../train/events.js";
@@ -26,10 +23,7 @@ import { readCheckpoint, writeCheckpoint } from "../io/checkpoint.js";
 import { jsonlWriter } from "../io/jsonl.js";
 import { saveSaelensSae } from "../io/saelens.js";
 import { describeFields, type CliIO } from "./args.js";
-import { ARCHITECTURES } from "../sae/registry.js";
 import { createProgressBar } from "./progress.js";
-
-const SAE_SCHEMAS = { StandardConfigSchema, TopKConfigSchema, BatchTopKConfigSchema, JumpReLUConfigSchema, MatryoshkaBatchTopKConfigSchema };
 
 export const CHECKPOINT_FILE = "checkpoint.safetensors";
 export const LOG_FILE = "train_log.jsonl";
@@ -88,14 +82,13 @@ export type TrainFlags = z.infer<z.ZodObject<typeof trainFlagsShape>>;
 
 /** Returns help text describing the --sae config file: every architecture and its fields, from the schemas. */
 export function saeConfigHelp(): string {
-  const { StandardConfigSchema, ...rest } = SAE_SCHEMAS;
-  const base = describeFields(StandardConfigSchema).filter((f) => !["architecture", "l1Coefficient", "l1WarmUpSteps", "normalizeDecoder"].includes(f.key));
+  // normalizeDecoder is shared, but its default differs by architecture, so each lists it.
+  const base = describeFields(z.object(baseShape)).filter((f) => f.key !== "normalizeDecoder");
   const lines = ["The --sae file holds one SAE config or a list of them; fields shared by every architecture:"];
   for (const f of base) lines.push(`  ${f.key.padEnd(22)} ${f.description}${f.defaultValue !== undefined ? ` [default: ${JSON.stringify(f.defaultValue)}]` : ""}`);
-  for (const schema of [StandardConfigSchema, ...Object.values(rest)]) {
-    const fields = describeFields(schema);
-    const id = (schema.shape.architecture as unknown as { value: string }).value;
-    lines.push("", `"architecture": "${id}": ${ARCHITECTURES[id as keyof typeof ARCHITECTURES].summary}`);
+  for (const def of architectureDefs()) {
+    const fields = describeFields(def.schema as unknown as z.ZodObject);
+    lines.push("", `"architecture": "${def.id}": ${def.summary}`);
     for (const f of fields) {
       if (f.key === "architecture" || (base.some((b) => b.key === f.key))) continue;
       lines.push(`  ${f.key.padEnd(22)} ${f.description}${f.defaultValue !== undefined ? ` [default: ${JSON.stringify(f.defaultValue)}]` : f.optional ? "" : " (required)"}`);
@@ -209,17 +202,9 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   return 0;
 }
 
-/** Returns the kernels for a --backend choice, printing the fallback warning once. */
+/** Returns the kernels for a --backend choice ("auto" as the environment's SAELAB_BACKEND says), printing the fallback warning once. */
 export function loadBackend(choice: string, io: CliIO): Kernels {
-  const { kernels, warning } = loadKernels(choice as BackendChoice);
+  const { kernels, warning } = loadKernels(resolveBackend(choice as BackendChoice, io.backendEnv));
   if (warning) io.err(warning);
   return kernels;
-}
-
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
 }

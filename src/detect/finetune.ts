@@ -37,7 +37,7 @@ export function fineTuneTied(sae: Sae, data: BatchSource | Iterable<Float32Array
     // b_dec is already trained; the sparsity penalty is already at full strength.
     bDecInit: "zeros",
   };
-  for (const k of ["l1WarmUpSteps", "l0WarmUpSteps"]) if (k in raw) raw[k] = 0;
+  if (sae.def.penalty) raw[sae.def.penalty.warmUpSteps] = 0;
   const config = resolveSaeConfig(SaeConfigSchema.parse(raw), sae.dIn);
   const out = new Sae(kernels, config);
   const p = out.params;

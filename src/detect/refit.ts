@@ -10,12 +10,14 @@
  *     threshold, which is 0 for ReLU). That objective is convex; it is solved by active-set Newton steps (least squares on the
  *     inputs that are fitted or violate the threshold) with a small ridge toward the old column.
  * The refit is an approximation of the exact transform; `fidelity` reports how close it is.
- * TopK SAEs are refused: a fixed k cannot let the parent fire in addition to its absorbers.
+ * Which architecture the copy has, and which SAEs are refused (TopK: a fixed k cannot let the parent
+ * fire in addition to its absorbers), is each architecture's `refit` entry in the registry.
  */
 import { UserError } from "../errors.js";
 import type { Kernels, SparseRows } from "../tensor/kernels.js";
 import { Sae } from "../sae/model.js";
-import { resolveSaeConfig, SaeConfigSchema } from "../sae/registry.js";
+import { architectureOf, resolveSaeConfig, SaeConfigSchema } from "../sae/registry.js";
+import type { SaeModel } from "../sae/types.js";
 import type { UnabsorbedSae } from "./mitigate.js";
 
 /** How close the refit SAE is to the exact transform, on the batches it was fitted to. */
@@ -33,26 +35,33 @@ const RIDGE = 1e-5;
 /** Silent inputs are fitted to threshold - MARGIN x (mean positive target). */
 const MARGIN = 0.1;
 
-/** Returns a new untied SAE (standard, or jumprelu when the base has thresholds) approximating `model` with a refitted encoder, and its fidelity. */
+/** Returns why an SAE of this architecture cannot be saved un-absorbed, or null when it can. */
+export function refitRefusal(model: Pick<SaeModel, "architecture">): string | null {
+  const facts = architectureOf(model).refit;
+  return "refused" in facts ? `a ${model.architecture} SAE cannot be saved un-absorbed: ${facts.refused}` : null;
+}
+
+/** Returns a new untied SAE (of the architecture the base's registry entry names) approximating `model` with a refitted encoder, and its fidelity. */
 export function refitSae(model: UnabsorbedSae, batches: readonly Float32Array[], kernels: Kernels): { sae: Sae; fidelity: RefitFidelity } {
   const base = model.base;
-  if (base.architecture === "topk") {
-    throw new UserError("a topk SAE cannot be saved un-absorbed: its fixed k cannot let a parent fire in addition to its absorbers (use the exact transform in the library, or a jumprelu/batchtopk SAE)");
-  }
+  const facts = architectureOf(base).refit;
+  if ("refused" in facts) throw new UserError(`${refitRefusal(base)} (use the exact transform in the library, or a jumprelu/batchtopk SAE)`);
   const { dIn: n, dSae: d } = model;
   const hasThreshold = model.threshold !== undefined;
-  const baseCfg = (base as { config?: Record<string, unknown> }).config;
-  const l1 = base.architecture === "standard" && typeof baseCfg?.l1Coefficient === "number" ? { l1Coefficient: baseCfg.l1Coefficient } : {};
+  const baseCfg = (base as { config?: Record<string, unknown> & { architecture: string } }).config;
   const config = SaeConfigSchema.parse({
-    architecture: hasThreshold ? "jumprelu" : "standard",
+    architecture: facts.architecture,
     dIn: n,
     dSae: d,
     tying: "untied",
     applyBDecToInput: base.applyBDecToInput !== false,
     bDecInit: "zeros",
     ...(typeof baseCfg?.name === "string" ? { name: `${baseCfg.name}-unabsorbed` } : {}),
-    ...(hasThreshold ? {} : l1),
+    ...(baseCfg && facts.keep ? facts.keep(baseCfg as never) : {}),
   });
+  if (hasThreshold !== architectureOf(config).hasThresholdParam) {
+    throw new Error(`refit: a ${base.architecture} SAE ${hasThreshold ? "has" : "has no"} threshold but its refit architecture ${facts.architecture} ${hasThreshold ? "has none" : "needs one"}`);
+  }
   const sae = new Sae(kernels, resolveSaeConfig(config, n));
   const p = sae.params;
   p.W_enc!.set(model.encoderWeights());

@@ -2,8 +2,9 @@
  * Sweep axes. A world axis is a named pure function (base world config, value) -> world config that
  * edits the world's explicit hierarchy: how often a child fires with its parent, how often the parent
  * fires, how strong children are relative to their parent. The sparsity axis edits SAE configs
- * instead: level i sets each architecture's sparsity parameter (L1 for standard, L0 for jumprelu, k
- * for the topk family) to the i-th value of that parameter's list.
+ * instead: level i sets each architecture's sparsity parameter (its registry entry's
+ * `sparsityParameter`: L1 for standard, L0 for jumprelu, k for the topk family) to the i-th value of
+ * that parameter's list.
  *
  * Edits work on configured marginals, so they need `compensateProbabilities: true` (otherwise a
  * child's configured probability is a per-draw chance, not its marginal) and an explicit hierarchy
@@ -16,7 +17,7 @@ import { finite } from "../schema.js";
 import { Rng } from "../tensor/rng.js";
 import { WorldConfigSchema, type MagnitudeProfile, type WorldConfig } from "../toy/config.js";
 import { firingProfile, magnitudeProfile } from "../toy/profiles.js";
-import type { ArchitectureId } from "../sae/types.js";
+import { architectureDefs, isArchitectureId, type ArchitectureId } from "../sae/registry.js";
 
 /** One world axis: what its value means and the edit it makes. */
 export interface WorldAxisDef {
@@ -189,31 +190,47 @@ export function applyWorldAxes(base: WorldConfig, values: Partial<Record<WorldAx
   return cfg;
 }
 
-/** The sparsity parameter each architecture's sweep sets. */
-export const SPARSITY_PARAMETER = {
-  standard: "l1Coefficient",
-  jumprelu: "l0Coefficient",
-  topk: "k",
-  batchtopk: "k",
-  matryoshka_batchtopk: "k",
-} as const satisfies Record<ArchitectureId, string>;
-export type SparsityParameter = (typeof SPARSITY_PARAMETER)[ArchitectureId];
+/** The sparsity parameter each architecture's sweep sets (from the registry; architectures without one are absent). */
+export const SPARSITY_PARAMETER: Readonly<Partial<Record<ArchitectureId, string>>> = Object.fromEntries(
+  architectureDefs().flatMap((d) => (d.sparsityParameter ? [[d.id, d.sparsityParameter]] : [])),
+);
 
-const nonNegList = () => z.array(finite().refine((v) => v >= 0, "must be >= 0")).min(1);
+/** Returns the parameter the sparsity axis sets for an architecture id (anything a spec holds), or undefined when it has none. */
+export function sparsityParameterOf(architecture: unknown): string | undefined {
+  return isArchitectureId(architecture) ? SPARSITY_PARAMETER[architecture] : undefined;
+}
+
+/** Returns the architectures whose sparsity parameter is `param`. */
+export function architecturesWithSparsity(param: string): ArchitectureId[] {
+  return (Object.keys(SPARSITY_PARAMETER) as ArchitectureId[]).filter((a) => SPARSITY_PARAMETER[a] === param);
+}
+
+/** One list per sparsity parameter in the registry; the values are checked against each SAE's own config schema at each level. */
+function sparsityLists(): Record<string, z.ZodOptional<z.ZodArray<z.ZodNumber>>> {
+  const lists: Record<string, z.ZodOptional<z.ZodArray<z.ZodNumber>>> = {};
+  // Penalty coefficients first, then counts (k): the key order of every manifest written so far.
+  const penalties = new Set<string | undefined>(architectureDefs().map((d) => d.penalty?.coefficient));
+  const params = [...new Set(Object.values(SPARSITY_PARAMETER))].sort((a, b) => Number(penalties.has(b)) - Number(penalties.has(a)));
+  for (const param of params) {
+    const archs = architecturesWithSparsity(param);
+    lists[param] = z
+      .array(finite().refine((v) => v >= 0, "must be >= 0"))
+      .min(1)
+      .optional()
+      .describe(`${param} of ${archs.slice(0, -1).join(", ")}${archs.length > 1 ? " and " : ""}${archs.at(-1)} SAEs, one per level.`);
+  }
+  return lists;
+}
 
 /** The sparsity axis: one list per parameter, all of the same length; level i uses the i-th value of each. */
 export const SparsityAxisSchema = z
-  .object({
-    l1Coefficient: nonNegList().optional().describe("L1 coefficients of standard SAEs, one per level."),
-    l0Coefficient: nonNegList().optional().describe("L0 coefficients of jumprelu SAEs, one per level."),
-    k: z.array(z.number().positive().refine(Number.isFinite, "must be finite")).min(1).optional().describe("k of topk, batchtopk and matryoshka_batchtopk SAEs, one per level (an integer for topk)."),
-  })
+  .object(sparsityLists())
   .strict()
   .describe("Sparsity levels: level i sets each SAE's sparsity parameter to the i-th value of its list (order the lists from weak to strong sparsity).");
 export type SparsityAxis = z.infer<typeof SparsityAxisSchema>;
 
 /** Returns the number of levels of a sparsity axis (the common length of its lists). */
 export function sparsityLevels(axis: SparsityAxis): number {
-  const lengths = Object.values(axis).map((l) => l.length);
+  const lengths = Object.values(axis).flatMap((l) => (l ? [l.length] : []));
   return lengths.length === 0 ? 0 : Math.max(...lengths);
 }

@@ -8,16 +8,16 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { parseConfig } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { seed } from "../schema.js";
 import { WorldConfigSchema, type WorldConfig } from "../toy/config.js";
 import { getPreset, presetNames } from "../toy/presets.js";
-import { SaeConfigSchema, type SaeConfig } from "../sae/registry.js";
+import { SaeConfigSchema, type ArchitectureId, type SaeConfig } from "../sae/registry.js";
 import { saeName } from "../sae/config.js";
-import type { ArchitectureId } from "../sae/types.js";
 import { EvalOptionsSchema } from "../metrics/schemas.js";
 import { TrainConfigSchema, type TrainConfig } from "../train/config.js";
 import { DEFAULT_EVAL_SEED } from "./evaluate.js";
-import { SPARSITY_PARAMETER, SparsityAxisSchema, WORLD_AXES, WORLD_AXIS_NAMES, sparsityLevels, type SparsityAxis, type WorldAxisName } from "./sweep-axes.js";
+import { architecturesWithSparsity, sparsityParameterOf, SparsityAxisSchema, WORLD_AXES, WORLD_AXIS_NAMES, sparsityLevels, type SparsityAxis, type WorldAxisName } from "./sweep-axes.js";
 
 const axisValues = (name: WorldAxisName) => {
   const def = WORLD_AXES[name];
@@ -102,15 +102,16 @@ function checkSaes(saes: readonly Record<string, unknown>[], sparsity: SparsityA
   if (sparsity) {
     if (levels === 0) issue(["axes", "sparsity"], "give at least one list (l1Coefficient, l0Coefficient or k)");
     for (const [key, list] of Object.entries(sparsity)) {
+      if (!list) continue;
       if (list.length !== levels) issue(["axes", "sparsity", key], `has ${list.length} values but the longest list has ${levels}; every list gives one value per level`);
-      const users = saes.filter((s) => SPARSITY_PARAMETER[s.architecture as ArchitectureId] === key);
-      if (users.length === 0) issue(["axes", "sparsity", key], `no SAE config uses ${key} (architectures: ${archsOf(key)})`);
+      const users = saes.filter((s) => sparsityParameterOf(s.architecture) === key);
+      if (users.length === 0) issue(["axes", "sparsity", key], `no SAE config uses ${key} (architectures: ${architecturesWithSparsity(key).join(", ")})`);
     }
   }
   const names = new Map<string, number>();
   saes.forEach((raw, i) => {
     const arch = raw.architecture as ArchitectureId;
-    const param = Object.hasOwn(SPARSITY_PARAMETER, arch) ? SPARSITY_PARAMETER[arch] : undefined;
+    const param = sparsityParameterOf(arch);
     if (sparsity && param) {
       if (raw[param] !== undefined) issue(["saes", i, param], `the sparsity axis sets ${param}; remove it here`);
       else if (!sparsity[param]) issue(["axes", "sparsity", param], `SAE config saes[${i}] is ${arch}, so the sparsity axis needs a ${param} list`);
@@ -136,13 +137,6 @@ function checkSaes(saes: readonly Record<string, unknown>[], sparsity: SparsityA
     if (prev !== undefined) issue(["saes", i, "name"], `two SAE configs are named "${name}" (also saes[${prev}]); give each a distinct "name"`);
     else names.set(name, i);
   });
-}
-
-function archsOf(param: string): string {
-  return Object.entries(SPARSITY_PARAMETER)
-    .filter(([, p]) => p === param)
-    .map(([a]) => a)
-    .join(", ");
 }
 
 /** Returns a parsed spec, or throws a ConfigError naming every bad field. */
@@ -178,7 +172,7 @@ export function sweepSaes(spec: SweepSpec): SweepSae[] {
   return spec.saes.map((raw, i) => {
     const parsed = parseConfig(SaeConfigSchema, sp ? { ...raw, ...levelValue(raw, sp, 0) } : raw, `sweep spec saes[${i}]`);
     const name = saeName(parsed);
-    const param = sp ? SPARSITY_PARAMETER[parsed.architecture] : null;
+    const param = sp ? (sparsityParameterOf(parsed.architecture) ?? null) : null;
     const values = param && sp?.[param] ? sp[param] : [null];
     const levels = values.map((value, level) => ({
       value,
@@ -189,23 +183,9 @@ export function sweepSaes(spec: SweepSpec): SweepSae[] {
 }
 
 function levelValue(raw: Record<string, unknown>, sp: SparsityAxis, level: number): Record<string, number> {
-  const param = SPARSITY_PARAMETER[raw.architecture as ArchitectureId];
-  const v = sp[param]?.[level];
-  return v === undefined ? {} : { [param]: v };
-}
-
-/** Returns JSON with object keys sorted, so equal values always serialise the same way. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
+  const param = sparsityParameterOf(raw.architecture);
+  const v = param === undefined ? undefined : sp[param]?.[level];
+  return v === undefined ? {} : { [param!]: v };
 }
 
 /**

@@ -22,7 +22,8 @@ import { trainInWorkers, trainOnWorld } from "./parallel.js";
 import { describeValues, planSweep, saesPerCell, type SweepCell, type SweepPlan } from "./sweep-grid.js";
 import { WorldStatsAccumulator } from "./sweep-measure.js";
 import { CELL_FORMAT, CellResultSchema, ManifestSchema, SWEEP_FORMAT, sweepMetrics, type CellResult, type Manifest } from "./sweep-results.js";
-import { canonicalJson, parseSweepSpec, sweepTrainConfig } from "./sweep-spec.js";
+import { canonicalJson } from "../json.js";
+import { parseSweepSpec, sweepTrainConfig } from "./sweep-spec.js";
 
 /** The manifest's file name. */
 export const MANIFEST_FILE = "manifest.json";

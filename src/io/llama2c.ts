@@ -284,7 +284,8 @@ function f32Bytes(arr: Float32Array): Uint8Array {
   return out;
 }
 
-function firstNonFinite(arr: Float32Array): number {
+/** Returns the index of the first NaN or infinity in `arr`, or -1. */
+export function firstNonFinite(arr: Float32Array): number {
   for (let i = 0; i < arr.length; i++) if (!Number.isFinite(arr[i]!)) return i;
   return -1;
 }

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { Kernels } from "../tensor/kernels.js";
 import { parseConfig, UserError } from "../errors.js";
 import { Sae } from "../sae/model.js";
-import { architectureOf, SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
+import { architectureDefs, architectureOf, SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
 import { writeFileAtomic } from "./atomic.js";
 import { getFloat32, readSafetensors, writeSafetensors, type TensorToWrite } from "./safetensors.js";
 
@@ -58,7 +58,7 @@ export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unkn
     b_enc: { data: sae.params.b_enc, shape: [d] },
     b_dec: { data: sae.params.b_dec, shape: [n] },
   };
-  if (def.savedAs === "jumprelu") tensors.threshold = { data: Float32Array.from(sae.threshold!), shape: [d] };
+  if (def.saelens.architecture === "jumprelu") tensors.threshold = { data: Float32Array.from(sae.threshold!), shape: [d] };
   const cfg: Record<string, unknown> = {
     d_in: n,
     d_sae: d,
@@ -73,12 +73,12 @@ export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unkn
       sae_lens_training_version: SAELENS_FORMAT_VERSION,
       saelab_version: SAELAB_VERSION,
       training_architecture: sae.architecture,
-      training_architecture_details: def.trainingDetails(sae.config),
+      training_architecture_details: def.saelens.trainingDetails(sae.config),
       tied: sae.tied,
       tying: sae.config.tying,
     },
-    architecture: def.savedAs,
-    ...(def.saelensFields?.(sae) ?? {}),
+    architecture: def.saelens.architecture,
+    ...(def.saelens.fields?.(sae) ?? {}),
   };
   writeSafetensors(join(dir, SAE_WEIGHTS_FILENAME), tensors);
   writeFileAtomic(join(dir, SAE_CFG_FILENAME), `${JSON.stringify(cfg, null, 2)}\n`);
@@ -150,12 +150,14 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   if (saelab) return { sae: restoreSaelab(kernels, dir, saelab, { n, d, W_enc, W_dec, b_enc, b_dec, threshold }), cfg, saelab };
 
   const base = { dIn: n, dSae: d, tying: "untied", applyBDecToInput: cfg.apply_b_dec_to_input !== false, bDecInit: "zeros" };
-  const asConfig = (v: Record<string, unknown>) => parseConfig(SaeConfigSchema, v, cfgPath) as ResolvedSaeConfig;
-  let config: ResolvedSaeConfig;
-  if (arch === "standard") config = asConfig({ architecture: "standard", ...base });
-  else if (arch === "topk") config = asConfig({ architecture: "topk", ...base, k: positiveInt(cfg.k, "k", cfgPath), normalizeDecoder: false });
-  else if (arch === "jumprelu") config = asConfig({ architecture: "jumprelu", ...base });
-  else throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads standard, topk and jumprelu SAEs)`);
+  const readers = architectureDefs().filter((def) => def.saelens.load);
+  const def = readers.find((r) => r.saelens.architecture === arch);
+  if (!def) {
+    const names = readers.map((r) => r.saelens.architecture);
+    throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads ${names.slice(0, -1).join(", ")}${names.length > 1 ? " and " : ""}${names.at(-1)} SAEs)`);
+  }
+  const own = def.saelens.load!(cfg, (field) => positiveInt(cfg[field], field, cfgPath));
+  const config = parseConfig(SaeConfigSchema, { architecture: def.id, ...base, ...own }, cfgPath) as ResolvedSaeConfig;
   const sae = new Sae(kernels, config);
   sae.params.W_enc!.set(W_enc);
   sae.params.W_dec.set(W_dec);

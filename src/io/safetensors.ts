@@ -26,10 +26,12 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** A tensor to write: float32 or int32 data with a shape. */
+/** A tensor to write: float32 or int32 data with a shape; float32 data may be stored as F16 or BF16 (rounded to nearest even). */
 export interface TensorToWrite {
   data: Float32Array | Int32Array;
   shape: readonly number[];
+  /** Storage dtype for float32 data (default F32). */
+  dtype?: "F32" | "F16" | "BF16";
 }
 
 const MAX_HEADER = 100_000_000;
@@ -108,6 +110,16 @@ export function readSafetensors(path: string): SafetensorsFile {
 export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
   const count = t.shape.reduce((a, b) => a * b, 1);
   const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  switch (t.dtype) {
+    case "F32":
+      // new Uint8Array(view) copies (a Buffer's slice would not), giving an aligned buffer of our own.
+      if (LITTLE_ENDIAN) return new Float32Array(new Uint8Array(t.bytes.subarray(0, count * 4)).buffer);
+      break;
+    case "F16":
+    case "BF16":
+      if (LITTLE_ENDIAN) return halfBitsToFloat32(new Uint16Array(new Uint8Array(t.bytes.subarray(0, count * 2)).buffer), t.dtype);
+      break;
+  }
   const out = new Float32Array(count);
   switch (t.dtype) {
     case "F32":
@@ -142,6 +154,61 @@ export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
       throw new Error(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
   }
   return out;
+}
+
+/** Every float16 bit pattern's float32 value (256 KiB, built once; read-only), so F16 converts with one lookup a value. */
+const HALF_TABLE: Float32Array = (() => {
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) t[h] = halfToFloat(h);
+  return t;
+})();
+
+/** Returns float32 values of float16 or bfloat16 bit patterns [n] (bfloat16 is the top half of a float32). */
+export function halfBitsToFloat32(bits: Uint16Array, dtype: "F16" | "BF16"): Float32Array {
+  const out = new Float32Array(bits.length);
+  if (dtype === "BF16") {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  } else {
+    for (let i = 0; i < bits.length; i++) out[i] = HALF_TABLE[bits[i]!]!;
+  }
+  return out;
+}
+
+/** Returns the float16 or bfloat16 bit patterns [n] nearest to float32 values (round to nearest, ties to even; NaN stays NaN). */
+export function float32ToHalfBits(values: Float32Array, dtype: "F16" | "BF16"): Uint16Array {
+  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = dtype === "BF16" ? f32BitsToBf16(u[i]!) : f32BitsToHalf(u[i]!);
+  return out;
+}
+
+function f32BitsToBf16(x: number): number {
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+function f32BitsToHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = mant & ((1 << shift) - 1);
+    let h = mant >>> shift;
+    if (rest > half || (rest === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+  return sign | h;
 }
 
 /** Returns a tensor's values as int32 (from I32/I64/I16/I8/U8/BOOL), rejecting floats and out-of-range values. */
@@ -183,11 +250,13 @@ export function serializeSafetensors(tensors: Readonly<Record<string, TensorToWr
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(", ")}] needs ${count}`);
-    const dtype = t.data instanceof Float32Array ? "F32" : "I32";
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const half = t.data instanceof Float32Array && (t.dtype === "F16" || t.dtype === "BF16") ? t.dtype : null;
+    const dtype = half ?? (t.data instanceof Float32Array ? "F32" : "I32");
+    const stored = half ? float32ToHalfBits(t.data as Float32Array, half) : t.data;
+    const bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
     header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
     offset += bytes.byteLength;
-    parts.push(littleEndianCopy(bytes));
+    parts.push(littleEndianCopy(bytes, half ? 2 : 4));
   }
   let json = JSON.stringify(header);
   const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
@@ -205,10 +274,10 @@ export function writeSafetensors(path: string, tensors: Readonly<Record<string, 
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-function littleEndianCopy(bytes: Uint8Array): Uint8Array {
+function littleEndianCopy(bytes: Uint8Array, width: number): Uint8Array {
   if (LITTLE_ENDIAN) return bytes;
   const out = new Uint8Array(bytes);
-  for (let i = 0; i < out.length; i += 4) out.subarray(i, i + 4).reverse();
+  for (let i = 0; i < out.length; i += width) out.subarray(i, i + width).reverse();
   return out;
 }
 

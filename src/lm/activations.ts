@@ -7,7 +7,7 @@
  */
 import { generate } from "./generate.js";
 import { layersNeededFor } from "./hooks.js";
-import type { LlamaModel } from "./model.js";
+import type { HookedModel } from "./model.js";
 import { BOS, type Tokenizer } from "./tokenizer.js";
 
 /** Rows of activations with their token, position and sequence. */
@@ -32,12 +32,12 @@ export interface ExtractOptions {
 }
 
 /** Yields the hook's activations for `seqs`, one batch of sequences at a time. */
-export function* extractActivations(model: LlamaModel, seqs: readonly Int32Array[], opts: ExtractOptions): Generator<ActivationRows> {
-  const nLayers = model.config.nLayers;
-  const stopAtLayer = layersNeededFor(opts.hook, nLayers);
+export function* extractActivations(model: HookedModel, seqs: readonly Int32Array[], opts: ExtractOptions): Generator<ActivationRows> {
+  const nLayers = model.spec.nLayers;
+  const stopAtLayer = layersNeededFor(opts.hook, nLayers, model.spec.positions.kind === "learned");
   const batch = opts.batchSequences ?? 32;
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batchSequences must be a positive integer, got ${batch}`);
-  const D = model.config.dim;
+  const D = model.spec.dModel;
   for (let s0 = 0; s0 < seqs.length; s0 += batch) {
     const part = seqs.slice(s0, s0 + batch);
     // resid_pre of block L is the residual stream after L blocks (so no block L is run), and
@@ -69,8 +69,8 @@ export function* extractActivations(model: LlamaModel, seqs: readonly Int32Array
 }
 
 /** Returns `count` token sequences of `seqLen` tokens that the model samples from BOS (continuing across story ends). */
-export function sampleCorpus(model: LlamaModel, count: number, seqLen: number, opts: { seed: number; temperature?: number; topp?: number; batch?: number; onProgress?: (done: number, total: number) => void }): Int32Array[] {
-  if (!Number.isInteger(seqLen) || seqLen < 2 || seqLen > model.config.seqLen) throw new RangeError(`seqLen must be 2..${model.config.seqLen}, got ${seqLen}`);
+export function sampleCorpus(model: HookedModel, count: number, seqLen: number, opts: { seed: number; temperature?: number; topp?: number; batch?: number; onProgress?: (done: number, total: number) => void }): Int32Array[] {
+  if (!Number.isInteger(seqLen) || seqLen < 2 || seqLen > model.spec.contextLength) throw new RangeError(`seqLen must be 2..${model.spec.contextLength}, got ${seqLen}`);
   const batch = opts.batch ?? 64;
   const out: Int32Array[] = [];
   for (let s0 = 0; s0 < count; s0 += batch) {

@@ -44,6 +44,8 @@ export interface ModelBuffers {
    * panels on first use); made from `buffer` once, so later edits of the parameters are not seen.
    */
   packed?: Float32Array;
+  /** Per layer: attend only to keys within this many positions (sliding window), null = all; only the reference kernels read it. */
+  windows?: readonly (number | null)[] | undefined;
 }
 
 /** Rows of a step: which slot and absolute position each row is. */
@@ -211,29 +213,31 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
   const stride = dim + 2 * kvDim;
   const scale = 1 / Math.sqrt(hs);
   const cap = cache.cap;
+  const window = m.windows?.[layer] ?? null;
   for (let r = 0; r < ri.rows; r++) {
     const p = ri.rowPos[r]!;
     const base = cacheOffset(cache, layer, ri.rowSlot[r]!, 0);
     const scores = new Float64Array(p + 1);
+    const t0 = window === null ? 0 : Math.max(0, p - window + 1);
     for (let h = 0; h < nHeads; h++) {
       const q = r * stride + h * hs;
       const kc = base + Math.floor(h / kvMul) * hs * cap;
       let max = -Infinity;
-      for (let t = 0; t <= p; t++) {
+      for (let t = t0; t <= p; t++) {
         let dot = 0;
         for (let d = 0; d < hs; d++) dot += qkv[q + d]! * cache.k[kc + d * cap + t]!;
         scores[t] = dot * scale;
         if (scores[t]! > max) max = scores[t]!;
       }
       let sum = 0;
-      for (let t = 0; t <= p; t++) {
+      for (let t = t0; t <= p; t++) {
         scores[t] = Math.exp(scores[t]! - max);
         sum += scores[t]!;
       }
       const vc = valueOffset(cache, layer, ri.rowSlot[r]!, 0) + Math.floor(h / kvMul) * hs;
       for (let d = 0; d < hs; d++) {
         let acc = 0;
-        for (let t = 0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
+        for (let t = t0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
         out[r * dim + h * hs + d] = acc / sum;
       }
     }

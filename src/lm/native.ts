@@ -1,9 +1,9 @@
 /**
  * The native twin of the LM kernels (native/src/lm.c), used only when the compiled addon exports
- * them; otherwise, or when SAELAB_BACKEND=reference, the TypeScript reference kernels run.
+ * them; otherwise, or when the caller asks for the reference backend, the TypeScript reference kernels run.
  */
-import { createRequire } from "node:module";
 import type { BackendChoice } from "../tensor/backend.js";
+import { loadAddon } from "../tensor/native.js";
 import { referenceLmKernels, type LmKernels, type ModelBuffers } from "./kernels.js";
 
 type F = Float32Array;
@@ -30,23 +30,18 @@ const NATIVE_FUNCTIONS = [
 
 /** Returns the addon's LM functions, or undefined when the addon is missing or lacks any of them. */
 function loadNativeLm(): NativeLm | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    const addon = require("../../build/Release/saelab_native.node") as Record<string, unknown>;
-    return NATIVE_FUNCTIONS.every((f) => typeof addon[f] === "function") ? (addon as unknown as NativeLm) : undefined;
-  } catch {
-    return undefined;
-  }
+  const loaded = loadAddon();
+  if ("error" in loaded) return undefined;
+  const addon = loaded.module;
+  return NATIVE_FUNCTIONS.every((f) => typeof addon[f] === "function") ? (addon as unknown as NativeLm) : undefined;
 }
 
 /** Returns the LM kernels for `choice`: native when available ("auto"), else the TypeScript reference. */
 export function loadLmKernels(choice: BackendChoice = "auto"): LmKernels {
-  const env = process.env.SAELAB_BACKEND;
-  const want = choice === "auto" && (env === "native" || env === "reference") ? env : choice;
-  if (want === "reference") return referenceLmKernels();
+  if (choice === "reference") return referenceLmKernels();
   const n = loadNativeLm();
   if (n) return nativeLmKernels(n);
-  if (want === "native") throw new Error("backend \"native\" requested but the native addon does not provide the LM kernels");
+  if (choice === "native") throw new Error("backend \"native\" requested but the native addon does not provide the LM kernels");
   return referenceLmKernels();
 }
 

@@ -11,7 +11,7 @@
 import type { SaeModel } from "../sae/types.js";
 import type { SparseRows } from "../tensor/kernels.js";
 import type { HookContext, HookFn } from "./hooks.js";
-import type { LlamaModel } from "./model.js";
+import type { HookedModel } from "./model.js";
 import { BOS } from "./tokenizer.js";
 
 /** Options of spliceEvaluate. */
@@ -46,10 +46,10 @@ export interface SpliceResult {
 }
 
 /** Returns the splice-in metrics of `sae` at `opts.hook` over token sequences `seqs`. */
-export function spliceEvaluate(model: LlamaModel, sae: SaeModel, seqs: readonly ArrayLike<number>[], opts: SpliceOptions): SpliceResult {
-  const D = model.config.dim;
+export function spliceEvaluate(model: HookedModel, sae: SaeModel, seqs: readonly ArrayLike<number>[], opts: SpliceOptions): SpliceResult {
+  const D = model.spec.dModel;
   if (sae.dIn !== D) throw new RangeError(`the SAE reads ${sae.dIn}-dimensional activations but ${opts.hook} has dModel ${D}`);
-  const V = model.config.vocabSize;
+  const V = model.spec.vocabSize;
   const batch = opts.batchSequences ?? 16;
   const keepOriginal = (ctxTokens: Int32Array, r: number) => opts.excludeBos === true && ctxTokens[r] === BOS;
   const saeHook: HookFn = (act, ctx) => {

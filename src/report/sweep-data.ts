@@ -6,7 +6,7 @@
 import type { SweepPlan } from "../experiments/sweep-grid.js";
 import type { CellResult, SweepMetrics } from "../experiments/sweep-results.js";
 import { WORLD_AXES, type WorldAxisName } from "../experiments/sweep-axes.js";
-import { canonicalJson } from "../experiments/sweep-spec.js";
+import { canonicalJson } from "../json.js";
 
 /** The metrics drawn as heatmaps, with their colour scale (`fixed`: white at the first value, darkest at the second; null: 0 to the largest value). */
 export const SWEEP_METRICS = [

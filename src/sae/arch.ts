@@ -4,8 +4,8 @@
  * else (encoder product, decoding, reconstruction loss, backward through the encoder, tying) is the
  * base's job, so every architecture logs its losses by name in the same way.
  */
+import type { z } from "zod";
 import type { EncodeSelect, Kernels, SparseRows } from "../tensor/kernels.js";
-import type { ArchitectureId } from "./types.js";
 import type { ParamViews } from "./params.js";
 import type { BaseConfig } from "./config.js";
 
@@ -102,21 +102,54 @@ export interface StepCtx {
   readonly flops: FlopCount;
 }
 
-/** An architecture's contribution: its config schema, nonlinearity and loss terms. */
+/** The inference architectures SAELens has; every trained SAE is saved as one of them. */
+export type SaelensArchitecture = "standard" | "topk" | "jumprelu";
+
+/** How an architecture is stored as (and read back from) a SAELens SAE directory (src/io/saelens.ts). */
+export interface SaelensFacts<C extends AnyArchConfig> {
+  /** The SAELens architecture the trained SAE is saved as for inference. */
+  readonly architecture: SaelensArchitecture;
+  /** Extra SAELens cfg.json fields of the saved inference SAE. */
+  fields?(sae: SaeCore<C>): Record<string, unknown>;
+  /** The SAELens training-architecture details recorded in cfg.json metadata. */
+  trainingDetails(cfg: C): Record<string, unknown>;
+  /**
+   * For the one architecture a plain SAELens directory of `architecture` (no saelab.json) loads as:
+   * this architecture's own config fields, read from cfg.json through `positiveInt` (which names the
+   * file and field when the value is bad).
+   */
+  load?(cfg: Readonly<Record<string, unknown>>, positiveInt: (field: string) => number): Record<string, unknown>;
+}
+
+/** How the mitigation refit (src/detect/refit.ts) saves an un-absorbed copy of an SAE of this architecture. */
+export type RefitFacts<C extends AnyArchConfig> =
+  /** A plain SAE of `architecture` (a registered id) with a refitted encoder, keeping the config fields `keep` returns. */
+  | { readonly architecture: string; keep?(cfg: C): Record<string, unknown> }
+  /** No un-absorbed copy can be saved, for the reason given ("its fixed k cannot ..."). */
+  | { readonly refused: string };
+
+/** An architecture's contribution: its config schema, nonlinearity, loss terms and the facts other layers need about it. */
 export interface ArchitectureDef<C extends AnyArchConfig> {
-  readonly id: ArchitectureId;
+  /** The id, spelled as SAELens spells it: the `architecture` literal of the config. */
+  readonly id: C["architecture"];
+  /** The strict config schema (its `architecture` field is the literal `id`). */
+  readonly schema: z.ZodType<C>;
   /** One-line description for help text. */
   readonly summary: string;
-  /** The SAELens architecture the trained SAE is saved as for inference. */
-  readonly savedAs: "standard" | "topk" | "jumprelu";
   /** Whether the architecture has a learned per-latent threshold parameter. */
   readonly hasThresholdParam: boolean;
   /** Initial value of the threshold parameter. */
   initialThreshold?(cfg: C): number;
+  /** The config field a sweep's sparsity axis sets (absent: the architecture cannot be on a sparsity axis). */
+  readonly sparsityParameter?: keyof C & string;
+  /** The config fields of the sparsity penalty's coefficient and its warm-up, when the architecture has a penalty. */
+  readonly penalty?: { readonly coefficient: keyof C & string; readonly warmUpSteps: keyof C & string };
+  /** How it is saved as and loaded from SAELens. */
+  readonly saelens: SaelensFacts<C>;
+  /** How the mitigation refit treats it. */
+  readonly refit: RefitFacts<C>;
   /** The reconstruction levels (one, of full width, except for Matryoshka SAEs). */
   levels(cfg: C & { dIn: number }): LevelSpec[];
-  /** The sparsity coefficient and its warm-up, when the architecture has one. */
-  coefficient?(cfg: C): { value: number; warmUpSteps: number };
   /** Training nonlinearity: fills `ctx.ws.acts` from `ctx.ws.pre`. */
   activateTrain(ctx: StepCtx): void;
   /**
@@ -138,15 +171,15 @@ export interface ArchitectureDef<C extends AnyArchConfig> {
   terms?(ctx: StepCtx): void;
   /** Updates running statistics after a committed training step (not during gradient checks). */
   commit?(sae: SaeCore<C>, ctx: StepCtx): void;
-  /** Extra SAELens cfg.json fields of the saved inference SAE. */
-  saelensFields?(sae: SaeCore<C>): Record<string, unknown>;
-  /** The SAELens training-architecture details recorded in cfg.json metadata. */
-  trainingDetails(cfg: C): Record<string, unknown>;
 }
 
-/** The union of every architecture's parsed config; defined in the registry, mirrored here to avoid import cycles. */
-export interface AnyArchConfig extends BaseConfig {
-  architecture: ArchitectureId;
+/** Any architecture's parsed config: the base fields and an `architecture` id. */
+export type AnyArchConfig = BaseConfig & { architecture: string };
+
+/** Returns the sparsity coefficient and its warm-up steps of `cfg`, or null when its architecture has no penalty. */
+export function penaltyOf<C extends AnyArchConfig>(def: ArchitectureDef<C>, cfg: C): { value: number; warmUpSteps: number } | null {
+  if (!def.penalty) return null;
+  return { value: cfg[def.penalty.coefficient] as number, warmUpSteps: cfg[def.penalty.warmUpSteps] as number };
 }
 
 /** Returns a scratch Float32Array of at least `n` elements from the workspace (allocated once). */

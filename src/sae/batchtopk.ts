@@ -79,9 +79,15 @@ export function commitBatchTopK(sae: SaeCore, ctx: StepCtx): void {
 
 export const batchtopk: ArchitectureDef<BatchTopKConfig> = {
   id: "batchtopk",
+  schema: BatchTopKConfigSchema,
   summary: "batch-level top-k with a learned inference threshold (saved as jumprelu)",
-  savedAs: "jumprelu",
   hasThresholdParam: false,
+  sparsityParameter: "k",
+  saelens: {
+    architecture: "jumprelu",
+    trainingDetails: (cfg) => ({ k: cfg.k, topk_threshold_lr: cfg.topkThresholdLr, aux_loss_coefficient: cfg.auxLossCoefficient, rescale_acts_by_decoder_norm: false }),
+  },
+  refit: { architecture: "jumprelu" },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],
   activateTrain: activateBatchTopK,
   fusedSelect: fusedBatchTopK,
@@ -90,5 +96,4 @@ export const batchtopk: ArchitectureDef<BatchTopKConfig> = {
     auxkTerm(ctx, (ctx.sae.config as BatchTopKConfig).auxLossCoefficient);
   },
   commit: commitBatchTopK,
-  trainingDetails: (cfg) => ({ k: cfg.k, topk_threshold_lr: cfg.topkThresholdLr, aux_loss_coefficient: cfg.auxLossCoefficient, rescale_acts_by_decoder_norm: false }),
 };

@@ -29,6 +29,14 @@ export type TieLoss = z.infer<typeof TieLossSchema>;
 const positiveInt = () => z.number().int().positive();
 const finiteNonNeg = () => z.number().min(0).refine(Number.isFinite, "must be finite");
 
+/** Returns the default of `normalizeDecoder` for an architecture family, as a schema field. */
+export function normalizeDecoderField(defaultValue: boolean) {
+  return z
+    .boolean()
+    .default(defaultValue)
+    .describe("Keep decoder rows at unit norm: the optimizer projects out the radial gradient and renormalises after each step (ConstrainedAdam).");
+}
+
 /** Fields every architecture's config has. */
 export const baseShape = {
   name: z
@@ -53,15 +61,10 @@ export const baseShape = {
     .default("geometric_median")
     .describe("How b_dec is initialised from the first training batch."),
   lr: z.number().positive().optional().describe("Learning rate for this SAE, overriding the training run's lr."),
+  // Each architecture restates this field with its own default; it stays last, where that restatement puts it.
+  normalizeDecoder: normalizeDecoderField(false),
 } as const;
 
-/** Returns the default of `normalizeDecoder` for an architecture family, as a schema field. */
-export function normalizeDecoderField(defaultValue: boolean) {
-  return z
-    .boolean()
-    .default(defaultValue)
-    .describe("Keep decoder rows at unit norm: the optimizer projects out the radial gradient and renormalises after each step (ConstrainedAdam).");
-}
 
 /** Shared sparsity-coefficient warm-up field. */
 export function warmUpField(what: string) {
@@ -74,18 +77,7 @@ export const auxLossCoefficientField = finiteNonNeg()
   .describe("Weight of the AuxK loss that makes dead latents reconstruct the residual (SAELens aux_loss_coefficient).");
 
 /** The fields of `baseShape` after parsing. */
-export interface BaseConfig {
-  name?: string | undefined;
-  dIn?: number | undefined;
-  dSae: number;
-  tying: Tying;
-  tieLoss?: TieLoss | undefined;
-  applyBDecToInput: boolean;
-  decoderInitNorm?: number | undefined;
-  bDecInit: "zeros" | "mean" | "geometric_median";
-  lr?: number | undefined;
-  normalizeDecoder: boolean;
-}
+export type BaseConfig = z.output<z.ZodObject<typeof baseShape>>;
 
 /** Adds the cross-field issues shared by every architecture to `ctx`. */
 export function checkBase(cfg: BaseConfig, ctx: z.RefinementCtx): void {

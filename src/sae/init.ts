@@ -4,11 +4,11 @@
  * median of the first batch), which the trainer calls once it has data.
  */
 import type { Rng } from "../tensor/rng.js";
-import type { ArchitectureDef, SaeCore } from "./arch.js";
+import type { AnyArchConfig, ArchitectureDef, SaeCore } from "./arch.js";
 import { resolvedDecoderInitNorm } from "./config.js";
 
 /** Fills the parameters of `sae` with their initial values drawn from `rng`. */
-export function initParams(sae: SaeCore, def: ArchitectureDef<never>, rng: Rng): void {
+export function initParams(sae: SaeCore, def: ArchitectureDef<AnyArchConfig>, rng: Rng): void {
   const { dIn: n, dSae: d } = sae;
   const p = sae.params;
   const bound = Math.sqrt(6 / n);
@@ -25,7 +25,7 @@ export function initParams(sae: SaeCore, def: ArchitectureDef<never>, rng: Rng):
   p.b_enc.fill(0);
   p.b_dec.fill(0);
   p.encoder_gain?.fill(1);
-  if (p.threshold) p.threshold.fill((def.initialThreshold as ((c: unknown) => number) | undefined)?.(sae.config) ?? 0);
+  if (p.threshold) p.threshold.fill(def.initialThreshold?.(sae.config) ?? 0);
 }
 
 /** Writes the transpose of a [rows, cols] matrix into `out` [cols, rows] and returns it. */

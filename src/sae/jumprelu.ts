@@ -218,12 +218,27 @@ function jumpreluTerms(ctx: StepCtx): void {
 
 export const jumprelu: ArchitectureDef<JumpReLUConfig> = {
   id: "jumprelu",
+  schema: JumpReLUConfigSchema,
   summary: "JumpReLU with a learned threshold (straight-through estimator) and an L0 (step or tanh) penalty",
-  savedAs: "jumprelu",
   hasThresholdParam: true,
   initialThreshold: (cfg) => cfg.jumpreluInitThreshold,
+  sparsityParameter: "l0Coefficient",
+  penalty: { coefficient: "l0Coefficient", warmUpSteps: "l0WarmUpSteps" },
+  saelens: {
+    architecture: "jumprelu",
+    trainingDetails: (cfg) => ({
+      jumprelu_init_threshold: cfg.jumpreluInitThreshold,
+      jumprelu_bandwidth: cfg.jumpreluBandwidth,
+      jumprelu_sparsity_loss_mode: cfg.jumpreluSparsityLossMode,
+      l0_coefficient: cfg.l0Coefficient,
+      l0_warm_up_steps: cfg.l0WarmUpSteps,
+      pre_act_loss_coefficient: cfg.preActLossCoefficient ?? null,
+      jumprelu_tanh_scale: cfg.jumpreluTanhScale,
+    }),
+    load: () => ({}),
+  },
+  refit: { architecture: "jumprelu" },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],
-  coefficient: (cfg) => ({ value: cfg.l0Coefficient, warmUpSteps: cfg.l0WarmUpSteps }),
   activateTrain(ctx) {
     const t = effectiveThreshold(ctx.sae.params.threshold!, scratchF32(ctx.ws, "jumprelu:t", ctx.sae.dSae));
     ctx.kernels.sparsifyAbove(ctx.ws.pre, ctx.batch, ctx.sae.dSae, ctx.ws.acts, t);
@@ -238,13 +253,4 @@ export const jumprelu: ArchitectureDef<JumpReLUConfig> = {
     return kernels.sparsifyAbove(pre, rows, sae.dSae, out, t);
   },
   terms: jumpreluTerms,
-  trainingDetails: (cfg) => ({
-    jumprelu_init_threshold: cfg.jumpreluInitThreshold,
-    jumprelu_bandwidth: cfg.jumpreluBandwidth,
-    jumprelu_sparsity_loss_mode: cfg.jumpreluSparsityLossMode,
-    l0_coefficient: cfg.l0Coefficient,
-    l0_warm_up_steps: cfg.l0WarmUpSteps,
-    pre_act_loss_coefficient: cfg.preActLossCoefficient ?? null,
-    jumprelu_tanh_scale: cfg.jumpreluTanhScale,
-  }),
 };

@@ -49,9 +49,22 @@ export type MatryoshkaBatchTopKConfig = z.infer<typeof MatryoshkaBatchTopKConfig
 
 export const matryoshka_batchtopk: ArchitectureDef<MatryoshkaBatchTopKConfig> = {
   id: "matryoshka_batchtopk",
+  schema: MatryoshkaBatchTopKConfigSchema,
   summary: "BatchTopK with nested prefix (Matryoshka) reconstruction losses",
-  savedAs: "jumprelu",
   hasThresholdParam: false,
+  sparsityParameter: "k",
+  saelens: {
+    architecture: "jumprelu",
+    trainingDetails: (cfg) => ({
+      k: cfg.k,
+      topk_threshold_lr: cfg.topkThresholdLr,
+      aux_loss_coefficient: cfg.auxLossCoefficient,
+      matryoshka_widths: cfg.matryoshkaWidths,
+      matryoshka_inner_loss_multipliers: cfg.innerLossMultiplier,
+      rescale_acts_by_decoder_norm: false,
+    }),
+  },
+  refit: { architecture: "jumprelu" },
   levels(cfg) {
     const w = cfg.matryoshkaWidths;
     const mult = cfg.innerLossMultiplier;
@@ -68,12 +81,4 @@ export const matryoshka_batchtopk: ArchitectureDef<MatryoshkaBatchTopKConfig> = 
     auxkTerm(ctx, (ctx.sae.config as MatryoshkaBatchTopKConfig).auxLossCoefficient);
   },
   commit: commitBatchTopK,
-  trainingDetails: (cfg) => ({
-    k: cfg.k,
-    topk_threshold_lr: cfg.topkThresholdLr,
-    aux_loss_coefficient: cfg.auxLossCoefficient,
-    matryoshka_widths: cfg.matryoshkaWidths,
-    matryoshka_inner_loss_multipliers: cfg.innerLossMultiplier,
-    rescale_acts_by_decoder_norm: false,
-  }),
 };

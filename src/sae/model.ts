@@ -64,10 +64,10 @@ export class Sae implements SaeModel, SaeCore<AnyArchConfig> {
   get b_dec(): Float32Array {
     return this.params.b_dec;
   }
-  /** JumpReLU: the learned threshold parameter; BatchTopK family: the running threshold for every latent. */
+  /** JumpReLU: the learned threshold parameter; BatchTopK family: a new [dSae] array of the running threshold. */
   get threshold(): Float32Array | undefined {
     if (this.params.threshold) return this.params.threshold;
-    if (this.def.savedAs === "jumprelu") return this.scratch("threshold", this.dSae).fill(this.state.topkThreshold);
+    if (this.def.saelens.architecture === "jumprelu") return new Float32Array(this.dSae).fill(this.state.topkThreshold);
     return undefined;
   }
   /** Whether x - b_dec (rather than x) is encoded. */
@@ -156,6 +156,6 @@ export class Sae implements SaeModel, SaeCore<AnyArchConfig> {
 /** Returns a freshly initialised SAE for `config` (dIn from the config or `dIn`), drawing weights from `seed`. */
 export function createSae(kernels: Kernels, config: SaeConfig, opts: { dIn?: number; seed: number }): Sae {
   const sae = new Sae(kernels, resolveSaeConfig(config, opts.dIn));
-  initParams(sae, sae.def as ArchitectureDef<never>, new Rng(opts.seed));
+  initParams(sae, sae.def, new Rng(opts.seed));
   return sae;
 }

@@ -1,38 +1,35 @@
 /**
- * The architecture registry (SAELens registry.py): one entry per architecture id, spelled as SAELens
- * spells it. A plain const object, so importing it has no side effects and adding an architecture is
- * one line here plus its file.
+ * The architecture registry: the rows of architectures.ts and what derives from them, the config
+ * schema (a discriminated union of every row's schema), the architecture ids and config types, and
+ * lookups by id. Nothing else lists the architectures.
  */
 import { z } from "zod";
 import type { AnyArchConfig, ArchitectureDef } from "./arch.js";
-import { batchtopk, BatchTopKConfigSchema } from "./batchtopk.js";
+import { ARCHITECTURES } from "./architectures.js";
 import { TyingSchema, type Tying } from "./config.js";
-import { jumprelu, JumpReLUConfigSchema } from "./jumprelu.js";
-import { matryoshka_batchtopk, MatryoshkaBatchTopKConfigSchema } from "./matryoshka_batchtopk.js";
-import { standard, StandardConfigSchema } from "./standard.js";
-import { topk, TopKConfigSchema } from "./topk.js";
-import type { ArchitectureId } from "./types.js";
 import { UserError } from "../errors.js";
 
-/** Every SAE config: a strict object per architecture, told apart by `architecture`. */
-export const SaeConfigSchema = z.discriminatedUnion("architecture", [
-  StandardConfigSchema,
-  TopKConfigSchema,
-  BatchTopKConfigSchema,
-  JumpReLUConfigSchema,
-  MatryoshkaBatchTopKConfigSchema,
-]);
-export type SaeConfig = z.infer<typeof SaeConfigSchema>;
+export { ARCHITECTURES };
+
+type Rows = typeof ARCHITECTURES;
+// Each row is an architecture definition filed under its own id.
+ARCHITECTURES satisfies { readonly [K in keyof Rows]: { readonly id: K } };
+
+/** Architecture ids, spelled as SAELens spells them. */
+export type ArchitectureId = keyof Rows & string;
+
+/** Every SAE config: the union of the registered architectures' parsed configs, told apart by `architecture`. */
+export type SaeConfig = { [K in ArchitectureId]: z.output<Rows[K]["schema"]> }[ArchitectureId];
 /** A config whose input width is known. */
 export type ResolvedSaeConfig = SaeConfig & { dIn: number };
 
-export const ARCHITECTURES = {
-  standard,
-  topk,
-  batchtopk,
-  jumprelu,
-  matryoshka_batchtopk,
-} as const satisfies { readonly [K in ArchitectureId]: ArchitectureDef<Extract<SaeConfig, { architecture: K }>> };
+type ConfigSchema = z.ZodType<SaeConfig> & Pick<z.ZodDiscriminatedUnion, "options">;
+
+/** Every SAE config: a strict object per architecture, told apart by `architecture`. */
+export const SaeConfigSchema = z.discriminatedUnion(
+  "architecture",
+  Object.values(ARCHITECTURES).map((d) => d.schema) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as ConfigSchema;
 
 /** Architecture ids in registry order. */
 export const ARCHITECTURE_IDS = Object.keys(ARCHITECTURES) as ArchitectureId[];
@@ -40,9 +37,20 @@ export const ARCHITECTURE_IDS = Object.keys(ARCHITECTURES) as ArchitectureId[];
 /** Tying variants; every architecture supports all of them. */
 export const TYING_VARIANTS: readonly Tying[] = TyingSchema.options;
 
+/** Returns whether `id` names a registered architecture. */
+export function isArchitectureId(id: unknown): id is ArchitectureId {
+  return typeof id === "string" && Object.hasOwn(ARCHITECTURES, id);
+}
+
 /** Returns the registry entry for a config's architecture. */
-export function architectureOf(cfg: { architecture: ArchitectureId }): ArchitectureDef<AnyArchConfig> {
+export function architectureOf(cfg: { architecture: string }): ArchitectureDef<AnyArchConfig> {
+  if (!isArchitectureId(cfg.architecture)) throw new Error(`architecture "${cfg.architecture}" is not registered`);
   return ARCHITECTURES[cfg.architecture] as unknown as ArchitectureDef<AnyArchConfig>;
+}
+
+/** Returns every registry entry, in registry order. */
+export function architectureDefs(): ArchitectureDef<AnyArchConfig>[] {
+  return Object.values(ARCHITECTURES) as unknown as ArchitectureDef<AnyArchConfig>[];
 }
 
 /** Returns `cfg` with its input width set, checking it against a configured dIn. */

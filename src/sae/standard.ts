@@ -73,11 +73,18 @@ export function l1Term(ctx: StepCtx, coefficient: number): void {
 
 export const standard: ArchitectureDef<StandardConfig> = {
   id: "standard",
+  schema: StandardConfigSchema,
   summary: "ReLU latents, L1 penalty weighted by decoder row norms",
-  savedAs: "standard",
   hasThresholdParam: false,
+  sparsityParameter: "l1Coefficient",
+  penalty: { coefficient: "l1Coefficient", warmUpSteps: "l1WarmUpSteps" },
+  saelens: {
+    architecture: "standard",
+    trainingDetails: (cfg) => ({ l1_coefficient: cfg.l1Coefficient, lp_norm: 1, l1_warm_up_steps: cfg.l1WarmUpSteps }),
+    load: () => ({}),
+  },
+  refit: { architecture: "standard", keep: (cfg) => ({ l1Coefficient: cfg.l1Coefficient }) },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],
-  coefficient: (cfg) => ({ value: cfg.l1Coefficient, warmUpSteps: cfg.l1WarmUpSteps }),
   activateTrain(ctx) {
     ctx.kernels.sparsifyAbove(ctx.ws.pre, ctx.batch, ctx.sae.dSae, ctx.ws.acts);
   },
@@ -89,5 +96,4 @@ export const standard: ArchitectureDef<StandardConfig> = {
   terms(ctx) {
     l1Term(ctx, ctx.coefficient);
   },
-  trainingDetails: (cfg) => ({ l1_coefficient: cfg.l1Coefficient, lp_norm: 1, l1_warm_up_steps: cfg.l1WarmUpSteps }),
 };

@@ -26,9 +26,18 @@ export type TopKConfig = z.infer<typeof TopKConfigSchema>;
 
 export const topk: ArchitectureDef<TopKConfig> = {
   id: "topk",
+  schema: TopKConfigSchema,
   summary: "per-sample top-k latents with the AuxK dead-latent loss",
-  savedAs: "topk",
   hasThresholdParam: false,
+  sparsityParameter: "k",
+  saelens: {
+    architecture: "topk",
+    fields: (sae) => ({ k: sae.config.k, rescale_acts_by_decoder_norm: false }),
+    trainingDetails: (cfg) => ({ k: cfg.k, aux_loss_coefficient: cfg.auxLossCoefficient, rescale_acts_by_decoder_norm: false }),
+    // SAELens keeps no decoder constraint; a rescaling SAE has its norms folded in when it is read.
+    load: (_cfg, positiveInt) => ({ k: positiveInt("k"), normalizeDecoder: false }),
+  },
+  refit: { refused: "its fixed k cannot let a parent fire in addition to its absorbers" },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],
   activateTrain(ctx) {
     const cfg = ctx.sae.config as TopKConfig;
@@ -44,6 +53,4 @@ export const topk: ArchitectureDef<TopKConfig> = {
   residualTerms(ctx) {
     auxkTerm(ctx, (ctx.sae.config as TopKConfig).auxLossCoefficient);
   },
-  saelensFields: (sae) => ({ k: sae.config.k, rescale_acts_by_decoder_norm: false }),
-  trainingDetails: (cfg) => ({ k: cfg.k, aux_loss_coefficient: cfg.auxLossCoefficient, rescale_acts_by_decoder_norm: false }),
 };

@@ -3,9 +3,10 @@
  * Layouts are SAELens's: W_enc [dIn, dSae], W_dec [dSae, dIn].
  */
 import type { SparseRows } from "../tensor/kernels.js";
+import type { ArchitectureId } from "./registry.js";
 
-/** Architecture ids, spelled as SAELens spells them. */
-export type ArchitectureId = "standard" | "topk" | "batchtopk" | "jumprelu" | "matryoshka_batchtopk";
+/** Architecture ids, spelled as SAELens spells them (the registry's keys). */
+export type { ArchitectureId };
 
 /** A trained (or hand-built) SAE that can encode and decode. */
 export interface SaeModel {

@@ -15,20 +15,23 @@ export interface LoadedKernels {
 }
 
 /**
- * Returns kernels for `choice` ("auto" = native if available). Asking for "native" explicitly when
- * it is unavailable throws. The environment variable SAELAB_BACKEND (native|reference) overrides "auto".
+ * Returns the backend asked for by `choice`, where "auto" defers to `fallback` (the environment's
+ * SAELAB_BACKEND, which the CLI and the benches read once and pass here); throws on a value that
+ * is not a backend. Library code never reads the environment itself.
  */
+export function resolveBackend(choice: BackendChoice, fallback: string | undefined): BackendChoice {
+  if (choice !== "auto" || fallback === undefined || fallback === "") return choice;
+  if (fallback !== "auto" && fallback !== "native" && fallback !== "reference") throw new Error(`SAELAB_BACKEND must be "native", "reference" or "auto", got "${fallback}"`);
+  return fallback;
+}
+
+/** Returns kernels for `choice` ("auto" = native if available). Asking for "native" explicitly when it is unavailable throws. */
 export function loadKernels(choice: BackendChoice = "auto"): LoadedKernels {
-  const env = process.env.SAELAB_BACKEND;
-  if (choice === "auto" && env !== undefined && env !== "" && env !== "auto" && env !== "native" && env !== "reference") {
-    throw new Error(`SAELAB_BACKEND must be "native", "reference" or "auto", got "${env}"`);
-  }
-  const want = choice === "auto" && (env === "native" || env === "reference") ? env : choice;
-  if (want === "reference") return { kernels: referenceKernels() };
+  if (choice === "reference") return { kernels: referenceKernels() };
   const loaded = loadNativeAddon();
   if ("addon" in loaded) return { kernels: nativeKernels(loaded.addon) };
   const why = loaded.error;
-  if (want === "native") throw new Error(`backend "native" requested but ${why}`);
+  if (choice === "native") throw new Error(`backend "native" requested but ${why}`);
   return { kernels: referenceKernels(), warning: `saelab: ${why}; using the reference TypeScript backend (slower)` };
 }
 

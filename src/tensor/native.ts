@@ -39,17 +39,28 @@ export interface NativeAddon {
 const ADDON_PATH = "../../build/Release/saelab_native.node";
 const ABI_VERSION = 1;
 
-/** Loads the compiled addon (build/Release/saelab_native.node under the package root); returns it, or why it is unavailable. */
-export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+/**
+ * Loads the compiled addon (build/Release/saelab_native.node under the package root) as a plain
+ * module, or says why it cannot be loaded: the one place that requires it, for the SAE kernels here
+ * and the LM kernels (src/lm/native.ts), which each check for their own functions.
+ */
+export function loadAddon(): { module: Readonly<Record<string, unknown>> } | { error: string } {
   try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as Partial<NativeAddon>;
-    if (typeof addon.gemm !== "function" || typeof addon.encode !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
-    if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
-    return { addon: addon as NativeAddon };
+    return { module: createRequire(import.meta.url)(ADDON_PATH) as Record<string, unknown> };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
     return { error: `the native compute addon could not be loaded (${msg})` };
   }
+}
+
+/** Returns the addon's SAE kernels (checked for presence and ABI), or why they are unavailable. */
+export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+  const loaded = loadAddon();
+  if ("error" in loaded) return loaded;
+  const addon = loaded.module as Partial<NativeAddon>;
+  if (typeof addon.gemm !== "function" || typeof addon.encode !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
+  if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
+  return { addon: addon as NativeAddon };
 }
 
 /** Returns the native kernels over a loaded addon. */

@@ -5,6 +5,7 @@
  */
 import type { Kernels } from "../tensor/kernels.js";
 import { UserError } from "../errors.js";
+import { canonicalJson } from "../json.js";
 import { Sae } from "../sae/model.js";
 import { SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
 import type { SaeState } from "../sae/arch.js";
@@ -100,11 +101,11 @@ export function restoreTrainer(
     const diffs: string[] = [];
     for (const k of Object.keys({ ...train, ...expect.train }) as (keyof TrainConfig)[]) {
       if (COSMETIC.includes(k)) continue;
-      if (canonical(train[k]) !== canonical(expect.train[k])) diffs.push(`${k}: checkpoint ${JSON.stringify(train[k])}, now ${JSON.stringify(expect.train[k])}`);
+      if (canonicalJson(train[k]) !== canonicalJson(expect.train[k])) diffs.push(`${k}: checkpoint ${JSON.stringify(train[k])}, now ${JSON.stringify(expect.train[k])}`);
     }
     if (saes.length !== expect.saes.length) diffs.push(`number of SAEs: checkpoint ${saes.length}, now ${expect.saes.length}`);
     else saes.forEach((c, i) => {
-      if (canonical(c) !== canonical(expect.saes[i])) diffs.push(`SAE ${i} config: checkpoint ${JSON.stringify(c)}, now ${JSON.stringify(expect.saes[i])}`);
+      if (canonicalJson(c) !== canonicalJson(expect.saes[i])) diffs.push(`SAE ${i} config: checkpoint ${JSON.stringify(c)}, now ${JSON.stringify(expect.saes[i])}`);
     });
     if (diffs.length) throw new UserError(`${source}: cannot resume, the run's settings changed:\n  - ${diffs.join("\n  - ")}`);
   }
@@ -135,13 +136,4 @@ function need<T extends Float32Array | Int32Array>(m: ReadonlyMap<string, Float3
 function copyExact(dst: Float32Array | Int32Array, src: Float32Array | Int32Array, name: string, source: string): void {
   if (src.length !== dst.length) throw new UserError(`${source}: checkpoint tensor "${name}" has ${src.length} values, expected ${dst.length}`);
   dst.set(src);
-}
-
-/** Returns JSON with object keys sorted, so equal values compare equal whatever their key order. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
 }

@@ -12,7 +12,7 @@ import { initDecoderBias } from "../sae/init.js";
 import { viewsOf, type ParamViews } from "../sae/params.js";
 import type { SaeConfig } from "../sae/registry.js";
 import { createWorkspace, forwardBackward, type StepResult } from "../sae/step.js";
-import type { Workspace } from "../sae/arch.js";
+import { penaltyOf, type Workspace } from "../sae/arch.js";
 import type { TrainConfig } from "./config.js";
 import { TrainingDivergedError, type EventSink, type SaeStepStats } from "./events.js";
 import { adamState, optimizerStep, type AdamState } from "./optimizer.js";
@@ -55,7 +55,7 @@ export class Trainer {
       if (s.dIn !== this.dIn) throw new UserError(`SAE "${s.name}" has dIn ${s.dIn} but "${saes[0]!.name}" has ${this.dIn}; SAEs on one stream share dIn`);
     }
     this.runs = saes.map((sae) => {
-      const coef = sae.def.coefficient?.(sae.config);
+      const coef = penaltyOf(sae.def, sae.config);
       return {
         sae,
         grads: viewsOf(sae.layout, new Float32Array(sae.layout.size)),
