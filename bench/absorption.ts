@@ -7,8 +7,9 @@
  * Then the same on a GPT-2-small-shaped model (12 layers, dModel 768, GPT-2's 50,257-token tokenizer,
  * random weights N(0, 0.02)) at blocks.6.hook_resid_post with 1,000 of its words and a randomly
  * initialised topk SAE (768 -> 16,384, k 64): the eval's cost at a real model's shapes, not its findings.
+ * Its detector reads the first 8,192 prompt positions (--gpt2-detector-rows; the CLI's default is 50,000).
  *
- * Flags (or env SAELAB_BENCH_<FLAG>): --repeats 3  --sae DIR  --steps 1500  --gpt2 on|off  --backend auto|native|reference
+ * Flags (or env SAELAB_BENCH_<FLAG>): --repeats 3  --sae DIR  --steps 1500  --gpt2 on|off  --gpt2-detector-rows 8192  --backend auto|native|reference
  */
 import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -68,13 +69,13 @@ console.log("| model | stage | best s | median s |");
 console.log("|---|---|---|---|");
 
 /** Times `repeats` evals of `s` on `m` and prints one table row per stage. */
-function bench(label: string, m: ProbeLm, at: string, s: SaeModel, maxWords: number): void {
+function bench(label: string, m: ProbeLm, at: string, s: SaeModel, maxWords: number, detectorMaxRows = 50_000): void {
   const cfg = AbsorptionEvalConfigSchema.parse({ model_name: label, min_feats_for_eval: 1 });
   const settings = ProbeSettingsSchema.parse({ max_words: maxWords });
   const times: number[][] = [];
   for (let r = 0; r < repeats; r++) {
     const marks: number[] = [performance.now()];
-    const run = runFirstLetterEval(kernels, m, at, [{ name: "sae", sae: s, cfgDict: {} }], cfg, settings, { onStage: (st) => st !== "prompts" && marks.push(performance.now()) });
+    const run = runFirstLetterEval(kernels, m, at, [{ name: "sae", sae: s, cfgDict: {} }], cfg, settings, { detectorMaxRows, onStage: (st) => st !== "prompts" && marks.push(performance.now()) });
     marks.push(performance.now());
     times.push(marks.slice(1).map((t, i) => (t - marks[i]!) / 1000).concat([(marks[marks.length - 1]! - marks[0]!) / 1000]));
     if (r === 0) console.error(`${label}: ${run.data.nVocabWords} words (${run.data.nTrain} train, ${run.data.nTest} test), ${run.data.promptsRun} prompts, ${run.data.detectorRows} detector rows; SAE ${s.architecture} ${s.dIn} -> ${s.dSae}`);
@@ -105,5 +106,5 @@ if (flag("gpt2", "on") !== "off") {
   const gtok = hfTokenizer({ tokenizer, tokenizerConfig, source: "GPT-2 tokenizer.json (built from gpt-tokenizer's ranks)" });
   const gpt2 = new HookedModel(randomGpt2(), { kernels, lm: loadLmKernels() });
   const gsae = createSae(kernels, SaeConfigSchema.parse({ architecture: "topk", dSae: 16384, k: 64 }), { dIn: 768, seed: 3 });
-  bench("GPT-2-small-shaped (random)", probeLm(gpt2, gtok, "gpt2-random"), "blocks.6.hook_resid_post", gsae, 1000);
+  bench("GPT-2-small-shaped (random)", probeLm(gpt2, gtok, "gpt2-random"), "blocks.6.hook_resid_post", gsae, 1000, Number(flag("gpt2-detector-rows", "8192")));
 }
