@@ -293,12 +293,13 @@ describe.skipIf(!sharedModelFiles())("saelab features on stories260K activations
       "One day, a big dog came to the park. The dog was very happy and wanted to play with Lily.",
       "Tom had a red ball. He threw the ball to his friend Sam, and they laughed all day.",
     ];
-    writeFileSync(join(dir, "corpus.txt"), stories.join("\n\n"));
+    // Enough windows for several forward batches of 32 sequences.
+    writeFileSync(join(dir, "corpus.txt"), Array.from({ length: 12 }, () => stories.join("\n\n")).join("\n\n"));
     mkdirSync(join(dir, "c1"));
     mkdirSync(join(dir, "c2"));
     for (const f of ["cfg.json", "sae_weights.safetensors", "saelab.json"]) for (const d of ["c1", "c2"]) copyFileSync(join(dir, "sae", f), join(dir, d, f));
-    expect(await main(["features", "c1", "--corpus", "corpus.txt", "--seqLen", "32"], io(dir))).toBe(0);
-    expect(await main(["activations", "--hook", "blocks.2.hook_resid_post", "--corpus", "corpus.txt", "--seqLen", "32", "--out", "acts2"], io(dir))).toBe(0);
+    expect(await main(["features", "c1", "--corpus", "corpus.txt", "--seqLen", "16"], io(dir))).toBe(0);
+    expect(await main(["activations", "--hook", "blocks.2.hook_resid_post", "--corpus", "corpus.txt", "--seqLen", "16", "--out", "acts2"], io(dir))).toBe(0);
     expect(await main(["features", "c2", "--activations", "acts2"], io(dir))).toBe(0);
     const dump = (d: string) => {
       const db = new Database(join(dir, d, "features.sqlite"), { readonly: true });
@@ -308,7 +309,9 @@ describe.skipIf(!sharedModelFiles())("saelab features on stories260K activations
     };
     const [a, b] = [dump("c1"), dump("c2")];
     // Every token of the corpus except the BOS of each window.
-    expect(Number(a.rows)).toBe(JSON.parse(readFileSync(join(dir, "acts2", "manifest.json"), "utf8")).totalTokens);
+    const manifest = JSON.parse(readFileSync(join(dir, "acts2", "manifest.json"), "utf8")) as { totalTokens: number; source: { sequences: number } };
+    expect(manifest.source.sequences).toBeGreaterThan(64);
+    expect(Number(a.rows)).toBe(manifest.totalTokens);
     expect(a).toEqual(b);
   });
 });
