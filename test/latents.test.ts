@@ -120,6 +120,47 @@ describe.skipIf(!sharedModelFiles())("saelab latents on stories260K activations"
     expect(live).toBeGreaterThan(10);
   });
 
+  it("detect --activations names each pair's latents by their top tokens and shows the absorber firing with the parent silent", async () => {
+    const c = io(dir);
+    expect(await main(["detect", "sae", "--activations", "acts", "--top", "8"], c)).toBe(0);
+    const lines = c.text().split("\n");
+    const s = readShards(join(dir, "acts"), 64);
+    const { acts, dSae } = bruteEncode(join(dir, "sae"), s.x, s.n, 4);
+    const vocab = readLlama2cTokenizer(sharedModelFiles()!.tokenizer, 512);
+    const text = (t: number) => {
+      const piece = new TextDecoder().decode(vocab.pieces[t]);
+      const byte = /^<0x([0-9A-F]{2})>$/.exec(piece);
+      return byte ? String.fromCharCode(parseInt(byte[1]!, 16)) : piece;
+    };
+    const brute = (j: number) => {
+      const counts = new Map<number, number>();
+      let n = 0;
+      for (let r = 0; r < s.n; r++) if (acts[r * dSae + j]! > 0) {
+        n++;
+        counts.set(s.tokens[r]!, (counts.get(s.tokens[r]!) ?? 0) + 1);
+      }
+      return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 3).map(([t, k]) => `${JSON.stringify(text(t))} ${Math.round((100 * k) / n)}%`).join(", ");
+    };
+    let checked = 0;
+    lines.forEach((line, i) => {
+      const m = /^ {2}(\d+) \[(.*)\] <- (\d+) \[(.*)\] {2}score/.exec(line);
+      if (!m) return;
+      const [parent, absorber] = [Number(m[1]), Number(m[3])];
+      expect(m[2]).toBe(brute(parent));
+      expect(m[4]).toBe(brute(absorber));
+      // The first context: the absorber's strongest firing among rows where the parent is silent.
+      let best = -1;
+      let bestRow = -1;
+      for (let r = 0; r < s.n; r++) if (acts[r * dSae + parent] === 0 && acts[r * dSae + absorber]! > best) [best, bestRow] = [acts[r * dSae + absorber]!, r];
+      if (best <= 0) return;
+      const ctx = /^ {6}\s*([\d.]+) {2}(.*)$/.exec(lines[i + 1]!)!;
+      expect(Number(ctx[1])).toBeCloseTo(best, 2);
+      expect(ctx[2]).toContain(`[[${text(s.tokens[bestRow]!).replace(/\n/g, "\\n")}]]`);
+      checked++;
+    });
+    expect(checked).toBeGreaterThan(2);
+  });
+
   it("prints histograms and marked contexts for chosen latents, and rejects an out-of-range id", async () => {
     const c = io(dir);
     expect(await main(["latents", "sae", "--activations", "acts", "--ids", "3,1", "--top", "4"], c)).toBe(0);

@@ -12,7 +12,7 @@ import { openActivations, type ActivationsDataset } from "../io/activations.js";
 import { sharedModelFiles } from "../io/llama2c.js";
 import { loadSaelensSae } from "../io/saelens.js";
 import { loadTokenizer } from "../io/tokenizer-files.js";
-import { latentTokenStats, renderLatentTokens, type LatentTokens } from "../lm/latent-tokens.js";
+import { latentTokenStats, renderLatentTokens, type LatentTokensResult } from "../lm/latent-tokens.js";
 import type { LmTokenizer } from "../lm/tokenizers/types.js";
 import type { SaeModel } from "../sae/types.js";
 import type { CliIO, Command } from "./args.js";
@@ -37,11 +37,11 @@ export function tokenText(tok: LmTokenizer): (id: number) => string {
 }
 
 /** Returns latentTokenStats of `sae` over every shard of `ds`, in file order. */
-export function shardLatentTokens(sae: SaeModel, ds: ActivationsDataset, o: { ids?: readonly number[] | undefined; top: number; contexts: number; before?: number; after?: number }): { rows: number; latents: LatentTokens[] } {
+export function shardLatentTokens(sae: SaeModel, ds: ActivationsDataset, o: { ids?: readonly number[] | undefined; top: number; contexts: number; before?: number; after?: number; pairs?: readonly { parent: number; absorber: number }[] }): LatentTokensResult {
   function* shards() {
     for (let i = 0; i < ds.manifest.shards.length; i++) yield ds.readShard(i);
   }
-  return latentTokenStats(sae, shards(), { ids: o.ids, topTokens: o.top, contexts: o.contexts, before: o.before ?? 12, after: o.after ?? 3 });
+  return latentTokenStats(sae, shards(), { ids: o.ids, topTokens: o.top, contexts: o.contexts, before: o.before ?? 12, after: o.after ?? 3, pairs: o.pairs });
 }
 
 const LatentsSchema = z

@@ -22,6 +22,8 @@ export interface LatentTokenOptions {
   before: number;
   /** Tokens of context after the firing token. */
   after: number;
+  /** (parent, absorber) pairs whose contexts are collected where the absorber fires and the parent is silent. */
+  pairs?: readonly { parent: number; absorber: number }[] | undefined;
 }
 
 /** One top-activating context. */
@@ -48,8 +50,25 @@ export interface LatentTokens {
   contexts: LatentContext[];
 }
 
+/** The result of latentTokenStats. */
+export interface LatentTokensResult {
+  rows: number;
+  latents: LatentTokens[];
+  /** Per requested pair, the absorber's top-activating contexts among rows where the parent's activation is 0. */
+  pairContexts: LatentContext[][];
+}
+
+/** Inserts (a, row) into `t` (descending by activation, ties to the earlier row), keeping at most `cap`. */
+function pushTop(t: { a: number; row: number }[], a: number, row: number, cap: number): void {
+  if (t.length >= cap && !(a > t[t.length - 1]!.a)) return;
+  let k = t.length;
+  while (k > 0 && t[k - 1]!.a < a) k--;
+  t.splice(k, 0, { a, row });
+  if (t.length > cap) t.pop();
+}
+
 /** Returns, for each chosen latent, its density, token histogram and top contexts over the shards (in order). */
-export function latentTokenStats(sae: SaeModel, shards: Iterable<ActivationShard>, o: LatentTokenOptions): { rows: number; latents: LatentTokens[] } {
+export function latentTokenStats(sae: SaeModel, shards: Iterable<ActivationShard>, o: LatentTokenOptions): LatentTokensResult {
   const ids = o.ids ?? Array.from({ length: sae.dSae }, (_, j) => j);
   for (const j of ids) if (!Number.isInteger(j) || j < 0 || j >= sae.dSae) throw new RangeError(`latent ${j} is out of range (the SAE has ${sae.dSae} latents)`);
   const slot = new Map<number, number>(ids.map((j, i) => [j, i]));
@@ -57,6 +76,9 @@ export function latentTokenStats(sae: SaeModel, shards: Iterable<ActivationShard
   const nFires = new Float64Array(ids.length);
   // Top firings per chosen latent: sorted descending by activation, ties to the earlier row.
   const tops: { a: number; row: number }[][] = ids.map(() => []);
+  const pairs = o.pairs ?? [];
+  for (const q of pairs) for (const j of [q.parent, q.absorber]) if (!Number.isInteger(j) || j < 0 || j >= sae.dSae) throw new RangeError(`latent ${j} is out of range (the SAE has ${sae.dSae} latents)`);
+  const pairTops: { a: number; row: number }[][] = pairs.map(() => []);
   const allTokens: number[] = [];
   const allSeqs: number[] = [];
   let rows = 0;
@@ -82,13 +104,15 @@ export function latentTokenStats(sae: SaeModel, shards: Iterable<ActivationShard
             c.n++;
             c.sum += v;
           } else counts[i]!.set(tok, { n: 1, sum: v });
-          const t = tops[i]!;
-          if (t.length < o.contexts || v > t[t.length - 1]!.a) {
-            let k = t.length;
-            while (k > 0 && t[k - 1]!.a < v) k--;
-            t.splice(k, 0, { a: v, row: rows + r });
-            if (t.length > o.contexts) t.pop();
-          }
+          pushTop(tops[i]!, v, rows + r, o.contexts);
+        }
+        if (pairs.length > 0) {
+          const here = new Map<number, number>();
+          for (let p = lat.rowPtr[rr]!; p < lat.rowPtr[rr + 1]!; p++) if (lat.values[p]! > 0) here.set(lat.colIdx[p]!, lat.values[p]!);
+          pairs.forEach((q, k) => {
+            const a = here.get(q.absorber);
+            if (a !== undefined && !here.has(q.parent)) pushTop(pairTops[k]!, a, rows + r, o.contexts);
+          });
         }
       }
     }
@@ -113,7 +137,7 @@ export function latentTokenStats(sae: SaeModel, shards: Iterable<ActivationShard
       contexts: tops[i]!.map((t) => ({ ...window(t.row), activation: t.a })),
     };
   });
-  return { rows, latents };
+  return { rows, latents, pairContexts: pairTops.map((t) => t.map((x) => ({ ...window(x.row), activation: x.a }))) };
 }
 
 /** Returns a token's text for display: JSON-quoted so spaces and newlines show. */
@@ -127,7 +151,7 @@ export function renderContext(c: LatentContext, decode: (id: number) => string):
 }
 
 /** Returns the report of `latentTokenStats` as text: per latent density, token histogram bars and contexts. */
-export function renderLatentTokens(res: { rows: number; latents: LatentTokens[] }, decode: (id: number) => string): string {
+export function renderLatentTokens(res: LatentTokensResult, decode: (id: number) => string): string {
   const out: string[] = [];
   for (const L of res.latents) {
     out.push(`latent ${L.latent}: fires on ${L.nFires} of ${res.rows} tokens (density ${L.density.toFixed(4)}), ${L.distinctTokens} distinct tokens`);
@@ -145,4 +169,10 @@ export function renderLatentTokens(res: { rows: number; latents: LatentTokens[] 
     out.push("");
   }
   return out.join("\n").trimEnd();
+}
+
+/** Returns a latent's top tokens as one short string: `"The" 41%, " the" 20%`. */
+export function topTokensLine(L: LatentTokens, decode: (id: number) => string, n = 3): string {
+  if (L.nFires === 0) return "(silent)";
+  return L.topTokens.slice(0, n).map(([t, c]) => `${showToken(decode(t))} ${Math.round((100 * c) / L.nFires)}%`).join(", ");
 }
