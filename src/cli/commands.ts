@@ -10,6 +10,7 @@ import { evalCommand } from "./eval.js";
 import { spliceCommand } from "./splice.js";
 import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
+import { latentsCommand } from "./latents.js";
 import { mitigateCommand } from "./mitigate.js";
 import { convertLlama2cCommand } from "./convert.js";
 import { saeFetchCommand } from "./sae-fetch.js";
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   sweepReportCommand as unknown as Command,
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
+  latentsCommand as unknown as Command,
   absorptionCommand as unknown as Command,
   featuresCommand as unknown as Command,
   dashboardCommand as unknown as Command,

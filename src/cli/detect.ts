@@ -19,10 +19,12 @@ import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "../exp
 import { validateDetection, type DetectionValidation } from "../experiments/detect-validate.js";
 import { sampleBatches } from "../metrics/evaluate.js";
 import { openActivations } from "../io/activations.js";
+import { renderContext, topTokensLine } from "../lm/latent-tokens.js";
 import { loadSaelensSae } from "../io/saelens.js";
 import { seed } from "../schema.js";
 import { alignTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
+import { shardLatentTokens, shardsTokenizer, tokenText } from "./latents.js";
 import { progressBar } from "./progress.js";
 import { resolveSaeDir } from "./sae-source.js";
 import { loadBackend } from "./train-run.js";
@@ -164,6 +166,29 @@ export function renderValidation(v: DetectionValidation): string {
   ].join("\n");
 }
 
+/** Pairs shown with their tokens and contexts (the first confident ones of the printed table). */
+const TOKEN_PAIRS = 10;
+
+/** Returns, for the first confident pairs, each latent by its top tokens and contexts where the absorber fires with the parent silent. */
+function pairTokensSection(det: Detection, sae: Sae, activations: string, top: number, io: CliIO): string {
+  const pairs = det.pairs.filter((p) => p.parentSilent !== null).slice(0, top).filter((p) => p.confident).slice(0, TOKEN_PAIRS);
+  if (pairs.length === 0) return "Pair latents by their tokens: (no confident pairs)";
+  const ds = openActivations(resolve(io.cwd, activations));
+  const { tok } = shardsTokenizer(ds, undefined, io);
+  const decode = tokenText(tok);
+  const ids = [...new Set(pairs.flatMap((p) => [p.parent, p.absorber]))];
+  const res = shardLatentTokens(sae, ds, { ids, top: 3, contexts: 2, pairs });
+  const byId = new Map(res.latents.map((l) => [l.latent, l]));
+  const lines = [`Pair latents by their tokens (all ${res.rows} rows of ${activations}; share of each latent's firings), with the absorber's top contexts where the parent is silent ([[firing token]]):`];
+  pairs.forEach((p, k) => {
+    lines.push(`  ${p.parent} [${topTokensLine(byId.get(p.parent)!, decode)}] <- ${p.absorber} [${topTokensLine(byId.get(p.absorber)!, decode)}]  score ${p.score.toFixed(3)}`);
+    const ctx = res.pairContexts[k]!;
+    if (ctx.length === 0) lines.push("      (the absorber never fires with the parent silent on these rows)");
+    for (const c of ctx) lines.push(`      ${c.activation.toFixed(3).padStart(8)}  ${renderContext(c, decode)}`);
+  });
+  return lines.join("\n");
+}
+
 const DetectSchema = z
   .object({
     ...detectDataShape,
@@ -191,6 +216,7 @@ export const detectCommand: Command<typeof DetectSchema> = {
     const s = input.sae;
     const parts = [`${opts.sae}: ${s.architecture}${s.tied ? " (tied)" : ""}, ${s.dIn} -> ${s.dSae} latents; data: ${input.label}`, "", renderDetection(det, opts.top)];
     if (validation) parts.push("", renderValidation(validation));
+    if (opts.activations !== undefined) parts.push("", pairTokensSection(det, input.sae, opts.activations, opts.top, io));
     io.out(parts.join("\n"));
     return 0;
   },
