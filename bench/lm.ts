@@ -25,8 +25,8 @@ import { loadKernels } from "../src/tensor/backend.js";
 import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
-if (args.includes("--family")) {
-  // Model families on random weights of a real model's shape, beside PyTorch eager (bench/lm-family.ts).
+if (["gpt_neox", "gemma2"].includes(args[args.indexOf("--family") + 1] ?? "")) {
+  // These families on random weights of a real model's shape, beside PyTorch eager (bench/lm-family.ts).
   await (await import("./lm-family.js")).benchFamily(args);
   process.exit(0);
 }
