@@ -1,6 +1,7 @@
 /** Shared pieces of the LM commands: the --model/--tokenizer/--processing flags and loading them, and the token corpus flags. */
 import { readFileSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { z } from "zod";
 import { seed } from "../schema.js";
 import { sampleCorpus, textCorpus } from "../lm/activations.js";
@@ -18,13 +19,21 @@ import { loadKernels, resolveBackend } from "../tensor/backend.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { CliIO } from "./args.js";
 import { progressBar } from "./progress.js";
+import { modelHubFlags, resolveModelPath } from "./sae-source.js";
 
 /** The flags every LM command takes. */
 export const modelFlags = {
-  model: z.string().optional().describe("Hugging Face snapshot directory (config.json, model.safetensors or shards, tokenizer.json) or llama2.c checkpoint; default: the shared stories260K.bin when present."),
+  model: z.string().optional().describe("Hugging Face snapshot directory (config.json, model.safetensors or shards, tokenizer.json), a Hub id (org/name, fetched into the HF cache), or llama2.c checkpoint; default: the shared stories260K.bin when present."),
   tokenizer: z.string().optional().describe("tokenizer.json (or a directory with one) or llama2.c tokenizer.bin; default: the snapshot's tokenizer.json, or the shared tok512.bin."),
+  ...modelHubFlags,
   processing: z.boolean().optional().describe("TransformerLens weight processing of LayerNorm models (residual stream centred, as from_pretrained); default on, or as an SAE's cfg.json model_from_pretrained_kwargs says; --no-processing gives the raw Hugging Face values."),
 };
+
+/** Whether a --model argument is a Hub id to fetch: no such local path, and not spelled like a file (an extension, ./ or /). */
+function looksLikeHubId(arg: string, io: CliIO): boolean {
+  if (existsSync(isAbsolute(arg) ? arg : resolve(io.cwd, arg))) return false;
+  return !/^[./~]/.test(arg) && !/\.(bin|pt|pth|safetensors|gguf|json|npz|npy)$/i.test(arg);
+}
 
 /** A loaded model, its tokenizer and where they came from. */
 export interface LoadedLm {
@@ -52,10 +61,11 @@ export function saeProcessing(saeCfg: Record<string, unknown> | undefined): bool
  * Loads the model and tokenizer named by the flags (or the shared defaults), warning once on stderr
  * about a slow backend. Processing: the flag, else what `saeCfg` asks for, else on.
  */
-export async function loadLm(opts: { model?: string | undefined; tokenizer?: string | undefined; processing?: boolean | undefined }, io: CliIO, saeCfg?: Record<string, unknown>): Promise<LoadedLm> {
+export async function loadLm(opts: { model?: string | undefined; tokenizer?: string | undefined; processing?: boolean | undefined; offline?: boolean | undefined; revision?: string | undefined }, io: CliIO, saeCfg?: Record<string, unknown>): Promise<LoadedLm> {
   const shared = sharedModelFiles();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(io.cwd, p));
-  const modelPath = opts.model ? abs(opts.model) : shared?.model;
+  // A --model that names no local path but is spelled org/name is fetched from the Hub into the HF cache.
+  const modelPath = opts.model ? (looksLikeHubId(opts.model, io) ? await resolveModelPath(opts.model, io, opts) : abs(opts.model)) : shared?.model;
   if (!modelPath) throw new UserError(`give --model (the default stories260K model is not at ${sharedModelDir()})`);
   // A path that is not a directory is read as a llama2.c checkpoint (whose reader names a missing file).
   const isDir = statSync(modelPath, { throwIfNoEntry: false })?.isDirectory() ?? false;
