@@ -115,7 +115,7 @@ export async function benchFamily(family: string): Promise<void> {
   if (child.status !== 0) throw new Error(`measuring ${self} failed: ${child.stderr}`);
   const ours = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { extract: number; gen: number; peakMb: number; backend: string };
   const pt = torchFigures(dir);
-  const f = (x: number) => Math.round(x).toLocaleString("en-US");
+  const f = (x: number) => (x < 100 ? x.toPrecision(2) : Math.round(x).toLocaleString("en-US"));
   const beside = (o: number, p: number | undefined) => (p === undefined ? "PyTorch n/a" : `PyTorch eager ${f(p)} tokens/s, ratio ${(o / p).toFixed(2)}x`);
   const mem = `peak memory saelab ${f(ours.peakMb)} MB${pt ? `, PyTorch ${f(pt.peak_rss_mb)} MB` : ""}`;
   console.log(`gpt2 extract ${HOOK}, 64 x 128 tokens: saelab ${f(ours.extract)} tokens/s (${ours.backend}), ${beside(ours.extract, pt?.extract_tokens_per_sec)}; ${mem}`);
