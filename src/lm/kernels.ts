@@ -5,13 +5,13 @@
  * twin; test/lm-kernels.test.ts checks one against the other.
  *
  * Rows are tokens: row r belongs to cache slot rowSlot[r] at absolute position rowPos[r]. `qkv` rows
- * are [q (dim) | k (kvDim) | v (kvDim)] as the fused projection produces them. The KV cache stores
+ * are [q (dModel) | k (kvDim) | v (kvDim)] as the fused projection produces them. The KV cache stores
  * keys as [layer, slot, kvDim, cap] (position fastest), so that attention scores a run of positions
  * per key channel, and values as [layer, slot, cap, kvDim], so that one position's value of a head
  * is contiguous for the weighted sum.
  */
 import {
-  LAYER_RMS_ATT, LAYER_RMS_FFN, LAYER_W13, LAYER_W2, LAYER_WO, LAYER_WQKV, LAYOUT_DIM, LAYOUT_HEAD_SIZE, LAYOUT_HIDDEN,
+  LAYER_RMS_ATT, LAYER_RMS_FFN, LAYER_W13, LAYER_W2, LAYER_WO, LAYER_WQKV, LAYOUT_D_MODEL, LAYOUT_HEAD_SIZE, LAYOUT_HIDDEN,
   LAYOUT_KV_DIM, LAYOUT_LAYER0, LAYOUT_N_HEADS, LAYOUT_N_KV_HEADS, LAYOUT_OFF_CLASSIFIER, LAYOUT_PER_LAYER, LAYOUT_SEQ_LEN, LAYOUT_VOCAB,
 } from "./params.js";
 
@@ -63,23 +63,23 @@ export interface RowInfo {
 export interface LmKernels {
   /** "native" or "reference". */
   readonly name: string;
-  /** out[r] = weight * x[r] / sqrt(mean(x[r]^2) + eps), for x [rows, dim]. */
-  rmsnorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, out: Float32Array, eps: number): void;
-  /** Rotates q in place and the keys into the cache, and writes the values into the cache, for qkv [rows, dim + 2 kvDim]. */
+  /** out[r] = weight * x[r] / sqrt(mean(x[r]^2) + eps), for x [rows, dModel]. */
+  rmsnorm(x: Float32Array, rows: number, dModel: number, weight: Float32Array, out: Float32Array, eps: number): void;
+  /** Rotates q in place and the keys into the cache, and writes the values into the cache, for qkv [rows, dModel + 2 kvDim]. */
   ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number): void;
-  /** Causal attention of each row's queries over its slot's cached positions 0..rowPos; out [rows, dim]. */
+  /** Causal attention of each row's queries over its slot's cached positions 0..rowPos; out [rows, dModel]. */
   attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number, out: Float32Array): void;
   /** out[r] = silu(h13[r, :hidden]) * h13[r, hidden:], for h13 [rows, 2 hidden]; out [rows, hidden]. */
   swiglu(h13: Float32Array, rows: number, hidden: number, out: Float32Array): void;
   /** out [rows, outDim] = x [rows, inDim] @ w^T for w [outDim, inDim] (for few rows; big products use Kernels.gemm). */
   linear(x: Float32Array, rows: number, inDim: number, w: Float32Array, outDim: number, out: Float32Array): void;
-  /** out = the attention block's output (before the residual add) for residual x [rows, dim] at `layer`. */
+  /** out = the attention block's output (before the residual add) for residual x [rows, dModel] at `layer`. */
   attnBlock(m: ModelBuffers, x: Float32Array, ri: RowInfo, cache: KvCache, layer: number, out: Float32Array): void;
-  /** out = the MLP block's output (before the residual add) for residual x [rows, dim] at `layer`. */
+  /** out = the MLP block's output (before the residual add) for residual x [rows, dModel] at `layer`. */
   mlpBlock(m: ModelBuffers, x: Float32Array, rows: number, layer: number, out: Float32Array): void;
-  /** Runs blocks from..to-1 on the residual x [rows, dim] in place (attention and MLP with residual adds). */
+  /** Runs blocks from..to-1 on the residual x [rows, dModel] in place (attention and MLP with residual adds). */
   layers(m: ModelBuffers, x: Float32Array, ri: RowInfo, cache: KvCache, from: number, to: number): void;
-  /** out [rows, vocab] = x [rows, dim] @ classifier^T (the logits of final-normed rows). */
+  /** out [rows, vocab] = x [rows, dModel] @ classifier^T (the logits of final-normed rows). */
   classify(m: ModelBuffers, x: Float32Array, rows: number, out: Float32Array): void;
 }
 
@@ -104,33 +104,33 @@ export function referenceLmKernels(): LmKernels {
     linear,
     attnBlock(m, x, ri, cache, layer, out) {
       const L = m.layout;
-      const dim = L[LAYOUT_DIM]!;
+      const dModel = L[LAYOUT_D_MODEL]!;
       const kvDim = L[LAYOUT_KV_DIM]!;
       const base = LAYOUT_LAYER0 + LAYOUT_PER_LAYER * layer;
-      const xb = new Float32Array(ri.rows * dim);
-      rmsnorm(x, ri.rows, dim, view(m, L[base + LAYER_RMS_ATT]!, dim), xb, RMS_EPS);
-      const qkv = new Float32Array(ri.rows * (dim + 2 * kvDim));
-      linear(xb, ri.rows, dim, view(m, L[base + LAYER_WQKV]!, (dim + 2 * kvDim) * dim), dim + 2 * kvDim, qkv);
+      const xb = new Float32Array(ri.rows * dModel);
+      rmsnorm(x, ri.rows, dModel, view(m, L[base + LAYER_RMS_ATT]!, dModel), xb, RMS_EPS);
+      const qkv = new Float32Array(ri.rows * (dModel + 2 * kvDim));
+      linear(xb, ri.rows, dModel, view(m, L[base + LAYER_WQKV]!, (dModel + 2 * kvDim) * dModel), dModel + 2 * kvDim, qkv);
       ropeStore(m, qkv, ri, cache, layer);
       attention(m, qkv, ri, cache, layer, xb);
-      linear(xb, ri.rows, dim, view(m, L[base + LAYER_WO]!, dim * dim), dim, out);
+      linear(xb, ri.rows, dModel, view(m, L[base + LAYER_WO]!, dModel * dModel), dModel, out);
     },
     mlpBlock(m, x, rows, layer, out) {
       const L = m.layout;
-      const dim = L[LAYOUT_DIM]!;
+      const dModel = L[LAYOUT_D_MODEL]!;
       const hid = L[LAYOUT_HIDDEN]!;
       const base = LAYOUT_LAYER0 + LAYOUT_PER_LAYER * layer;
-      const xb = new Float32Array(rows * dim);
-      rmsnorm(x, rows, dim, view(m, L[base + LAYER_RMS_FFN]!, dim), xb, RMS_EPS);
+      const xb = new Float32Array(rows * dModel);
+      rmsnorm(x, rows, dModel, view(m, L[base + LAYER_RMS_FFN]!, dModel), xb, RMS_EPS);
       const h13 = new Float32Array(rows * 2 * hid);
-      linear(xb, rows, dim, view(m, L[base + LAYER_W13]!, 2 * hid * dim), 2 * hid, h13);
+      linear(xb, rows, dModel, view(m, L[base + LAYER_W13]!, 2 * hid * dModel), 2 * hid, h13);
       const hb = new Float32Array(rows * hid);
       swiglu(h13, rows, hid, hb);
-      linear(hb, rows, hid, view(m, L[base + LAYER_W2]!, dim * hid), dim, out);
+      linear(hb, rows, hid, view(m, L[base + LAYER_W2]!, dModel * hid), dModel, out);
     },
     layers(m, x, ri, cache, from, to) {
-      const dim = m.layout[LAYOUT_DIM]!;
-      const tmp = new Float32Array(ri.rows * dim);
+      const dModel = m.layout[LAYOUT_D_MODEL]!;
+      const tmp = new Float32Array(ri.rows * dModel);
       for (let l = from; l < to; l++) {
         k.attnBlock(m, x, ri, cache, l, tmp);
         for (let i = 0; i < tmp.length; i++) x[i] = x[i]! + tmp[i]!;
@@ -140,9 +140,9 @@ export function referenceLmKernels(): LmKernels {
     },
     classify(m, x, rows, out) {
       const L = m.layout;
-      const dim = L[LAYOUT_DIM]!;
+      const dModel = L[LAYOUT_D_MODEL]!;
       const vocab = L[LAYOUT_VOCAB]!;
-      linear(x, rows, dim, view(m, L[LAYOUT_OFF_CLASSIFIER]!, vocab * dim), vocab, out);
+      linear(x, rows, dModel, view(m, L[LAYOUT_OFF_CLASSIFIER]!, vocab * dModel), vocab, out);
     },
   };
   return k;
@@ -152,15 +152,15 @@ function view(m: ModelBuffers, off: number, n: number): Float32Array {
   return m.buffer.subarray(off, off + n);
 }
 
-function rmsnorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, out: Float32Array, eps: number): void {
+function rmsnorm(x: Float32Array, rows: number, dModel: number, weight: Float32Array, out: Float32Array, eps: number): void {
   for (let r = 0; r < rows; r++) {
-    const o = r * dim;
+    const o = r * dModel;
     let ss = 0;
-    for (let j = 0; j < dim; j++) ss += x[o + j]! * x[o + j]!;
-    const inv = 1 / Math.sqrt(ss / dim + eps);
+    for (let j = 0; j < dModel; j++) ss += x[o + j]! * x[o + j]!;
+    const inv = 1 / Math.sqrt(ss / dModel + eps);
     // Rounding the normalised value to float32 first makes weight * normalised the same number whether
     // the weight is applied here or after a ln_final hook.
-    for (let j = 0; j < dim; j++) out[o + j] = weight[j]! * Math.fround(inv * x[o + j]!);
+    for (let j = 0; j < dModel; j++) out[o + j] = weight[j]! * Math.fround(inv * x[o + j]!);
   }
 }
 
@@ -183,12 +183,12 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
   const kvDim = L[LAYOUT_KV_DIM]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
   const half = hs / 2;
-  const stride = dim + 2 * kvDim;
+  const stride = dModel + 2 * kvDim;
   for (let r = 0; r < ri.rows; r++) {
     const p = ri.rowPos[r]!;
     const o = r * stride;
     const base = cacheOffset(cache, layer, ri.rowSlot[r]!, 0);
-    for (let j = 0; j < dim; j += 2) {
+    for (let j = 0; j < dModel; j += 2) {
       const i = (j % hs) / 2;
       const c = m.rope[(p * half + i) * 2]!;
       const s = m.rope[(p * half + i) * 2 + 1]!;
@@ -197,13 +197,13 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
       qkv[o + j] = q0 * c - q1 * s;
       qkv[o + j + 1] = q0 * s + q1 * c;
       if (j < kvDim) {
-        const k0 = qkv[o + dim + j]!;
-        const k1 = qkv[o + dim + j + 1]!;
+        const k0 = qkv[o + dModel + j]!;
+        const k1 = qkv[o + dModel + j + 1]!;
         cache.k[base + j * cache.cap + p] = k0 * c - k1 * s;
         cache.k[base + (j + 1) * cache.cap + p] = k0 * s + k1 * c;
       }
     }
-    cache.v.set(qkv.subarray(o + dim + kvDim, o + dim + 2 * kvDim), valueOffset(cache, layer, ri.rowSlot[r]!, p));
+    cache.v.set(qkv.subarray(o + dModel + kvDim, o + dModel + 2 * kvDim), valueOffset(cache, layer, ri.rowSlot[r]!, p));
   }
 }
 
@@ -244,7 +244,7 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
       for (let d = 0; d < hs; d++) {
         let acc = 0;
         for (let t = t0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
-        out[r * dim + h * hs + d] = acc / sum;
+        out[r * dModel + h * hs + d] = acc / sum;
       }
     }
   }

@@ -3,7 +3,7 @@
  * checkpoints), with TransformerLens-style hook points.
  *
  * A forward pass takes several token sequences of any lengths and packs all their tokens into one
- * [rows, dim] matrix, so the projections are single GEMMs over every token (Kernels.gemm, weights
+ * [rows, dModel] matrix, so the projections are single GEMMs over every token (Kernels.gemm, weights
  * [out, in] so transB) and no padding is computed. Attention reads each sequence's own KV-cache slot,
  * which makes the uncached forward, a cached prefill and one-token decoding the same computation.
  * With the native LM kernels every pass runs whole layers in native code (threaded, on packed

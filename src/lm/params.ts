@@ -50,7 +50,7 @@ export interface ModelParams {
   layout: Int32Array;
 }
 
-export const LAYOUT_DIM = 0;
+export const LAYOUT_D_MODEL = 0;
 export const LAYOUT_KV_DIM = 1;
 export const LAYOUT_HIDDEN = 2;
 export const LAYOUT_N_HEADS = 3;
