@@ -179,16 +179,16 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
   checkRows(m, ri, cache);
   const L = m.layout;
   // The query width (nHeads headSize), which differs from the model width in Gemma 2.
-  const dim = L[LAYOUT_N_HEADS]! * L[LAYOUT_HEAD_SIZE]!;
+  const qDim = L[LAYOUT_N_HEADS]! * L[LAYOUT_HEAD_SIZE]!;
   const kvDim = L[LAYOUT_KV_DIM]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
   const half = hs / 2;
-  const stride = dModel + 2 * kvDim;
+  const stride = qDim + 2 * kvDim;
   for (let r = 0; r < ri.rows; r++) {
     const p = ri.rowPos[r]!;
     const o = r * stride;
     const base = cacheOffset(cache, layer, ri.rowSlot[r]!, 0);
-    for (let j = 0; j < dModel; j += 2) {
+    for (let j = 0; j < qDim; j += 2) {
       const i = (j % hs) / 2;
       const c = m.rope[(p * half + i) * 2]!;
       const s = m.rope[(p * half + i) * 2 + 1]!;
@@ -197,13 +197,13 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
       qkv[o + j] = q0 * c - q1 * s;
       qkv[o + j + 1] = q0 * s + q1 * c;
       if (j < kvDim) {
-        const k0 = qkv[o + dModel + j]!;
-        const k1 = qkv[o + dModel + j + 1]!;
+        const k0 = qkv[o + qDim + j]!;
+        const k1 = qkv[o + qDim + j + 1]!;
         cache.k[base + j * cache.cap + p] = k0 * c - k1 * s;
         cache.k[base + (j + 1) * cache.cap + p] = k0 * s + k1 * c;
       }
     }
-    cache.v.set(qkv.subarray(o + dModel + kvDim, o + dModel + 2 * kvDim), valueOffset(cache, layer, ri.rowSlot[r]!, p));
+    cache.v.set(qkv.subarray(o + qDim + kvDim, o + qDim + 2 * kvDim), valueOffset(cache, layer, ri.rowSlot[r]!, p));
   }
 }
 
@@ -214,8 +214,8 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
   const nHeads = L[LAYOUT_N_HEADS]!;
   const kvMul = nHeads / L[LAYOUT_N_KV_HEADS]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
-  const dim = nHeads * hs;
-  const stride = dim + 2 * kvDim;
+  const qDim = nHeads * hs;
+  const stride = qDim + 2 * kvDim;
   const scale = m.attnScale ?? 1 / Math.sqrt(hs);
   const softcap = m.attnSoftcap;
   const cap = cache.cap;
@@ -244,7 +244,7 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
       for (let d = 0; d < hs; d++) {
         let acc = 0;
         for (let t = t0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
-        out[r * dModel + h * hs + d] = acc / sum;
+        out[r * qDim + h * hs + d] = acc / sum;
       }
     }
   }
