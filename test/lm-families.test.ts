@@ -115,7 +115,7 @@ describe("bad snapshots are refused naming the file and field", () => {
 
   it("an unknown model_type, by name", async () => {
     const m = tinyLlama(8, "x", { model_type: "falcon" });
-    await expect(load(m)).rejects.toThrow(/config\.json: model_type "falcon" is not supported \(supported: gpt2, llama, qwen2, mistral\)/);
+    await expect(load(m)).rejects.toThrow(/config\.json: model_type "falcon" is not supported \(supported: gpt2, llama, qwen2, mistral, gpt_neox, gemma2\)/);
   });
 
   it("a tensor whose shape disagrees with config.json, and a missing one", async () => {
