@@ -21,6 +21,7 @@ import { TrainingDivergedError, type TrainEvent } from "../train/events.js";
 import { createTrainer, stepBatches, train, type Trainer } from "../train/trainer.js";
 import { readCheckpoint, writeCheckpoint } from "../io/checkpoint.js";
 import { jsonlWriter } from "../io/jsonl.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { saveSaelensSae } from "../io/saelens.js";
 import { describeFields, type CliIO } from "./args.js";
 import { createProgressBar } from "./progress.js";
@@ -137,8 +138,13 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
     if (existsSync(ckPath)) throw new UserError(`${out} already holds a training run (${CHECKPOINT_FILE}); use --resume to continue it or choose another --out`);
     trainer = createTrainer(kernels, saeCfgs, trainCfg, source.dIn);
   }
-  const log = jsonlWriter(join(out, LOG_FILE), { append: opts.resume });
-  const sink = (e: TrainEvent): void => log(e);
+  const logPath = join(out, LOG_FILE);
+  if (opts.resume) rewindTrainLog(logPath, trainer.step);
+  const log = jsonlWriter(logPath, { append: opts.resume });
+  // A resumed run continues the log the uninterrupted run would have written: no second start event.
+  const sink = (e: TrainEvent): void => {
+    if (!(opts.resume && e.type === "start")) log(e);
+  };
   const startStep = trainer.step;
   const bar = createProgressBar({
     total: trainCfg.steps,
@@ -200,6 +206,27 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   );
   if (summary.reason === "data exhausted") io.err(`saelab train: the data ended after ${summary.steps} of ${trainCfg.steps} steps`);
   return 0;
+}
+
+/**
+ * Cuts a killed run's log back to what it held when the checkpoint at `step` was written (events of
+ * earlier steps, the step event of `step`, then its checkpoint event), dropping the events the killed
+ * process logged past it (which the resumed run logs again) and a line cut off by the kill.
+ */
+export function rewindTrainLog(path: string, step: number): void {
+  const kept: string[] = [];
+  const text = existsSync(path) ? readFileSync(path, "utf8") : "";
+  for (const line of text.split("\n")) {
+    let e: { type?: unknown; step?: unknown };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
+    }
+    if (typeof e.step === "number" && (e.step < step || (e.step === step && e.type !== "checkpoint"))) kept.push(line);
+  }
+  if (step > 0) kept.push(JSON.stringify({ type: "checkpoint", step } satisfies TrainEvent));
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
 }
 
 /** Returns the kernels for a --backend choice ("auto" as the environment's SAELAB_BACKEND says), printing the fallback warning once. */

@@ -110,7 +110,8 @@ export function restoreTrainer(
     });
     if (diffs.length) throw new UserError(`${source}: cannot resume, the run's settings changed:\n  - ${diffs.join("\n  - ")}`);
   }
-  const models = saes.map((cfg, i) => {
+  // A resumed run is this run: it carries the caller's configs (equal in content, and in key order to what an uninterrupted run writes).
+  const models = (expect ? expect.saes : saes).map((cfg, i) => {
     const sae = new Sae(kernels, cfg, Float32Array.from(need(tensors, `sae${i}.params`, source, Float32Array)));
     if (sae.params.buffer.length !== sae.layout.size) throw new UserError(`${source}: sae${i}.params has the wrong size`);
     const state: unknown = meta.states?.[i] ?? {};
@@ -120,7 +121,7 @@ export function restoreTrainer(
     Object.assign(sae.state, state);
     return sae;
   });
-  const trainer = new Trainer(kernels, models, train);
+  const trainer = new Trainer(kernels, models, expect ? expect.train : train);
   trainer.runs.forEach((r, i) => {
     copyExact(r.adam.m, need(tensors, `sae${i}.adam_m`, source, Float32Array), `sae${i}.adam_m`, source);
     copyExact(r.adam.v, need(tensors, `sae${i}.adam_v`, source, Float32Array), `sae${i}.adam_v`, source);
