@@ -15,6 +15,8 @@ export interface Segment {
   parser: string;
   from: number;
   to: number;
+  /** Re-running a mutant a child died on, alone. */
+  confirm?: boolean;
 }
 
 /** Arguments of one child run. */
