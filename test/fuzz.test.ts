@@ -17,9 +17,7 @@ describe("fuzz sample (fixed seed)", () => {
   const all = (): Promise<ParserResult[]> =>
     (results ??= runFuzz({ parsers: DEFAULT_TARGETS, n: N, seed: SEED, workers: 2, batch: Math.ceil((N * DEFAULT_TARGETS.length) / 2), timeoutMs: 10_000, memoryMiB: 1024 }));
 
-  // Defects whose fixes wait for issue 17's restructuring (SAELens contradictions, checkpoint configs); expected to fail until then.
-  const PENDING = new Set(["saelens", "checkpoint"]);
-  for (const name of DEFAULT_TARGETS) (PENDING.has(name) ? it.fails : it)(`${name}: no crash, hang, OOM, non-UserError rejection or inconsistent acceptance`, async () => {
+  for (const name of DEFAULT_TARGETS) it(`${name}: no crash, hang, OOM, non-UserError rejection or inconsistent acceptance`, async () => {
     const r = (await all()).find((x) => x.parser === name)!;
     const bad = FAILING.flatMap((o) => (r.examples[o] ?? []).map((e) => `${o} at mutant ${e.i}: ${e.message}`));
     expect(bad).toEqual([]);

@@ -12,7 +12,16 @@ import type { CliIO } from "../src/cli/args.js";
 import { parseNpy } from "../src/io/npy.js";
 import { getFloat32, parseSafetensors, readSafetensors, serializeSafetensors, toFloat32, writeSafetensors, type TensorToWrite } from "../src/io/safetensors.js";
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer, serializeLlama2cTokenizer } from "../src/io/llama2c.js";
-import { loadSaelensSae } from "../src/io/saelens.js";
+import { loadSaelensSae, saveSaelensSae } from "../src/io/saelens.js";
+import { readCheckpoint, writeCheckpoint } from "../src/io/checkpoint.js";
+import { createSae } from "../src/sae/model.js";
+import { resolveSaeConfig, SaeConfigSchema } from "../src/sae/registry.js";
+import { TrainConfigSchema } from "../src/train/config.js";
+import { restoreTrainer, snapshotTrainer } from "../src/train/checkpoint.js";
+import { createTrainer } from "../src/train/trainer.js";
+import { planSweepFile } from "../src/cli/sweep.js";
+import { hfTokenizer } from "../src/lm/tokenizers/hf.js";
+import { llama2cTokenizerFiles } from "../src/lm/tokenizers/llama2c-json.js";
 import { loadWorld, saveWorld, WORLD_TENSORS_FILE } from "../src/io/world.js";
 import { createWorld, WorldConfigSchema } from "../src/toy/world.js";
 import { parseConfig } from "../src/errors.js";
@@ -173,6 +182,105 @@ describe("SAELens directories", () => {
     const e = thrown(() => loadSaelensSae(dir, kernels));
     expect(e).toBeInstanceOf(UserError);
     expect(e.message).toMatch(/sae_weights\.safetensors: tensor "b_enc" has shape/);
+  });
+});
+
+describe("SAELens directories that contradict themselves", () => {
+  /** Copies fixture `name` to a fresh directory with cfg.json edited by `edit`; returns the directory. */
+  const variant = (name: string, label: string, edit: (cfg: Record<string, unknown>) => void): string => {
+    const dir = join(tmp, `sae-${label}`);
+    cpSync(new URL(`./fixtures/saelens/${name}/`, import.meta.url).pathname, dir, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(dir, "cfg.json"), "utf8")) as Record<string, unknown>;
+    edit(cfg);
+    writeFileSync(join(dir, "cfg.json"), JSON.stringify(cfg));
+    return dir;
+  };
+
+  it("a jumprelu directory whose architecture key is misspelled does not load as standard without its threshold", () => {
+    const dir = variant("jumprelu_no_bdec", "misspelled", (c) => {
+      c.architectur = c.architecture;
+      delete c.architecture;
+    });
+    const e = thrown(() => loadSaelensSae(dir, kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toBe(`${join(dir, "sae_weights.safetensors")}: tensor "threshold" belongs to a jumprelu SAE, but ${join(dir, "cfg.json")} says architecture "standard" (it has no "architecture" field, so it reads as standard: is the key misspelled?)`);
+  });
+
+  it('a jumprelu directory saying "standard" is refused', () => {
+    const e = thrown(() => loadSaelensSae(variant("jumprelu_no_bdec", "standard", (c) => (c.architecture = "standard")), kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/tensor "threshold" belongs to a jumprelu SAE, but .*cfg\.json says architecture "standard"$/);
+  });
+
+  it("a topk directory saying standard does not drop k", () => {
+    const e = thrown(() => loadSaelensSae(variant("topk_rescale", "topk-standard", (c) => (c.architecture = "standard")), kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/cfg\.json: k = 3 belongs to a topk SAE, but the file says architecture "standard"$/);
+  });
+
+  it.each([["yes"], [null], [0]])("apply_b_dec_to_input %j is refused, not read as true", (v) => {
+    const e = thrown(() => loadSaelensSae(variant("standard", `bdec-${String(v)}`, (c) => (c.apply_b_dec_to_input = v)), kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(new RegExp(`cfg\\.json: apply_b_dec_to_input must be true or false, got ${JSON.stringify(v)}$`));
+  });
+});
+
+describe("what the fuzzer found", () => {
+  it("saelab.json naming another architecture than cfg.json is a UserError (was a TypeError)", () => {
+    const dir = join(tmp, "sae-meta-mismatch");
+    saveSaelensSae(dir, createSae(kernels, SaeConfigSchema.parse({ architecture: "standard", dIn: 4, dSae: 6 }), { seed: 1 }));
+    const meta = JSON.parse(readFileSync(join(dir, "saelab.json"), "utf8")) as { config: Record<string, unknown> };
+    meta.config.architecture = "jumprelu";
+    delete meta.config.l1Coefficient;
+    delete meta.config.l1WarmUpSteps;
+    writeFileSync(join(dir, "saelab.json"), JSON.stringify(meta));
+    const e = thrown(() => loadSaelensSae(dir, kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/saelab\.json: a jumprelu SAE is saved as SAELens architecture "jumprelu", but cfg\.json says "standard"$/);
+  });
+
+  it("a tokenizer.json whose post-processor is malformed is refused when loaded, not on first use (was a TypeError in encode)", () => {
+    const files = llama2cTokenizerFiles(tinyVocab());
+    (files.tokenizer.post_processor as { single: unknown[] }).single[0] = "topk";
+    const e = thrown(() => hfTokenizer({ ...files, source: "tok/tokenizer.json" }));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/^tok\/tokenizer\.json: @huggingface\/tokenizers cannot build this tokenizer/);
+  });
+
+  it("a tensor entry with an unknown key is refused", () => {
+    const e = thrown(() => parseSafetensors(rawSafetensors('{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"threshold":"yes"}}', new Uint8Array(4)), "k.safetensors"));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/tensor "t" has unknown key "threshold"/);
+  });
+
+  it("a low_rank correlation with more factors than features is refused (was a RangeError in createWorld)", () => {
+    const e = thrown(() => parseConfig(WorldConfigSchema, { nFeatures: 8, dModel: 5, firing: { kind: "constant", probability: 0.1 }, correlation: { kind: "low_rank", rank: 4294967296, scale: 0.3 } }, "w.json"));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/correlation\.rank: is 4294967296 but can be at most nFeatures \(8\)/);
+  });
+
+  it("checkpoints: bad configs in the metadata and non-finite tensors are UserErrors naming the file (were ZodErrors / accepted)", () => {
+    const train = TrainConfigSchema.parse({ steps: 10, batchSize: 4 });
+    const saes = [resolveSaeConfig(SaeConfigSchema.parse({ architecture: "standard", dSae: 6 }), 4)];
+    const snap = snapshotTrainer(createTrainer(kernels, saes, train, 4), {});
+    const path = join(tmp, "ck.safetensors");
+    const meta = snap.meta as { train: Record<string, unknown> };
+    writeCheckpoint(path, { tensors: snap.tensors, meta: { ...meta, train: { ...meta.train, lr: "fast" } } });
+    const ck = readCheckpoint(path);
+    const e = thrown(() => restoreTrainer(kernels, ck.tensors, ck.meta, path, { train, saes }));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toContain(`invalid ${path} (training config):`);
+    const bad = Object.fromEntries(Object.entries(snap.tensors).map(([k, t]) => [k, k === "sae0.adam_m" ? { ...t, data: Float32Array.from(t.data, (v, i) => (i === 2 ? NaN : v)) } : t]));
+    writeCheckpoint(path, { tensors: bad, meta: snap.meta });
+    expect(thrown(() => readCheckpoint(path)).message).toBe(`${path}: tensor "sae0.adam_m" holds NaN at index 2; the checkpoint is damaged`);
+  });
+
+  it("a sweep spec whose axes make an invalid cell names the spec file", () => {
+    const path = join(tmp, "spec.json");
+    writeFileSync(path, JSON.stringify({ name: "x", world: "absorption-basic", axes: { childGivenParent: [0.9] }, saes: [{ architecture: "standard", name: "s", dSae: 8 }], seeds: [1], train: { steps: 10, batchSize: 16 }, eval: { samples: 100 } }));
+    const e = thrown(() => planSweepFile(path));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: sweep cell .*childGivenParent = 0\\.9`));
   });
 });
 

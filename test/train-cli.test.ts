@@ -1,5 +1,5 @@
 /** `saelab train` end to end (through runTrain, with a small stand-in World implementing the contract). */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -100,7 +100,7 @@ describe("saelab train", () => {
       { architecture: "batchtopk", name: "b", dSae: 24, k: 3, tying: "tie_loss", tieLoss: { coefficient: 0.1 } },
     ];
     const dir = setup(cfg);
-    const args = ["--sae", "sae.json", "--steps", "12", "--checkpointEvery", "4", "--lrDecay", "cosine"];
+    const args = ["--sae", "sae.json", "--steps", "12", "--checkpointEvery", "4", "--lrDecay", "cosine", "--logEvery", "1"];
     await runTrain(flags([...args, "--out", "full"]), io(dir), source());
     const crashing = withBatch((s, x) => {
       if (s === 6) throw new Error("power cut");
@@ -117,6 +117,13 @@ describe("saelab train", () => {
       const y = readFileSync(join(dir, "part", name, "sae_weights.safetensors"));
       expect(y.equals(x)).toBe(true);
     }
+    // Every file byte for byte (issue 14): saelab.json and the checkpoint's metadata in the same key
+    // order, and the log without the killed run's events past step 4 or a second start event. Only
+    // wall-clock rates and durations in the log may differ.
+    const wallClock = (b: Buffer) => b.toString("latin1").replace(/"(tokensPerSec|seconds)":[0-9.e+-]+/g, '"$1":0');
+    const files = (root: string): string[] => readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(root.length)).sort();
+    expect(files(join(dir, "part"))).toEqual(files(join(dir, "full")));
+    for (const f of files(join(dir, "full"))) expect(wallClock(readFileSync(join(dir, "part", f))), f).toBe(wallClock(readFileSync(join(dir, "full", f))));
     const ck = readSafetensors(join(dir, "part", "checkpoint.safetensors"));
     expect(JSON.parse(ck.metadata.saelab!).step).toBe(12);
     const again = io(dir);

@@ -15,6 +15,8 @@ export interface Segment {
   parser: string;
   from: number;
   to: number;
+  /** Re-running a mutant a child died on, alone. */
+  confirm?: boolean;
 }
 
 /** Arguments of one child run. */
@@ -46,11 +48,11 @@ const say = (line: string): void => {
 };
 
 /** Runs one mutant; returns its outcome and message (paths inside the mutant shown as <dir>). */
-function runOne(target: FuzzTarget, dir: string, files: FuzzFiles): { outcome: string; message: string } {
+async function runOne(target: FuzzTarget, dir: string, files: FuzzFiles): Promise<{ outcome: string; message: string }> {
   let outcome: string;
   let message = "";
   try {
-    const loaded = target.load(target.entry ? join(dir, target.entry) : dir);
+    const loaded = await target.load(target.entry ? join(dir, target.entry) : dir);
     const problem = target.check(loaded, files);
     outcome = problem === undefined ? "accepted-consistent" : "accepted-with-problem";
     message = problem ?? "";
@@ -66,7 +68,7 @@ function runOne(target: FuzzTarget, dir: string, files: FuzzFiles): { outcome: s
   return { outcome, message: message.split(dir).join("<dir>").slice(0, 400) };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as ChildArgs;
   const seedsOf = new Map<string, FuzzFiles[]>();
   for (const seg of args.segments) {
@@ -80,10 +82,10 @@ function main(): void {
       if (args.save) cpSync(dir, join(args.save, `${seg.parser}-${i}`), { recursive: true });
       say(`S ${seg.parser} ${i}`);
       const t0 = performance.now();
-      const r = runOne(target, dir, files);
+      const r = await runOne(target, dir, files);
       say(JSON.stringify({ parser: seg.parser, i, ...r, ms: performance.now() - t0 }));
     }
   }
 }
 
-main();
+await main();

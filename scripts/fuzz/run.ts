@@ -62,7 +62,7 @@ function rssMiB(pid: number): number {
 type Record_ = (parser: string, i: number, o: Outcome, message: string, ms: number) => void;
 
 /** Runs segments in one child; resolves with the segments left undone after a death (empty when it finished). */
-function runChild(segments: Segment[], opts: FuzzOptions, record: Record_): Promise<Segment[]> {
+function runChild(segments: Segment[], opts: FuzzOptions, record: Record_, confirm = true): Promise<Segment[]> {
   // Mutants are many small files written and read once: tmpfs when there is one.
   const work = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "saelab-fuzz-"));
   const args: ChildArgs = { seed: opts.seed, segments, work, ...(opts.save ? { save: opts.save } : {}) };
@@ -114,8 +114,11 @@ function runChild(segments: Segment[], opts: FuzzOptions, record: Record_): Prom
       if (!at) return resolveJob([]);
       const oom = killedFor === "oom" || /heap out of memory|Allocation failed/i.test(stderr);
       const outcome: Outcome = oom ? "oom" : killedFor === "hang" ? "hang" : "crash";
+      const rest = remainderAfter(segments, at);
+      // A death is counted once it recurs with the mutant alone in a fresh child (a child can also die of its surroundings).
+      if (outcome === "crash" && confirm) return resolveJob([{ parser: at.parser, from: at.i, to: at.i + 1, confirm: true }, ...rest]);
       record(at.parser, at.i, outcome, `${outcome} (exit ${code ?? signal}): ${stderr.trim().split("\n").slice(-3).join(" | ").slice(0, 300)}`, 0);
-      resolveJob(remainderAfter(segments, at));
+      resolveJob(rest);
     });
   });
 }
@@ -158,9 +161,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<ParserResult[]> {
   for (let from = 0; from < maxN; from += chunk) for (const parser of opts.parsers) queue.push({ parser, from, to: Math.min(opts.n, from + chunk) });
   if (opts.only) for (const parser of opts.parsers) for (const i of opts.only) queue.push({ parser, from: i, to: i + 1 });
   const take = (): Segment[] => {
+    if (queue[0]?.confirm) return [queue.shift()!];
     const out: Segment[] = [];
     let size = 0;
-    while (queue.length && size < opts.batch) {
+    while (queue.length && size < opts.batch && !queue[0]!.confirm) {
       const s = queue.shift()!;
       out.push(s);
       size += s.to - s.from;
@@ -169,7 +173,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<ParserResult[]> {
   };
   const worker = async (): Promise<void> => {
     for (let segs = take(); segs.length; segs = take()) {
-      const left = await runChild(segs, opts, record);
+      const left = await runChild(segs, opts, record, !segs.some((x) => x.confirm));
       queue.unshift(...left);
       opts.onProgress?.(done, total);
     }

@@ -10,9 +10,13 @@ import { parseConfig } from "../../src/errors.js";
 import { serializeSafetensors, readSafetensors, toFloat32 } from "../../src/io/safetensors.js";
 import { npyHeaderBytes, readNpy } from "../../src/io/npy.js";
 import {
-  checkpointArrays, readLlama2cCheckpoint, readLlama2cTokenizer, serializeLlama2cCheckpoint, serializeLlama2cTokenizer, type Llama2cConfig, type Llama2cWeights,
+  checkpointArrays, parseLlama2cCheckpoint, readLlama2cCheckpoint, readLlama2cTokenizer, serializeLlama2cCheckpoint, serializeLlama2cTokenizer, type Llama2cConfig, type Llama2cWeights,
 } from "../../src/io/llama2c.js";
 import { loadSaelensSae, saveSaelensSae } from "../../src/io/saelens.js";
+import { readHfSnapshot, writeHfSnapshot } from "../../src/io/hf-snapshot.js";
+import { llama2cToHfSnapshot } from "../../src/io/llama2c-to-hf.js";
+import { tokenizerFromSnapshot } from "../../src/io/tokenizer-files.js";
+import { weightsFromSnapshot } from "../../src/lm/load.js";
 import { loadWorld, readJsonFile, saveWorld } from "../../src/io/world.js";
 import { ActivationShardWriter, openActivations } from "../../src/io/activations.js";
 import { loadSteeringVector, saveSteeringVector } from "../../src/io/steering.js";
@@ -68,8 +72,8 @@ function tinyVocab(): { maxTokenLength: number; pieces: Uint8Array[]; scores: Fl
   return { maxTokenLength: 6, pieces, scores: Float32Array.from(pieces, (_, i) => (i > 258 ? -i / 10 : 0)) };
 }
 
-function tinyCheckpoint(shared: boolean): Uint8Array {
-  const config: Llama2cConfig = { dim: 8, hiddenDim: 12, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize: 16, seqLen: 8, sharedClassifier: shared };
+function tinyCheckpoint(shared: boolean, vocabSize = 16): Uint8Array {
+  const config: Llama2cConfig = { dim: 8, hiddenDim: 12, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize, seqLen: 8, sharedClassifier: shared };
   const rng = new Rng(shared ? 1 : 2);
   const weights: Partial<Llama2cWeights> = {};
   for (const [name, count] of checkpointArrays(config)) {
@@ -201,10 +205,40 @@ export const TARGETS: readonly FuzzTarget[] = [
       } catch {
         return undefined;
       }
-      const header = safetensorsHeaderText(files["sae_weights.safetensors"]!) ?? "";
-      if (/"(log_)?threshold"/.test(header) && !sae.threshold) return `the weights hold a threshold but the SAE was read as ${sae.architecture}`;
+      let names: string[] = [];
+      try {
+        names = Object.keys(JSON.parse(safetensorsHeaderText(files["sae_weights.safetensors"]!) ?? "{}") as object);
+      } catch {
+        // Unparseable headers are the parser's to refuse; an accepted one parsed.
+      }
+      if (names.some((k) => k === "threshold" || k === "log_threshold") && !sae.threshold) return `the weights hold a threshold but the SAE was read as ${sae.architecture}`;
       if (cfg.k !== undefined && cfg.k !== null && sae.architecture !== "topk") return `cfg.json has k but the SAE was read as ${sae.architecture}`;
       if ("apply_b_dec_to_input" in cfg && typeof cfg.apply_b_dec_to_input !== "boolean") return `apply_b_dec_to_input ${JSON.stringify(cfg.apply_b_dec_to_input)} was accepted`;
+      return undefined;
+    },
+  },
+  {
+    name: "hf-snapshot",
+    entry: "",
+    seeds: () => [1, 2].map((shards) => {
+      const vocab = tinyVocab();
+      const snap = llama2cToHfSnapshot(parseLlama2cCheckpoint(tinyCheckpoint(shards === 1, vocab.pieces.length)), vocab);
+      return tempFiles(`hf-${shards}`, (dir) => writeHfSnapshot(dir, { ...snap, shards }));
+    }),
+    // As --model DIR reads it: config.json (family, spec), the weights (single file or index + shards), tokenizer.json.
+    load: async (p) => {
+      const snap = await readHfSnapshot(p);
+      return { loaded: weightsFromSnapshot(snap), tok: tokenizerFromSnapshot(snap) };
+    },
+    check: (loaded) => {
+      const { loaded: w, tok } = loaded as { loaded: ReturnType<typeof weightsFromSnapshot>; tok: ReturnType<typeof tokenizerFromSnapshot> };
+      if (w.weights.embed.length !== w.spec.vocabSize * w.spec.dModel) return `embed has ${w.weights.embed.length} values for vocab ${w.spec.vocabSize} x dModel ${w.spec.dModel}`;
+      if (!sampleFinite(w.weights.embed)) return "embed is not finite";
+      try {
+        tok.decode(tok.encode("Once upon a time, ü 日本"));
+      } catch (e) {
+        return `the tokenizer was accepted but fails: ${(e as Error).message}`;
+      }
       return undefined;
     },
   },

@@ -113,7 +113,12 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   const wPath = join(dir, SAE_WEIGHTS_FILENAME);
   if (!existsSync(cfgPath)) throw new UserError(`${dir} is not a SAELens SAE directory: ${SAE_CFG_FILENAME} is missing`);
   if (!existsSync(wPath)) throw new UserError(`${dir} is not a SAELens SAE directory: ${SAE_WEIGHTS_FILENAME} is missing`);
-  const cfg = convertLegacyCfg(readJson(cfgPath), cfgPath);
+  const rawCfg = readJson(cfgPath);
+  // SAELens reads any truthy value as true; "yes", 0 or null are mistakes, not settings.
+  if ("apply_b_dec_to_input" in rawCfg && typeof rawCfg.apply_b_dec_to_input !== "boolean") {
+    throw new UserError(`${cfgPath}: apply_b_dec_to_input must be true or false, got ${JSON.stringify(rawCfg.apply_b_dec_to_input)}`);
+  }
+  const cfg = convertLegacyCfg(rawCfg, cfgPath);
   const arch = cfg.architecture as string;
   const n = positiveInt(cfg.d_in, "d_in", cfgPath);
   const d = positiveInt(cfg.d_sae, "d_sae", cfgPath);
@@ -126,6 +131,13 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   const known = new Set(["W_enc", "W_dec", "b_enc", "b_dec", "threshold", "log_threshold", "scaling_factor"]);
   const unknown = [...file.tensors.keys()].filter((k) => !known.has(k));
   if (unknown.length) throw new UserError(`${wPath}: unexpected tensors ${unknown.join(", ")} for a ${arch} SAE`);
+  const readers = architectureDefs().filter((def) => def.saelens.load);
+  const def = readers.find((r) => r.saelens.architecture === arch);
+  if (!def) {
+    const names = readers.map((r) => r.saelens.architecture);
+    throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads ${names.slice(0, -1).join(", ")}${names.length > 1 ? " and " : ""}${names.at(-1)} SAEs)`);
+  }
+  checkOwnFacts(def.saelens.architecture, readers, file.tensors, cfg, { cfgPath, wPath, named: "architecture" in rawCfg });
   const W_enc = getFloat32(file, "W_enc", [n, d], wPath);
   const W_dec = getFloat32(file, "W_dec", [d, n], wPath);
   const b_enc = getFloat32(file, "b_enc", [d], wPath);
@@ -147,15 +159,9 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
 
   const metaPath = join(dir, SAELAB_META_FILENAME);
   const saelab = existsSync(metaPath) ? (readJson(metaPath) as unknown as SaelabSaeMeta) : null;
-  if (saelab) return { sae: restoreSaelab(kernels, dir, saelab, { n, d, W_enc, W_dec, b_enc, b_dec, threshold }), cfg, saelab };
+  if (saelab) return { sae: restoreSaelab(kernels, dir, saelab, { arch, n, d, W_enc, W_dec, b_enc, b_dec, threshold }), cfg, saelab };
 
   const base = { dIn: n, dSae: d, tying: "untied", applyBDecToInput: cfg.apply_b_dec_to_input !== false, bDecInit: "zeros" };
-  const readers = architectureDefs().filter((def) => def.saelens.load);
-  const def = readers.find((r) => r.saelens.architecture === arch);
-  if (!def) {
-    const names = readers.map((r) => r.saelens.architecture);
-    throw new UserError(`${cfgPath}: architecture "${arch}" is not supported (saelab reads ${names.slice(0, -1).join(", ")}${names.length > 1 ? " and " : ""}${names.at(-1)} SAEs)`);
-  }
   const own = def.saelens.load!(cfg, (field) => positiveInt(cfg[field], field, cfgPath));
   const config = parseConfig(SaeConfigSchema, { architecture: def.id, ...base, ...own }, cfgPath) as ResolvedSaeConfig;
   const sae = new Sae(kernels, config);
@@ -167,16 +173,39 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   return { sae, cfg, saelab: null };
 }
 
+/** Throws a UserError when the weights or cfg.json hold what only another SAELens architecture has (a threshold in a standard SAE, k outside topk). */
+function checkOwnFacts(
+  arch: string,
+  readers: readonly { saelens: { architecture: string; own?: { tensors?: readonly string[]; cfgFields?: Readonly<Record<string, unknown>> } } }[],
+  tensors: ReadonlyMap<string, unknown>,
+  cfg: Readonly<Record<string, unknown>>,
+  where: { cfgPath: string; wPath: string; named: boolean },
+): void {
+  const hint = where.named ? "" : ` (it has no "architecture" field, so it reads as ${arch}: is the key misspelled?)`;
+  for (const other of readers) {
+    if (other.saelens.architecture === arch) continue;
+    for (const t of other.saelens.own?.tensors ?? []) {
+      if (tensors.has(t)) throw new UserError(`${where.wPath}: tensor "${t}" belongs to a ${other.saelens.architecture} SAE, but ${where.cfgPath} says architecture "${arch}"${hint}`);
+    }
+    for (const [f, off] of Object.entries(other.saelens.own?.cfgFields ?? {})) {
+      const v = cfg[f];
+      if (v !== undefined && v !== null && v !== off) throw new UserError(`${where.cfgPath}: ${f} = ${JSON.stringify(v)} belongs to a ${other.saelens.architecture} SAE, but the file says architecture "${arch}"${hint}`);
+    }
+  }
+}
+
 function restoreSaelab(
   kernels: Kernels,
   dir: string,
   meta: SaelabSaeMeta,
-  w: { n: number; d: number; W_enc: Float32Array; W_dec: Float32Array; b_enc: Float32Array; b_dec: Float32Array; threshold: Float32Array | null },
+  w: { arch: string; n: number; d: number; W_enc: Float32Array; W_dec: Float32Array; b_enc: Float32Array; b_dec: Float32Array; threshold: Float32Array | null },
 ): Sae {
   const src = join(dir, SAELAB_META_FILENAME);
   if (meta.format !== "saelab-sae" || meta.version !== 1) throw new UserError(`${src}: unknown format`);
   const config = parseConfig(SaeConfigSchema, meta.config, `${src} config`) as ResolvedSaeConfig;
   if (config.dIn !== w.n || config.dSae !== w.d) throw new UserError(`${src}: sizes ${config.dIn}x${config.dSae} disagree with the weights (${w.n}x${w.d})`);
+  const savedAs = architectureOf(config).saelens.architecture;
+  if (savedAs !== w.arch) throw new UserError(`${src}: a ${config.architecture} SAE is saved as SAELens architecture "${savedAs}", but ${SAE_CFG_FILENAME} says "${w.arch}"`);
   const sae = new Sae(kernels, config);
   const p = sae.params;
   p.W_dec.set(w.W_dec);

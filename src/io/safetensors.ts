@@ -85,6 +85,8 @@ export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): Safetens
     }
     if (typeof entry !== "object" || entry === null) fail(`tensor "${name}" has no description`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const extra = Object.keys(e).filter((k) => k !== "dtype" && k !== "shape" && k !== "data_offsets");
+    if (extra.length) fail(`tensor "${name}" has unknown key${extra.length > 1 ? "s" : ""} ${extra.map((k) => `"${k}"`).join(", ")} (a tensor entry has dtype, shape and data_offsets)`);
     if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES)) fail(`tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as SafetensorsDtype;
     if (!Array.isArray(e.shape) || !e.shape.every(isCount)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)} (dimensions must be integers from 0 to 2^53 - 1)`);

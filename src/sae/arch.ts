@@ -119,6 +119,15 @@ export interface SaelensFacts<C extends AnyArchConfig> {
    * file and field when the value is bad).
    */
   load?(cfg: Readonly<Record<string, unknown>>, positiveInt: (field: string) => number): Record<string, unknown>;
+  /**
+   * Weight tensors (beyond W_enc, W_dec, b_enc, b_dec) and cfg.json fields that only a SAELens SAE of
+   * `architecture` has: a directory of another architecture holding one contradicts itself (a
+   * jumprelu directory whose `architecture` key is misspelled would otherwise load as standard and
+   * drop its threshold). `cfgFields` maps each field to the one value that also means "off" (e.g.
+   * rescale_acts_by_decoder_norm: false), or null when any value contradicts. Given on the
+   * architecture that has `load`.
+   */
+  readonly own?: { readonly tensors?: readonly string[]; readonly cfgFields?: Readonly<Record<string, unknown>> };
 }
 
 /** How the mitigation refit (src/detect/refit.ts) saves an un-absorbed copy of an SAE of this architecture. */

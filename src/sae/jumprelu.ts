@@ -236,6 +236,7 @@ export const jumprelu: ArchitectureDef<JumpReLUConfig> = {
       jumprelu_tanh_scale: cfg.jumpreluTanhScale,
     }),
     load: () => ({}),
+    own: { tensors: ["threshold", "log_threshold"] },
   },
   refit: { architecture: "jumprelu" },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],

@@ -36,6 +36,7 @@ export const topk: ArchitectureDef<TopKConfig> = {
     trainingDetails: (cfg) => ({ k: cfg.k, aux_loss_coefficient: cfg.auxLossCoefficient, rescale_acts_by_decoder_norm: false }),
     // SAELens keeps no decoder constraint; a rescaling SAE has its norms folded in when it is read.
     load: (_cfg, positiveInt) => ({ k: positiveInt("k"), normalizeDecoder: false }),
+    own: { cfgFields: { k: null, rescale_acts_by_decoder_norm: false } },
   },
   refit: { refused: "its fixed k cannot let a parent fire in addition to its absorbers" },
   levels: (cfg) => [{ width: cfg.dSae, multiplier: 1, lossName: "mse" }],

@@ -4,7 +4,7 @@
  * and continuing gives bitwise the same weights as an uninterrupted run; src/io writes the file.
  */
 import type { Kernels } from "../tensor/kernels.js";
-import { UserError } from "../errors.js";
+import { parseConfig, UserError } from "../errors.js";
 import { canonicalJson } from "../json.js";
 import { Sae } from "../sae/model.js";
 import { SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
@@ -91,9 +91,10 @@ export function restoreTrainer(
 ): Trainer {
   const meta = metaJson as Partial<CheckpointMeta> | null;
   if (!meta || meta.format !== CHECKPOINT_FORMAT || meta.version !== 1) throw new UserError(`${source}: not a saelab checkpoint (format/version missing)`);
-  const train = TrainConfigSchema.parse(meta.train);
-  const saes = (meta.saes ?? []).map((c) => {
-    const parsed = SaeConfigSchema.parse(c);
+  const train = parseConfig(TrainConfigSchema, meta.train, `${source} (training config)`);
+  if (!Array.isArray(meta.saes)) throw new UserError(`${source}: the checkpoint lists no SAE configs`);
+  const saes = meta.saes.map((c, i) => {
+    const parsed = parseConfig(SaeConfigSchema, c, `${source} (SAE config ${i})`);
     if (parsed.dIn === undefined) throw new UserError(`${source}: checkpoint SAE config has no dIn`);
     return parsed as ResolvedSaeConfig;
   });
@@ -109,13 +110,18 @@ export function restoreTrainer(
     });
     if (diffs.length) throw new UserError(`${source}: cannot resume, the run's settings changed:\n  - ${diffs.join("\n  - ")}`);
   }
-  const models = saes.map((cfg, i) => {
+  // A resumed run is this run: it carries the caller's configs (equal in content, and in key order to what an uninterrupted run writes).
+  const models = (expect ? expect.saes : saes).map((cfg, i) => {
     const sae = new Sae(kernels, cfg, Float32Array.from(need(tensors, `sae${i}.params`, source, Float32Array)));
     if (sae.params.buffer.length !== sae.layout.size) throw new UserError(`${source}: sae${i}.params has the wrong size`);
-    Object.assign(sae.state, meta.states?.[i] ?? {});
+    const state: unknown = meta.states?.[i] ?? {};
+    for (const [k, v] of Object.entries(state as object)) {
+      if (!(k in sae.state) || typeof v !== "number" || !Number.isFinite(v)) throw new UserError(`${source}: SAE ${i} state ${k} = ${JSON.stringify(v)} is not a finite number of its state`);
+    }
+    Object.assign(sae.state, state);
     return sae;
   });
-  const trainer = new Trainer(kernels, models, train);
+  const trainer = new Trainer(kernels, models, expect ? expect.train : train);
   trainer.runs.forEach((r, i) => {
     copyExact(r.adam.m, need(tensors, `sae${i}.adam_m`, source, Float32Array), `sae${i}.adam_m`, source);
     copyExact(r.adam.v, need(tensors, `sae${i}.adam_v`, source, Float32Array), `sae${i}.adam_v`, source);

@@ -44,8 +44,8 @@ export interface TrainingOutput {
   writeCheckpoint(data: CheckpointData): void;
   /** Returns what a diverged run says about its checkpoint ("the last good checkpoint is kept at ..." or that none was written). */
   checkpointNote(): string;
-  /** Returns the sink of this session's events (after the earlier sessions' when resuming). */
-  log(resumed: boolean): EventSink;
+  /** Returns the sink of this session's events; resuming at `step` continues the log as an uninterrupted run wrote it. */
+  log(resumed: boolean, step: number): EventSink;
   /** Writes the trained SAEs with their last step's figures and the run's record; returns where each went. */
   saveSaes(saes: readonly { sae: Sae; final: SaeStepStats }[], record: RunRecord, saelensMetadata: Record<string, unknown> | undefined): string[];
 }
@@ -109,7 +109,7 @@ export function runTraining(opts: RunTrainingOptions): TrainingResult {
   }
   const resumed = opts.resume === true;
   opts.onStart?.(trainer, resumed);
-  const log = output?.log(resumed);
+  const log = output?.log(resumed, trainer.step);
   const sink = log || opts.sink ? (e: TrainEvent) => (log?.(e), opts.sink?.(e)) : undefined;
   const saveCheckpoint = (t: Trainer): void => {
     const bad = nonFiniteParams(t);

@@ -197,6 +197,8 @@ export function train(opts: TrainOptions): TrainSummary {
   });
   const t0 = now();
   let tokens = 0;
+  // Events count tokens over the whole run, so a resumed run logs what an uninterrupted one does.
+  const before = trainer.step * cfg.batchSize;
   let reason: TrainSummary["reason"] = "data exhausted";
   if (trainer.step >= cfg.steps) reason = "done";
   else {
@@ -213,7 +215,7 @@ export function train(opts: TrainOptions): TrainSummary {
       const tokensPerSec = seconds > 0 ? tokens / seconds : 0;
       opts.onStep?.(trainer, { tokens, tokensPerSec });
       if (trainer.step % cfg.logEvery === 0 || trainer.step === cfg.steps) {
-        sink?.({ type: "step", step: trainer.step, tokens, tokensPerSec, flopsPerStep: trainer.flopsPerStep, saes: trainer.stats() });
+        sink?.({ type: "step", step: trainer.step, tokens: before + tokens, tokensPerSec, flopsPerStep: trainer.flopsPerStep, saes: trainer.stats() });
       }
       if (trainer.step >= cfg.steps) {
         reason = "done";
@@ -226,6 +228,6 @@ export function train(opts: TrainOptions): TrainSummary {
     }
   }
   const seconds = (now() - t0) / 1000;
-  sink?.({ type: "end", step: trainer.step, tokens, seconds, reason });
+  sink?.({ type: "end", step: trainer.step, tokens: before + tokens, seconds, reason });
   return { steps: trainer.step, tokens, seconds, reason };
 }

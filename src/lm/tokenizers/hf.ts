@@ -34,6 +34,8 @@ export function hfTokenizer(files: HfTokenizerFiles): LmTokenizer {
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(files.tokenizer, files.tokenizerConfig ?? {});
+    // The library builds some malformed parts (normalizer, post_processor, decoder) lazily and fails on first use: use them now.
+    for (const add_special_tokens of [false, true]) tok.decode(tok.encode("Hello, world ü 日本 1", { add_special_tokens }).ids, { skip_special_tokens: true });
   } catch (e) {
     throw new UserError(`${source}: @huggingface/tokenizers cannot build this tokenizer (model.type "${model.type}"): ${(e as Error).message}`);
   }
