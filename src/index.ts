@@ -21,7 +21,10 @@ export type { World, WorldTruth, WorldBatch, WorldSampler } from "./toy/types.js
 export { PRESETS, getPreset, presetNames } from "./toy/presets.js";
 export { describeWorld } from "./toy/describe.js";
 export { saveWorld, loadWorld } from "./io/world.js";
-export { LlamaModel } from "./lm/model.js";
+export { HookedModel, LlamaModel } from "./lm/model.js";
+export { loadModel, loadWeights, type LoadModelOptions } from "./lm/load.js";
+export { FAMILIES, type FamilyId } from "./lm/families/registry.js";
+export type { ModelSpec, CanonicalWeights, LoadedWeights } from "./lm/spec.js";
 export type { ForwardOptions, ForwardResult, ModelBackends } from "./lm/model.js";
 export { Tokenizer, BOS, EOS } from "./lm/tokenizer.js";
 export { generate, sampleToken } from "./lm/generate.js";

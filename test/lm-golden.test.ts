@@ -27,7 +27,7 @@ describe.skipIf(!present).each(backendsUnderTest())("stories260K (%s backends)",
     const tokens = Array.from(tok.encode("Once upon a time, there was a little girl named Lily. She loved"));
     const oracle = runCForward(ckpt, tokens);
     const logits = model.forward([tokens]).logits!;
-    const V = model.config.vocabSize;
+    const V = model.spec.vocabSize;
     for (let t = 0; t < tokens.length; t++) expect(maxAbsDiff(logits.subarray(t * V, (t + 1) * V), oracle[t]!)).toBeLessThan(1e-4);
   });
 
@@ -35,7 +35,7 @@ describe.skipIf(!present).each(backendsUnderTest())("stories260K (%s backends)",
     const { model, tok } = get();
     const prompts = [tok.encode("Once upon a time"), tok.encode("Tom had a red"), tok.encode("The cat")];
     const steps = 40;
-    const V = model.config.vocabSize;
+    const V = model.spec.vocabSize;
     const cachedLogits: number[][] = prompts.map(() => []);
     const cache = model.newCache(prompts.length, 128);
     let res = model.forward(prompts, { cache, logits: "last" });

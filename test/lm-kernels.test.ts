@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../src/tensor/rng.js";
 import { referenceLmKernels, RMS_EPS, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
-import { buildParams, ropeTable } from "../src/lm/params.js";
+import { buildParams } from "../src/lm/params.js";
+import { fromLlama2c } from "../src/lm/families/llama.js";
+import { ropeTableFor } from "../src/lm/rope.js";
 import { maxAbsDiff, tinyCheckpoint } from "./lm-fixtures.js";
 
 const native = loadLmKernels("auto");
@@ -26,8 +28,9 @@ function randomArray(rng: Rng, n: number, std = 1): Float32Array {
 function setup(seed: number, cfg: { dim: number; nHeads: number; nKvHeads: number; hidden: number; slots: number; cap: number; rows: number }) {
   const rng = new Rng(seed);
   const ckpt = tinyCheckpoint(seed, { dim: cfg.dim, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, hiddenDim: cfg.hidden, seqLen: Math.max(cfg.cap, 8), nLayers: 2 });
-  const p = buildParams(ckpt);
-  const m: ModelBuffers = { buffer: p.buffer, layout: p.layout, rope: ropeTable(ckpt.config.seqLen, cfg.dim / cfg.nHeads) };
+  const { spec, weights } = fromLlama2c(ckpt);
+  const p = buildParams(spec, weights);
+  const m: ModelBuffers = { buffer: p.buffer, layout: p.layout, rope: ropeTableFor(spec, ckpt.config.seqLen) };
   const kvDim = (cfg.dim / cfg.nHeads) * cfg.nKvHeads;
   const n = 2 * cfg.slots * kvDim * cfg.cap;
   const mk = (): KvCache => ({ slots: cfg.slots, cap: cfg.cap, nLayers: 2, kvDim, k: new Float32Array(n), v: new Float32Array(n), lengths: new Int32Array(cfg.slots) });

@@ -31,7 +31,8 @@ static int get_layout(napi_env env, napi_value v, const int32_t **out) {
   if (nl < L_LAYER0) return fail(env, "saelab native lm: layout too short");
   const int dim = L[L_DIM], kv = L[L_KV_DIM], hs = L[L_HEAD_SIZE], nh = L[L_N_HEADS], nkv = L[L_N_KV_HEADS];
   if (dim <= 0 || kv <= 0 || L[L_HIDDEN] <= 0 || nh <= 0 || nkv <= 0 || hs <= 0 || hs % 2 || L[L_N_LAYERS] < 0 || L[L_VOCAB] <= 0 || L[L_SEQ_LEN] <= 0 ||
-      nh * hs != dim || nkv * hs != kv || nh % nkv || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]))
+      nh * hs != dim || nkv * hs != kv || nh % nkv || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]) || !(lm_eps(L) > 0.0f) ||
+      LM_ACT(L) > ACT_GELU_ERF || ((L[L_FLAGS] & LF_GATED) && LM_ACT(L) != ACT_SILU))
     return fail(env, "saelab native lm: inconsistent model layout");
   *out = L;
   return 1;
@@ -81,14 +82,19 @@ static int check_layer(napi_env env, const int32_t *L, int layer) {
 static int get_buffer(napi_env env, napi_value v, const int32_t *L, const float **out) {
   float *buf; size_t nbuf;
   if (!saelab_f32(env, v, &buf, &nbuf, "buffer")) return 0;
-  const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
+  const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN], nin = (L[L_FLAGS] & LF_GATED) ? 2 * hid : hid;
+  /* Sizes of the per-layer tensors, in Y_* order; the biases (from Y_LN1_B on) may be absent (-1). */
+  const size_t sizes[Y_PER_LAYER] = { dim, (dim + 2 * kv) * dim, dim * dim, dim, nin * dim, dim * hid, dim, dim + 2 * kv, dim, dim, nin, dim };
   for (int l = 0; l < L[L_N_LAYERS]; l++) {
     const int32_t *o = L + L_LAYER0 + Y_PER_LAYER * l;
-    for (int w = 0; w < Y_PER_LAYER; w++) if (o[w] < 0) return fail(env, "saelab native lm: negative offset in the layout");
-    if ((size_t)o[Y_RMS_ATT] + dim > nbuf || (size_t)o[Y_WQKV] + (dim + 2 * kv) * dim > nbuf || (size_t)o[Y_WO] + dim * dim > nbuf ||
-        (size_t)o[Y_RMS_FFN] + dim > nbuf || (size_t)o[Y_W13] + 2 * hid * dim > nbuf || (size_t)o[Y_W2] + dim * hid > nbuf)
-      return fail(env, "saelab native lm: layout offsets run past the parameter buffer");
+    for (int w = 0; w < Y_PER_LAYER; w++) {
+      if (o[w] == -1 && w >= Y_LN1_B) continue;
+      if (o[w] < 0) return fail(env, "saelab native lm: negative offset in the layout");
+      if ((size_t)o[w] + sizes[w] > nbuf) return fail(env, "saelab native lm: layout offsets run past the parameter buffer");
+    }
+    if ((L[L_FLAGS] & LF_GATED) && o[Y_BIN] != -1) return fail(env, "saelab native lm: a gated MLP with biases is not supported");
   }
+  if (L[L_OFF_FINAL_B] < -1 || (L[L_OFF_FINAL_B] >= 0 && (size_t)L[L_OFF_FINAL_B] + dim > nbuf)) return fail(env, "saelab native lm: final norm bias offset runs past the parameter buffer");
   if (L[L_OFF_CLS] < 0 || (size_t)L[L_OFF_CLS] + (size_t)L[L_VOCAB] * dim > nbuf) return fail(env, "saelab native lm: classifier offset runs past the parameter buffer");
   *out = buf;
   return 1;

@@ -13,15 +13,29 @@
 
 enum {
   L_DIM = 0, L_KV_DIM, L_HIDDEN, L_N_HEADS, L_N_KV_HEADS, L_HEAD_SIZE, L_N_LAYERS, L_VOCAB, L_SEQ_LEN,
-  L_OFF_EMB, L_OFF_FINAL, L_OFF_CLS, L_LAYER0
+  L_OFF_EMB, L_OFF_FINAL, L_OFF_CLS, L_FLAGS, L_EPS_BITS, L_OFF_FINAL_B, L_LAYER0
 };
-enum { Y_RMS_ATT = 0, Y_WQKV, Y_WO, Y_RMS_FFN, Y_W13, Y_W2, Y_PER_LAYER };
+/* Per layer: norms, products and their optional biases (offset -1 when absent). Y_W13 is the MLP's
+   input projection ([gate; up] when gated), Y_W2 its output projection. */
+enum { Y_RMS_ATT = 0, Y_WQKV, Y_WO, Y_RMS_FFN, Y_W13, Y_W2, Y_LN1_B, Y_BQKV, Y_BO, Y_LN2_B, Y_BIN, Y_BOUT, Y_PER_LAYER };
+/* L_FLAGS: LayerNorm (else RMSNorm), gated MLP (SwiGLU), and the activation of a plain MLP in bits 4-7. */
+enum { LF_LAYERNORM = 1, LF_GATED = 2 };
+enum { ACT_SILU = 0, ACT_GELU_TANH = 1, ACT_GELU_ERF = 2 };
+#define LM_ACT(L) (((L)[L_FLAGS] >> 4) & 15)
 #define RMS_EPS 1e-5f
+/* The norm epsilon stored as float bits in the layout. */
+static inline float lm_eps(const int32_t *L) { union { int32_t i; float f; } u = { L[L_EPS_BITS] }; return u.f; }
+/* Parameters at a per-layer offset, or NULL when the offset is -1. */
+static inline const float *lm_opt(const float *buf, const int32_t *L, int layer, int which) {
+  const int32_t o = L[L_LAYER0 + Y_PER_LAYER * layer + which];
+  return o < 0 ? NULL : buf + o;
+}
 
 /* ---- packed weights (lm_mm.c) -------------------------------------------------------------
    Each matrix W [n, k] (llama2.c's [out, in]) is stored as panels of 16 output columns, each
-   panel [k][16] (zero-padded), so a product streams one panel per 16 outputs. w1 and w3 are
-   interleaved: panel b holds w1's outputs 8b..8b+7 then w3's, so SwiGLU is applied in registers.
+   panel [k][16] (zero-padded), so a product streams one panel per 16 outputs. For a gated MLP w1
+   and w3 are interleaved: panel b holds w1's outputs 8b..8b+7 then w3's, so SwiGLU is applied in
+   registers; a plain MLP's input projection is packed like any other matrix.
    Per layer: qkv, wo, w13, w2; then the classifier. */
 enum { P_QKV = 0, P_WO, P_W13, P_W2, P_PER_LAYER };
 /* Floats of packed weights for the model described by L. */
@@ -68,6 +82,12 @@ size_t lm_attn_scratch(const Pass *s);
 enum { LM_SCRATCH_THREAD = 10, LM_SCRATCH_SHARED = 11, LM_SCRATCH_QALL = 12, LM_SCRATCH_QRUN = 13 };
 /* out[r] = w * x[r] / rms(x[r]) for rows of stride ldx (out: ldo), on the calling thread. */
 void lm_rmsnorm_rows(const float *x, int ldx, int rows, int dim, const float *w, float *out, int ldo, float eps);
+/* The model's norm (L_FLAGS: LayerNorm with bias b, else RMSNorm; eps from the layout) of rows. */
+void lm_norm_rows(const int32_t *L, const float *x, int ldx, int rows, const float *w, const float *b, float *out, int ldo);
+/* y[r] += b for rows of width n (stride ldy); nothing when b is NULL. */
+void lm_add_bias(float *y, int ldy, int rows, int n, const float *b);
+/* y[r] = act(y[r] + b) for the plain MLP's activation (LM_ACT) over rows of width n. */
+void lm_bias_act(const int32_t *L, float *y, int ldy, int rows, int n, const float *b);
 /* Threads for a step of `flops` (1: the calling thread alone; 0: the whole pool). */
 int lm_threads_for(double flops, int rows);
 typedef void (*lm_range_fn)(void *ctx, int r0, int r1);

@@ -54,18 +54,38 @@ static void phase_a(void *c, int r0, int r1) {
   const float *x = k->xio ? k->xio : k->x;
   for (int c0 = r0; c0 < r1; c0 += CHUNK) {
     const int n = r1 - c0 < CHUNK ? r1 - c0 : CHUNK;
-    lm_rmsnorm_rows(x + (size_t)c0 * dim, dim, n, dim, W(k->buf, L, l, Y_RMS_ATT), xb, dim, RMS_EPS);
+    lm_norm_rows(L, x + (size_t)c0 * dim, dim, n, W(k->buf, L, l, Y_RMS_ATT), lm_opt(k->buf, L, l, Y_LN1_B), xb, dim);
     lm_mm(xb, dim, n, dim, k->packed + lm_packed_off(L, l, P_QKV), stride, qkv, stride, MM_STORE);
+    lm_add_bias(qkv, stride, n, stride, lm_opt(k->buf, L, l, Y_BQKV));
     lm_rope_rows(s, l, qkv, stride, c0, c0 + n);
     for (int i = 0; i < n; i++) memcpy(k->q + (size_t)(c0 + i) * dim, qkv + (size_t)i * stride, sizeof(float) * dim);
   }
 }
 
+/* y (mode)= the product x W^T plus bias b: with a bias and MM_ADD the branch is rounded (stored in
+   tmp, biased) before the residual add, as the TypeScript path computes it. */
+static void mm_bias(const float *x, int ldx, int n, int k, const float *P, int m, float *y, int mode, const float *b, float *tmp) {
+  if (!b) {
+    lm_mm(x, ldx, n, k, P, m, y, m, mode);
+    return;
+  }
+  float *dst = mode == MM_ADD ? tmp : y;
+  lm_mm(x, ldx, n, k, P, m, dst, m, MM_STORE);
+  lm_add_bias(dst, m, n, m, b);
+  if (mode == MM_ADD) for (size_t i = 0; i < (size_t)n * m; i++) y[i] += tmp[i];
+}
+
 static void mlp_rows(const int32_t *L, int l, const float *buf, const float *packed, const float *x, int n, float *y, int mode, float *xb, float *hb) {
   const int dim = L[L_DIM], hid = L[L_HIDDEN];
-  lm_rmsnorm_rows(x, dim, n, dim, W(buf, L, l, Y_RMS_FFN), xb, dim, RMS_EPS);
-  lm_mm(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_SWIGLU);
-  lm_mm(hb, hid, n, hid, packed + lm_packed_off(L, l, P_W2), dim, y, dim, mode);
+  lm_norm_rows(L, x, dim, n, W(buf, L, l, Y_RMS_FFN), lm_opt(buf, L, l, Y_LN2_B), xb, dim);
+  if (L[L_FLAGS] & LF_GATED) {
+    lm_mm(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_SWIGLU);
+  } else {
+    lm_mm(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_STORE);
+    lm_bias_act(L, hb, hid, n, hid, lm_opt(buf, L, l, Y_BIN));
+  }
+  /* xb is free again: it holds the biased branch before a residual add. */
+  mm_bias(hb, hid, n, hid, packed + lm_packed_off(L, l, P_W2), dim, y, mode, lm_opt(buf, L, l, Y_BOUT), xb);
 }
 
 /* Phase B: attention, wo (added to the residual, or stored as the branch), then the MLP when asked. */
@@ -79,12 +99,13 @@ static void phase_b(void *c, int r0, int r1) {
   for (int c0 = r0; c0 < r1; c0 += CHUNK) {
     const int n = r1 - c0 < CHUNK ? r1 - c0 : CHUNK;
     lm_attend_rows(s, l, k->q, dim, c0, c0 + n, att, dim, S);
+    const float *bo = lm_opt(k->buf, L, l, Y_BO);
     if (k->xio) {
       float *xr = k->xio + (size_t)c0 * dim;
-      lm_mm(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, xr, dim, MM_ADD);
+      mm_bias(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, xr, MM_ADD, bo, xb);
       if (k->mlp) mlp_rows(L, l, k->buf, k->packed, xr, n, xr, MM_ADD, xb, hb);
     } else {
-      lm_mm(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, k->out + (size_t)c0 * dim, dim, MM_STORE);
+      mm_bias(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, k->out + (size_t)c0 * dim, MM_STORE, bo, xb);
     }
   }
 }

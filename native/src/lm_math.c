@@ -37,6 +37,50 @@ void lm_rmsnorm_rows(const float *x, int ldx, int rows, int dim, const float *w,
   }
 }
 
+void lm_norm_rows(const int32_t *L, const float *x, int ldx, int rows, const float *w, const float *b, float *out, int ldo) {
+  const int dim = L[L_DIM];
+  const float eps = lm_eps(L);
+  if (!(L[L_FLAGS] & LF_LAYERNORM)) {
+    lm_rmsnorm_rows(x, ldx, rows, dim, w, out, ldo, eps);
+    return;
+  }
+  /* LayerNorm: sums in double (as the TypeScript twin), then each value rounded once before w and b. */
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * ldx;
+    float *o = out + (size_t)r * ldo;
+    double mean = 0.0, ss = 0.0;
+    for (int j = 0; j < dim; j++) mean += xr[j];
+    mean /= dim;
+    for (int j = 0; j < dim; j++) ss += (xr[j] - mean) * (xr[j] - mean);
+    const double inv = 1.0 / sqrt(ss / dim + eps);
+    for (int j = 0; j < dim; j++) {
+      const float n = (float)((xr[j] - mean) * inv);
+      o[j] = b ? w[j] * n + b[j] : w[j] * n;
+    }
+  }
+}
+
+void lm_add_bias(float *y, int ldy, int rows, int n, const float *b) {
+  if (!b) return;
+  for (int r = 0; r < rows; r++) {
+    float *yr = y + (size_t)r * ldy;
+    for (int j = 0; j < n; j++) yr[j] += b[j];
+  }
+}
+
+void lm_bias_act(const int32_t *L, float *y, int ldy, int rows, int n, const float *b) {
+  const int act = LM_ACT(L);
+  for (int r = 0; r < rows; r++) {
+    float *yr = y + (size_t)r * ldy;
+    for (int j = 0; j < n; j++) {
+      const float a = b ? yr[j] + b[j] : yr[j];
+      if (act == ACT_GELU_ERF) yr[j] = 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
+      else if (act == ACT_GELU_TANH) yr[j] = 0.5f * a * (1.0f + tanhf(0.7978845608028654f * (a + 0.044715f * a * a * a)));
+      else yr[j] = a / (1.0f + expf(-a));
+    }
+  }
+}
+
 static void swiglu_rows(const float *h13, int rows, int hidden, float *out) {
   for (int r = 0; r < rows; r++) {
     const float *a = h13 + (size_t)r * 2 * hidden, *b = a + hidden;

@@ -12,9 +12,15 @@
 
 static inline size_t panels(int n) { return (size_t)(n + PANEL - 1) / PANEL; }
 
+/* Floats of the packed MLP input projection. */
+static size_t w13_packed(const int32_t *L) {
+  const size_t dim = L[L_DIM], hid = L[L_HIDDEN];
+  return PANEL * dim * ((L[L_FLAGS] & LF_GATED) ? (hid + 7) / 8 : panels((int)hid));
+}
+
 static size_t layer_packed(const int32_t *L) {
   const size_t dim = L[L_DIM], kv = L[L_KV_DIM], hid = L[L_HIDDEN];
-  return PANEL * (dim * panels((int)(dim + 2 * kv)) + dim * panels((int)dim) + dim * ((hid + 7) / 8) + hid * panels((int)dim));
+  return PANEL * (dim * panels((int)(dim + 2 * kv)) + dim * panels((int)dim) + hid * panels((int)dim)) + w13_packed(L);
 }
 
 size_t lm_packed_size(const int32_t *L) {
@@ -26,7 +32,7 @@ size_t lm_packed_off(const int32_t *L, int layer, int which) {
   size_t off = layer_packed(L) * layer;
   if (layer == L[L_N_LAYERS]) return off;
   const size_t sizes[P_PER_LAYER] = {
-    PANEL * dim * panels((int)(dim + 2 * kv)), PANEL * dim * panels((int)dim), PANEL * dim * ((hid + 7) / 8), PANEL * hid * panels((int)dim),
+    PANEL * dim * panels((int)(dim + 2 * kv)), PANEL * dim * panels((int)dim), w13_packed(L), PANEL * hid * panels((int)dim),
   };
   for (int w = 0; w < which; w++) off += sizes[w];
   return off;
@@ -58,7 +64,8 @@ void lm_pack(const int32_t *L, const float *buf, float *packed) {
     const int32_t *o = L + L_LAYER0 + Y_PER_LAYER * l;
     pack_rows(buf + o[Y_WQKV], dim + 2 * kv, dim, packed + lm_packed_off(L, l, P_QKV));
     pack_rows(buf + o[Y_WO], dim, dim, packed + lm_packed_off(L, l, P_WO));
-    pack_w13(buf + o[Y_W13], hid, dim, packed + lm_packed_off(L, l, P_W13));
+    if (L[L_FLAGS] & LF_GATED) pack_w13(buf + o[Y_W13], hid, dim, packed + lm_packed_off(L, l, P_W13));
+    else pack_rows(buf + o[Y_W13], hid, dim, packed + lm_packed_off(L, l, P_W13));
     pack_rows(buf + o[Y_W2], dim, hid, packed + lm_packed_off(L, l, P_W2));
   }
   pack_rows(buf + L[L_OFF_CLS], L[L_VOCAB], dim, packed + lm_packed_off(L, L[L_N_LAYERS], 0));

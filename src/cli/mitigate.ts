@@ -23,6 +23,7 @@ import { saveSaelensSae } from "../io/saelens.js";
 import { renderEdgeTable, renderTable } from "../report/text.js";
 import type { ReportInput } from "../report/summary.js";
 import type { Command } from "./args.js";
+import { resolveSaeDir } from "./sae-source.js";
 import { detectDataShape, loadDetectInputs, runDetection } from "./detect.js";
 import { progressBar } from "./progress.js";
 
@@ -57,7 +58,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
   schema: MitigateSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const input = loadDetectInputs(opts, io);
+    const input = loadDetectInputs({ ...opts, sae: await resolveSaeDir(opts.sae, io) }, io);
     const { sae, kernels, batches, world } = input;
     const det = runDetection(input, opts, io);
     const plan = planMitigation(det);

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { presetNames } from "../toy/presets.js";
 import type { Command } from "./args.js";
+import { checkInputFile, checkOutputDir } from "./paths.js";
 import { activationsDataSource } from "./activations-source.js";
 import { loadBackend, runTrain, saeConfigHelp, trainFlagsShape, worldInput } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
@@ -39,6 +40,8 @@ export const trainCommand: Command<typeof TrainSchema> = {
   schema: TrainSchema,
   async run(opts, io) {
     checkTrainSource(opts);
+    checkInputFile(io.cwd, opts.sae, "sae", "an SAE config JSON file (see saelab train --help)");
+    checkOutputDir(io.cwd, opts.out, "out");
     const kernels = loadBackend(opts.backend, io);
     if (opts.activations !== undefined) {
       const { source, dataset } = activationsDataSource(opts.activations, io.cwd);

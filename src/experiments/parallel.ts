@@ -80,7 +80,9 @@ function startWorker(job: TrainJob): Worker {
   const here = import.meta.url;
   if (!here.endsWith(".ts")) return new Worker(new URL("./train-worker.js", here), { workerData: job });
   const script = new URL("./train-worker.ts", here).href;
-  const code = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
+  // Resolved here, not in the worker: an eval'd worker resolves bare names from the cwd, which may be outside the package.
+  const api = import.meta.resolve("tsx/esm/api");
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
   return new Worker(code, { eval: true, workerData: job });
 }
 

@@ -5,7 +5,9 @@
  * accepts any alignment of the data; writing pads the header to 8 bytes as the reference does.
  */
 import { readFileSync } from "node:fs";
+import { UserError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
+import { firstDuplicateKey } from "./json-keys.js";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -26,32 +28,47 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** A tensor to write: float32 or int32 data with a shape. */
+/** A tensor to write: float32 or int32 data with a shape; float32 data may be stored as F16 or BF16 (rounded to nearest even). */
 export interface TensorToWrite {
   data: Float32Array | Int32Array;
   shape: readonly number[];
+  /** Storage dtype for float32 data (default F32). */
+  dtype?: "F32" | "F16" | "BF16";
 }
 
 const MAX_HEADER = 100_000_000;
+const NOT_SAFETENSORS = "it does not start with an 8-byte header length and a JSON header";
 
-/** Parses safetensors bytes, throwing a message that names the file and the problem on any inconsistency. */
+/** A dimension or offset is a non-negative integer that float64 holds exactly. */
+const isCount = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
+
+/** Parses safetensors bytes, throwing a UserError that names the file and the problem on any inconsistency. */
 export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): SafetensorsFile {
   const fail = (msg: string): never => {
-    throw new Error(`${source}: invalid safetensors file: ${msg}`);
+    throw new UserError(`${source}: invalid safetensors file: ${msg}`);
+  };
+  const notSafetensors = (why: string): never => {
+    throw new UserError(`${source} is not a safetensors file: ${why}`);
   };
   if (buf.byteLength < 8) fail(`only ${buf.byteLength} bytes, shorter than the 8-byte header length`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = dv.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER)) fail(`header length ${n} is implausibly large`);
+  if (n > BigInt(MAX_HEADER)) notSafetensors(`${NOT_SAFETENSORS} (its first 8 bytes read as header length ${n})`);
   const headerLen = Number(n);
   if (8 + headerLen > buf.byteLength) fail(`header length ${headerLen} runs past the end of the file (${buf.byteLength} bytes; truncated?)`);
+  // A header always opens with "{": anything else (text, another binary format) is not safetensors.
+  if (buf.byteLength > 8 && buf[8] !== 0x7b) notSafetensors(NOT_SAFETENSORS);
   let header: unknown;
+  let text = "";
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  const dup = firstDuplicateKey(text);
+  if (dup !== undefined) fail(`the header names "${dup}" twice`);
   const dataStart = 8 + headerLen;
   const dataLen = buf.byteLength - dataStart;
   const tensors = new Map<string, RawTensor>();
@@ -70,10 +87,13 @@ export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): Safetens
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES)) fail(`tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as SafetensorsDtype;
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isCount)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)} (dimensions must be integers from 0 to 2^53 - 1)`);
     const shape = e.shape as number[];
+    // Checked without the zeros too: [0, 1e15] holds no bytes, but no real tensor has such a dimension.
+    const nonZero = shape.reduce((a, b) => a * Math.max(b, 1), 1) * DTYPE_BYTES[dtype];
+    if (!Number.isSafeInteger(nonZero) || nonZero > dataLen + MAX_HEADER) fail(`tensor "${name}" has an implausible shape [${shape.join(", ")}] (far more elements than the file could hold)`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has invalid data_offsets`);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
     const [begin, end] = off as [number, number];
     if (end < begin) fail(`tensor "${name}" has data_offsets [${begin}, ${end}] ending before they begin`);
     if (end > dataLen) fail(`tensor "${name}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
@@ -99,7 +119,7 @@ export function readSafetensors(path: string): SafetensorsFile {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read safetensors file ${path}: ${(e as Error).message}`);
+    throw new UserError(`cannot read safetensors file ${path}: ${(e as Error).message}`);
   }
   return parseSafetensors(buf, path);
 }
@@ -108,6 +128,16 @@ export function readSafetensors(path: string): SafetensorsFile {
 export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
   const count = t.shape.reduce((a, b) => a * b, 1);
   const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  switch (t.dtype) {
+    case "F32":
+      // new Uint8Array(view) copies (a Buffer's slice would not), giving an aligned buffer of our own.
+      if (LITTLE_ENDIAN) return new Float32Array(new Uint8Array(t.bytes.subarray(0, count * 4)).buffer);
+      break;
+    case "F16":
+    case "BF16":
+      if (LITTLE_ENDIAN) return halfBitsToFloat32(new Uint16Array(new Uint8Array(t.bytes.subarray(0, count * 2)).buffer), t.dtype);
+      break;
+  }
   const out = new Float32Array(count);
   switch (t.dtype) {
     case "F32":
@@ -139,9 +169,64 @@ export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
       for (let i = 0; i < count; i++) out[i] = dv.getUint8(i);
       break;
     default:
-      throw new Error(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
+      throw new UserError(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
   }
   return out;
+}
+
+/** Every float16 bit pattern's float32 value (256 KiB, built once; read-only), so F16 converts with one lookup a value. */
+const HALF_TABLE: Float32Array = (() => {
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) t[h] = halfToFloat(h);
+  return t;
+})();
+
+/** Returns float32 values of float16 or bfloat16 bit patterns [n] (bfloat16 is the top half of a float32). */
+export function halfBitsToFloat32(bits: Uint16Array, dtype: "F16" | "BF16"): Float32Array {
+  const out = new Float32Array(bits.length);
+  if (dtype === "BF16") {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  } else {
+    for (let i = 0; i < bits.length; i++) out[i] = HALF_TABLE[bits[i]!]!;
+  }
+  return out;
+}
+
+/** Returns the float16 or bfloat16 bit patterns [n] nearest to float32 values (round to nearest, ties to even; NaN stays NaN). */
+export function float32ToHalfBits(values: Float32Array, dtype: "F16" | "BF16"): Uint16Array {
+  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = dtype === "BF16" ? f32BitsToBf16(u[i]!) : f32BitsToHalf(u[i]!);
+  return out;
+}
+
+function f32BitsToBf16(x: number): number {
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+function f32BitsToHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = mant & ((1 << shift) - 1);
+    let h = mant >>> shift;
+    if (rest > half || (rest === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+  return sign | h;
 }
 
 /** Returns a tensor's values as int32 (from I32/I64/I16/I8/U8/BOOL), rejecting floats and out-of-range values. */
@@ -157,9 +242,9 @@ export function toInt32(t: RawTensor, name = "tensor"): Int32Array {
       case "I16": v = dv.getInt16(i * 2, true); break;
       case "I8": v = dv.getInt8(i); break;
       case "U8": case "BOOL": v = dv.getUint8(i); break;
-      default: throw new Error(`${name}: dtype ${t.dtype} is not an integer type`);
+      default: throw new UserError(`${name}: dtype ${t.dtype} is not an integer type`);
     }
-    if (v > 2147483647 || v < -2147483648) throw new Error(`${name}: value ${v} at ${i} does not fit in int32`);
+    if (v > 2147483647 || v < -2147483648) throw new UserError(`${name}: value ${v} at ${i} does not fit in int32`);
     out[i] = v;
   }
   return out;
@@ -168,9 +253,9 @@ export function toInt32(t: RawTensor, name = "tensor"): Int32Array {
 /** Returns a named tensor as float32 after checking its shape (use -1 for a free dimension). */
 export function getFloat32(file: SafetensorsFile, name: string, shape: readonly number[], source = "safetensors file"): Float32Array {
   const t = file.tensors.get(name);
-  if (!t) throw new Error(`${source}: missing tensor "${name}" (has: ${[...file.tensors.keys()].join(", ") || "none"})`);
+  if (!t) throw new UserError(`${source}: missing tensor "${name}" (has: ${[...file.tensors.keys()].join(", ") || "none"})`);
   const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-  if (!ok) throw new Error(`${source}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.map((d) => (d === -1 ? "*" : d)).join(", ")}]`);
+  if (!ok) throw new UserError(`${source}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.map((d) => (d === -1 ? "*" : d)).join(", ")}]`);
   return toFloat32(t, name);
 }
 
@@ -183,11 +268,13 @@ export function serializeSafetensors(tensors: Readonly<Record<string, TensorToWr
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) throw new Error(`safetensors: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(", ")}] needs ${count}`);
-    const dtype = t.data instanceof Float32Array ? "F32" : "I32";
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const half = t.data instanceof Float32Array && (t.dtype === "F16" || t.dtype === "BF16") ? t.dtype : null;
+    const dtype = half ?? (t.data instanceof Float32Array ? "F32" : "I32");
+    const stored = half ? float32ToHalfBits(t.data as Float32Array, half) : t.data;
+    const bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
     header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
     offset += bytes.byteLength;
-    parts.push(littleEndianCopy(bytes));
+    parts.push(littleEndianCopy(bytes, half ? 2 : 4));
   }
   let json = JSON.stringify(header);
   const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
@@ -205,10 +292,10 @@ export function writeSafetensors(path: string, tensors: Readonly<Record<string, 
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-function littleEndianCopy(bytes: Uint8Array): Uint8Array {
+function littleEndianCopy(bytes: Uint8Array, width: number): Uint8Array {
   if (LITTLE_ENDIAN) return bytes;
   const out = new Uint8Array(bytes);
-  for (let i = 0; i < out.length; i += 4) out.subarray(i, i + 4).reverse();
+  for (let i = 0; i < out.length; i += width) out.subarray(i, i + width).reverse();
   return out;
 }
 

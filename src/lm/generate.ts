@@ -7,7 +7,7 @@
 import { Rng } from "../tensor/rng.js";
 import { BOS } from "./tokenizer.js";
 import type { HookSpec } from "./hooks.js";
-import type { LlamaModel } from "./model.js";
+import type { HookedModel } from "./model.js";
 
 /** How to pick the next token. */
 export interface SamplingOptions {
@@ -27,6 +27,8 @@ export interface GenerateOptions extends SamplingOptions {
   firstSequence?: number;
   /** Stop a sequence when it produces BOS (llama2.c's end-of-story signal). Default true. */
   stopAtBos?: boolean;
+  /** Stop a sequence at any of these tokens instead (e.g. an HF tokenizer's EOS); overrides stopAtBos. */
+  stopTokens?: readonly number[];
   /** Hooks active during the whole generation (prompt and generated tokens). */
   hooks?: readonly HookSpec[];
   /** Called with (sequence index, token) as each token is chosen. */
@@ -91,7 +93,7 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
  * Generates up to `steps` tokens after each prompt (prompts are token ids, usually starting with
  * BOS), all prompts together with one KV cache; returns the generated tokens of each prompt.
  */
-export function generate(model: LlamaModel, prompts: readonly ArrayLike<number>[], opts: GenerateOptions): Int32Array[] {
+export function generate(model: HookedModel, prompts: readonly ArrayLike<number>[], opts: GenerateOptions): Int32Array[] {
   const { steps } = opts;
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
   const n = prompts.length;
@@ -100,19 +102,19 @@ export function generate(model: LlamaModel, prompts: readonly ArrayLike<number>[
     if (p.length === 0) throw new RangeError(`prompt ${i} is empty; start it with BOS (token ${BOS})`);
   });
   const longest = Math.max(...prompts.map((p) => p.length));
-  const cap = Math.min(model.config.seqLen, longest + steps);
-  if (longest > model.config.seqLen) throw new RangeError(`a prompt of ${longest} tokens exceeds the model's context length ${model.config.seqLen}`);
+  const cap = Math.min(model.spec.contextLength, longest + steps);
+  if (longest > model.spec.contextLength) throw new RangeError(`a prompt of ${longest} tokens exceeds the model's context length ${model.spec.contextLength}`);
   const cache = model.newCache(n, cap);
   const base = new Rng(opts.seed ?? 0);
   const rngs = prompts.map((_, i) => base.fork(`sequence ${i + (opts.firstSequence ?? 0)}`));
   const out: number[][] = prompts.map(() => []);
-  const stopAtBos = opts.stopAtBos ?? true;
+  const stops = new Set(opts.stopTokens ?? ((opts.stopAtBos ?? true) ? [BOS] : []));
   let active = prompts.map((_, i) => i);
   let inputs: ArrayLike<number>[] = [...prompts];
   for (let step = 0; step < steps && active.length > 0; step++) {
     const res = model.forward(inputs, { cache, slots: active, logits: "last", hooks: opts.hooks ?? [] });
     const logits = res.logits!;
-    const V = model.config.vocabSize;
+    const V = model.spec.vocabSize;
     const next: number[] = [];
     const still: number[] = [];
     active.forEach((s, j) => {
@@ -120,7 +122,7 @@ export function generate(model: LlamaModel, prompts: readonly ArrayLike<number>[
       opts.onToken?.(s, tok);
       out[s]!.push(tok);
       const full = cache.lengths[s]! >= cap;
-      if (!(stopAtBos && tok === BOS) && !full) {
+      if (!stops.has(tok) && !full) {
         still.push(s);
         next.push(tok);
       }

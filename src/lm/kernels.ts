@@ -44,6 +44,12 @@ export interface ModelBuffers {
    * panels on first use); made from `buffer` once, so later edits of the parameters are not seen.
    */
   packed?: Float32Array;
+  /** Per layer: attend only to keys within this many positions (sliding window), null = all; only the reference kernels read it. */
+  windows?: readonly (number | null)[] | undefined;
+  /** Attention score scale (default 1 / sqrt(headSize)); only the reference kernels read it. */
+  attnScale?: number | undefined;
+  /** Attention logits become cap * tanh(s / cap) (Gemma 2); only the reference kernels read it. */
+  attnSoftcap?: number | undefined;
 }
 
 /** Rows of a step: which slot and absolute position each row is. */
@@ -172,7 +178,8 @@ export function checkRows(m: ModelBuffers, ri: RowInfo, cache: KvCache): void {
 function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number): void {
   checkRows(m, ri, cache);
   const L = m.layout;
-  const dim = L[LAYOUT_DIM]!;
+  // The query width (nHeads headSize), which differs from the model width in Gemma 2.
+  const dim = L[LAYOUT_N_HEADS]! * L[LAYOUT_HEAD_SIZE]!;
   const kvDim = L[LAYOUT_KV_DIM]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
   const half = hs / 2;
@@ -203,37 +210,40 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
 function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number, out: Float32Array): void {
   checkRows(m, ri, cache);
   const L = m.layout;
-  const dim = L[LAYOUT_DIM]!;
   const kvDim = L[LAYOUT_KV_DIM]!;
   const nHeads = L[LAYOUT_N_HEADS]!;
   const kvMul = nHeads / L[LAYOUT_N_KV_HEADS]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
+  const dim = nHeads * hs;
   const stride = dim + 2 * kvDim;
-  const scale = 1 / Math.sqrt(hs);
+  const scale = m.attnScale ?? 1 / Math.sqrt(hs);
+  const softcap = m.attnSoftcap;
   const cap = cache.cap;
+  const window = m.windows?.[layer] ?? null;
   for (let r = 0; r < ri.rows; r++) {
     const p = ri.rowPos[r]!;
     const base = cacheOffset(cache, layer, ri.rowSlot[r]!, 0);
     const scores = new Float64Array(p + 1);
+    const t0 = window === null ? 0 : Math.max(0, p - window + 1);
     for (let h = 0; h < nHeads; h++) {
       const q = r * stride + h * hs;
       const kc = base + Math.floor(h / kvMul) * hs * cap;
       let max = -Infinity;
-      for (let t = 0; t <= p; t++) {
+      for (let t = t0; t <= p; t++) {
         let dot = 0;
         for (let d = 0; d < hs; d++) dot += qkv[q + d]! * cache.k[kc + d * cap + t]!;
-        scores[t] = dot * scale;
+        scores[t] = softcap === undefined ? dot * scale : softcap * Math.tanh((dot * scale) / softcap);
         if (scores[t]! > max) max = scores[t]!;
       }
       let sum = 0;
-      for (let t = 0; t <= p; t++) {
+      for (let t = t0; t <= p; t++) {
         scores[t] = Math.exp(scores[t]! - max);
         sum += scores[t]!;
       }
       const vc = valueOffset(cache, layer, ri.rowSlot[r]!, 0) + Math.floor(h / kvMul) * hs;
       for (let d = 0; d < hs; d++) {
         let acc = 0;
-        for (let t = 0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
+        for (let t = t0; t <= p; t++) acc += scores[t]! * cache.v[vc + t * kvDim + d]!;
         out[r * dim + h * hs + d] = acc / sum;
       }
     }

@@ -9,7 +9,7 @@ import { renderReading } from "./reading.js";
 import { barsSvg, escapeXml, heatmapSvg, histogramSvg } from "./svg.js";
 import { COLUMNS, fmt, ReportInputSchema, summaryRows, type ReportInput, type ReportInputRaw } from "./summary.js";
 
-const CSS = `
+export const REPORT_CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
@@ -119,7 +119,7 @@ export function renderReportHtml(raw: ReportInput | ReportInputRaw): string {
   const section = (id: string, heading: string, body: string) => `<section id="${id}"><h2>${escapeXml(heading)}</h2>${body}</section>`;
   return [
     "<!DOCTYPE html>",
-    `<html lang="en"><head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>${title}</title><style>${CSS}</style></head><body>`,
+    `<html lang="en"><head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>${title}</title><style>${REPORT_CSS}</style></head><body>`,
     `<h1>${title}</h1>`,
     `<p>World <b>${escapeXml(w.name)}</b>: ${w.nFeatures} true features in ${w.dModel} dimensions.</p>`,
     input.command ? `<pre>${escapeXml(input.command)}</pre>` : "",

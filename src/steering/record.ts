@@ -3,7 +3,7 @@
  * forward pass appends a copy of each watched layer's activation with its rows' sequences and
  * absolute positions, until remove().
  */
-import type { LlamaModel } from "../lm/model.js";
+import type { HookedModel } from "../lm/model.js";
 import { layerHookName, resolveLayer, type LayerType } from "./vector.js";
 
 /** One forward pass's activation at one layer. */
@@ -23,8 +23,8 @@ export interface ActivationRecorder {
 }
 
 /** Starts recording the activations of `layers` (default all; negative from the end) on every forward pass of `model`. */
-export function recordActivations(model: LlamaModel, opts: { layers?: readonly number[]; layerType?: LayerType } = {}): ActivationRecorder {
-  const nLayers = model.config.nLayers;
+export function recordActivations(model: HookedModel, opts: { layers?: readonly number[]; layerType?: LayerType } = {}): ActivationRecorder {
+  const nLayers = model.spec.nLayers;
   const layers = (opts.layers ?? Array.from({ length: nLayers }, (_, i) => i)).map((l) => resolveLayer(l, nLayers));
   const records = new Map<number, RecordedActivation[]>(layers.map((l) => [l, []]));
   const handles = layers.map((l) =>

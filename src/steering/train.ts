@@ -4,8 +4,8 @@
  * activation at one token (default the last; an index counted from the end when negative, or a
  * function of the text), and aggregate the positive and negative activations per layer.
  */
-import type { LlamaModel } from "../lm/model.js";
-import type { Tokenizer } from "../lm/tokenizer.js";
+import type { HookedModel } from "../lm/model.js";
+import type { LmTokenizer } from "../lm/tokenizers/types.js";
 import { meanAggregator, type Aggregator } from "./aggregators.js";
 import { layerHookName, resolveLayer, SteeringVector, type LayerType } from "./vector.js";
 
@@ -50,12 +50,12 @@ export function toSample(s: SteeringSample | readonly [string, string]): Steerin
 }
 
 /** Returns the activations of each pair's positive and negative text at the read token, per layer. */
-export function extractContrastActivations(model: LlamaModel, tok: Tokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): ContrastActivations {
-  const nLayers = model.config.nLayers;
+export function extractContrastActivations(model: HookedModel, tok: LmTokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): ContrastActivations {
+  const nLayers = model.spec.nLayers;
   const layers = (opts.layers ?? Array.from({ length: nLayers }, (_, i) => i)).map((l) => resolveLayer(l, nLayers));
   const layerType = opts.layerType ?? "decoder_block";
   const read = opts.readTokenIndex ?? -1;
-  const D = model.config.dim;
+  const D = model.spec.dModel;
   const n = samples.length;
   if (n === 0) throw new RangeError("training a steering vector needs at least one pair");
   const pos = new Map(layers.map((l) => [l, new Float32Array(n * D)]));
@@ -66,7 +66,7 @@ export function extractContrastActivations(model: LlamaModel, tok: Tokenizer, sa
     const part = samples.slice(s0, s0 + batch).map(toSample);
     for (const side of ["positive", "negative"] as const) {
       const texts = part.map((s) => s[side]);
-      const seqs = texts.map((t) => tok.encode(t));
+      const seqs = texts.map((t) => Int32Array.from(tok.encode(t, { addBos: tok.bos !== undefined })));
       const rows = part.map((s, i) => {
         const own = side === "positive" ? s.readPositiveTokenIndex : s.readNegativeTokenIndex;
         const idx = own ?? (typeof read === "function" ? read(texts[i]!) : read);
@@ -91,10 +91,10 @@ export function extractContrastActivations(model: LlamaModel, tok: Tokenizer, sa
 }
 
 /** Returns a steering vector trained from contrastive pairs. */
-export function trainSteeringVector(model: LlamaModel, tok: Tokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): SteeringVector {
+export function trainSteeringVector(model: HookedModel, tok: LmTokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): SteeringVector {
   const acts = extractContrastActivations(model, tok, samples, opts);
   const agg = opts.aggregator ?? meanAggregator();
-  const D = model.config.dim;
+  const D = model.spec.dModel;
   const vecs = new Map(acts.layers.map((l) => [l, agg(acts.pos.get(l)!, acts.neg.get(l)!, acts.pairs, D)]));
   return new SteeringVector(vecs, opts.layerType ?? "decoder_block");
 }

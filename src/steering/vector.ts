@@ -5,7 +5,7 @@
  * with the KV cache. Patching returns a handle whose remove() undoes it.
  */
 import type { HookFn, HookHandle, HookSpec } from "../lm/hooks.js";
-import type { LlamaModel } from "../lm/model.js";
+import type { HookedModel } from "../lm/model.js";
 import type { PatchDeltaOperator } from "./operators.js";
 
 /** Which activation of a layer is read and patched, with the steering-vectors library's names. */
@@ -85,14 +85,14 @@ export class SteeringVector {
   }
 
   /** Patches the model until the returned handle's remove() (the steering-vectors library's patch_activations). */
-  patch(model: LlamaModel, opts: PatchOptions = {}): HookHandle {
-    for (const l of this.layerActivations.keys()) resolveLayer(l, model.config.nLayers);
+  patch(model: HookedModel, opts: PatchOptions = {}): HookHandle {
+    for (const l of this.layerActivations.keys()) resolveLayer(l, model.spec.nLayers);
     const handles = this.hooks(opts).map(([name, fn]) => model.addHook(name, fn));
     return { remove: () => handles.forEach((h) => h.remove()) };
   }
 
   /** Runs `fn` with the model patched, then removes the patch (the library's apply context manager). */
-  apply<T>(model: LlamaModel, opts: PatchOptions, fn: () => T): T {
+  apply<T>(model: HookedModel, opts: PatchOptions, fn: () => T): T {
     const handle = this.patch(model, opts);
     try {
       return fn();
