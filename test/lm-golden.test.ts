@@ -62,7 +62,6 @@ describe.skipIf(!present).each(backendsUnderTest())("stories260K (%s backends)",
 });
 
 describe.skipIf(present)("stories260K", () => {
-  it(SHARED_MODEL_MISSING, () => {
-    expect(present).toBe(false);
-  });
+  // Reported as skipped, with the reason as its name (a passing placeholder would hide the missing model).
+  it.skip(SHARED_MODEL_MISSING, () => {});
 });

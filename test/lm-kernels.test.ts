@@ -281,7 +281,6 @@ describe.skipIf(!hasNative)("native LM kernels and threads", () => {
 });
 
 describe.skipIf(hasNative)("native LM kernels", () => {
-  it("skipped: the native addon was not built or lacks the LM kernels, so only the TypeScript twins run", () => {
-    expect(native.name).toBe("reference");
-  });
+  // Reported as skipped, with the reason as its name.
+  it.skip("skipped: the native addon was not built or lacks the LM kernels, so only the TypeScript twins run", () => {});
 });

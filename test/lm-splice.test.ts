@@ -81,7 +81,6 @@ describe.skipIf(!sharedModelFiles())("SAE splice-in evaluation on stories260K", 
 });
 
 describe.skipIf(!!sharedModelFiles())("SAE splice-in evaluation on stories260K", () => {
-  it(SHARED_MODEL_MISSING, () => {
-    expect(sharedModelFiles()).toBeUndefined();
-  });
+  // Reported as skipped, with the reason as its name (a passing placeholder would hide the missing model).
+  it.skip(SHARED_MODEL_MISSING, () => {});
 });

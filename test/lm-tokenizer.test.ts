@@ -99,7 +99,6 @@ describe.skipIf(!shared)("Tokenizer on stories260K's tok512.bin", () => {
 });
 
 describe.skipIf(!!shared)("Tokenizer on stories260K", () => {
-  it(SHARED_MODEL_MISSING, () => {
-    expect(shared).toBeUndefined();
-  });
+  // Reported as skipped, with the reason as its name (a passing placeholder would hide the missing model).
+  it.skip(SHARED_MODEL_MISSING, () => {});
 });

@@ -217,7 +217,6 @@ describe.skipIf(!shared)("extract, train and splice on stories260K", () => {
 });
 
 describe.skipIf(!!shared)("extract, train and splice on stories260K", () => {
-  it(SHARED_MODEL_MISSING, () => {
-    expect(shared).toBeUndefined();
-  });
+  // Reported as skipped, with the reason as its name (a passing placeholder would hide the missing model).
+  it.skip(SHARED_MODEL_MISSING, () => {});
 });

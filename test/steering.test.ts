@@ -89,13 +89,14 @@ describe("steering aggregators", () => {
   it("logistic gives the unit-normalised optimum of sklearn's objective (checked by gradient descent) on pair-centred data", () => {
     const v = logisticAggregator()(pos, neg, n, d);
     expect(Math.hypot(...v)).toBeCloseTo(1, 6);
+    // Centred on its mean, pair i is +delta_i / 2 (positive) and -delta_i / 2 (negative), delta_i = pos_i - neg_i.
     const X = new Float64Array(2 * n * d);
     const y = new Float64Array(2 * n);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < d; j++) {
-        const m = (pos[i * d + j]! + neg[i * d + j]!) / 2;
-        X[i * d + j] = pos[i * d + j]! - m;
-        X[(n + i) * d + j] = neg[i * d + j]! - m;
+        const half = (pos[i * d + j]! - neg[i * d + j]!) / 2;
+        X[i * d + j] = half;
+        X[(n + i) * d + j] = -half;
       }
       y[i] = 1;
       y[n + i] = -1;
@@ -115,6 +116,15 @@ describe("steering aggregators", () => {
     const norm = Math.hypot(...w);
     for (let j = 0; j < d; j++) expect(v[j]).toBeCloseTo(w[j]! / norm, 4);
     expect(Array.from(fitLogistic(X, y, 2 * n, d, 1, 100, 1e-10)).map((x) => x / norm)).toEqual(Array.from(w).map((x) => expect.closeTo(x / norm, 4)));
+  });
+
+  it("logistic ignores where each pair sits: shifting both members of a pair by the same vector changes nothing", () => {
+    const shift = new Rng(8);
+    const offsets = Array.from({ length: n }, () => Array.from({ length: d }, () => 5 * shift.normal()));
+    const move = (a: Float32Array) => Float32Array.from(a, (x, k) => x + offsets[Math.floor(k / d)]![k % d]!);
+    const before = logisticAggregator()(pos, neg, n, d);
+    const after = logisticAggregator()(move(pos), move(neg), n, d);
+    for (let j = 0; j < d; j++) expect(after[j]).toBeCloseTo(before[j]!, 4);
   });
 });
 
@@ -317,7 +327,6 @@ describe.skipIf(!sharedModelFiles())("steering stories260K from happy/sad pairs"
 });
 
 describe.skipIf(!!sharedModelFiles())("steering stories260K", () => {
-  it(SHARED_MODEL_MISSING, () => {
-    expect(sharedModelFiles()).toBeUndefined();
-  });
+  // Reported as skipped, with the reason as its name (a passing placeholder would hide the missing model).
+  it.skip(SHARED_MODEL_MISSING, () => {});
 });

@@ -55,8 +55,29 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    (slot < SAELAB_SCRATCH_SLOTS picks one of several independent buffers; under a pool run each thread
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
-/* Slots 0-3: GEMM, 4-9: sparse kernels (8, 9: spmmTPair's and encode's staging), 10-13: the LM
-   kernels (lm.h), 16: GEMM's shared packed B, 17-22: the fused SAE-step kernels, 14, 15, 23: free. */
-#define SAELAB_SCRATCH_SLOTS 24
+/* Every scratch slot, by owner. A kernel takes its slot by name; two kernels share a slot only when
+   one never runs while the other holds its buffer (the names say which). Slots 14, 15 and 23 are free. */
+enum saelab_scratch_slot {
+  SAELAB_SCRATCH_GEMM_PACKED_B = 0,  /* gemm_plan.c: a thread's packed panel of B */
+  SAELAB_SCRATCH_GEMM_PACKED_A = 1,  /* gemm_plan.c: a thread's packed panel of A */
+  SAELAB_SCRATCH_GEMM_ROW = 2,       /* gemm_plan.c column scales / gemm_small.c accumulator */
+  SAELAB_SCRATCH_GEMM_COL = 3,       /* gemm_small.c: a gathered column of a transposed A */
+  SAELAB_SCRATCH_TOPK_SLOTS = 4,     /* sparse_topk.c: per-row kept entries */
+  SAELAB_SCRATCH_BATCH_HIST = 5,     /* sparse_batch.c: per-thread histograms of the batch top-k */
+  SAELAB_SCRATCH_SPARSE_TILE = 6,    /* sparse_batch.c candidates / sparse_mm.c output and transpose tiles */
+  SAELAB_SCRATCH_SPARSE_ROW = 7,     /* sparse_batch.c low-bin histogram / sparse_topk.c row scratch */
+  SAELAB_SCRATCH_PAIR_STAGE = 8,     /* sae_pair.c: spmmTPair's column walk */
+  SAELAB_SCRATCH_ENCODE_STAGE = 9,   /* sae_encode.c: encode's per-thread staging of kept entries */
+  SAELAB_SCRATCH_LM_FIRST = 10,      /* 10-13: the LM kernels' slots (LM_SCRATCH_* in lm.h) */
+  SAELAB_SCRATCH_LM_END = 14,
+  SAELAB_SCRATCH_GEMM_SHARED_B = 16, /* gemm_plan.c: the packed B shared by every thread (taken by the caller) */
+  SAELAB_SCRATCH_STEP_PACKED_B = 17, /* sae_encode.c: the fused encoder's packed weights */
+  SAELAB_SCRATCH_STEP_SCALE = 18,    /* sae_encode.c: the fused encoder's column scales */
+  SAELAB_SCRATCH_STEP_BLOCK = 19,    /* sae_encode.c: a row block of pre-activations, or the kept-entry buffer */
+  SAELAB_SCRATCH_STEP_TOPK = 20,     /* sae_encode.c: the fused per-row top-k scratch */
+  SAELAB_SCRATCH_STEP_DECODE = 21,   /* sae_decode.c: decodeLoss's per-block sums and rows */
+  SAELAB_SCRATCH_STEP_PAIR = 22,     /* sae_pair.c: spmmTPair's per-thread accumulators */
+  SAELAB_SCRATCH_SLOTS = 24          /* the number of slots (one past the last) */
+};
 void *saelab_scratch(int slot, size_t bytes);
 #endif
