@@ -26,7 +26,7 @@ import { llama2cTokenizer } from "../src/lm/tokenizers/llama2c.js";
 import { createSae } from "../src/sae/model.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { Rng } from "../src/tensor/rng.js";
-import { gpt2TokenizerJson } from "../test/helpers/gpt2-tokenizer-json.js";
+import { gpt2TokenizerJson } from "../test/helpers/tiktoken-tokenizer-json.js";
 import { loadKernels, type BackendChoice } from "../src/tensor/backend.js";
 import type { SaeModel } from "../src/sae/types.js";
 import { AbsorptionEvalConfigSchema, ProbeSettingsSchema } from "../src/experiments/first-letter-config.js";

@@ -3,7 +3,7 @@
  * its q/k rows un-permuted by an independent loop (HF's half-split rotary pairs back to llama2.c's
  * interleaved ones), equals the llama2.c weights exactly; its tokenizer encodes as llama2.c's.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -132,5 +132,19 @@ describe.skipIf(!shared)("stories260K through the HF path equals the llama2.c pa
     let worst = 0;
     for (let i = 0; i < a.logits.length; i++) worst = Math.max(worst, Math.abs(a.logits[i]! - b.logits[i]!));
     expect(worst).toBeLessThan(1e-5);
+  });
+});
+
+describe("saelab convert llama2c-to-hf on bad input", () => {
+  it("exits 1 with a message naming the file, without a stack trace", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "short.bin"), Buffer.alloc(12));
+    const io = capture(dir);
+    expect(await main(["convert", "llama2c-to-hf", "short.bin", "--tokenizer", "tok.bin", "--out", "o"], io)).toBe(1);
+    expect(io.stderr.join("\n")).toMatch(/short\.bin: not a valid llama2\.c checkpoint: only 12 bytes/);
+    expect(io.stderr.join("\n")).not.toMatch(/\n\s+at /);
+    const io2 = capture(dir);
+    expect(await main(["convert", "llama2c-to-hf", "short.bin", "--out", "o"], io2)).toBe(1);
+    expect(io2.stderr.join("\n")).toMatch(/tokenizer/);
   });
 });

@@ -5,6 +5,7 @@ import { ActivationShardWriter, openActivations } from "../src/io/activations.js
 import { extractActivations, sampleCorpus, textCorpus } from "../src/lm/activations.js";
 import { LlamaModel } from "../src/lm/model.js";
 import { BOS, Tokenizer } from "../src/lm/tokenizer.js";
+import { llama2cTokenizer } from "../src/lm/tokenizers/llama2c.js";
 import { backendsUnderTest, maxAbsDiff, tinyCheckpoint, tinyVocab, writeTinyModel } from "./lm-fixtures.js";
 
 const D = 5;
@@ -72,7 +73,7 @@ describe("activation shards", () => {
 describe.each(backendsUnderTest())("activation extraction on a tiny model (%s)", (_n, backends) => {
   const model = new LlamaModel(tinyCheckpoint(5), backends);
   const tok = new Tokenizer(tinyVocab());
-  const seqs = textCorpus(tok, "the happy cab\n\na sad dad had a cab\n\n\nhappy happy", 6);
+  const seqs = textCorpus(llama2cTokenizer(tinyVocab()), "the happy cab\n\na sad dad had a cab\n\n\nhappy happy", 6);
 
   it("cuts a text into BOS-prefixed stories and consecutive windows", () => {
     const stream = [...tok.encode("the happy cab"), ...tok.encode("a sad dad had a cab"), ...tok.encode("happy happy")];

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encode as cl100kEncode } from "gpt-tokenizer/encoding/cl100k_base";
 import { encode as gptEncode } from "gpt-tokenizer/encoding/r50k_base";
 import { beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../src/errors.js";
@@ -15,7 +16,7 @@ import { loadTokenizer } from "../src/io/tokenizer-files.js";
 import { hfTokenizer } from "../src/lm/tokenizers/hf.js";
 import { llama2cTokenizerFiles } from "../src/lm/tokenizers/llama2c-json.js";
 import type { LmTokenizer } from "../src/lm/tokenizers/types.js";
-import { gpt2TokenizerJson } from "./helpers/gpt2-tokenizer-json.js";
+import { gpt2TokenizerJson, llama3StyleTokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 
 const TOK512 = new URL("../../shared/models/stories260K/tok512.bin", import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), "saelab-tok-"));
@@ -33,9 +34,13 @@ const ROUND_TRIP = ["", " ", "   ", "a  b   c    d", "\n\n\n\tx\t\t", "trailing 
 
 describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
   let tok: LmTokenizer;
+  let gpt2Dir: string;
+  let gpt2: ReturnType<typeof gpt2TokenizerJson>;
   beforeAll(() => {
     const dir = tmp();
-    const { tokenizer, tokenizerConfig } = gpt2TokenizerJson();
+    gpt2Dir = dir;
+    gpt2 = gpt2TokenizerJson();
+    const { tokenizer, tokenizerConfig } = gpt2;
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
     writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
     tok = loadTokenizer(dir);
@@ -51,9 +56,27 @@ describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
     expect(tok.encode("Hello world", { addBos: true, addEos: true })).toEqual([50256, 15496, 995, 50256]);
   });
 
+  it("finds BOS/EOS in config.json when the tokenizer files do not name them (GPT-2's Hub repo), and uses EOS as BOS when BOS is null (Qwen), as TransformerLens does", () => {
+    writeFileSync(join(gpt2Dir, "tokenizer_config.json"), JSON.stringify({ model_max_length: 1024 }));
+    writeFileSync(join(gpt2Dir, "config.json"), JSON.stringify({ model_type: "gpt2", bos_token_id: 50256, eos_token_id: 50256 }));
+    const hub = loadTokenizer(gpt2Dir);
+    expect([hub.bos, hub.eos, hub.addBosByDefault]).toEqual([50256, 50256, false]);
+    expect(hub.encode("Hello world", { addBos: true })).toEqual([50256, 15496, 995]);
+    expect(() => hfTokenizer({ tokenizer: gpt2.tokenizer, modelConfig: { bos_token_id: 99999 } })).toThrow(/config\.json: field "bos_token_id" must be a token id in 0\.\.50256, got 99999/);
+    const qwenLike = hfTokenizer({ tokenizer: gpt2.tokenizer, tokenizerConfig: { bos_token: null, eos_token: "<|endoftext|>", add_bos_token: false } });
+    expect([qwenLike.bos, qwenLike.eos, qwenLike.addBosByDefault]).toEqual([50256, 50256, false]);
+  });
+
   it("gives the same ids as gpt-tokenizer's GPT-2 encoder on known and random strings", () => {
     const texts = [GOLDEN, ...ROUND_TRIP, "I'm sure they'll've done it, can't you?", "<|endoftext|>Next document", "12345 678.9 1,000,000", ...randomTexts(300, 7)];
     for (const t of texts) expect(tok.encode(t), JSON.stringify(t)).toEqual(gptEncode(t, { allowedSpecial: new Set(["<|endoftext|>"]) }));
+  });
+
+  it("reads merges written as \"left right\" strings, as older tokenizer.json files (GPT-2's Hub repo) store them", () => {
+    const { tokenizer, tokenizerConfig } = gpt2;
+    const model = tokenizer.model as { merges: [string, string][] };
+    const old = hfTokenizer({ tokenizer: { ...tokenizer, model: { ...model, merges: model.merges.map(([l, r]) => `${l} ${r}`) } }, tokenizerConfig });
+    for (const t of [GOLDEN, ...ROUND_TRIP]) expect(old.encode(t)).toEqual(tok.encode(t));
   });
 
   it("round-trips unicode, whitespace runs and control bytes; a partial UTF-8 sequence decodes to U+FFFD", () => {
@@ -62,6 +85,25 @@ describe("GPT-2 tokenizer.json through @huggingface/tokenizers", () => {
     const emoji = tok.encode("🙂");
     expect(emoji.length).toBeGreaterThan(1);
     expect(tok.decode(emoji.slice(0, 1))).toContain("\uFFFD");
+  });
+});
+
+describe("a Llama 3 style tokenizer.json (cl100k ranks, Llama 3's split regex, BOS from the post-processor)", () => {
+  let tok: LmTokenizer;
+  beforeAll(() => {
+    const { tokenizer, tokenizerConfig } = llama3StyleTokenizerJson();
+    tok = hfTokenizer({ tokenizer, tokenizerConfig });
+  }, 60_000);
+
+  it("adds <|begin_of_text|> by default because its post-processor does, and encodes as tiktoken's cl100k_base", () => {
+    expect([tok.bos, tok.eos, tok.addBosByDefault]).toEqual([100256, 100257, true]);
+    // cl100k_base, Llama 3's first 100k tokens, has the same pre-tokenizer pattern (case-insensitive contractions, 1-3 digit runs).
+    const texts = [GOLDEN, ...ROUND_TRIP, "I'M SURE THEY'LL've DONE it 1234567", "x\r\n\r\n  y", ...randomTexts(200, 13)];
+    for (const t of texts) {
+      expect(tok.encode(t, { addBos: false }), JSON.stringify(t)).toEqual(cl100kEncode(t));
+      expect(tok.decode(tok.encode(t))).toBe(t);
+    }
+    expect(tok.encode("Hi")[0]).toBe(100256);
   });
 });
 

@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../src/tensor/rng.js";
 import { LlamaModel } from "../src/lm/model.js";
+import { llama2cTokenizer } from "../src/lm/tokenizers/llama2c.js";
 import { Tokenizer } from "../src/lm/tokenizer.js";
 import { generate } from "../src/lm/generate.js";
 import { logSoftmaxRows } from "../src/lm/splice.js";
-import { sharedModelFiles } from "../src/io/llama2c.js";
+import { readLlama2cTokenizer, sharedModelFiles } from "../src/io/llama2c.js";
 import { loadSteeringVector, saveSteeringVector, steeringJsonPath } from "../src/io/steering.js";
 import { fitLogistic, logisticAggregator, meanAggregator, pcaAggregator, symmetricEigen } from "../src/steering/aggregators.js";
 import { ablationOperator, ablationThenAdditionOperator, additionOperator } from "../src/steering/operators.js";
@@ -19,6 +20,7 @@ import { backendsUnderTest, maxAbsDiff, SHARED_MODEL_MISSING, sharedModel, signS
 
 const ckpt = tinyCheckpoint(11);
 const tok = new Tokenizer(tinyVocab());
+const lmTok = llama2cTokenizer(tinyVocab());
 const D = ckpt.config.dim;
 const seq = Array.from(tok.encode("the happy cab had a sad dad"));
 
@@ -212,7 +214,7 @@ describe.each(backendsUnderTest())("steering vectors on a tiny model (%s)", (_n,
 
   it("trains from pairs: the mean vector is the mean difference of the read tokens' activations", () => {
     const pairs: [string, string][] = [["the happy cab", "the sad cab"], ["a happy dad", "a sad dad"], ["happy", "sad"]];
-    const vec = trainSteeringVector(model, tok, pairs, { layers: [-1, 0], readTokenIndex: -2 });
+    const vec = trainSteeringVector(model, lmTok, pairs, { layers: [-1, 0], readTokenIndex: -2 });
     expect([...vec.layerActivations.keys()]).toEqual([1, 0]);
     for (const layer of [0, 1]) {
       const expected = new Float64Array(D);
@@ -226,15 +228,15 @@ describe.each(backendsUnderTest())("steering vectors on a tiny model (%s)", (_n,
       });
       expect(maxAbsDiff(vec.layerActivations.get(layer)!, expected)).toBeLessThan(1e-5);
     }
-    const byFn = extractContrastActivations(model, tok, [{ positive: "the happy cab", negative: "the sad cab", readNegativeTokenIndex: 1 }], { layers: [0], readTokenIndex: (t) => t.length - 8 });
+    const byFn = extractContrastActivations(model, lmTok, [{ positive: "the happy cab", negative: "the sad cab", readNegativeTokenIndex: 1 }], { layers: [0], readTokenIndex: (t) => t.length - 8 });
     const direct = model.runWithCache([tok.encode("the happy cab"), tok.encode("the sad cab")], { names: ["blocks.0.hook_resid_post"] });
     const act = direct.cache.get("blocks.0.hook_resid_post")!;
     const rPos = direct.result.seqStart[0]! + "the happy cab".length - 8;
     const rNeg = direct.result.seqStart[1]! + 1;
     expect(maxAbsDiff(byFn.pos.get(0)!, act.subarray(rPos * D, (rPos + 1) * D))).toBeLessThan(1e-6);
     expect(maxAbsDiff(byFn.neg.get(0)!, act.subarray(rNeg * D, (rNeg + 1) * D))).toBeLessThan(1e-6);
-    expect(() => trainSteeringVector(model, tok, pairs, { layers: [2] })).toThrow(/layer 2 is outside/);
-    expect(() => trainSteeringVector(model, tok, pairs, { readTokenIndex: 40 })).toThrow(/token index 40 is outside/);
+    expect(() => trainSteeringVector(model, lmTok, pairs, { layers: [2] })).toThrow(/layer 2 is outside/);
+    expect(() => trainSteeringVector(model, lmTok, pairs, { readTokenIndex: 40 })).toThrow(/token index 40 is outside/);
   });
 
   it("records activations during any run until removed", () => {
@@ -290,7 +292,7 @@ describe.skipIf(!sharedModelFiles())("steering stories260K from happy/sad pairs"
       ["They were all happy", "They were all sad"],
       ["The dog was happy and played", "The dog was sad and cried"],
     ];
-    const vec = trainSteeringVector(model, t, pairs, { layers: [2] });
+    const vec = trainSteeringVector(model, llama2cTokenizer(readLlama2cTokenizer(sharedModelFiles()!.tokenizer)), pairs, { layers: [2] });
     const prompt = Array.from(t.encode("Once upon a time, there was a girl named Lily. One day she felt very"));
     const V = model.spec.vocabSize;
     // " sad" is two tokens (" sa", "d"): its log-probability is the sum over both.

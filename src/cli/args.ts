@@ -4,7 +4,7 @@
  * type) and renders `--help` from the fields' `.describe()` texts.
  */
 import type { z } from "zod";
-import { parseConfig, UserError } from "../errors.js";
+import { ConfigError, parseConfig, UserError } from "../errors.js";
 
 /** How a command's output reaches the user; injected so tests can capture it. */
 export interface CliIO {
@@ -16,6 +16,8 @@ export interface CliIO {
   cwd: string;
   /** The environment's SAELAB_BACKEND (read once, by processIO): what --backend auto means. */
   backendEnv?: string | undefined;
+  /** Environment variables (HF_HOME, HF_TOKEN, ...); the process's when absent. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A positional argument, mapped onto one field of the flag schema. */
@@ -107,6 +109,12 @@ export function parseArgs<S extends z.ZodObject>(cmd: Command<S>, argv: readonly
     }
     const eq = tok.indexOf("=");
     const key = eq >= 0 ? tok.slice(2, eq) : tok.slice(2);
+    // --no-X turns a boolean flag X off.
+    const negated = key.startsWith("no-") && eq < 0 && !fields.has(key) ? fields.get(key.slice(3)) : undefined;
+    if (negated?.kind === "boolean") {
+      raw[key.slice(3)] = false;
+      continue;
+    }
     const f = fields.get(key);
     if (!f) {
       const near = nearest(key, [...fields.keys()]);
@@ -135,7 +143,19 @@ export function parseArgs<S extends z.ZodObject>(cmd: Command<S>, argv: readonly
     if (raw[spec.key] !== undefined) throw new UserError(`${cmd.path.join(" ")}: ${spec.name} given both as an argument and as --${spec.key}`);
     raw[spec.key] = f ? coerce(f, p, cmd) : p;
   });
-  return parseConfig(cmd.schema, raw, `arguments to 'saelab ${cmd.path.join(" ")}'`) as z.infer<S>;
+  try {
+    return parseConfig(cmd.schema, raw, `arguments to 'saelab ${cmd.path.join(" ")}'`) as z.infer<S>;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    // zod says "Invalid input: expected string, received undefined" for a flag not given at all.
+    throw new ConfigError(e.source, e.issues.map((i) => {
+      const f = fields.get(i.path);
+      if (!f || raw[i.path] !== undefined || !i.message.startsWith("Invalid input")) return i;
+      const p = pos.find((x) => x.key === f.key);
+      const flag = p ? `<${p.name}> (or --${f.key})` : `--${f.key}`;
+      return { path: i.path, message: `missing: give ${flag}${f.description ? ` (${f.description.replace(/\.$/, "")})` : ""}` };
+    }));
+  }
 }
 
 function coerce(f: FieldInfo, value: string, cmd: Command): unknown {
@@ -156,7 +176,8 @@ function coerce(f: FieldInfo, value: string, cmd: Command): unknown {
   }
 }
 
-function nearest(word: string, options: string[]): string | undefined {
+/** Returns the option closest to `word` by edit distance, when it is close enough to be a likely typo. */
+export function nearest(word: string, options: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const o of options) {

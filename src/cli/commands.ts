@@ -11,8 +11,12 @@ import { spliceCommand } from "./splice.js";
 import { sweepCommand, sweepReportCommand } from "./sweep.js";
 import { detectCommand } from "./detect.js";
 import { mitigateCommand } from "./mitigate.js";
-import { absorptionCommand } from "./absorption.js";
 import { convertLlama2cCommand } from "./convert.js";
+import { saeFetchCommand } from "./sae-fetch.js";
+import { modelsCommand } from "./models.js";
+import { absorptionCommand } from "./absorption.js";
+import { featuresCommand } from "./features.js";
+import { dashboardCommand } from "./dashboard.js";
 
 /** Every subcommand, in the order `saelab --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -26,9 +30,13 @@ export const COMMANDS: readonly Command[] = [
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
   absorptionCommand as unknown as Command,
+  featuresCommand as unknown as Command,
+  dashboardCommand as unknown as Command,
   generateCommand as unknown as Command,
   activationsCommand as unknown as Command,
   spliceCommand as unknown as Command,
   steerCommand as unknown as Command,
   convertLlama2cCommand as unknown as Command,
+  saeFetchCommand as unknown as Command,
+  modelsCommand as unknown as Command,
 ];

@@ -24,6 +24,7 @@ import { seed } from "../schema.js";
 import { alignTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
 import { progressBar } from "./progress.js";
+import { resolveSaeDir } from "./sae-source.js";
 import { loadBackend } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
 
@@ -180,7 +181,7 @@ export const detectCommand: Command<typeof DetectSchema> = {
   schema: DetectSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const input = loadDetectInputs(opts, io);
+    const input = loadDetectInputs({ ...opts, sae: await resolveSaeDir(opts.sae, io) }, io);
     const det = runDetection(input, opts, io);
     const validation = input.world ? groundTruthCheck(det, input.sae, input.world, input.kernels, io) : null;
     if (opts.json) {

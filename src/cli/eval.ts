@@ -4,7 +4,7 @@
  * table, the per-edge absorption table and a reading, or the full evaluation as JSON.
  */
 import { existsSync, statSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { basename } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { canonicalJson } from "../json.js";
@@ -15,6 +15,7 @@ import { renderReading } from "../report/reading.js";
 import { summaryRows, type ReportInput } from "../report/summary.js";
 import { renderEdgeTable, renderTable } from "../report/text.js";
 import type { Command } from "./args.js";
+import { resolveSaeDir } from "./sae-source.js";
 import { progressBar } from "./progress.js";
 import { loadBackend } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
@@ -39,7 +40,7 @@ export const evalCommand: Command<typeof EvalSchema> = {
   schema: EvalSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const dir = resolve(io.cwd, opts.sae);
+    const dir = await resolveSaeDir(opts.sae, io);
     if (!existsSync(dir)) throw new UserError(`SAE directory ${opts.sae} does not exist`);
     if (!statSync(dir).isDirectory()) throw new UserError(`${opts.sae} is a file, not a SAELens SAE directory (cfg.json + sae_weights.safetensors)`);
     const kernels = loadBackend(opts.backend, io);

@@ -2,7 +2,7 @@
  * The `saelab` entry point: finds the subcommand, parses its flags through its zod schema and runs it.
  * Errors print as one line (`saelab: ...`) with a non-zero exit; SAELAB_DEBUG=1 adds the stack.
  */
-import { parseArgs, renderHelp, type CliIO, type Command } from "./args.js";
+import { nearest, parseArgs, renderHelp, type CliIO, type Command } from "./args.js";
 import { COMMANDS } from "./commands.js";
 
 /** Returns the real process's IO. */
@@ -13,6 +13,7 @@ export function processIO(): CliIO {
     isTTY: Boolean(process.stderr.isTTY),
     cwd: process.cwd(),
     backendEnv: process.env.SAELAB_BACKEND,
+    env: process.env,
   };
 }
 
@@ -50,7 +51,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO(), com
         io.out(topHelp(group));
         return argv.length === 1 ? 2 : 0;
       }
-      io.err(`saelab: unknown command "${argv.slice(0, 2).join(" ")}"; run saelab --help for the list`);
+      io.err(unknownCommand(argv, commands));
       return 2;
     }
     const rest = argv.slice(best.path.length);
@@ -66,4 +67,17 @@ export async function main(argv: readonly string[], io: CliIO = processIO(), com
     if (process.env.SAELAB_DEBUG === "1" && err.stack) io.err(err.stack);
     return 1;
   }
+}
+
+/** Returns the message for argv that names no command: the words typed (not the flags) and the nearest command. */
+export function unknownCommand(argv: readonly string[], commands: readonly Command[]): string {
+  const words = [];
+  for (const a of argv.slice(0, 2)) {
+    if (a.startsWith("-")) break;
+    words.push(a);
+  }
+  const typed = words.join(" ") || argv[0]!;
+  const names = [...new Set(commands.flatMap((c) => [c.path.join(" "), c.path[0]!]))];
+  const near = nearest(typed, names) ?? (words.length > 1 ? nearest(words[0]!, names) : undefined);
+  return `saelab: unknown command "${typed}"${near ? ` (did you mean "${near}"?)` : ""}; run saelab --help for the list`;
 }

@@ -4,15 +4,15 @@
  * run and zero-ablation ("loss recovered"), the KL divergences, and the reconstruction quality and
  * sparsity of the SAE on the same activations.
  */
-import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadSaelensSae } from "../io/saelens.js";
 import { spliceEvaluate } from "../lm/splice.js";
-import { BOS } from "../lm/tokenizer.js";
 import { ReconstructionAccumulator } from "../metrics/reconstruction.js";
 import type { Command } from "./args.js";
-import { corpusFlags, loadCorpus, loadLm, modelFlags } from "./lm-common.js";
+import { checkSaeFits, corpusFlags, loadCorpus, loadLm, modelFlags, readSaeCfg } from "./lm-common.js";
+import { saePrependBos } from "../lm/sae-compat.js";
+import { resolveSaeDir } from "./sae-source.js";
 
 const DEFAULT_SEQUENCES = 64;
 
@@ -48,17 +48,21 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
   schema: SpliceSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const lm = loadLm(opts, io);
+    const dir = await resolveSaeDir(opts.sae, io);
+    // The SAE's cfg.json chooses the model's weight processing and BOS before the model loads.
+    const saeCfg = readSaeCfg(dir);
+    const lm = await loadLm(opts, io, saeCfg);
     const { model } = lm;
-    const dir = isAbsolute(opts.sae) ? opts.sae : resolve(io.cwd, opts.sae);
     const { sae, cfg, saelab } = loadSaelensSae(dir, lm.kernels);
     const saved = savedHookName(cfg, saelab);
     const hook = opts.hook ?? saved;
     if (!hook) throw new UserError(`${dir} records no hook_name; give the hook point with --hook (e.g. blocks.2.hook_resid_post)`);
     model.parseHook(hook);
+    checkSaeFits(lm, cfg, dir, io, hook);
     if (opts.hook && saved && opts.hook !== saved) io.err(`saelab splice: note: the SAE was trained at ${saved}, evaluating it at ${opts.hook}`);
     if (sae.dIn !== model.spec.dModel) throw new UserError(`the SAE in ${dir} reads ${sae.dIn}-dimensional activations but the model's ${hook} has dModel ${model.spec.dModel}`);
-    const { seqs, source } = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io);
+    const { seqs, source } = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io, saePrependBos(cfg, `${dir}/cfg.json`));
+    const bos = lm.tok.bos ?? -1;
     const D = sae.dIn;
     const recon = new ReconstructionAccumulator(D);
     let fired = 0;
@@ -67,9 +71,10 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
       hook,
       batchSequences: opts.batch,
       excludeBos: opts.excludeBos,
+      bos,
       onReconstruction: (x, latents, xHat, ctx) => {
         for (let i = 0; i < ctx.rows; i++) {
-          if (opts.excludeBos && ctx.tokens[i] === BOS) continue;
+          if (opts.excludeBos && ctx.tokens[i] === bos) continue;
           recon.add(x.subarray(i * D, (i + 1) * D), xHat.subarray(i * D, (i + 1) * D), 1);
           fired += latents.rowPtr[i + 1]! - latents.rowPtr[i]!;
           rowsSeen++;
@@ -78,7 +83,7 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
     });
     const rec = recon.finish();
     const result = {
-      sae: dir, hook, sequences: seqs.length, seqLen: opts.seqLen, corpus: source,
+      sae: dir, hook, processing: lm.processing, sequences: seqs.length, seqLen: opts.seqLen, corpus: source,
       predictions: r.predictions, positions: r.positions,
       ceClean: r.ceClean, ceSae: r.ceSae, ceZero: r.ceZero, lossRecovered: r.lossRecovered,
       klSae: r.klSae, klZero: r.klZero, klScore: r.klScore,

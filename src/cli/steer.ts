@@ -6,13 +6,12 @@ import { parseConfig, UserError } from "../errors.js";
 import { finite, seed } from "../schema.js";
 import { loadSteeringVector, saveSteeringVector } from "../io/steering.js";
 import { generate } from "../lm/generate.js";
-import { BOS } from "../lm/tokenizer.js";
 import { AGGREGATORS, type AggregatorName } from "../steering/aggregators.js";
 import { OPERATORS, type OperatorName } from "../steering/operators.js";
 import { trainSteeringVector } from "../steering/train.js";
 import { LAYER_TYPES, resolveLayer, SteeringVector, type LayerType } from "../steering/vector.js";
 import type { Command } from "./args.js";
-import { loadLm, modelFlags } from "./lm-common.js";
+import { loadLm, modelFlags, promptTokens, stopTokens } from "./lm-common.js";
 
 /** A pairs file: a list of [positive, negative] or {positive, negative} entries. */
 const PairsSchema = z.array(
@@ -59,7 +58,8 @@ export const steerCommand: Command<typeof SteerSchema> = {
   details: "Steering applies to the prompt and to every generated token (positions are absolute, so KV-cached tokens are steered too).",
   schema: SteerSchema,
   async run(opts, io) {
-    const { model, tok } = loadLm(opts, io);
+    const lm = await loadLm(opts, io);
+    const { model, tok } = lm;
     const abs = (p: string) => (isAbsolute(p) ? p : resolve(io.cwd, p));
     const nLayers = model.spec.nLayers;
     let vec: SteeringVector;
@@ -87,11 +87,12 @@ export const steerCommand: Command<typeof SteerSchema> = {
         settings: { aggregator: opts.aggregator, readTokenIndex: opts.readTokenIndex, multiplier: opts.multiplier, operator: opts.operator, pairs: opts.pairs ?? null },
       });
     }
-    const prompt = tok.encode(opts.prompt);
+    const prompt = promptTokens(lm, opts.prompt);
+    const stops = stopTokens(lm);
     const run = (hooks: ReturnType<SteeringVector["hooks"]>) => {
-      const [gen] = generate(model, [prompt], { steps: opts.steps, temperature: opts.temperature, topp: opts.topp, seed: opts.seed, hooks });
-      const shown = gen!.at(-1) === BOS ? gen!.subarray(0, -1) : gen!;
-      return tok.decode([...prompt.subarray(1), ...shown], BOS);
+      const [gen] = generate(model, [prompt], { steps: opts.steps, temperature: opts.temperature, topp: opts.topp, seed: opts.seed, hooks, stopTokens: stops });
+      const shown = stops.includes(gen!.at(-1)!) ? gen!.subarray(0, -1) : gen!;
+      return tok.decode([...prompt, ...shown]);
     };
     const hooks = vec.hooks({ multiplier: opts.multiplier, operator: OPERATORS[opts.operator](), ...(opts.minTokenIndex !== undefined ? { minTokenIndex: opts.minTokenIndex } : {}) });
     const layers = [...vec.layerActivations.keys()].join(",");

@@ -49,6 +49,17 @@ const SweepReportSchema = z
   })
   .strict();
 
+/** Returns the plan of the sweep spec file at `path`; a spec that plans an invalid cell is an error naming the file. */
+export function planSweepFile(path: string): SweepPlan {
+  const spec = parseSweepSpec(readJsonFile(path), path);
+  try {
+    return planSweep(spec);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Returns the plan of the spec named by a file path or a preset. */
 function loadPlan(opts: { spec?: string | undefined; preset?: string | undefined }, cwd: string): { plan: SweepPlan; source: string } {
   if ((opts.spec === undefined) === (opts.preset === undefined)) {
@@ -56,7 +67,7 @@ function loadPlan(opts: { spec?: string | undefined; preset?: string | undefined
   }
   if (opts.preset !== undefined) return { plan: planSweep(parseSweepSpec(getSweepPreset(opts.preset), `sweep preset ${opts.preset}`)), source: `--preset ${opts.preset}` };
   const path = resolve(cwd, opts.spec!);
-  return { plan: planSweep(parseSweepSpec(readJsonFile(path), path)), source: opts.spec! };
+  return { plan: planSweepFile(path), source: opts.spec! };
 }
 
 /** Prints the table and summary (or JSON rows) and writes report.html; returns the report's path. */

@@ -21,6 +21,12 @@ export function readCheckpoint(path: string): { tensors: Map<string, Float32Arra
     throw new UserError(`${path}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
   const tensors = new Map<string, Float32Array | Int32Array>();
-  for (const [name, t] of file.tensors) tensors.set(name, t.dtype === "I32" ? toInt32(t, name) : toFloat32(t, name));
+  for (const [name, t] of file.tensors) {
+    const v = t.dtype === "I32" ? toInt32(t, name) : toFloat32(t, name);
+    // A run never checkpoints NaN or Inf (it stops at the last good step), so such values mean a damaged file.
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new UserError(`${path}: tensor "${name}" holds ${v[bad]} at index ${bad}; the checkpoint is damaged`);
+    tensors.set(name, v);
+  }
   return { tensors, meta };
 }

@@ -70,6 +70,7 @@ export interface Llama2cVocab {
 const HEADER_BYTES = 28;
 const MAGIC_AK42 = 0x616b3432;
 const MAX_DIM = 1 << 16;
+const BYTE_TOKENS_END = 259;
 
 /** Returns [name, element count] for each stored array, in file order (the RoPE tables included). */
 export function checkpointArrays(c: Llama2cConfig): [keyof Llama2cWeights | "ropeReal" | "ropeImag", number][] {
@@ -130,7 +131,7 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, source = "<buffer>"): Ll
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = h as [number, number, number, number, number, number, number];
   const config: Llama2cConfig = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocabRaw), seqLen, sharedClassifier: vocabRaw > 0 };
   const problem = configProblem(config);
-  if (problem) fail(`bad header (${h.join(", ")}): ${problem}`);
+  if (problem) fail(`bad header (${h.join(", ")}): ${problem}${looksLikeTokenizer(buf) ? "; the file reads as a llama2.c tokenizer: were the model and tokenizer paths swapped?" : ""}`);
   const want = checkpointBytes(config);
   if (buf.byteLength < want) fail(`the header (dim ${dim}, hidden ${hiddenDim}, ${nLayers} layers, ${nHeads}/${nKvHeads} heads, vocab ${vocabRaw}, seq_len ${seqLen}) needs ${want} bytes but the file has ${buf.byteLength} (truncated?)`);
   if (buf.byteLength > want) fail(`the header (dim ${dim}, hidden ${hiddenDim}, ${nLayers} layers, ${nHeads}/${nKvHeads} heads, vocab ${vocabRaw}, seq_len ${seqLen}) needs ${want} bytes but the file has ${buf.byteLength - want} more; it has another layout (a separate classifier with a positive vocab_size?)`);
@@ -204,8 +205,23 @@ export function parseLlama2cTokenizer(buf: Uint8Array, source = "<buffer>", voca
     off += 8 + len;
   }
   if (off !== buf.byteLength) fail(`${buf.byteLength - off} bytes are left after ${pieces.length} tokens (is this the tokenizer for a model with a different vocabulary?)`);
-  if (pieces.length === 0) fail("it holds no tokens");
+  const problem = vocabProblem(pieces);
+  if (problem) fail(`${problem}${vocabSize === undefined ? " (truncated?)" : ""}`);
   return { maxTokenLength, pieces, scores: Float32Array.from(scores) };
+}
+
+/**
+ * Returns what a llama2.c vocabulary lacks, or undefined: run.c's encode spells unknown bytes as
+ * tokens 3..258 (`<0x00>`..`<0xFF>`, sentencepiece byte fallback) and starts with the " " piece.
+ */
+function vocabProblem(pieces: readonly Uint8Array[]): string | undefined {
+  if (pieces.length < BYTE_TOKENS_END) return `it holds ${pieces.length} tokens; a llama2.c tokenizer has at least ${BYTE_TOKENS_END} (3 special tokens and 256 byte tokens)`;
+  for (let b = 0; b < 256; b++) {
+    const want = `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+    if (Buffer.from(pieces[3 + b]!).toString("latin1") !== want) return `token ${3 + b} should be the byte token ${want}`;
+  }
+  if (!pieces.some((p) => p.length === 1 && p[0] === 0x20)) return 'it has no " " token (the dummy prefix every encoding starts with)';
+  return undefined;
 }
 
 /** Serialises a tokenizer in llama2.c's format. */
@@ -255,6 +271,15 @@ export function sharedModelFiles(): { model: string; tokenizer: string } | undef
   const model = join(dir, "stories260K.bin");
   const tokenizer = join(dir, "tok512.bin");
   return existsSync(model) && existsSync(tokenizer) ? { model, tokenizer } : undefined;
+}
+
+function looksLikeTokenizer(buf: Uint8Array): boolean {
+  try {
+    parseLlama2cTokenizer(buf);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readBytes(path: string, what: string): Uint8Array {

@@ -7,6 +7,8 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { openAtomicStream, writeFileAtomic, type AtomicStream } from "./atomic.js";
+import { UserError } from "../errors.js";
+import { parsePyLiteral, PyTuple, type PyValue } from "./py-literal.js";
 import { halfToFloat } from "./safetensors.js";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -28,10 +30,10 @@ export interface NpyArray<T extends Float32Array | Int32Array = Float32Array | I
   descr: string;
 }
 
-/** Parses the header of .npy bytes, throwing a message naming the source on any problem. */
+/** Parses the header of .npy bytes, throwing a UserError naming the source on any problem. */
 export function parseNpyHeader(buf: Uint8Array, source = "<buffer>"): NpyHeader {
   const fail = (msg: string): never => {
-    throw new Error(`${source}: invalid .npy file: ${msg}`);
+    throw new UserError(`${source}: invalid .npy file: ${msg}`);
   };
   if (buf.byteLength < 10) fail(`only ${buf.byteLength} bytes`);
   for (let i = 0; i < 6; i++) if (buf[i] !== MAGIC[i]) fail("missing the \\x93NUMPY magic string");
@@ -51,32 +53,40 @@ export function parseNpyHeader(buf: Uint8Array, source = "<buffer>"): NpyHeader 
   }
   if (start + headerLen > buf.byteLength) fail("header runs past the end of the file (truncated?)");
   const text = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(buf.subarray(start, start + headerLen));
-  const descr = /'descr'\s*:\s*'([^']+)'/.exec(text)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) return fail(`cannot parse header ${JSON.stringify(text.trim())}`);
-  const shape = shapeText
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((s) => {
-      const v = Number(s.replace(/L$/, ""));
-      if (!Number.isInteger(v) || v < 0) fail(`bad dimension ${s} in shape`);
-      return v;
-    });
-  return { descr, fortranOrder: fortran === "True", shape, dataOffset: start + headerLen };
+  let dict: PyValue;
+  try {
+    dict = parsePyLiteral(text);
+  } catch (e) {
+    return fail(`header ${JSON.stringify(text.trim().slice(0, 200))} is not a Python literal: ${(e as Error).message}`);
+  }
+  if (!(dict instanceof Map)) return fail("the header is not a dict");
+  const keys = [...dict.keys()].sort();
+  if (keys.join() !== "descr,fortran_order,shape") return fail(`the header must have exactly the keys 'descr', 'fortran_order' and 'shape', not ${keys.map((k) => `'${k}'`).join(", ") || "none"}`);
+  const descr = dict.get("descr");
+  const fortran = dict.get("fortran_order");
+  const shapeValue = dict.get("shape");
+  if (typeof descr !== "string") return fail("'descr' is not a string (structured dtypes are not supported)");
+  if (typeof fortran !== "boolean") return fail("'fortran_order' is not True or False");
+  if (!(shapeValue instanceof PyTuple)) return fail("'shape' is not a tuple");
+  const shape = shapeValue.items.map((d) => {
+    if (typeof d !== "bigint" || d < 0n || d > BigInt(Number.MAX_SAFE_INTEGER)) return fail(`bad dimension ${String(d)} in shape`);
+    return Number(d);
+  });
+  const nonZero = shape.reduce((a, b) => a * Math.max(b, 1), 1);
+  if (!Number.isSafeInteger(nonZero)) fail(`shape (${shape.join(", ")}) is implausibly large`);
+  return { descr, fortranOrder: fortran, shape, dataOffset: start + headerLen };
 }
 
 interface DtypeInfo { kind: "f" | "i" | "u" | "b"; bytes: number; little: boolean }
 
 function dtypeInfo(descr: string, source: string): DtypeInfo {
   const m = /^([<>|=])([fiub])(\d+)$/.exec(descr) ?? /^()(\?)()$/.exec(descr);
-  if (!m) throw new Error(`${source}: unsupported .npy dtype ${descr}`);
+  if (!m) throw new UserError(`${source}: unsupported .npy dtype ${descr}`);
   if (m[2] === "?") return { kind: "b", bytes: 1, little: true };
   const kind = m[2] as DtypeInfo["kind"];
   const bytes = Number(m[3]);
   const ok = (kind === "f" && [2, 4, 8].includes(bytes)) || ((kind === "i" || kind === "u") && [1, 2, 4, 8].includes(bytes)) || (kind === "b" && bytes === 1);
-  if (!ok) throw new Error(`${source}: unsupported .npy dtype ${descr}`);
+  if (!ok) throw new UserError(`${source}: unsupported .npy dtype ${descr}`);
   return { kind, bytes, little: m[1] !== ">" };
 }
 
@@ -87,8 +97,8 @@ export function parseNpy(buf: Uint8Array, source = "<buffer>"): NpyArray {
   const count = h.shape.reduce((a, b) => a * b, 1);
   const need = count * info.bytes;
   const avail = buf.byteLength - h.dataOffset;
-  if (avail < need) throw new Error(`${source}: invalid .npy file: data has ${avail} bytes but shape [${h.shape.join(", ")}] of ${h.descr} needs ${need} (truncated?)`);
-  if (avail > need) throw new Error(`${source}: invalid .npy file: ${avail - need} unexpected bytes after the data`);
+  if (avail < need) throw new UserError(`${source}: invalid .npy file: data has ${avail} bytes but shape [${h.shape.join(", ")}] of ${h.descr} needs ${need} (truncated?)`);
+  if (avail > need) throw new UserError(`${source}: invalid .npy file: ${avail - need} unexpected bytes after the data`);
   const dv = new DataView(buf.buffer, buf.byteOffset + h.dataOffset, need);
   const isFloat = info.kind === "f";
   const data = isFloat ? new Float32Array(count) : new Int32Array(count);
@@ -103,7 +113,7 @@ export function parseNpy(buf: Uint8Array, source = "<buffer>"): NpyArray {
     } else {
       v = info.bytes === 1 ? dv.getUint8(o) : info.bytes === 2 ? dv.getUint16(o, le) : info.bytes === 4 ? dv.getUint32(o, le) : Number(dv.getBigUint64(o, le));
     }
-    if (!isFloat && (v > 2147483647 || v < -2147483648)) throw new Error(`${source}: integer value ${v} does not fit in int32`);
+    if (!isFloat && (v > 2147483647 || v < -2147483648)) throw new UserError(`${source}: integer value ${v} does not fit in int32`);
     data[i] = v;
   }
   const out = h.fortranOrder && h.shape.length > 1 ? fortranToC(data, h.shape) : data;
@@ -137,14 +147,19 @@ export function readNpy(path: string): NpyArray {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read .npy file ${path}: ${(e as Error).message}`);
+    throw new UserError(`cannot read .npy file ${path}: ${(e as Error).message}`);
   }
   return parseNpy(buf, path);
 }
 
 /** Reads only the header of a .npy file (cheap for large files). */
 export function readNpyHeader(path: string): NpyHeader {
-  const fd = openSync(path, "r");
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UserError(`cannot read .npy file ${path}: ${(e as Error).message}`);
+  }
   try {
     const head = Buffer.alloc(65536 + 12);
     const n = readSync(fd, head, 0, head.length, 0);

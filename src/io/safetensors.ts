@@ -5,7 +5,9 @@
  * accepts any alignment of the data; writing pads the header to 8 bytes as the reference does.
  */
 import { readFileSync } from "node:fs";
+import { UserError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
+import { firstDuplicateKey } from "./json-keys.js";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -35,25 +37,38 @@ export interface TensorToWrite {
 }
 
 const MAX_HEADER = 100_000_000;
+const NOT_SAFETENSORS = "it does not start with an 8-byte header length and a JSON header";
 
-/** Parses safetensors bytes, throwing a message that names the file and the problem on any inconsistency. */
+/** A dimension or offset is a non-negative integer that float64 holds exactly. */
+const isCount = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
+
+/** Parses safetensors bytes, throwing a UserError that names the file and the problem on any inconsistency. */
 export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): SafetensorsFile {
   const fail = (msg: string): never => {
-    throw new Error(`${source}: invalid safetensors file: ${msg}`);
+    throw new UserError(`${source}: invalid safetensors file: ${msg}`);
+  };
+  const notSafetensors = (why: string): never => {
+    throw new UserError(`${source} is not a safetensors file: ${why}`);
   };
   if (buf.byteLength < 8) fail(`only ${buf.byteLength} bytes, shorter than the 8-byte header length`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = dv.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER)) fail(`header length ${n} is implausibly large`);
+  if (n > BigInt(MAX_HEADER)) notSafetensors(`${NOT_SAFETENSORS} (its first 8 bytes read as header length ${n})`);
   const headerLen = Number(n);
   if (8 + headerLen > buf.byteLength) fail(`header length ${headerLen} runs past the end of the file (${buf.byteLength} bytes; truncated?)`);
+  // A header always opens with "{": anything else (text, another binary format) is not safetensors.
+  if (buf.byteLength > 8 && buf[8] !== 0x7b) notSafetensors(NOT_SAFETENSORS);
   let header: unknown;
+  let text = "";
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
+  const dup = firstDuplicateKey(text);
+  if (dup !== undefined) fail(`the header names "${dup}" twice`);
   const dataStart = 8 + headerLen;
   const dataLen = buf.byteLength - dataStart;
   const tensors = new Map<string, RawTensor>();
@@ -72,10 +87,13 @@ export function parseSafetensors(buf: Uint8Array, source = "<buffer>"): Safetens
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES)) fail(`tensor "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as SafetensorsDtype;
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isCount)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)} (dimensions must be integers from 0 to 2^53 - 1)`);
     const shape = e.shape as number[];
+    // Checked without the zeros too: [0, 1e15] holds no bytes, but no real tensor has such a dimension.
+    const nonZero = shape.reduce((a, b) => a * Math.max(b, 1), 1) * DTYPE_BYTES[dtype];
+    if (!Number.isSafeInteger(nonZero) || nonZero > dataLen + MAX_HEADER) fail(`tensor "${name}" has an implausible shape [${shape.join(", ")}] (far more elements than the file could hold)`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has invalid data_offsets`);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
     const [begin, end] = off as [number, number];
     if (end < begin) fail(`tensor "${name}" has data_offsets [${begin}, ${end}] ending before they begin`);
     if (end > dataLen) fail(`tensor "${name}" ends at byte ${end} but the data section has ${dataLen} bytes (truncated?)`);
@@ -101,7 +119,7 @@ export function readSafetensors(path: string): SafetensorsFile {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read safetensors file ${path}: ${(e as Error).message}`);
+    throw new UserError(`cannot read safetensors file ${path}: ${(e as Error).message}`);
   }
   return parseSafetensors(buf, path);
 }
@@ -151,7 +169,7 @@ export function toFloat32(t: RawTensor, name = "tensor"): Float32Array {
       for (let i = 0; i < count; i++) out[i] = dv.getUint8(i);
       break;
     default:
-      throw new Error(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
+      throw new UserError(`${name}: cannot convert dtype ${String(t.dtype)} to float32`);
   }
   return out;
 }
@@ -224,9 +242,9 @@ export function toInt32(t: RawTensor, name = "tensor"): Int32Array {
       case "I16": v = dv.getInt16(i * 2, true); break;
       case "I8": v = dv.getInt8(i); break;
       case "U8": case "BOOL": v = dv.getUint8(i); break;
-      default: throw new Error(`${name}: dtype ${t.dtype} is not an integer type`);
+      default: throw new UserError(`${name}: dtype ${t.dtype} is not an integer type`);
     }
-    if (v > 2147483647 || v < -2147483648) throw new Error(`${name}: value ${v} at ${i} does not fit in int32`);
+    if (v > 2147483647 || v < -2147483648) throw new UserError(`${name}: value ${v} at ${i} does not fit in int32`);
     out[i] = v;
   }
   return out;
@@ -235,9 +253,9 @@ export function toInt32(t: RawTensor, name = "tensor"): Int32Array {
 /** Returns a named tensor as float32 after checking its shape (use -1 for a free dimension). */
 export function getFloat32(file: SafetensorsFile, name: string, shape: readonly number[], source = "safetensors file"): Float32Array {
   const t = file.tensors.get(name);
-  if (!t) throw new Error(`${source}: missing tensor "${name}" (has: ${[...file.tensors.keys()].join(", ") || "none"})`);
+  if (!t) throw new UserError(`${source}: missing tensor "${name}" (has: ${[...file.tensors.keys()].join(", ") || "none"})`);
   const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
-  if (!ok) throw new Error(`${source}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.map((d) => (d === -1 ? "*" : d)).join(", ")}]`);
+  if (!ok) throw new UserError(`${source}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.map((d) => (d === -1 ? "*" : d)).join(", ")}]`);
   return toFloat32(t, name);
 }
 

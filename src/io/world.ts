@@ -69,19 +69,10 @@ export function loadWorld(dir: string, options: Omit<CreateWorldOptions, "saved"
   const fail = (msg: string): never => {
     throw new UserError(`${tensorPath}: ${msg}`);
   };
-  let file;
-  try {
-    file = readSafetensors(tensorPath);
-  } catch (e) {
-    return fail((e as Error).message);
-  }
+  // Both already throw UserErrors that name tensorPath.
+  const file = readSafetensors(tensorPath);
   const get = (name: string, shape: number[]): Float32Array => {
-    let v: Float32Array;
-    try {
-      v = getFloat32(file, name, shape, tensorPath);
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
+    const v = getFloat32(file, name, shape, tensorPath);
     for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) fail(`tensor "${name}" has a non-finite value at flat index ${i}`);
     return v;
   };

@@ -8,7 +8,8 @@
 import { generate } from "./generate.js";
 import { layersNeededFor } from "./hooks.js";
 import type { HookedModel } from "./model.js";
-import { BOS, type Tokenizer } from "./tokenizer.js";
+import { BOS } from "./tokenizer.js";
+import type { LmTokenizer } from "./tokenizers/types.js";
 
 /** Rows of activations with their token, position and sequence. */
 export interface ActivationRows {
@@ -27,6 +28,8 @@ export interface ExtractOptions {
   batchSequences?: number;
   /** Keep rows whose token is BOS (their activations are outliers). Default false. */
   includeBos?: boolean;
+  /** The BOS id that includeBos refers to. Default 1 (llama2.c's). */
+  bos?: number;
   /** Called after each batch with (sequences done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -54,7 +57,7 @@ export function* extractActivations(model: HookedModel, seqs: readonly Int32Arra
     const keep: number[] = [];
     for (let r = 0; r < res.rows; r++) {
       const tok = part[res.rowSeq[r]!]![res.rowPos[r]!]!;
-      if (opts.includeBos || tok !== BOS) keep.push(r);
+      if (opts.includeBos || tok !== (opts.bos ?? BOS)) keep.push(r);
     }
     const out: ActivationRows = { activations: new Float32Array(keep.length * D), tokens: new Int32Array(keep.length), positions: new Int32Array(keep.length), sequences: new Int32Array(keep.length) };
     keep.forEach((r, i) => {
@@ -68,17 +71,18 @@ export function* extractActivations(model: HookedModel, seqs: readonly Int32Arra
   }
 }
 
-/** Returns `count` token sequences of `seqLen` tokens that the model samples from BOS (continuing across story ends). */
-export function sampleCorpus(model: HookedModel, count: number, seqLen: number, opts: { seed: number; temperature?: number; topp?: number; batch?: number; onProgress?: (done: number, total: number) => void }): Int32Array[] {
+/** Returns `count` token sequences of `seqLen` tokens that the model samples from BOS (opts.start; default 1), continuing across story ends. */
+export function sampleCorpus(model: HookedModel, count: number, seqLen: number, opts: { seed: number; temperature?: number; topp?: number; batch?: number; start?: number; onProgress?: (done: number, total: number) => void }): Int32Array[] {
   if (!Number.isInteger(seqLen) || seqLen < 2 || seqLen > model.spec.contextLength) throw new RangeError(`seqLen must be 2..${model.spec.contextLength}, got ${seqLen}`);
   const batch = opts.batch ?? 64;
   const out: Int32Array[] = [];
   for (let s0 = 0; s0 < count; s0 += batch) {
     const n = Math.min(batch, count - s0);
     // Each sequence's sampling stream depends only on (seed, its index), not on the batch split.
-    const gens = Array.from({ length: n }, () => [BOS]);
+    const start = opts.start ?? BOS;
+    const gens = Array.from({ length: n }, () => [start]);
     const got = generate(model, gens, { steps: seqLen - 1, seed: opts.seed, firstSequence: s0, temperature: opts.temperature ?? 1, topp: opts.topp ?? 0.9, stopAtBos: false });
-    for (const g of got) out.push(Int32Array.from([BOS, ...g]));
+    for (const g of got) out.push(Int32Array.from([start, ...g]));
     opts.onProgress?.(s0 + n, count);
   }
   return out;
@@ -86,16 +90,16 @@ export function sampleCorpus(model: HookedModel, count: number, seqLen: number, 
 
 /**
  * Returns windows of `seqLen` tokens cut from `text`: stories are separated by blank lines, each is
- * encoded after a BOS, and the stream of all of them is cut into consecutive windows (the last, if
+ * encoded after a BOS (when `prependBos` and the tokenizer has one), and the stream of all of them is cut into consecutive windows (the last, if
  * shorter than 2 tokens, is dropped).
  */
-export function textCorpus(tok: Tokenizer, text: string, seqLen: number, maxSequences = Infinity): Int32Array[] {
+export function textCorpus(tok: LmTokenizer, text: string, seqLen: number, maxSequences = Infinity, prependBos = true): Int32Array[] {
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new RangeError(`seqLen must be an integer >= 2, got ${seqLen}`);
   const stories = text.split(/\n\s*\n/).map((s) => s.trim()).filter((s) => s.length > 0);
   const out: Int32Array[] = [];
   let cur: number[] = [];
   for (const story of stories) {
-    for (const t of tok.encode(story)) {
+    for (const t of tok.encode(story, { addBos: prependBos && tok.bos !== undefined })) {
       cur.push(t);
       if (cur.length === seqLen) {
         out.push(Int32Array.from(cur));

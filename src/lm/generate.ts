@@ -27,6 +27,8 @@ export interface GenerateOptions extends SamplingOptions {
   firstSequence?: number;
   /** Stop a sequence when it produces BOS (llama2.c's end-of-story signal). Default true. */
   stopAtBos?: boolean;
+  /** Stop a sequence at any of these tokens instead (e.g. an HF tokenizer's EOS); overrides stopAtBos. */
+  stopTokens?: readonly number[];
   /** Hooks active during the whole generation (prompt and generated tokens). */
   hooks?: readonly HookSpec[];
   /** Called with (sequence index, token) as each token is chosen. */
@@ -106,7 +108,7 @@ export function generate(model: HookedModel, prompts: readonly ArrayLike<number>
   const base = new Rng(opts.seed ?? 0);
   const rngs = prompts.map((_, i) => base.fork(`sequence ${i + (opts.firstSequence ?? 0)}`));
   const out: number[][] = prompts.map(() => []);
-  const stopAtBos = opts.stopAtBos ?? true;
+  const stops = new Set(opts.stopTokens ?? ((opts.stopAtBos ?? true) ? [BOS] : []));
   let active = prompts.map((_, i) => i);
   let inputs: ArrayLike<number>[] = [...prompts];
   for (let step = 0; step < steps && active.length > 0; step++) {
@@ -120,7 +122,7 @@ export function generate(model: HookedModel, prompts: readonly ArrayLike<number>
       opts.onToken?.(s, tok);
       out[s]!.push(tok);
       const full = cache.lengths[s]! >= cap;
-      if (!(stopAtBos && tok === BOS) && !full) {
+      if (!stops.has(tok) && !full) {
         still.push(s);
         next.push(tok);
       }

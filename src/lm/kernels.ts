@@ -46,6 +46,10 @@ export interface ModelBuffers {
   packed?: Float32Array;
   /** Per layer: attend only to keys within this many positions (sliding window), null = all; only the reference kernels read it. */
   windows?: readonly (number | null)[] | undefined;
+  /** Attention score scale (default 1 / sqrt(headSize)); only the reference kernels read it. */
+  attnScale?: number | undefined;
+  /** Attention logits become cap * tanh(s / cap) (Gemma 2); only the reference kernels read it. */
+  attnSoftcap?: number | undefined;
 }
 
 /** Rows of a step: which slot and absolute position each row is. */
@@ -174,7 +178,8 @@ export function checkRows(m: ModelBuffers, ri: RowInfo, cache: KvCache): void {
 function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number): void {
   checkRows(m, ri, cache);
   const L = m.layout;
-  const dim = L[LAYOUT_DIM]!;
+  // The query width (nHeads headSize), which differs from the model width in Gemma 2.
+  const dim = L[LAYOUT_N_HEADS]! * L[LAYOUT_HEAD_SIZE]!;
   const kvDim = L[LAYOUT_KV_DIM]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
   const half = hs / 2;
@@ -205,13 +210,14 @@ function ropeStore(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
 function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCache, layer: number, out: Float32Array): void {
   checkRows(m, ri, cache);
   const L = m.layout;
-  const dim = L[LAYOUT_DIM]!;
   const kvDim = L[LAYOUT_KV_DIM]!;
   const nHeads = L[LAYOUT_N_HEADS]!;
   const kvMul = nHeads / L[LAYOUT_N_KV_HEADS]!;
   const hs = L[LAYOUT_HEAD_SIZE]!;
+  const dim = nHeads * hs;
   const stride = dim + 2 * kvDim;
-  const scale = 1 / Math.sqrt(hs);
+  const scale = m.attnScale ?? 1 / Math.sqrt(hs);
+  const softcap = m.attnSoftcap;
   const cap = cache.cap;
   const window = m.windows?.[layer] ?? null;
   for (let r = 0; r < ri.rows; r++) {
@@ -226,7 +232,7 @@ function attention(m: ModelBuffers, qkv: Float32Array, ri: RowInfo, cache: KvCac
       for (let t = t0; t <= p; t++) {
         let dot = 0;
         for (let d = 0; d < hs; d++) dot += qkv[q + d]! * cache.k[kc + d * cap + t]!;
-        scores[t] = dot * scale;
+        scores[t] = softcap === undefined ? dot * scale : softcap * Math.tanh((dot * scale) / softcap);
         if (scores[t]! > max) max = scores[t]!;
       }
       let sum = 0;

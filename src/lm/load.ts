@@ -4,7 +4,6 @@
  * unless turned off (from_pretrained vs from_pretrained_no_processing).
  */
 import { statSync } from "node:fs";
-import { UserError } from "../errors.js";
 import { readHfSnapshot, type HfSnapshot } from "../io/hf-snapshot.js";
 import { readLlama2cCheckpoint } from "../io/llama2c.js";
 import { loadKernels } from "../tensor/backend.js";
@@ -33,13 +32,7 @@ export function weightsFromSnapshot(snap: HfSnapshot): LoadedWeights {
 
 /** Reads the weights at `path` (snapshot directory or llama2.c .bin), processed unless opts.processing is false. */
 export async function loadWeights(path: string, opts: { processing?: boolean } = {}): Promise<LoadedWeights & { snapshot?: HfSnapshot }> {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch {
-    throw new UserError(`model ${path} does not exist`);
-  }
-  if (!isDir) return fromLlama2c(readLlama2cCheckpoint(path));
+  if (!statSync(path, { throwIfNoEntry: false })?.isDirectory()) return fromLlama2c(readLlama2cCheckpoint(path));
   const snapshot = await readHfSnapshot(path);
   const raw = weightsFromSnapshot(snapshot);
   const done = opts.processing === false ? raw : processWeights(raw.spec, raw.weights);

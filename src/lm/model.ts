@@ -78,6 +78,8 @@ export class HookedModel {
   private readonly minWindow: number;
   /** The reference LM kernels, for sliding-window attention the native kernels lack. */
   private readonly refLm = referenceLmKernels();
+  /** Whether rotary and attention must run on the reference kernels (query width other than dModel, a custom query scale or soft-capping: Gemma 2). */
+  private readonly attnOnRef: boolean;
   /** Reusable temporaries (large forward passes would otherwise fault in fresh pages every call). */
   private readonly scratch = new Map<string, Float32Array>();
   /** Forward passes in progress; a hook that runs the model again gets fresh buffers. */
@@ -89,13 +91,14 @@ export class HookedModel {
     const s = this.spec;
     this.params = buildParams(s, loaded.weights);
     this.hooks = new HookRegistry(s.nLayers, s.positions.kind === "learned");
-    this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTableFor(s, s.contextLength), windows: s.slidingWindow };
+    this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTableFor(s, s.contextLength), windows: s.slidingWindow, attnScale: s.queryScale, attnSoftcap: s.attnSoftcap };
+    this.attnOnRef = qDim(s) !== s.dModel || s.attnSoftcap !== undefined || Math.abs(s.queryScale * Math.sqrt(s.headDim) - 1) > 1e-9;
     this.kernels = backends.kernels;
     this.lm = backends.lm;
     const swiglu = s.gatedMlp && s.act === "silu";
     // The native fused kernels run both norms, biases and a SwiGLU or plain GELU/SiLU MLP; the
     // reference fused kernels only llama2.c's layout.
-    this.fusedOk = backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias;
+    this.fusedOk = !s.parallelResidual && !s.postNorms && s.finalSoftcap === undefined && !this.attnOnRef && (backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias);
     this.fusedMaxRows = !this.fusedOk ? 0 : (backends.fusedMaxRows ?? (backends.lm.name === "native" ? Number.MAX_SAFE_INTEGER : 64));
     this.minWindow = Math.min(Infinity, ...(s.slidingWindow ?? []).map((w) => w ?? Infinity));
     this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
@@ -108,12 +111,15 @@ export class HookedModel {
 
   /** Returns every hook point name, in firing order. */
   hookNames(): string[] {
-    return hookPointNames(this.spec.nLayers, this.spec.positions.kind === "learned");
+    const names = hookPointNames(this.spec.nLayers, this.spec.positions.kind === "learned");
+    return this.spec.parallelResidual ? names.filter((n) => !n.endsWith(".hook_resid_mid")) : names;
   }
 
   /** Returns the block index of a hook name, or throws a UserError listing the valid names. */
   parseHook(name: string): ReturnType<typeof parseHookName> {
-    return parseHookName(name, this.spec.nLayers, this.spec.positions.kind === "learned");
+    const parsed = parseHookName(name, this.spec.nLayers, this.spec.positions.kind === "learned");
+    if (this.spec.parallelResidual && parsed.point === "hook_resid_mid") throw new UserError(`hook point "${name}": a parallel-residual block (${this.spec.family}) has no resid_mid, as in TransformerLens`);
+    return parsed;
   }
 
   /** Adds a hook that stays until its handle's remove(). */
@@ -250,6 +256,8 @@ export class HookedModel {
     const logits = new Float32Array(m * c.vocabSize);
     if (m <= this.fusedMaxRows) this.lm.classify(this.buffers, xf, m, logits);
     else this.project(xf, m, D, p.classifier, c.vocabSize, logits);
+    const cap = c.finalSoftcap;
+    if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     result.logits = logits;
     return result;
   }
@@ -276,6 +284,13 @@ export class HookedModel {
     const s = this.spec;
     if (s.norm === "rms") this.lm.rmsnorm(x, rows, s.dModel, w ?? new Float32Array(s.dModel).fill(1), out, s.normEps);
     else normRows(x, rows, s.dModel, s.norm, s.normEps, w, b, out);
+  }
+
+  /** Normalises a branch output [rows, dModel] in place (Gemma 2's post-attention and post-MLP norms). */
+  private postNorm(x: Float32Array, rows: number, w: Float32Array, b: Float32Array | undefined): void {
+    const t = this.temp("postNorm", rows * this.spec.dModel);
+    this.norm(x, rows, w, b, t);
+    x.set(t);
   }
 
   /** Runs a forward pass with extra hooks for this pass only. */
@@ -336,31 +351,43 @@ export class HookedModel {
       const p = this.params.layers[l]!;
       const window = c.slidingWindow?.[l] ?? null;
       // The native attention kernel has no window: the reference one honours it when it matters.
-      const attnLm = window !== null && maxPos >= window ? this.refLm : this.lm;
+      const attnLm = this.attnOnRef || (window !== null && maxPos >= window) ? this.refLm : this.lm;
+      const ropeLm = this.attnOnRef ? this.refLm : this.lm;
       fire(`blocks.${l}.hook_resid_pre`, l, x);
       chunks((r0, n) => {
         const sub: RowInfo = { rows: n, rowSlot: ri.rowSlot.subarray(r0, r0 + n), rowPos: ri.rowPos.subarray(r0, r0 + n) };
         this.norm(x.subarray(r0 * D, (r0 + n) * D), n, p.ln1w, p.ln1b, xb);
         this.project(xb, n, D, p.wqkv, Q + 2 * KV, qkv);
         addBias(qkv, n, Q + 2 * KV, p.bqkv);
-        this.lm.ropeStore(this.buffers, qkv, sub, cache, l);
+        ropeLm.ropeStore(this.buffers, qkv, sub, cache, l);
         attnLm.attention(this.buffers, qkv, sub, cache, l, att.subarray(r0 * Q, (r0 + n) * Q));
       });
       this.project(att, R, Q, p.wo, D, branch);
       addBias(branch, R, D, p.bo);
-      addBranch(`blocks.${l}.hook_attn_out`, l);
-      fire(`blocks.${l}.hook_resid_mid`, l, x);
+      if (p.ln1PostW) this.postNorm(branch, R, p.ln1PostW, p.ln1PostB);
+      // A parallel block (GPT-NeoX) feeds the MLP the same residual as attention and has no resid_mid.
+      const parallel = c.parallelResidual;
+      if (parallel) fire(`blocks.${l}.hook_attn_out`, l, branch);
+      else {
+        addBranch(`blocks.${l}.hook_attn_out`, l);
+        fire(`blocks.${l}.hook_resid_mid`, l, x);
+      }
+      const mlpOut = parallel ? this.temp("branch2", R * D) : branch;
       chunks((r0, n) => {
         this.norm(x.subarray(r0 * D, (r0 + n) * D), n, p.ln2w, p.ln2b, xb);
         this.project(xb, n, D, p.wIn, nIn, h13);
         addBias(h13, n, nIn, p.bIn);
         if (swiglu) this.lm.swiglu(h13, n, H, hb);
         else activate(h13, n, H, c.act, c.gatedMlp, hb);
-        const out = branch.subarray(r0 * D, (r0 + n) * D);
+        const out = mlpOut.subarray(r0 * D, (r0 + n) * D);
         this.project(hb, n, H, p.wOut, D, out);
         addBias(out, n, D, p.bOut);
       });
-      addBranch(`blocks.${l}.hook_mlp_out`, l);
+      if (p.ln2PostW) this.postNorm(mlpOut, R, p.ln2PostW, p.ln2PostB);
+      if (parallel) {
+        fire(`blocks.${l}.hook_mlp_out`, l, mlpOut);
+        for (let i = 0; i < x.length; i++) x[i] = x[i]! + (mlpOut[i]! + branch[i]!);
+      } else addBranch(`blocks.${l}.hook_mlp_out`, l);
       fire(`blocks.${l}.hook_resid_post`, l, x);
     }
   }

@@ -27,6 +27,11 @@ export interface LayerParams {
   /** [dModel, dMlp] */
   wOut: Float32Array;
   bOut?: Float32Array | undefined;
+  /** [dModel] post-attention and post-MLP norm weights (spec.postNorms), stored after the classifier. */
+  ln1PostW?: Float32Array | undefined;
+  ln1PostB?: Float32Array | undefined;
+  ln2PostW?: Float32Array | undefined;
+  ln2PostB?: Float32Array | undefined;
 }
 
 /** All parameters: one buffer and its views. */
@@ -94,7 +99,8 @@ export function buildParams(spec: ModelSpec, w: CanonicalWeights): ModelParams {
   const V = spec.vocabSize;
   const ln = spec.norm === "layer";
   const perLayer = D * (ln ? 4 : 2) + (Q + 2 * KV) * (D + (spec.qkvBias ? 1 : 0)) + D * Q + (spec.oBias ? D : 0) + nIn * D + D * H + (spec.mlpBias ? nIn + D : 0);
-  const total = V * D + (w.posEmbed ? spec.contextLength * D : 0) + spec.nLayers * perLayer + D * (ln ? 2 : 1) + (spec.tiedEmbeddings ? 0 : V * D);
+  const postNorms = spec.postNorms ? spec.nLayers * 2 * D * (ln ? 2 : 1) : 0;
+  const total = V * D + (w.posEmbed ? spec.contextLength * D : 0) + spec.nLayers * perLayer + D * (ln ? 2 : 1) + (spec.tiedEmbeddings ? 0 : V * D) + postNorms;
   if (total > MAX_PARAMS) throw new RangeError(`model has ${total} parameters, more than this implementation addresses (${MAX_PARAMS})`);
   const buffer = new Float32Array(total);
   const layout = new Int32Array(LAYOUT_LAYER0 + LAYOUT_PER_LAYER * spec.nLayers);
@@ -149,6 +155,15 @@ export function buildParams(spec: ModelSpec, w: CanonicalWeights): ModelParams {
     const [cls, offCls] = take(V * D, w.unembed, "unembedding");
     classifier = cls;
     layout[LAYOUT_OFF_CLASSIFIER] = offCls;
+  }
+  // Post norms come last so that the native kernels' layout of everything before is unchanged.
+  if (spec.postNorms) {
+    w.layers.forEach((lw, l) => {
+      if (!lw.ln1Post || !lw.ln2Post) throw new RangeError(`layer ${l}: the spec has post norms but the weights lack them`);
+      const p = layers[l]!;
+      [p.ln1PostW, , p.ln1PostB] = norm(lw.ln1Post, `layer ${l} post-attention norm`);
+      [p.ln2PostW, , p.ln2PostB] = norm(lw.ln2Post, `layer ${l} post-MLP norm`);
+    });
   }
   return { buffer, embedding, posEmbedding, layers, lnFinalW, lnFinalB, classifier, layout };
 }

@@ -98,6 +98,9 @@ export interface CanonicalLayer {
   wOut: Float32Array;
   /** [dModel] */
   bOut?: Float32Array | undefined;
+  /** Norms on the attention and MLP outputs (spec.postNorms: Gemma 2's post_attention / post_feedforward norms). */
+  ln1Post?: NormWeights | undefined;
+  ln2Post?: NormWeights | undefined;
 }
 
 /** All weights of a model in the canonical layout. */
@@ -149,12 +152,8 @@ export function checkSpec(spec: ModelSpec, source: string): ModelSpec {
  */
 export function assertSupported(s: ModelSpec): void {
   const missing: string[] = [];
-  if (s.parallelResidual) missing.push("parallel residual");
-  if (s.postNorms) missing.push("post-attention/MLP norms");
-  if (s.attnSoftcap !== undefined || s.finalSoftcap !== undefined) missing.push("logit soft-capping");
+  // Families fold these into the weights on load (gemma2: the embedding scale into W_E, 1 + w into the norm weights).
   if (s.embedScale !== 1) missing.push("embedding scale");
   if (s.normWeightOffset !== 0) missing.push("(1 + w) norm weights");
-  if (Math.abs(s.queryScale * Math.sqrt(s.headDim) - 1) > 1e-9) missing.push("a query scale other than 1 / sqrt(head_dim)");
-  if (s.nHeads * s.headDim !== s.dModel) missing.push(`head_dim x heads (${s.headDim} x ${s.nHeads}) different from the model width ${s.dModel}`);
   if (missing.length > 0) throw new UserError(`model family "${s.family}" needs ${missing.join(", ")}, which saelab does not run yet`);
 }

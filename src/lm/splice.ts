@@ -22,6 +22,8 @@ export interface SpliceOptions {
   batchSequences?: number;
   /** Keep the original activation at BOS tokens (SAEBench's exclude_special_tokens_from_reconstruction). Default false. */
   excludeBos?: boolean;
+  /** The BOS id excludeBos refers to. Default 1 (llama2.c's). */
+  bos?: number;
   /** Sees each batch's activations x, the SAE's latents and its reconstruction xHat (before BOS rows are restored), e.g. to measure explained variance. */
   onReconstruction?: (x: Float32Array, latents: SparseRows, xHat: Float32Array, ctx: HookContext) => void;
 }
@@ -51,7 +53,7 @@ export function spliceEvaluate(model: HookedModel, sae: SaeModel, seqs: readonly
   if (sae.dIn !== D) throw new RangeError(`the SAE reads ${sae.dIn}-dimensional activations but ${opts.hook} has dModel ${D}`);
   const V = model.spec.vocabSize;
   const batch = opts.batchSequences ?? 16;
-  const keepOriginal = (ctxTokens: Int32Array, r: number) => opts.excludeBos === true && ctxTokens[r] === BOS;
+  const keepOriginal = (ctxTokens: Int32Array, r: number) => opts.excludeBos === true && ctxTokens[r] === (opts.bos ?? BOS);
   const saeHook: HookFn = (act, ctx) => {
     const latents = sae.encode(act, ctx.rows);
     const recon = sae.decode(latents);

@@ -5,7 +5,7 @@
  * function of the text), and aggregate the positive and negative activations per layer.
  */
 import type { HookedModel } from "../lm/model.js";
-import type { Tokenizer } from "../lm/tokenizer.js";
+import type { LmTokenizer } from "../lm/tokenizers/types.js";
 import { meanAggregator, type Aggregator } from "./aggregators.js";
 import { layerHookName, resolveLayer, SteeringVector, type LayerType } from "./vector.js";
 
@@ -50,7 +50,7 @@ export function toSample(s: SteeringSample | readonly [string, string]): Steerin
 }
 
 /** Returns the activations of each pair's positive and negative text at the read token, per layer. */
-export function extractContrastActivations(model: HookedModel, tok: Tokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): ContrastActivations {
+export function extractContrastActivations(model: HookedModel, tok: LmTokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): ContrastActivations {
   const nLayers = model.spec.nLayers;
   const layers = (opts.layers ?? Array.from({ length: nLayers }, (_, i) => i)).map((l) => resolveLayer(l, nLayers));
   const layerType = opts.layerType ?? "decoder_block";
@@ -66,7 +66,7 @@ export function extractContrastActivations(model: HookedModel, tok: Tokenizer, s
     const part = samples.slice(s0, s0 + batch).map(toSample);
     for (const side of ["positive", "negative"] as const) {
       const texts = part.map((s) => s[side]);
-      const seqs = texts.map((t) => tok.encode(t));
+      const seqs = texts.map((t) => Int32Array.from(tok.encode(t, { addBos: tok.bos !== undefined })));
       const rows = part.map((s, i) => {
         const own = side === "positive" ? s.readPositiveTokenIndex : s.readNegativeTokenIndex;
         const idx = own ?? (typeof read === "function" ? read(texts[i]!) : read);
@@ -91,7 +91,7 @@ export function extractContrastActivations(model: HookedModel, tok: Tokenizer, s
 }
 
 /** Returns a steering vector trained from contrastive pairs. */
-export function trainSteeringVector(model: HookedModel, tok: Tokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): SteeringVector {
+export function trainSteeringVector(model: HookedModel, tok: LmTokenizer, samples: readonly (SteeringSample | readonly [string, string])[], opts: TrainSteeringOptions = {}): SteeringVector {
   const acts = extractContrastActivations(model, tok, samples, opts);
   const agg = opts.aggregator ?? meanAggregator();
   const D = model.spec.dModel;

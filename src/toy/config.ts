@@ -10,8 +10,11 @@ import { finite, probability, seed } from "../schema.js";
 import { checkCorrelation } from "./correlation.js";
 import { checkHierarchy } from "./hierarchy.js";
 
-const positive = () => finite().refine((v) => v > 0, { message: "must be > 0" });
-const nonNegative = () => finite().refine((v) => v >= 0, { message: "must be >= 0" });
+/** Largest magnitude a world number may have: activations are float32, and 1e308 would sample Inf. */
+export const MAX_WORLD_MAGNITUDE = 1e6;
+const bounded = () => finite().refine((v) => Math.abs(v) <= MAX_WORLD_MAGNITUDE, { message: `must be at most ${MAX_WORLD_MAGNITUDE} in absolute value (activations are float32)` });
+const positive = () => bounded().refine((v) => v > 0, { message: "must be > 0" });
+const nonNegative = () => bounded().refine((v) => v >= 0, { message: "must be >= 0" });
 const index = () => z.number().int().min(0, "must be a feature index (>= 0)");
 
 /** How each feature's firing probability is set, by feature index (SAELens's firing-probability generators). */
@@ -52,7 +55,7 @@ export const MagnitudeProfileSchema = z.discriminatedUnion("kind", [
   }).strict(),
   z.object({
     kind: z.literal("folded_normal").describe("Each feature draws |N(mean, std^2)|, optionally clamped."),
-    mean: finite().describe("Mean of the normal that is folded (absolute value taken)."),
+    mean: bounded().describe("Mean of the normal that is folded (absolute value taken)."),
     std: positive().describe("Standard deviation of the normal that is folded."),
     min: nonNegative().optional().describe("Clamp values below this."),
     max: positive().optional().describe("Clamp values above this."),

@@ -84,6 +84,9 @@ export function checkCorrelation(c: CorrelationConfig, n: number, issue: Issue):
     if (!valuesOk) return;
     const r = choleskyPsd(m.flat(), n);
     if ("pivot" in r) issue(["correlation", "matrix"], `is not positive semi-definite (Cholesky fails at row ${r.row}, pivot ${r.pivot.toPrecision(4)}), so no Gaussian has these correlations`);
+  } else if (c.kind === "low_rank") {
+    // More factors than features adds nothing a rank-nFeatures factor cannot express, and the factor is [nFeatures, rank].
+    if (c.rank > n) issue(["correlation", "rank"], `is ${c.rank} but can be at most nFeatures (${n})`);
   } else if (c.kind === "factor") {
     const f = c.factor;
     if (f.length !== n) {

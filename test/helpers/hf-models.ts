@@ -39,10 +39,9 @@ function tensorsOf(rng: Rng, specs: [string, number[], "w" | "norm" | "bias" | "
   return out;
 }
 
-/** A tiny GPT-2 (2 layers, width 32, 4 heads, vocab 50, context 24); `prefix` "transformer." as save_pretrained writes it, or "" as gpt2's own repository. */
-export function tinyGpt2(seed: number, prefix: "transformer." | ""): TinyHf {
+/** A tiny GPT-2 (2 layers, width 32, 4 heads, vocab V (50), context 24); `prefix` "transformer." as save_pretrained writes it, or "" as gpt2's own repository. */
+export function tinyGpt2(seed: number, prefix: "transformer." | "", V = 50): TinyHf {
   const D = 32;
-  const V = 50;
   const config = { model_type: "gpt2", n_embd: D, n_head: 4, n_layer: 2, n_positions: 24, vocab_size: V, layer_norm_epsilon: 1e-5, activation_function: "gelu_new", n_inner: null };
   const specs: [string, number[], "w" | "norm" | "bias" | "embed"][] = [[`${prefix}wte.weight`, [V, D], "embed"], [`${prefix}wpe.weight`, [24, D], "embed"]];
   for (let l = 0; l < 2; l++) {

@@ -4,7 +4,9 @@
  * by import side effects; a new family is one file and one row here.
  */
 import { UserError } from "../../errors.js";
+import { gemma2Family } from "./gemma2.js";
 import { gpt2Family } from "./gpt2.js";
+import { gptNeoxFamily } from "./gpt_neox.js";
 import type { Family } from "./hf.js";
 import { llamaFamily, mistralFamily, qwen2Family } from "./llama.js";
 
@@ -13,6 +15,8 @@ export const FAMILIES = {
   llama: llamaFamily,
   qwen2: qwen2Family,
   mistral: mistralFamily,
+  gpt_neox: gptNeoxFamily,
+  gemma2: gemma2Family,
 } as const satisfies Record<string, Family>;
 
 export type FamilyId = keyof typeof FAMILIES;

@@ -1,8 +1,11 @@
 /**
  * Tokenizers from a Hugging Face `tokenizer.json` through @huggingface/tokenizers (the maintained
  * JS port of HF tokenizers: BPE/byte-level/sentencepiece-BPE with byte fallback, WordPiece, Unigram).
- * BOS/EOS come from tokenizer_config.json (then special_tokens_map.json); whether BOS is added by
- * default comes from tokenizer_config's add_bos_token, or else from what the post-processor adds.
+ * BOS/EOS come from tokenizer_config.json, then special_tokens_map.json, then config.json's or
+ * generation_config.json's bos_token_id/eos_token_id (GPT-2's Hub repo names them only there); a
+ * tokenizer without a BOS uses its EOS as BOS, as TransformerLens's set_tokenizer does (Qwen), so
+ * `prepend_bos` means what it meant when the SAE was trained. Whether BOS is added by default comes
+ * from tokenizer_config's add_bos_token, or else from what the post-processor adds.
  * `encode` always tokenizes without the post-processor and adds BOS/EOS itself, so `addBos` means
  * exactly one BOS whatever the template says.
  */
@@ -16,6 +19,9 @@ export interface HfTokenizerFiles {
   tokenizer: Record<string, unknown>;
   tokenizerConfig?: Record<string, unknown>;
   specialTokensMap?: Record<string, unknown>;
+  /** The model's config.json, for bos_token_id/eos_token_id. */
+  modelConfig?: Record<string, unknown>;
+  generationConfig?: Record<string, unknown>;
   /** Named in error messages. */
   source?: string;
 }
@@ -31,22 +37,31 @@ export function hfTokenizer(files: HfTokenizerFiles): LmTokenizer {
   } catch (e) {
     throw new UserError(`${source}: @huggingface/tokenizers cannot build this tokenizer (model.type "${model.type}"): ${(e as Error).message}`);
   }
+  const vocabSize = tok.get_vocab(true).size;
   const special = (key: "bos_token" | "eos_token"): number | undefined => {
     const v = files.tokenizerConfig?.[key] ?? files.specialTokensMap?.[key];
     const text = typeof v === "string" ? v : typeof v === "object" && v !== null && typeof (v as { content?: unknown }).content === "string" ? (v as { content: string }).content : undefined;
-    if (text === undefined) return undefined;
-    const id = tok.token_to_id(text);
-    if (id === undefined) throw new UserError(`${source}: ${key} "${text}" (from tokenizer_config.json / special_tokens_map.json) is not in the vocabulary`);
-    return id;
+    if (text !== undefined) {
+      const id = tok.token_to_id(text);
+      if (id === undefined) throw new UserError(`${source}: ${key} "${text}" (from tokenizer_config.json / special_tokens_map.json) is not in the vocabulary`);
+      return id;
+    }
+    for (const [file, cfg] of [["config.json", files.modelConfig], ["generation_config.json", files.generationConfig]] as const) {
+      const raw = cfg?.[`${key}_id`];
+      const id = Array.isArray(raw) ? raw[0] : raw;
+      if (id === undefined || id === null) continue;
+      if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= vocabSize) throw new UserError(`${file}: field "${key}_id" must be a token id in 0..${vocabSize - 1}, got ${JSON.stringify(raw)}`);
+      return id;
+    }
+    return undefined;
   };
-  const bos = special("bos_token");
   const eos = special("eos_token");
+  const bos = special("bos_token") ?? eos;
   const raw = (text: string) => tok.encode(text, { add_special_tokens: false }).ids;
   const configured = files.tokenizerConfig?.add_bos_token;
   const addBosByDefault = typeof configured === "boolean"
     ? configured && bos !== undefined
     : bos !== undefined && tok.encode("a", { add_special_tokens: true }).ids[0] === bos && raw("a")[0] !== bos;
-  const vocabSize = tok.get_vocab(true).size;
   return {
     kind: "hf",
     vocabSize,
