@@ -46,7 +46,10 @@ export { ARCHITECTURES, ARCHITECTURE_IDS, TYING_VARIANTS, SaeConfigSchema, resol
 export type { SaeModel, ArchitectureId } from "./sae/types.js";
 export { forwardBackward, type StepResult } from "./sae/step.js";
 export { TrainConfigSchema, type TrainConfig } from "./train/config.js";
-export { Trainer, createTrainer, train, stepBatches, type BatchSource, type TrainOptions, type TrainSummary } from "./train/trainer.js";
+export { Trainer, createTrainer, train, type TrainOptions, type TrainSummary } from "./train/trainer.js";
+export { stepStream, worldStream, sequentialStream, type TrainingStream } from "./train/stream.js";
+export { runTraining, type RunTrainingOptions, type TrainingOutput, type TrainingResult } from "./train/run.js";
+export { runDirectory } from "./experiments/run-dir.js";
 export { TrainingDivergedError, type TrainEvent, type EventSink } from "./train/events.js";
 export { lrSchedule, warmUp } from "./train/schedules.js";
 export { snapshotTrainer, restoreTrainer } from "./train/checkpoint.js";

@@ -11,7 +11,8 @@ import { SaeConfigSchema } from "../src/sae/registry.js";
 import type { Sae } from "../src/sae/model.js";
 import type { SaeModel } from "../src/sae/types.js";
 import { TrainConfigSchema } from "../src/train/config.js";
-import { createTrainer, stepBatches, train } from "../src/train/trainer.js";
+import { createTrainer, train } from "../src/train/trainer.js";
+import { stepStream } from "../src/train/stream.js";
 import { detectAbsorption, encoderDecoderCos } from "../src/detect/detect.js";
 import { decoderRows } from "../src/detect/geometry.js";
 import { planMitigation, unabsorb } from "../src/detect/mitigate.js";
@@ -41,7 +42,7 @@ describe("detection on trained SAEs (no labels seen by the detector)", () => {
       { architecture: "standard", name: "tied", dSae: 8, tying: "tied", l1Coefficient: 0.3 },
     ].map((c) => SaeConfigSchema.parse(c));
     const t = createTrainer(kernels, saes, TrainConfigSchema.parse({ steps: 2000, batchSize: 256, lr: 3e-3 }), D);
-    train({ trainer: t, data: stepBatches((s) => sampler(mixSeed(1, s)).next(256).acts) });
+    train({ trainer: t, data: stepStream(D, (s) => sampler(mixSeed(1, s)).next(256).acts) });
     [untied, tied] = t.runs.map((r) => r.sae) as [Sae, Sae];
   });
 
@@ -86,7 +87,7 @@ describe("detection on trained SAEs (no labels seen by the detector)", () => {
   it("fine-tunes with a tying loss: encoder columns move toward decoder rows, and the un-absorbed SAE stays un-absorbed", () => {
     const det = detectAbsorption(untied, unlabelled, {}, kernels);
     const { sae: saved } = refitSae(unabsorb(untied, planMitigation(det), kernels), unlabelled, kernels);
-    const tuned = fineTuneTied(saved, stepBatches((s) => sampler(mixSeed(5, s)).next(256).acts), { steps: 300, batchSize: 256, lr: 1e-3, coefficient: 10 }, kernels);
+    const tuned = fineTuneTied(saved, stepStream(D, (s) => sampler(mixSeed(5, s)).next(256).acts), { steps: 300, batchSize: 256, lr: 1e-3, coefficient: 10 }, kernels);
     expect(tuned.config.tying).toBe("tie_loss");
     const meanCos = (s: SaeModel) => {
       const c = encoderDecoderCos(decoderRows(s), s.encoderWeights()).filter((v): v is number => v !== null);
@@ -94,7 +95,7 @@ describe("detection on trained SAEs (no labels seen by the detector)", () => {
     };
     expect(meanCos(tuned)).toBeGreaterThan(meanCos(saved) + 0.05);
     expect(fullAbsorption(tuned)).toBeLessThan(0.1);
-    expect(() => fineTuneTied(tied, [], { steps: 1, batchSize: 1, lr: 1e-3, coefficient: 1 }, kernels)).toThrow(/already tied/);
+    expect(() => fineTuneTied(tied, stepStream(D, () => new Float32Array(D)), { steps: 1, batchSize: 1, lr: 1e-3, coefficient: 1 }, kernels)).toThrow(/already tied/);
   });
 });
 

@@ -5,7 +5,7 @@
  * W_dec times the unembedding computed directly from the checkpoint file; the toy world's best
  * features against plain-loop cosines. Resuming an interrupted pass gives the same database.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -285,5 +285,33 @@ describe.skipIf(!sharedModelFiles())("saelab features on stories260K activations
       expect(c2).toBeCloseTo(all[i]!.c, 3);
     });
     db.close();
+  });
+
+  it("reads --model --corpus as it reads the activation shards of the same corpus", async () => {
+    const stories = [
+      "Once upon a time, there was a little girl named Lily. She loved to play with her toys in the park.",
+      "One day, a big dog came to the park. The dog was very happy and wanted to play with Lily.",
+      "Tom had a red ball. He threw the ball to his friend Sam, and they laughed all day.",
+    ];
+    // Enough windows for several forward batches of 32 sequences.
+    writeFileSync(join(dir, "corpus.txt"), Array.from({ length: 12 }, () => stories.join("\n\n")).join("\n\n"));
+    mkdirSync(join(dir, "c1"));
+    mkdirSync(join(dir, "c2"));
+    for (const f of ["cfg.json", "sae_weights.safetensors", "saelab.json"]) for (const d of ["c1", "c2"]) copyFileSync(join(dir, "sae", f), join(dir, d, f));
+    expect(await main(["features", "c1", "--corpus", "corpus.txt", "--seqLen", "16"], io(dir))).toBe(0);
+    expect(await main(["activations", "--hook", "blocks.2.hook_resid_post", "--corpus", "corpus.txt", "--seqLen", "16", "--out", "acts2"], io(dir))).toBe(0);
+    expect(await main(["features", "c2", "--activations", "acts2"], io(dir))).toBe(0);
+    const dump = (d: string) => {
+      const db = new Database(join(dir, d, "features.sqlite"), { readonly: true });
+      const out = { rows: (db.prepare("SELECT value FROM meta WHERE key = 'rows'").get() as { value: string }).value, lat: db.prepare("SELECT latent, n_fires, max_act, hist, top_tokens FROM latents ORDER BY latent").all(), ctx: db.prepare("SELECT * FROM contexts ORDER BY latent, kind, slot").all() };
+      db.close();
+      return out;
+    };
+    const [a, b] = [dump("c1"), dump("c2")];
+    // Every token of the corpus except the BOS of each window.
+    const manifest = JSON.parse(readFileSync(join(dir, "acts2", "manifest.json"), "utf8")) as { totalTokens: number; source: { sequences: number } };
+    expect(manifest.source.sequences).toBeGreaterThan(64);
+    expect(Number(a.rows)).toBe(manifest.totalTokens);
+    expect(a).toEqual(b);
   });
 });

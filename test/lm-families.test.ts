@@ -109,3 +109,33 @@ describe.each(MODELS)("$name", (m) => {
     });
   });
 });
+
+describe("bad snapshots are refused naming the file and field", () => {
+  const load = (m: TinyHf) => loadModel(writeTinyHf(m), { backends: backendsUnderTest()[0]![1] });
+
+  it("an unknown model_type, by name", async () => {
+    const m = tinyLlama(8, "x", { model_type: "falcon" });
+    await expect(load(m)).rejects.toThrow(/config\.json: model_type "falcon" is not supported \(supported: gpt2, llama, qwen2, mistral\)/);
+  });
+
+  it("a tensor whose shape disagrees with config.json, and a missing one", async () => {
+    const wide = tinyLlama(8, "x", { intermediate_size: 40 });
+    await expect(load(wide)).rejects.toThrow(/tensor "model\.layers\.0\.mlp\.gate_proj\.weight" has shape \[48, 32\] but config\.json implies \[40, 32\]/);
+    const untied = tinyLlama(8, "x", {});
+    untied.config.tie_word_embeddings = false;
+    await expect(load(untied)).rejects.toThrow(/"lm_head\.weight" is missing/);
+    const g = tinyGpt2(9, "");
+    g.tensors.delete("h.1.mlp.c_fc.bias");
+    await expect(load(g)).rejects.toThrow(/tensor "h\.1\.mlp\.c_fc\.bias" is missing/);
+  });
+
+  it("a config field of the wrong type, and a hook the family lacks", async () => {
+    await expect(load(tinyGpt2(9, "transformer."))).resolves.toBeDefined();
+    const bad = tinyGpt2(9, "transformer.");
+    bad.config.n_head = "four";
+    await expect(load(bad)).rejects.toThrow(/config\.json: field "n_head" must be a positive integer/);
+    const llama = await load(tinyLlama(3, "x", {}));
+    expect(() => llama.parseHook("hook_pos_embed")).toThrow(/no learned position embeddings/);
+    expect(() => llama.parseHook("blocks.2.hook_resid_post")).toThrow(/blocks 0\.\.1/);
+  });
+});

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { loadModel } from "../src/lm/load.js";
 import { Rng } from "../src/tensor/rng.js";
 import { writeTinyHf, type TinyHf } from "./helpers/hf-models.js";
+import { stepwiseLogits } from "./helpers/kv-steps.js";
 import { backendsUnderTest, maxAbsDiff } from "./lm-fixtures.js";
 
 const TOL = 1e-4;
@@ -176,21 +177,7 @@ describe("gemma2 (head_dim x heads != hidden_size, soft-caps, sliding window 4 o
 
     it("KV-cached prefill and one-token steps past the window give the uncached logits", async () => {
       const model = await loadModel(dir, { backends, processing: false });
-      const cache = model.newCache(SEQS.length, 16);
-      const cut = SEQS.map((s) => Math.min(3, s.length));
-      const got: number[][] = SEQS.map(() => []);
-      const pre = model.forward(SEQS.map((s, i) => s.slice(0, cut[i])), { cache });
-      let r = 0;
-      SEQS.forEach((_, i) => {
-        got[i]!.push(...pre.logits!.subarray(r * V, (r + cut[i]!) * V));
-        r += cut[i]!;
-      });
-      for (let t = 0; ; t++) {
-        const live = SEQS.map((_, i) => i).filter((i) => cut[i]! + t < SEQS[i]!.length);
-        if (live.length === 0) break;
-        const step = model.forward(live.map((i) => [SEQS[i]![cut[i]! + t]!]), { cache, slots: live, logits: "last" });
-        live.forEach((i, j) => got[i]!.push(...step.logits!.subarray(j * V, (j + 1) * V)));
-      }
+      const got = stepwiseLogits(model, SEQS, SEQS.map((s) => Math.min(3, s.length)));
       SEQS.forEach((_, i) => expect(maxAbsDiff(got[i]!, want[i]!.logits.flat()), `sequence ${i}`).toBeLessThan(TOL));
     });
   });

@@ -57,6 +57,16 @@ describe("LM commands on a GPT-2 snapshot directory", () => {
     expect(io.stdout.join("").startsWith("Hello world")).toBe(true);
   });
 
+  it("steer trains a vector on the snapshot and steers generation", async () => {
+    writeFileSync(join(dir, "pairs.json"), JSON.stringify([["I am happy", "I am sad"], ["a good day", "a bad day"]]));
+    const io = capture(dir);
+    expect(await main(["steer", ...m, "--pairs", "pairs.json", "--layer", "1", "--multiplier", "50", "--prompt", "Hello", "--steps", "4", "--compare"], io)).toBe(0);
+    const [unsteered, steered] = io.stdout;
+    expect(unsteered).toMatch(/^unsteered: Hello/);
+    expect(steered).toMatch(/^steered \(layer 1, x50\): Hello/);
+    expect(steered!.replace(/^steered[^:]*: /, "")).not.toBe(unsteered!.replace(/^unsteered: /, ""));
+  });
+
   it("activations are centred by default (TransformerLens processing) and raw with --no-processing", async () => {
     const base = ["activations", ...m, "--hook", "blocks.1.hook_resid_post", "--corpus", "stories.txt", "--seqLen", "8"];
     expect(await main([...base, "--out", "acts-tl"], capture(dir))).toBe(0);

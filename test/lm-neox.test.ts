@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { loadModel } from "../src/lm/load.js";
 import { Rng } from "../src/tensor/rng.js";
 import { writeTinyHf, type TinyHf } from "./helpers/hf-models.js";
+import { stepwiseLogits } from "./helpers/kv-steps.js";
 import { backendsUnderTest, maxAbsDiff } from "./lm-fixtures.js";
 
 const TOL = 1e-4;
@@ -199,21 +200,7 @@ describe.each(MODELS)("$name", (m) => {
 
     it("KV-cached prefill and one-token steps give the uncached logits", async () => {
       const model = await loadModel(dir, { backends, processing: false });
-      const cache = model.newCache(SEQS.length, 16);
-      const cut = SEQS.map((s) => Math.ceil(s.length / 2));
-      const got: number[][] = SEQS.map(() => []);
-      const pre = model.forward(SEQS.map((s, i) => s.slice(0, cut[i])), { cache });
-      let r = 0;
-      SEQS.forEach((_, i) => {
-        got[i]!.push(...pre.logits!.subarray(r * V, (r + cut[i]!) * V));
-        r += cut[i]!;
-      });
-      for (let t = 0; ; t++) {
-        const live = SEQS.map((_, i) => i).filter((i) => cut[i]! + t < SEQS[i]!.length);
-        if (live.length === 0) break;
-        const step = model.forward(live.map((i) => [SEQS[i]![cut[i]! + t]!]), { cache, slots: live, logits: "last" });
-        live.forEach((i, j) => got[i]!.push(...step.logits!.subarray(j * V, (j + 1) * V)));
-      }
+      const got = stepwiseLogits(model, SEQS, SEQS.map((s) => Math.ceil(s.length / 2)));
       SEQS.forEach((_, i) => expect(maxAbsDiff(got[i]!, want[i]!.logits.flat()), `sequence ${i}`).toBeLessThan(TOL));
     });
   });

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { activationsDataSource } from "../src/cli/activations-source.js";
-import { runTrain, trainFlagsShape, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
+import { runTrain, trainFlagsShape, type TrainInput, type TrainFlags } from "../src/cli/train-run.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { writeSafetensors } from "../src/io/safetensors.js";
 import { sharedModelFiles } from "../src/io/llama2c.js";
@@ -88,14 +88,17 @@ describe("saelab train --activations on shards from the tiny model", () => {
     expect(await main([...args, "--out", "full"], capture(f.dir))).toBe(0);
     // The same source the command builds, failing at step 7 (after the checkpoint at step 6).
     const { source } = activationsDataSource("acts", f.dir);
-    const crashing: TrainDataSource = {
+    const crashing: TrainInput = {
       ...source,
-      *batches(from, b, seed) {
-        let s = from;
-        for (const x of source.batches(from, b, seed)) {
-          if (s++ === 7) throw new Error("power cut");
-          yield x;
-        }
+      stream: {
+        dIn: source.stream.dIn,
+        *batches(from, b, seed) {
+          let s = from;
+          for (const x of source.stream.batches(from, b, seed)) {
+            if (s++ === 7) throw new Error("power cut");
+            yield x;
+          }
+        },
       },
     };
     const flags = z.object({ activations: z.string(), ...trainFlagsShape }).strict().parse({

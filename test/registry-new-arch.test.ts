@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ARCHITECTURE_IDS, SaeConfigSchema, architectureOf } from "../src/sae/registry.js";
 import { createTrainer, train } from "../src/train/trainer.js";
-import { mixSeed } from "../src/tensor/rng.js";
+import { worldStream } from "../src/train/stream.js";
 import { TrainConfigSchema } from "../src/train/config.js";
 import { loadSaelensSae, saveSaelensSae } from "../src/io/saelens.js";
 import { getPreset } from "../src/toy/presets.js";
@@ -97,7 +97,7 @@ describe("an architecture defined only in a test, with one registry row", () => 
     const tc = TrainConfigSchema.parse({ steps: 150, batchSize: 256, lr: 3e-3, seed: 4, checkpointEvery: 0, logEvery: 50 });
     const trainer = createTrainer(kernels, [cfg], tc, world.dModel);
     const losses: number[] = [];
-    train({ trainer, data: { batches: (from) => (function* () { for (let s = from; ; s++) yield world.sampler(mixSeed(tc.seed, s)).next(tc.batchSize).acts; })() }, onStep: (t) => losses.push(t.stats()[0]!.loss) });
+    train({ trainer, data: worldStream(world), onStep: (t) => losses.push(t.stats()[0]!.loss) });
     expect(trainer.step).toBe(150);
     expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.5);
     // One more forward step on a fresh batch: the logged l1 is the plain formula on the weights it used.

@@ -15,7 +15,8 @@ import type { SparseRows } from "../src/tensor/kernels.js";
 import { Sae } from "../src/sae/model.js";
 import { JumpReLUConfigSchema, jumprelu } from "../src/sae/jumprelu.js";
 import { SaeConfigSchema, TYING_VARIANTS } from "../src/sae/registry.js";
-import { createTrainer, stepBatches, train } from "../src/train/trainer.js";
+import { createTrainer, train } from "../src/train/trainer.js";
+import { stepStream } from "../src/train/stream.js";
 import { TrainConfigSchema } from "../src/train/config.js";
 import type { TrainEvent } from "../src/train/events.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -159,7 +160,7 @@ describe("jumprelu training with the SAELens options", () => {
     const t = createTrainer(kernels, cfgs, trainCfg, D_IN);
     for (const r of t.runs) r.sae.params.b_enc[3] = -20; // latent 3 cannot fire
     const events: TrainEvent[] = [];
-    train({ trainer: t, data: stepBatches(batch), sink: (e) => events.push(e) });
+    train({ trainer: t, data: stepStream(D_IN, batch), sink: (e) => events.push(e) });
     const last = events.at(-2);
     if (last?.type !== "step") throw new Error("no step event");
     const byName = Object.fromEntries(last.saes.map((s) => [s.name, s]));
@@ -175,7 +176,7 @@ describe("jumprelu training with the SAELens options", () => {
   it("the tanh penalty lowers L0 as its coefficient grows (same stream)", () => {
     const cfgs = [0, 0.05, 0.5].map((c) => SaeConfigSchema.parse({ architecture: "jumprelu", name: `c${c}`, dSae: 16, l0Coefficient: c, jumpreluSparsityLossMode: "tanh" }));
     const t = createTrainer(kernels, cfgs, TrainConfigSchema.parse({ ...trainCfg, steps: 80 }), D_IN);
-    train({ trainer: t, data: stepBatches(batch) });
+    train({ trainer: t, data: stepStream(D_IN, batch) });
     const l0 = t.stats().map((s) => s.l0);
     // Measured at 80 steps: L0 12.9, 11.4, 5.1.
     expect(l0[1]!).toBeLessThan(l0[0]!);

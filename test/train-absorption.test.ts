@@ -9,7 +9,8 @@ import { evaluateSaes, sampleBatches } from "../src/metrics/evaluate.js";
 import { mixSeed } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { TrainConfigSchema } from "../src/train/config.js";
-import { createTrainer, stepBatches, train } from "../src/train/trainer.js";
+import { createTrainer, train } from "../src/train/trainer.js";
+import { stepStream } from "../src/train/stream.js";
 import { kernels } from "./sae-fixtures.js";
 import { PARENT_WORLD_D, parentWorld, parentWorldSampler } from "./helpers/parent-world.js";
 
@@ -24,7 +25,7 @@ describe("absorption: untied vs tied standard SAE on one stream", () => {
       { architecture: "standard", name: "tied", dSae: 8, tying: "tied", l1Coefficient: 0.3 },
     ].map((c) => SaeConfigSchema.parse(c));
     const t = createTrainer(kernels, saes, TrainConfigSchema.parse({ steps: 2000, batchSize: 256, lr: 3e-3 }), D);
-    train({ trainer: t, data: stepBatches((s) => sampler(mixSeed(1, s)).next(256).acts) });
+    train({ trainer: t, data: stepStream(D, (s) => sampler(mixSeed(1, s)).next(256).acts) });
     const [untied, tied] = evaluateSaes(t.runs.map((r) => r.sae), world, sampleBatches(sampler(999), 10000, 2000));
     expect(untied!.absorption.summary.fullAbsorption).toBeGreaterThan(0.2);
     expect(untied!.absorption.summary.partialRatio).toBeLessThan(0.5);

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseArgs, type CliIO, type Command } from "../src/cli/args.js";
-import { runTrain, saeConfigHelp, streamDataSource, trainFlagsShape, worldDataSource, type TrainDataSource, type TrainFlags } from "../src/cli/train-run.js";
+import { runTrain, saeConfigHelp, trainFlagsShape, type TrainInput, type TrainFlags } from "../src/cli/train-run.js";
+import { sequentialStream, worldStream } from "../src/train/stream.js";
 import { renderProgressLine, formatDuration, createProgressBar, progressBar } from "../src/cli/progress.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { readSafetensors } from "../src/io/safetensors.js";
@@ -58,16 +59,19 @@ function setup(saes: unknown): string {
 }
 
 const flags = (argv: string[]) => parseArgs(cmd, [...argv, "--backend", "reference", "--batchSize", "64"]) as unknown as TrainFlags;
-const source = (): TrainDataSource => worldDataSource(toyWorld(), { world: "toy" });
+const source = (): TrainInput => ({ stream: worldStream(toyWorld()), description: { world: "toy" } });
 
 /** The world source with `edit(step, batch)` applied to each batch. */
-function withBatch(edit: (step: number, x: Float32Array) => Float32Array): TrainDataSource {
+function withBatch(edit: (step: number, x: Float32Array) => Float32Array): TrainInput {
   const src = source();
   return {
     ...src,
-    *batches(from, b, seed) {
-      let s = from;
-      for (const x of src.batches(from, b, seed)) yield edit(s++, x);
+    stream: {
+      dIn: D,
+      *batches(from, b, seed) {
+        let s = from;
+        for (const x of src.stream.batches(from, b, seed)) yield edit(s++, x);
+      },
     },
   };
 }
@@ -137,14 +141,16 @@ describe("saelab train", () => {
   it("a non-seekable stream source resumes by skipping, to the same weights", async () => {
     const dir = setup({ architecture: "jumprelu", dSae: 16 });
     const rows = source();
-    const stream = (crashAt: number) =>
-      streamDataSource(D, function* (b, seed) {
+    const stream = (crashAt: number): TrainInput => ({
+      stream: sequentialStream(D, function* (b, seed) {
         let s = 0;
-        for (const x of rows.batches(0, b, seed)) {
+        for (const x of rows.stream.batches(0, b, seed)) {
           if (s++ === crashAt) throw new Error("disk error");
           yield x;
         }
-      }, { shards: "toy" });
+      }),
+      description: { shards: "toy" },
+    });
     const args = ["--sae", "sae.json", "--steps", "9", "--checkpointEvery", "3"];
     await runTrain(flags([...args, "--out", "full"]), io(dir), stream(-1));
     await expect(runTrain(flags([...args, "--out", "part"]), io(dir), stream(4))).rejects.toThrow("disk error");

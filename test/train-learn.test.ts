@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { Rng, mixSeed } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { TrainConfigSchema } from "../src/train/config.js";
-import { createTrainer, stepBatches, train } from "../src/train/trainer.js";
+import { createTrainer, train } from "../src/train/trainer.js";
+import { stepStream } from "../src/train/stream.js";
 import { kernels } from "./sae-fixtures.js";
 
 const n = 16;
@@ -32,7 +33,7 @@ describe.skipIf(!process.env.SAELAB_SLOW)("training recovers orthogonal toy feat
       { architecture: "matryoshka_batchtopk", name: "mat", dSae: 16, k: 1, matryoshkaWidths: [4, 16] },
     ].map((c) => SaeConfigSchema.parse(c));
     const t = createTrainer(kernels, saes, TrainConfigSchema.parse({ steps: 3000, batchSize: B, lr: 3e-3, deadLatentWindow: 200 }), n);
-    train({ trainer: t, data: stepBatches(batchAt) });
+    train({ trainer: t, data: stepStream(n, batchAt) });
     for (const r of t.runs) {
       const W = r.sae.W_dec;
       for (let f = 0; f < F; f++) {

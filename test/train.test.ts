@@ -7,7 +7,8 @@ import { mixSeed, Rng } from "../src/tensor/rng.js";
 import { SaeConfigSchema, type SaeConfig } from "../src/sae/registry.js";
 import { TrainConfigSchema, type TrainConfig } from "../src/train/config.js";
 import { lrSchedule, warmUp } from "../src/train/schedules.js";
-import { createTrainer, stepBatches, train, type Trainer } from "../src/train/trainer.js";
+import { createTrainer, train, type Trainer } from "../src/train/trainer.js";
+import { stepStream } from "../src/train/stream.js";
 import { TrainingDivergedError, type TrainEvent } from "../src/train/events.js";
 import { restoreTrainer, snapshotTrainer } from "../src/train/checkpoint.js";
 import { readCheckpoint, writeCheckpoint } from "../src/io/checkpoint.js";
@@ -45,7 +46,7 @@ function config(over: Partial<TrainConfig> = {}): TrainConfig {
   return TrainConfigSchema.parse({ steps: 12, batchSize: B, lr: 3e-3, lrWarmUpSteps: 3, lrDecay: "cosine", deadLatentWindow: 2, checkpointEvery: 5, logEvery: 4, ...over });
 }
 
-const data = (seed = 5) => stepBatches((s) => toyBatch(seed, s));
+const data = (seed = 5) => stepStream(D_IN, (s) => toyBatch(seed, s));
 
 function buffersOf(t: Trainer): Float32Array[] {
   return t.runs.flatMap((r) => [r.sae.params.buffer, r.adam.m, r.adam.v]);
@@ -168,7 +169,7 @@ describe("trainer", () => {
   it("stops on a NaN loss with a clear error and keeps the last good checkpoint", () => {
     const dir = mkdtempSync(join(tmpdir(), "saelab-nan-"));
     const path = join(dir, "checkpoint.safetensors");
-    const poisoned = stepBatches((s) => {
+    const poisoned = stepStream(D_IN, (s) => {
       const x = toyBatch(5, s);
       if (s === 7) x[3] = NaN;
       return x;

@@ -4,20 +4,27 @@
  * the probes. Prints a table and a reading; --out gets report.html, absorption.json (everything
  * measured) and one SAEBench `<sae>_eval_results.json` per SAE that SAEBench would report on.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { loadSaelensSae, saveSaelensSae } from "../io/saelens.js";
-import { parseHookName } from "../lm/hooks.js";
-import { loadKernels } from "../tensor/backend.js";
+import { readLlama2cTokenizer } from "../io/llama2c.js";
+import { loadTokenizer, tokenizerFromSnapshot } from "../io/tokenizer-files.js";
+import { loadWeights } from "../lm/load.js";
+import { HookedModel } from "../lm/model.js";
+import { loadLmKernels } from "../lm/native.js";
+import { llama2cTokenizer } from "../lm/tokenizers/llama2c.js";
+import type { LmTokenizer } from "../lm/tokenizers/types.js";
+import { loadKernels, resolveBackend } from "../tensor/backend.js";
+import type { Kernels } from "../tensor/kernels.js";
 import { AbsorptionEvalConfigSchema, ProbeSettingsSchema } from "../experiments/first-letter-config.js";
 import { corpusActivations, trainDemoSaes } from "../experiments/first-letter-demo.js";
-import { hookedProbeLm } from "../experiments/first-letter-lm.js";
+import { probeLm } from "../experiments/first-letter-lm.js";
 import { runFirstLetterEval, type FirstLetterRun, type NamedSae } from "../experiments/first-letter-run.js";
 import { renderFirstLetterHtml, renderFirstLetterReading, renderFirstLetterTable, renderLetterTable } from "../report/first-letter.js";
-import type { Command } from "./args.js";
+import type { CliIO, Command } from "./args.js";
 import { loadCorpus, loadLm } from "./lm-common.js";
 import { progressBar } from "./progress.js";
 import { savedHookName } from "./splice.js";
@@ -27,8 +34,8 @@ const SHARED_MODEL = "stories260K";
 const AbsorptionSchema = z
   .object({
     sae: z.string().min(1).optional().describe("SAELens SAE directory (cfg.json, sae_weights.safetensors); not with --demo."),
-    model: z.string().optional().describe(`llama2.c checkpoint; default: the model the SAE's cfg.json names when it is ${SHARED_MODEL}, else the shared ${SHARED_MODEL}.`),
-    tokenizer: z.string().optional().describe("llama2.c tokenizer; default: the shared tok512.bin."),
+    model: z.string().optional().describe(`A Hugging Face snapshot directory or a llama2.c checkpoint; default: the model the SAE's cfg.json names when it is a path here, else the shared ${SHARED_MODEL}.`),
+    tokenizer: z.string().optional().describe("Tokenizer (tokenizer.json directory or llama2.c .bin); default: the snapshot's own, or the shared tok512.bin."),
     hook: z.string().optional().describe("Hook point; default: the SAE's hook_name (demo: the middle block's hook_resid_post)."),
     out: z.string().min(1).default("saelab-absorption").describe("Directory for report.html, absorption.json and the SAEBench JSON files."),
     json: z.boolean().default(false).describe("Print the results as JSON instead of the tables and reading."),
@@ -74,12 +81,12 @@ export const absorptionCommand: Command<typeof AbsorptionSchema> = {
     if (opts.demo === (opts.sae !== undefined)) throw new UserError(opts.demo ? "give either --demo or an SAE directory, not both" : "missing: give the SAE directory as the first argument, or --demo");
     const saeDir = opts.sae ? resolve(io.cwd, opts.sae) : null;
     const loaded = saeDir ? loadSaelensSae(saeDir, loadKernels().kernels) : null;
-    const lm = await loadLm({ model: modelChoice(opts, loaded?.cfg ?? null), tokenizer: opts.tokenizer }, io);
-    const modelName = basename(lm.modelPath) === `${SHARED_MODEL}.bin` ? SHARED_MODEL : lm.modelPath;
-    const plm = hookedProbeLm(lm.model, lm.tok, modelName);
-    const hook = opts.hook ?? (loaded ? savedHookName(loaded.cfg, loaded.saelab) : `blocks.${lm.model.spec.nLayers >> 1}.hook_resid_post`);
+    const lm = await loadProbeModel(modelChoice(opts, loaded?.cfg ?? null), opts.tokenizer, io);
+    const plm = probeLm(lm.model, lm.tok, lm.name);
+    const modelName = lm.name;
+    const hook = opts.hook ?? (loaded ? savedHookName(loaded.cfg, loaded.saelab) : `blocks.${plm.nLayers >> 1}.hook_resid_post`);
     if (!hook) throw new UserError(`${opts.sae} records no hook_name; give the hook point with --hook`);
-    parseHookName(hook, lm.model.spec.nLayers);
+    lm.model.parseHook(hook);
     const out = resolve(io.cwd, opts.out);
     let saes: NamedSae[];
     const t0 = performance.now();
@@ -87,7 +94,8 @@ export const absorptionCommand: Command<typeof AbsorptionSchema> = {
       if (loaded.sae.dIn !== plm.dModel) throw new UserError(`the SAE in ${opts.sae} reads ${loaded.sae.dIn}-dimensional activations but ${hook} has dModel ${plm.dModel}`);
       saes = [{ name: basename(saeDir), sae: loaded.sae, cfgDict: loaded.cfg }];
     } else {
-      const { seqs } = loadCorpus(lm, { sequences: opts.sequences, seqLen: 256, seed: opts.seed, temperature: 1, topp: 0.9 }, opts.sequences, io);
+      if (!lm.llama) throw new UserError("--demo runs on a llama2.c model (it samples stories from it)");
+      const { seqs } = loadCorpus(lm.llama, { sequences: opts.sequences, seqLen: 256, seed: opts.seed, temperature: 1, topp: 0.9 }, opts.sequences, io);
       const { acts, rows } = corpusActivations(plm, seqs, hook);
       const bar = progressBar(io, "training SAEs");
       const trained = trainDemoSaes(lm.kernels, acts, rows, plm.dModel, opts, (s) => bar.update(s, opts.steps));
@@ -116,6 +124,32 @@ export const absorptionCommand: Command<typeof AbsorptionSchema> = {
     return 0;
   },
 };
+
+/** A model for the eval, its tokenizer, its name, the kernels, and the llama2.c bundle when it is one (for the demo's corpus). */
+interface ProbeModel {
+  model: HookedModel;
+  tok: LmTokenizer;
+  name: string;
+  kernels: Kernels;
+  llama: Awaited<ReturnType<typeof loadLm>> | null;
+}
+
+/** Loads an HF snapshot directory or a llama2.c checkpoint (default: the shared stories260K) with its tokenizer. */
+async function loadProbeModel(model: string | undefined, tokenizer: string | undefined, io: CliIO): Promise<ProbeModel> {
+  const path = model ? resolve(io.cwd, model) : undefined;
+  if (path && existsSync(path) && statSync(path).isDirectory()) {
+    const backend = resolveBackend("auto", io.backendEnv);
+    const { kernels, warning } = loadKernels(backend);
+    if (warning) io.err(warning);
+    const w = await loadWeights(path);
+    const tok = tokenizer ? loadTokenizer(resolve(io.cwd, tokenizer), { vocabSize: w.spec.vocabSize }) : tokenizerFromSnapshot(w.snapshot!);
+    return { model: new HookedModel(w, { kernels, lm: loadLmKernels(backend) }), tok, name: basename(path), kernels, llama: null };
+  }
+  const llama = await loadLm({ model: path, tokenizer }, io);
+  const tok = llama2cTokenizer(readLlama2cTokenizer(llama.tokenizerPath, llama.model.spec.vocabSize));
+  const name = basename(llama.modelPath) === `${SHARED_MODEL}.bin` ? SHARED_MODEL : llama.modelPath;
+  return { model: llama.model, tok, name, kernels: llama.kernels, llama };
+}
 
 function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));

@@ -8,7 +8,8 @@
 import { basename, extname, resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { openActivations, type ActivationsDataset } from "../io/activations.js";
-import { streamDataSource, type TrainDataSource } from "./train-run.js";
+import { sequentialStream } from "../train/stream.js";
+import type { TrainInput } from "./train-run.js";
 
 /** What saelab.json records as the data of an SAE trained on activation shards. */
 export interface ActivationsDescription {
@@ -39,17 +40,13 @@ export function saelensMetadataOf(ds: ActivationsDataset): Record<string, unknow
 }
 
 /** Returns the training data source over the activation shards in `dir` (relative to `cwd`), and the opened dataset. */
-export function activationsDataSource(dir: string, cwd: string): { source: TrainDataSource; dataset: ActivationsDataset } {
+export function activationsDataSource(dir: string, cwd: string): { source: TrainInput; dataset: ActivationsDataset } {
   const abs = resolve(cwd, dir);
   const dataset = openActivations(abs);
   if (dataset.totalTokens === 0) throw new UserError(`${abs}: the activation shards hold no rows`);
   const description: ActivationsDescription = {
     activations: { dir: abs, hook: dataset.manifest.hook, dModel: dataset.dModel, totalTokens: dataset.totalTokens, source: dataset.manifest.source },
   };
-  const source = streamDataSource(
-    dataset.dModel,
-    (batchSize, seed) => dataset.batches({ batchSize, seed, shuffle: true, epochs: Infinity }),
-    description,
-  );
-  return { source: { ...source, saelensMetadata: saelensMetadataOf(dataset) }, dataset };
+  const stream = sequentialStream(dataset.dModel, (batchSize, seed) => dataset.batches({ batchSize, seed, shuffle: true, epochs: Infinity }));
+  return { source: { stream, description, saelensMetadata: saelensMetadataOf(dataset) }, dataset };
 }

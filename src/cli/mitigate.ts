@@ -10,10 +10,9 @@
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
-import { mixSeed } from "../tensor/rng.js";
 import type { SaeModel } from "../sae/types.js";
 import type { Sae } from "../sae/model.js";
-import { stepBatches } from "../train/trainer.js";
+import { sequentialStream, worldStream } from "../train/stream.js";
 import { fineTuneTied } from "../detect/finetune.js";
 import { planMitigation, unabsorb } from "../detect/mitigate.js";
 import { refitRefusal, refitSae, type RefitFidelity } from "../detect/refit.js";
@@ -85,9 +84,13 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
     }
     let fineTuneDir: string | null = null;
     if (opts.fineTuneSteps > 0) {
-      const data = input.world
-        ? stepBatches((s) => input.world!.sampler(mixSeed(opts.seed, s)).next(opts.batchSize).acts)
-        : openActivations(resolve(io.cwd, opts.activations!)).batches({ batchSize: opts.batchSize, shuffle: true, seed: opts.seed, epochs: Infinity });
+      // The fine-tune's stream is drawn with --seed at --batchSize (fineTuneTied trains with both).
+      let data;
+      if (input.world) data = worldStream(input.world);
+      else {
+        const shards = openActivations(resolve(io.cwd, opts.activations!));
+        data = sequentialStream(shards.dModel, (batchSize, seed) => shards.batches({ batchSize, shuffle: true, seed, epochs: Infinity }));
+      }
       const start = opts.fineTuneFrom === "unabsorbed" ? unabsorbed : sae;
       if (!start) {
         throw new UserError(`there is no saved un-absorbed SAE to fine-tune from (${refused ?? "no confident pairs"}); pass --fineTuneFrom original`);

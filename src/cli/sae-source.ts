@@ -1,13 +1,15 @@
 /**
- * Where the CLI gets SAEs and Hub settings: an SAE argument is a SAELens directory or a SAELens
- * release reference `RELEASE/SAE_ID` (fetched into the cache), and the Hub configuration comes from
- * the environment (read here, at the edge) and the --offline flag.
+ * Where the CLI gets SAEs, models and Hub settings: an SAE argument is a SAELens directory or a
+ * SAELens release reference `RELEASE/SAE_ID`, a --model argument a path or a Hub repo id (both
+ * fetched into the cache), and the Hub configuration comes from the environment (read here, at the
+ * edge) and the --offline flag.
  */
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
-import { hubConfigFromEnv, type DownloadProgress, type HubConfig } from "../io/hub.js";
+import { hubConfigFromEnv, isRepoId, type DownloadProgress, type HubConfig } from "../io/hub.js";
+import { fetchModelSnapshot } from "../io/hub-model.js";
 import { closestNames, fetchReleaseSae, saeReleases, saelabCacheDir, splitReleaseRef, type FetchedSae } from "../io/sae-releases.js";
 import type { CliIO } from "./args.js";
 import { createProgressBar, type ProgressBar } from "./progress.js";
@@ -55,4 +57,20 @@ export async function resolveSaeDir(arg: string, io: CliIO, flags: { offline?: b
   const first = arg.split("/")[0]!;
   const near = closestNames(first, Object.keys(saeReleases()));
   throw new UserError(`SAE directory ${arg} does not exist, and "${first}" is not a known SAE release for RELEASE/SAE_ID (closest: ${near.join(", ")})`);
+}
+
+/** The flags of a command that takes a model by path or Hub id. */
+export const modelHubFlags = {
+  ...hubFlags,
+  revision: z.string().optional().describe("Branch, tag or commit of a --model given as a Hub id (default main)."),
+};
+
+/** Returns the local path a --model argument names: an existing file or directory, or a Hub repo id fetched into the HF cache. */
+export async function resolveModelPath(arg: string, io: CliIO, flags: { offline?: boolean | undefined; revision?: string | undefined } = {}): Promise<string> {
+  const path = isAbsolute(arg) ? arg : resolve(io.cwd, arg);
+  if (existsSync(path)) return path;
+  if (!isRepoId(arg)) throw new UserError(`model ${arg} does not exist, and it is not spelled like a Hub repo id (org/name)`);
+  const snap = await fetchModelSnapshot(hubConfig(io, flags), arg, flags.revision);
+  if (snap.downloaded.length) io.err(`saelab: downloaded ${snap.downloaded.join(", ")} from ${arg}@${snap.commit.slice(0, 10)}`);
+  return snap.dir;
 }

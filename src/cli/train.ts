@@ -8,7 +8,7 @@ import { presetNames } from "../toy/presets.js";
 import type { Command } from "./args.js";
 import { checkInputFile, checkOutputDir } from "./paths.js";
 import { activationsDataSource } from "./activations-source.js";
-import { loadBackend, runTrain, saeConfigHelp, trainFlagsShape, worldDataSource } from "./train-run.js";
+import { loadBackend, runTrain, saeConfigHelp, trainFlagsShape, worldInput } from "./train-run.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
 
 const TrainSchema = WorldSourceSchema.extend({
@@ -52,6 +52,6 @@ export const trainCommand: Command<typeof TrainSchema> = {
     }
     const world = loadWorldSource(opts, io.cwd, { kernels });
     io.err(`saelab train: world ${worldSourceLabel(opts)} (dModel ${world.dModel}, ${world.nFeatures} features)`);
-    return runTrain(opts, io, worldDataSource(world, { world: world.config }), kernels);
+    return runTrain(opts, io, worldInput(world), kernels);
   },
 };

@@ -11,22 +11,24 @@ import type { Kernels } from "../tensor/kernels.js";
 import { Sae } from "../sae/model.js";
 import { resolveSaeConfig, SaeConfigSchema } from "../sae/registry.js";
 import { TrainConfigSchema } from "../train/config.js";
-import { Trainer, train, type BatchSource } from "../train/trainer.js";
+import { runTraining } from "../train/run.js";
+import type { TrainingStream } from "../train/stream.js";
 
 /** Settings of a tying fine-tune. */
 export interface FineTuneOptions {
   steps: number;
-  /** Samples per step (the data's batches are used as they come; this only labels the run). */
+  /** Samples per step. */
   batchSize: number;
   lr: number;
   /** Weight of the tying loss. */
   coefficient: number;
   form?: "cosine" | "squared";
+  /** Seed of the data stream (default 0). */
   seed?: number;
 }
 
-/** Returns a copy of `sae` as a tie_loss SAE fine-tuned for `opts.steps` steps on `data` (the original is untouched). */
-export function fineTuneTied(sae: Sae, data: BatchSource | Iterable<Float32Array>, opts: FineTuneOptions, kernels: Kernels): Sae {
+/** Returns a copy of `sae` as a tie_loss SAE fine-tuned for `opts.steps` steps on `data`, drawn at `opts.batchSize` with `opts.seed` (the original is untouched). */
+export function fineTuneTied(sae: Sae, data: TrainingStream, opts: FineTuneOptions, kernels: Kernels): Sae {
   if (sae.tied) throw new UserError(`the SAE is already tied (${sae.config.tying}); a tying fine-tune would change nothing`);
   const base = sae.config as Record<string, unknown>;
   const raw: Record<string, unknown> = {
@@ -48,6 +50,5 @@ export function fineTuneTied(sae: Sae, data: BatchSource | Iterable<Float32Array
   if (p.threshold && sae.params.threshold) p.threshold.set(sae.params.threshold);
   out.state.topkThreshold = sae.state.topkThreshold;
   const trainConfig = TrainConfigSchema.parse({ steps: opts.steps, batchSize: opts.batchSize, lr: opts.lr, seed: opts.seed ?? 0, checkpointEvery: 0, logEvery: opts.steps });
-  train({ trainer: new Trainer(kernels, [out], trainConfig), data });
-  return out;
+  return runTraining({ kernels, start: [out], train: trainConfig, data }).saes[0]!;
 }

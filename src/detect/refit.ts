@@ -46,13 +46,13 @@ export function refitSae(model: UnabsorbedSae, batches: readonly Float32Array[],
   const base = model.base;
   const facts = architectureOf(base).refit;
   if ("refused" in facts) throw new UserError(`${refitRefusal(base)} (use the exact transform in the library, or a jumprelu/batchtopk SAE)`);
-  const { dIn: n, dSae: d } = model;
+  const { dIn, dSae } = model;
   const hasThreshold = model.threshold !== undefined;
   const baseCfg = (base as { config?: Record<string, unknown> & { architecture: string } }).config;
   const config = SaeConfigSchema.parse({
     architecture: facts.architecture,
-    dIn: n,
-    dSae: d,
+    dIn,
+    dSae,
     tying: "untied",
     applyBDecToInput: base.applyBDecToInput !== false,
     bDecInit: "zeros",
@@ -62,7 +62,7 @@ export function refitSae(model: UnabsorbedSae, batches: readonly Float32Array[],
   if (hasThreshold !== architectureOf(config).hasThresholdParam) {
     throw new Error(`refit: a ${base.architecture} SAE ${hasThreshold ? "has" : "has no"} threshold but its refit architecture ${facts.architecture} ${hasThreshold ? "has none" : "needs one"}`);
   }
-  const sae = new Sae(kernels, resolveSaeConfig(config, n));
+  const sae = new Sae(kernels, resolveSaeConfig(config, dIn));
   const p = sae.params;
   p.W_enc!.set(model.encoderWeights());
   p.W_dec.set(model.W_dec);
@@ -71,20 +71,20 @@ export function refitSae(model: UnabsorbedSae, batches: readonly Float32Array[],
   if (hasThreshold) p.threshold!.set(model.threshold!);
 
   // Inputs in the encoder's frame, and the exact transform's activations of each parent.
-  const rows = batches.reduce((s, x) => s + x.length / n, 0);
-  const X = new Float32Array(rows * n);
+  const rows = batches.reduce((s, x) => s + x.length / dIn, 0);
+  const X = new Float32Array(rows * dIn);
   let off = 0;
   for (const x of batches) {
     X.set(x, off);
     off += x.length;
   }
-  if (sae.applyBDecToInput) for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) X[r * n + i] = X[r * n + i]! - model.b_dec[i]!;
+  if (sae.applyBDecToInput) for (let r = 0; r < rows; r++) for (let i = 0; i < dIn; i++) X[r * dIn + i] = X[r * dIn + i]! - model.b_dec[i]!;
   const parents = [...new Set(model.transfers.flatMap((t) => t.parents))].sort((a, b) => a - b);
   const targets = new Map(parents.map((j) => [j, new Float32Array(rows)]));
   const baseActs: SparseRows[] = [];
   let r0 = 0;
   for (const x of batches) {
-    const b = x.length / n;
+    const b = x.length / dIn;
     const raw = base.encode(x, b);
     baseActs.push(raw);
     const acts = model.transform(raw);
@@ -95,8 +95,8 @@ export function refitSae(model: UnabsorbedSae, batches: readonly Float32Array[],
   }
   const fitted = parents.map((j) => {
     const theta = hasThreshold ? Math.max(0, model.threshold![j]!) : 0;
-    const { w, b, iterations } = fitColumn(X, rows, n, targets.get(j)!, theta, columnOf(p.W_enc!, j, n, d), p.b_enc[j]!, kernels);
-    for (let i = 0; i < n; i++) p.W_enc![i * d + j] = w[i]!;
+    const { w, b, iterations } = fitColumn(X, rows, dIn, targets.get(j)!, theta, columnOf(p.W_enc!, j, dIn, dSae), p.b_enc[j]!, kernels);
+    for (let i = 0; i < dIn; i++) p.W_enc![i * dSae + j] = w[i]!;
     p.b_enc[j] = b;
     return { latent: j, iterations };
   });

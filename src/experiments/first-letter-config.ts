@@ -39,6 +39,7 @@ export const ProbeSettingsSchema = z
     probe_weight_decay: z.number().min(0).default(1e-4).describe("L2 term of the ground-truth probe (SAEBench: 1e-4)."),
     train_test_fraction: z.number().gt(0).lt(1).default(0.8).describe("Share of the words that train the probes (SAEBench: 0.8)."),
     max_icl_examples: z.number().int().min(0).default(10).describe("In-context examples before the word (SAEBench: 10)."),
+    max_words: z.number().int().min(0).default(0).describe("Use at most this many vocabulary words, drawn with random_seed (0: all, as SAEBench)."),
   })
   .strict();
 export type ProbeSettings = z.infer<typeof ProbeSettingsSchema>;

@@ -46,7 +46,8 @@ export function collectFirstLetterData(lm: ProbeLm, hook: string, cfg: Absorptio
   const rng = new Rng(cfg.random_seed);
   const vocab = alphaWords(lm.vocab());
   const wordIds = new Map(vocab.map((v) => [v.text, v.id]));
-  const words = vocab.map((v) => v.text);
+  const all = vocab.map((v) => v.text);
+  const words = s.max_words > 0 && s.max_words < all.length ? splitWords(all, 1, rng.fork("subset")).train.slice(0, s.max_words) : all;
   const { train, test } = splitWords(words, s.train_test_fraction, rng.fork("split"));
   const prompts = (list: string[], examples: string[], label: string) => {
     const r = rng.fork(label);
@@ -76,16 +77,16 @@ export function collectFirstLetterData(lm: ProbeLm, hook: string, cfg: Absorptio
     const a = abP[i];
     if (p && a && !dropped.has(p.word)) testKeep.push([p, a]);
   });
-  const all = [...trainKeep, ...testKeep.map((t) => t[0]), ...testKeep.map((t) => t[1])];
+  const placed = [...trainKeep, ...testKeep.map((t) => t[0]), ...testKeep.map((t) => t[1])];
   const D = lm.dModel;
-  const picked = new Float32Array(all.length * D);
+  const picked = new Float32Array(placed.length * D);
   const detectorBatches: Float32Array[] = [];
   let detectorRows = 0;
   const maxDetectorRows = opts.maxDetectorRows ?? 50_000;
   let seqBase = 0;
   const batch = cfg.llm_batch_size;
-  for (let s0 = 0; s0 < all.length; s0 += batch) {
-    const part = all.slice(s0, s0 + batch);
+  for (let s0 = 0; s0 < placed.length; s0 += batch) {
+    const part = placed.slice(s0, s0 + batch);
     for (const rows of lm.activations(part.map((p) => p.tokens), hook, batch)) {
       const n = rows.tokens.length;
       for (let r = 0; r < n; r++) {
@@ -97,7 +98,7 @@ export function collectFirstLetterData(lm: ProbeLm, hook: string, cfg: Absorptio
       detectorRows += take;
     }
     seqBase += part.length;
-    opts.onProgress?.(seqBase, all.length);
+    opts.onProgress?.(seqBase, placed.length);
   }
   const rowsOf = (list: Placed[], offset: number): WordRows => ({
     acts: picked.slice(offset * D, (offset + list.length) * D),
@@ -115,6 +116,6 @@ export function collectFirstLetterData(lm: ProbeLm, hook: string, cfg: Absorptio
     nVocabWords: words.length,
     dropped: [...dropped].sort(),
     tokenPositions: [...positions].sort((a, b) => a - b),
-    promptsRun: all.length,
+    promptsRun: placed.length,
   };
 }

@@ -7,7 +7,8 @@ import type { Kernels } from "../tensor/kernels.js";
 import { mixSeed, Rng } from "../tensor/rng.js";
 import type { Sae } from "../sae/model.js";
 import { SaeConfigSchema } from "../sae/registry.js";
-import { createTrainer, stepBatches, train } from "../train/trainer.js";
+import { stepStream } from "../train/stream.js";
+import { createTrainer, train } from "../train/trainer.js";
 import type { ProbeLm } from "./first-letter-lm.js";
 
 /** Sizes of the demo's SAEs. */
@@ -43,7 +44,7 @@ export function trainDemoSaes(kernels: Kernels, acts: Float32Array, rows: number
   ];
   const trainer = createTrainer(kernels, configs, { steps: s.steps, batchSize: s.batchSize, lr: s.lr, seed: s.seed, lrWarmUpSteps: 0, lrDecay: "linear", lrEndFactor: 0.1, adamBeta1: 0.9, adamBeta2: 0.999, adamEps: 1e-8, deadLatentWindow: 1000, logEvery: 100, checkpointEvery: 0 }, dIn);
   const batch = new Float32Array(s.batchSize * dIn);
-  const data = stepBatches((step) => {
+  const data = stepStream(dIn, (step) => {
     const rng = new Rng(mixSeed(s.seed, step));
     for (let r = 0; r < s.batchSize; r++) {
       const i = rng.int(rows);

@@ -142,8 +142,8 @@ export function evaluateFirstLetter(kernels: Kernels, sae: SaeModel, train: Word
   const latTe = denseLatents(sae, test.acts, nTe);
   const passing = gt.letters.map((l, c) => ({ ...l, c })).filter((l) => l.f1 > cfg.min_GT_probe_f1);
   const skipped = gt.letters.filter((l) => !(l.f1 > cfg.min_GT_probe_f1)).map((l) => ({ letter: l.letter, probeF1: l.f1, nTest: l.nTest }));
-  const present = [...new Set(train.labels)].sort((a, b) => a - b);
-  const ks = trainKSparseProbes(kernels, latTr, nTr, F, train.labels, present, cfg.max_k_value, {
+  // The ranking probe sees every letter (as SAEBench's); the exact k-sparse fits are only needed for the letters evaluated.
+  const ks = trainKSparseProbes(kernels, latTr, nTr, F, train.labels, passing.map((l) => l.c), cfg.max_k_value, {
     l1: cfg.k_sparse_probe_l1_decay,
     epochs: cfg.k_sparse_probe_num_epochs,
     batchSize: cfg.k_sparse_probe_batch_size,

@@ -9,12 +9,18 @@ import type { Rng } from "../tensor/rng.js";
 
 export const LETTERS = "abcdefghijklmnopqrstuvwxyz";
 
-/** Returns the vocabulary entries that are alphabetic words (text with an optional leading space), in id order. */
+/**
+ * Returns the vocabulary entries that are alphabetic words (text with an optional leading space), in id
+ * order, one per text: where several ids spell the same text (a byte-fallback token "<0x41>" beside
+ * the piece "A"), the highest id, which is the merged piece (SAEBench drops "<0x..>" tokens too).
+ */
 export function alphaWords(tokens: readonly { id: number; text: string }[]): { id: number; text: string }[] {
-  return tokens.filter((t) => {
+  const byText = new Map<string, number>();
+  for (const t of tokens) {
     const w = t.text.startsWith(" ") ? t.text.slice(1) : t.text;
-    return w.length > 0 && /^[A-Za-z]+$/.test(w);
-  });
+    if (w.length > 0 && /^[A-Za-z]+$/.test(w)) byText.set(t.text, Math.max(t.id, byText.get(t.text) ?? -1));
+  }
+  return [...byText.entries()].map(([text, id]) => ({ id, text })).sort((a, b) => a.id - b.id);
 }
 
 /** Returns the letter index (0..25) of a word's first letter. */

@@ -72,7 +72,7 @@ export function runFirstLetterEval(
   const gt = trainLetterProbe(kernels, data.train, data.test, lm.dModel, settings, cfg.random_seed);
   const passing = gt.letters.filter((l) => l.f1 > cfg.min_GT_probe_f1).length;
   if (opts.lowerMinFeats && passing < cfg.min_feats_for_eval) {
-    flags.push(`min_feats_for_eval lowered from ${cfg.min_feats_for_eval} (SAEBench) to ${Math.max(1, passing)}: only ${passing} letter${passing === 1 ? "" : "s"} pass min_GT_probe_f1 ${cfg.min_GT_probe_f1}`);
+    flags.push(`min_feats_for_eval lowered from ${cfg.min_feats_for_eval} (SAEBench) to ${Math.max(1, passing)}: only ${passing} letter${passing === 1 ? " passes" : "s pass"} min_GT_probe_f1 ${cfg.min_GT_probe_f1}`);
     cfg = { ...cfg, min_feats_for_eval: Math.max(1, passing) };
   }
   const out: SaeFirstLetter[] = saes.map(({ name, sae, cfgDict }) => {

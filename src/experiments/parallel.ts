@@ -1,6 +1,6 @@
 /**
  * Training several SAEs on one data stream, split over worker threads. Every worker rebuilds the
- * same world and draws the same batches (step s: `world.sampler(mixSeed(seed, s))`), and every SAE
+ * same world and draws the same batches (the world's training stream, src/train/stream.ts), and every SAE
  * starts from the same initialisation seed as in a single trainer, so the trained weights do not
  * depend on how the SAEs are grouped: this only changes the wall time (the trainer's per-step work
  * on small SAEs is JavaScript, which one thread cannot spread over several cores).
@@ -8,12 +8,13 @@
 import { Worker } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import type { Kernels } from "../tensor/kernels.js";
-import { mixSeed } from "../tensor/rng.js";
 import type { ToyWorld, WorldConfig } from "../toy/world.js";
 import { Sae } from "../sae/model.js";
 import { resolveSaeConfig, type SaeConfig } from "../sae/registry.js";
 import type { TrainConfig } from "../train/config.js";
-import { createTrainer, stepBatches, train, type Trainer } from "../train/trainer.js";
+import { runTraining } from "../train/run.js";
+import { worldStream } from "../train/stream.js";
+import type { Trainer } from "../train/trainer.js";
 
 /** What a worker needs to rebuild the world exactly (the saved tensors, as loadWorld uses them). */
 export interface WorldPayload {
@@ -54,15 +55,9 @@ export function worldPayload(world: ToyWorld): WorldPayload {
   return p;
 }
 
-/** Returns a trainer for `saes` trained on the world's step-seeded stream (the trainer is finished when this returns). */
-export function trainOnWorld(kernels: Kernels, world: { dModel: number; sampler(seed: number): { next(n: number): { acts: Float32Array } } }, saes: readonly SaeConfig[], cfg: TrainConfig, onStep?: (t: Trainer) => void): Trainer {
-  const trainer = createTrainer(kernels, saes, cfg, world.dModel);
-  train({
-    trainer,
-    data: stepBatches((s) => world.sampler(mixSeed(cfg.seed, s)).next(cfg.batchSize).acts),
-    ...(onStep ? { onStep } : {}),
-  });
-  return trainer;
+/** Returns a trainer for `saes` trained on the world's training stream (the trainer is finished when this returns). */
+export function trainOnWorld(kernels: Kernels, world: Parameters<typeof worldStream>[0], saes: readonly SaeConfig[], cfg: TrainConfig, onStep?: (t: Trainer) => void): Trainer {
+  return runTraining({ kernels, saes, train: cfg, data: worldStream(world), ...(onStep ? { onStep } : {}) }).trainer;
 }
 
 /** Returns the SAEs of a finished trainer in the form a worker sends back (copies of the parameter buffers). */

@@ -317,18 +317,24 @@ function readlinkSafe(p: string): string | null {
 
 /** Runs a metadata call, turning the Hub's HTTP and network errors into messages that say what to do. */
 async function hubCall<T>(cfg: HubConfig, repo: string, revision: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    const status = (err as { statusCode?: unknown }).statusCode;
-    if (typeof status === "number") {
-      if (status === 404) throw new UserError(`${repo}@${revision}: not found on ${cfg.endpoint} (404): check the repo id and --revision`);
-      if (status === 401 || status === 403) throw accessError(cfg, repo, status);
-      throw new UserError(`${cfg.endpoint} answered ${status} for ${repo}@${revision}: ${(err as Error).message}`);
+  // A connection reset (a pooled keep-alive socket the server just closed) is tried again, as huggingface_hub does.
+  let err: unknown = null;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      err = e;
+      if (e instanceof UserError || typeof (e as { statusCode?: unknown }).statusCode === "number") break;
     }
-    throw new UserError(`cannot reach the Hub at ${cfg.endpoint} for ${repo} (${describeNetworkError(err)}); use --offline (or HF_HUB_OFFLINE=1) to work from the cache`);
   }
+  if (err instanceof UserError) throw err;
+  const status = (err as { statusCode?: unknown }).statusCode;
+  if (typeof status === "number") {
+    if (status === 404) throw new UserError(`${repo}@${revision}: not found on ${cfg.endpoint} (404): check the repo id and --revision`);
+    if (status === 401 || status === 403) throw accessError(cfg, repo, status);
+    throw new UserError(`${cfg.endpoint} answered ${status} for ${repo}@${revision}: ${(err as Error).message}`);
+  }
+  throw new UserError(`cannot reach the Hub at ${cfg.endpoint} for ${repo} (${describeNetworkError(err)}); use --offline (or HF_HUB_OFFLINE=1) to work from the cache`);
 }
 
 /** The explanation of a 401/403/404 on a repo or file. */

@@ -50,18 +50,18 @@ export interface SaelabSaeMeta {
  * context_size, ...) to cfg.json when the SAE was trained on a model's activations.
  */
 export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unknown> = {}, saelensMetadata: Record<string, unknown> = {}): void {
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const def = architectureOf(sae.config);
   const tensors: Record<string, TensorToWrite> = {
-    W_enc: { data: sae.encoderWeights(), shape: [n, d] },
-    W_dec: { data: sae.params.W_dec, shape: [d, n] },
-    b_enc: { data: sae.params.b_enc, shape: [d] },
-    b_dec: { data: sae.params.b_dec, shape: [n] },
+    W_enc: { data: sae.encoderWeights(), shape: [dIn, dSae] },
+    W_dec: { data: sae.params.W_dec, shape: [dSae, dIn] },
+    b_enc: { data: sae.params.b_enc, shape: [dSae] },
+    b_dec: { data: sae.params.b_dec, shape: [dIn] },
   };
-  if (def.saelens.architecture === "jumprelu") tensors.threshold = { data: Float32Array.from(sae.threshold!), shape: [d] };
+  if (def.saelens.architecture === "jumprelu") tensors.threshold = { data: Float32Array.from(sae.threshold!), shape: [dSae] };
   const cfg: Record<string, unknown> = {
-    d_in: n,
-    d_sae: d,
+    d_in: dIn,
+    d_sae: dSae,
     dtype: "float32",
     device: "cpu",
     apply_b_dec_to_input: sae.config.applyBDecToInput,
@@ -91,7 +91,7 @@ export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unkn
     config: sae.config,
     state: { topkThreshold: sae.state.topkThreshold },
   };
-  if (sae.params.encoder_gain) writeSafetensors(join(dir, SAELAB_EXTRA_FILENAME), { encoder_gain: { data: sae.params.encoder_gain, shape: [d] } });
+  if (sae.params.encoder_gain) writeSafetensors(join(dir, SAELAB_EXTRA_FILENAME), { encoder_gain: { data: sae.params.encoder_gain, shape: [dSae] } });
   writeFileAtomic(join(dir, SAELAB_META_FILENAME), `${JSON.stringify(meta, null, 2)}\n`);
 }
 

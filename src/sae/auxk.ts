@@ -18,27 +18,27 @@ export function auxkActive(ctx: StepCtx, coefficient: number): boolean {
 /** Adds the AuxK term ("auxk") and its gradients; needs the full-width reconstruction error in `ctx.residual`. */
 export function auxkTerm(ctx: StepCtx, coefficient: number): void {
   const { kernels, sae, grads, ws, losses, flops, batch: B, deadMask, numDead } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   if (!deadMask || !auxkActive(ctx, coefficient)) {
     losses.auxk = 0;
     return;
   }
-  const half = Math.max(1, Math.floor(n / 2));
+  const half = Math.max(1, Math.floor(dIn / 2));
   const scale = Math.min(numDead / half, 1);
   const kAux = Math.min(half, numDead);
-  const a = scratchSparse(ws, "auxk:acts", B, d);
-  kernels.topkRows(ws.pre, B, d, kAux, a, deadMask);
+  const a = scratchSparse(ws, "auxk:acts", B, dSae);
+  kernels.topkRows(ws.pre, B, dSae, kAux, a, deadMask);
   if (a.nnz === 0) {
     losses.auxk = 0;
     return;
   }
   const err = ctx.residual;
   if (!err) throw new Error("AuxK needs the reconstruction error (ctx.residual)");
-  const z = scratchF32(ws, "auxk:recon", B * n);
-  kernels.spmm(a, sae.params.W_dec, n, z, false);
+  const z = scratchF32(ws, "auxk:recon", B * dIn);
+  kernels.spmm(a, sae.params.W_dec, dIn, z, false);
   // residual = x - x_hat = -err, so (A W_dec - residual) = A W_dec + err.
   let sq = 0;
-  for (let k = 0; k < B * n; k++) {
+  for (let k = 0; k < B * dIn; k++) {
     const v = z[k]! + err[k]!;
     z[k] = v;
     sq += v * v;
@@ -46,11 +46,11 @@ export function auxkTerm(ctx: StepCtx, coefficient: number): void {
   const w = coefficient * scale;
   losses.auxk = (w * sq) / B;
   const gscale = (2 * w) / B;
-  for (let k = 0; k < B * n; k++) z[k] = z[k]! * gscale;
+  for (let k = 0; k < B * dIn; k++) z[k] = z[k]! * gscale;
   const g = scratchF32(ws, "auxk:grad", a.colIdx.length);
-  kernels.sddmm(a, z, sae.params.W_dec, n, g);
-  kernels.spmmT(a, z, n, grads.W_dec);
+  kernels.sddmm(a, z, sae.params.W_dec, dIn, g);
+  kernels.spmmT(a, z, dIn, grads.W_dec);
   ctx.extras.push({ s: a, grad: g });
-  flops.sparse += 6 * a.nnz * n;
-  flops.other += 4 * B * n;
+  flops.sparse += 6 * a.nnz * dIn;
+  flops.other += 4 * B * dIn;
 }

@@ -35,10 +35,10 @@ export function denseBuffer(ctx: StepCtx): Float32Array {
 /** Scatters the latents into `D` and adds their decoding S @ W_dec to `out` [batch, dIn]. */
 export function denseDecode(ctx: StepCtx, D: Float32Array, out: Float32Array): void {
   const { kernels, sae, ws, batch: B, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
-  scatter(ws.acts.rowPtr, ws.acts.colIdx, ws.acts.values, B, d, D);
-  kernels.gemm({ a: D, b: sae.params.W_dec, out, m: B, n, k: d, beta: 1 });
-  flops.dense += 2 * B * n * d;
+  const { dIn, dSae } = sae;
+  scatter(ws.acts.rowPtr, ws.acts.colIdx, ws.acts.values, B, dSae, D);
+  kernels.gemm({ a: D, b: sae.params.W_dec, out, m: B, n: dIn, k: dSae, beta: 1 });
+  flops.dense += 2 * B * dIn * dSae;
 }
 
 /**
@@ -47,35 +47,35 @@ export function denseDecode(ctx: StepCtx, D: Float32Array, out: Float32Array): v
  */
 export function denseOutputBackward(ctx: StepCtx, D: Float32Array, G: Float32Array): void {
   const { kernels, sae, grads, ws, batch: B, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
-  kernels.gemm({ a: D, b: G, out: grads.W_dec, m: d, n, k: B, transA: true, beta: 1 });
-  kernels.gemm({ a: G, b: sae.params.W_dec, out: D, m: B, n: d, k: n, transB: true });
+  const { dIn, dSae } = sae;
+  kernels.gemm({ a: D, b: G, out: grads.W_dec, m: dSae, n: dIn, k: B, transA: true, beta: 1 });
+  kernels.gemm({ a: G, b: sae.params.W_dec, out: D, m: B, n: dSae, k: dIn, transB: true });
   const lv = ws.levels[0]!;
   const s = lv.s;
   if (lv.grad.length < s.nnz) lv.grad = new Float32Array(s.colIdx.length);
   for (let r = 0; r < B; r++) {
-    const off = r * d;
+    const off = r * dSae;
     for (let e = s.rowPtr[r]!; e < s.rowPtr[r + 1]!; e++) lv.grad[e] = D[off + s.colIdx[e]!]!;
   }
-  flops.dense += 4 * B * n * d;
+  flops.dense += 4 * B * dIn * dSae;
 }
 
 /** Adds the encoder-side gradients (b_enc, W_enc or tied W_dec) of the level's per-entry gradient, through `D`; marks fired latents. */
 export function denseEncoderBackward(ctx: StepCtx, D: Float32Array): void {
   const { kernels, sae, grads, ws, batch: B, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const lv = ws.levels[0]!;
   const s = lv.s;
-  scatter(s.rowPtr, s.colIdx, lv.grad, B, d, D);
+  scatter(s.rowPtr, s.colIdx, lv.grad, B, dSae, D);
   const gb = grads.b_enc;
   for (let e = 0; e < s.nnz; e++) {
     const j = s.colIdx[e]!;
     gb[j] = gb[j]! + lv.grad[e]!;
     ws.fired[j] = 1;
   }
-  if (grads.W_enc) kernels.gemm({ a: ws.xc, b: D, out: grads.W_enc, m: n, n: d, k: B, transA: true, beta: 1 });
-  else kernels.gemm({ a: D, b: ws.xc, out: grads.W_dec, m: d, n, k: B, transA: true, beta: 1 });
-  flops.dense += 2 * B * n * d;
+  if (grads.W_enc) kernels.gemm({ a: ws.xc, b: D, out: grads.W_enc, m: dIn, n: dSae, k: B, transA: true, beta: 1 });
+  else kernels.gemm({ a: D, b: ws.xc, out: grads.W_dec, m: dSae, n: dIn, k: B, transA: true, beta: 1 });
+  flops.dense += 2 * B * dIn * dSae;
 }
 
 function scatter(rowPtr: Int32Array, colIdx: Int32Array, values: Float32Array, B: number, d: number, D: Float32Array): void {

@@ -9,19 +9,19 @@ import { resolvedDecoderInitNorm } from "./config.js";
 
 /** Fills the parameters of `sae` with their initial values drawn from `rng`. */
 export function initParams(sae: SaeCore, def: ArchitectureDef<AnyArchConfig>, rng: Rng): void {
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const p = sae.params;
-  const bound = Math.sqrt(6 / n);
-  for (let i = 0; i < d * n; i++) p.W_dec[i] = rng.uniformIn(-bound, bound);
+  const bound = Math.sqrt(6 / dIn);
+  for (let i = 0; i < dSae * dIn; i++) p.W_dec[i] = rng.uniformIn(-bound, bound);
   const target = resolvedDecoderInitNorm(sae.config);
-  for (let j = 0; j < d; j++) {
-    const row = p.W_dec.subarray(j * n, (j + 1) * n);
+  for (let j = 0; j < dSae; j++) {
+    const row = p.W_dec.subarray(j * dIn, (j + 1) * dIn);
     let sq = 0;
-    for (let i = 0; i < n; i++) sq += row[i]! * row[i]!;
+    for (let i = 0; i < dIn; i++) sq += row[i]! * row[i]!;
     const s = sq > 0 ? target / Math.sqrt(sq) : 0;
-    for (let i = 0; i < n; i++) row[i] = row[i]! * s;
+    for (let i = 0; i < dIn; i++) row[i] = row[i]! * s;
   }
-  if (p.W_enc) transposeInto(p.W_dec, d, n, p.W_enc);
+  if (p.W_enc) transposeInto(p.W_dec, dSae, dIn, p.W_enc);
   p.b_enc.fill(0);
   p.b_dec.fill(0);
   p.encoder_gain?.fill(1);

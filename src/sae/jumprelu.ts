@@ -76,12 +76,12 @@ function diagonal(ctx: StepCtx, key: string): SparseRows {
 /** Returns ||W_dec[j]|| for every latent in a workspace buffer. */
 function decoderNorms(ctx: StepCtx): Float32Array {
   const { kernels, sae, ws, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const Wd = sae.params.W_dec;
-  const norm = scratchF32(ws, "jumprelu:norm", d);
-  kernels.sddmm(diagonal(ctx, "jumprelu:diag"), Wd, Wd, n, norm);
-  for (let j = 0; j < d; j++) norm[j] = Math.sqrt(norm[j]!);
-  flops.other += 2 * n * d;
+  const norm = scratchF32(ws, "jumprelu:norm", dSae);
+  kernels.sddmm(diagonal(ctx, "jumprelu:diag"), Wd, Wd, dIn, norm);
+  for (let j = 0; j < dSae; j++) norm[j] = Math.sqrt(norm[j]!);
+  flops.other += 2 * dIn * dSae;
   return norm;
 }
 
@@ -117,19 +117,19 @@ function tanhTerm(ctx: StepCtx, norm: Float32Array, rowScale: Float32Array): voi
  */
 function windowTerm(ctx: StepCtx, t: Float32Array, norm: Float32Array | null): void {
   const { kernels, sae, grads, ws, losses, flops, batch: B, coefficient } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const cfg = sae.config as unknown as JumpReLUConfig;
   const bw = cfg.jumpreluBandwidth;
   const tanh = cfg.jumpreluSparsityLossMode === "tanh";
   const raw = sae.params.threshold!;
   const gT = grads.threshold!;
   if (!tanh) losses.l0 = (coefficient * ws.acts.nnz) / B;
-  const win = scratchSparse(ws, "jumprelu:window", B, d);
-  kernels.window(ws.pre, B, d, t, bw / 2, win);
+  const win = scratchSparse(ws, "jumprelu:window", B, dSae);
+  kernels.window(ws.pre, B, dSae, t, bw / 2, win);
   if (win.nnz === 0) return;
   const dF = scratchF32(ws, "jumprelu:windowGrad", win.colIdx.length);
-  kernels.sddmm(win, ws.err[0]!, sae.params.W_dec, n, dF);
-  flops.sparse += 2 * win.nnz * n;
+  kernels.sddmm(win, ws.err[0]!, sae.params.W_dec, dIn, dF);
+  flops.sparse += 2 * win.nnz * dIn;
   const l0Grad = tanh ? 0 : coefficient / B / bw;
   const c = coefficient / B;
   const scale = cfg.jumpreluTanhScale;
@@ -195,9 +195,9 @@ function preActTerm(ctx: StepCtx, coef: number, t: Float32Array, norm: Float32Ar
 /** Adds the terms of the configured mode and the pre-activation loss, and their W_dec gradients through the decoder norms. */
 function jumpreluTerms(ctx: StepCtx): void {
   const { kernels, sae, grads, ws, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const cfg = sae.config as unknown as JumpReLUConfig;
-  const t = scratchF32(ws, "jumprelu:t", d);
+  const t = scratchF32(ws, "jumprelu:t", dSae);
   const tanh = cfg.jumpreluSparsityLossMode === "tanh";
   const preAct = cfg.preActLossCoefficient;
   // SAELens logs the pre-activation loss as 0 while no latent is dead.
@@ -208,12 +208,12 @@ function jumpreluTerms(ctx: StepCtx): void {
   if (!norm) return;
   const diag = diagonal(ctx, "jumprelu:diag");
   const rowScale = diag.values;
-  rowScale.fill(0, 0, d);
+  rowScale.fill(0, 0, dSae);
   if (tanh) tanhTerm(ctx, norm, rowScale);
   if (preAct !== undefined && preActWork) preActTerm(ctx, preAct, t, norm, rowScale);
   // grad W_dec[j] += rowScale[j] * W_dec[j]: the diagonal of row scales times W_dec.
-  kernels.spmm(diag, sae.params.W_dec, n, grads.W_dec, true);
-  flops.other += 2 * n * d;
+  kernels.spmm(diag, sae.params.W_dec, dIn, grads.W_dec, true);
+  flops.other += 2 * dIn * dSae;
 }
 
 export const jumprelu: ArchitectureDef<JumpReLUConfig> = {

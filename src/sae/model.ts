@@ -103,11 +103,11 @@ export class Sae implements SaeModel, SaeCore<AnyArchConfig> {
 
   /** Returns the encoder as [dIn, dSae] (a copy; for tied SAEs W_dec^T with the gain folded in). */
   encoderWeights(): Float32Array {
-    const { dIn: n, dSae: d } = this;
+    const { dIn, dSae } = this;
     if (this.params.W_enc) return Float32Array.from(this.params.W_enc);
-    const out = transposeInto(this.params.W_dec, d, n, new Float32Array(n * d));
+    const out = transposeInto(this.params.W_dec, dSae, dIn, new Float32Array(dIn * dSae));
     const g = this.params.encoder_gain;
-    if (g) for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) out[i * d + j] = out[i * d + j]! * g[j]!;
+    if (g) for (let i = 0; i < dIn; i++) for (let j = 0; j < dSae; j++) out[i * dSae + j] = out[i * dSae + j]! * g[j]!;
     return out;
   }
 

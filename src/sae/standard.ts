@@ -36,38 +36,38 @@ function diagonal(ctx: StepCtx): SparseRows {
  */
 export function l1ValueGrad(ctx: StepCtx, coefficient: number): Float32Array {
   const { kernels, sae, ws, batch: B, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const Wd = sae.params.W_dec;
-  const norm = scratchF32(ws, "l1:norm", d);
-  const shift = scratchF32(ws, "l1:shift", d);
+  const norm = scratchF32(ws, "l1:norm", dSae);
+  const shift = scratchF32(ws, "l1:shift", dSae);
   // ||W_dec[j]||^2 as the sampled product of W_dec with itself on the diagonal.
-  kernels.sddmm(diagonal(ctx), Wd, Wd, n, norm);
+  kernels.sddmm(diagonal(ctx), Wd, Wd, dIn, norm);
   const c = coefficient / B;
-  for (let j = 0; j < d; j++) {
+  for (let j = 0; j < dSae; j++) {
     norm[j] = Math.sqrt(norm[j]!);
     shift[j] = c * norm[j]!;
   }
-  flops.other += 2 * n * d;
+  flops.other += 2 * dIn * dSae;
   return shift;
 }
 
 /** Adds the decoder-norm-weighted L1 loss ("l1") and its W_dec gradient, from each latent's summed activation (`ws.actSum`). */
 export function l1Term(ctx: StepCtx, coefficient: number): void {
   const { kernels, sae, grads, ws, losses, flops, batch: B } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const colSum = ws.actSum;
-  const norm = scratchF32(ws, "l1:norm", d);
+  const norm = scratchF32(ws, "l1:norm", dSae);
   const diag = diagonal(ctx);
   let total = 0;
   const c = coefficient / B;
-  for (let j = 0; j < d; j++) {
+  for (let j = 0; j < dSae; j++) {
     const nj = norm[j]!;
     total += colSum[j]! * nj;
     diag.values[j] = colSum[j] !== 0 && nj > 0 ? (c * colSum[j]!) / nj : 0;
   }
   // grad W_dec[j] += (c * colSum[j] / ||W_dec[j]||) * W_dec[j]: a diagonal times W_dec.
-  kernels.spmm(diag, sae.params.W_dec, n, grads.W_dec, true);
-  flops.other += 2 * n * d;
+  kernels.spmm(diag, sae.params.W_dec, dIn, grads.W_dec, true);
+  flops.other += 2 * dIn * dSae;
   losses.l1 = c * total;
 }
 

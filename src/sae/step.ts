@@ -28,21 +28,21 @@ export interface StepResult {
 
 /** Returns a fresh workspace for `sae` at batch size `batch` (its big buffers from `alloc`, e.g. a backend's aligned one). */
 export function createWorkspace(sae: SaeCore, levels: readonly LevelSpec[], batch: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Workspace {
-  const { dIn: n, dSae: d } = sae;
-  const acts = emptySparse(batch, d, batch * 8);
+  const { dIn, dSae } = sae;
+  const acts = emptySparse(batch, dSae, batch * 8);
   const lv = levels.map((_, i) => ({
-    s: levels.length === 1 ? acts : emptySparse(batch, d, batch * 4 * (i + 1)),
+    s: levels.length === 1 ? acts : emptySparse(batch, dSae, batch * 4 * (i + 1)),
     grad: new Float32Array(batch * 8),
   }));
   return {
     batch,
-    xc: alloc(batch * n),
-    pre: alloc(batch * d),
+    xc: alloc(batch * dIn),
+    pre: alloc(batch * dSae),
     acts,
     levels: lv,
-    err: levels.map(() => alloc(batch * n)),
-    fired: new Uint8Array(d),
-    actSum: new Float32Array(d),
+    err: levels.map(() => alloc(batch * dIn)),
+    fired: new Uint8Array(dSae),
+    actSum: new Float32Array(dSae),
     scratch: new Map(),
   };
 }
@@ -68,9 +68,9 @@ export interface StepArgs {
 /** Runs the forward pass and writes the gradient of the total loss into `grads`; returns the loss terms. */
 export function forwardBackward(args: StepArgs): { result: StepResult; ctx: StepCtx } {
   const { kernels, sae, def, levels, grads, ws, x, batch: B } = args;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const p = sae.params;
-  if (x.length < B * n) throw new Error(`batch has ${x.length} values, expected ${B} x ${n}`);
+  if (x.length < B * dIn) throw new Error(`batch has ${x.length} values, expected ${B} x ${dIn}`);
   if (ws.batch !== B) throw new Error(`workspace is for batch ${ws.batch}, got ${B}`);
   const flops: FlopCount = { dense: 0, sparse: 0, other: 0 };
   const losses: Record<string, number> = {};
@@ -82,13 +82,13 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
 
   const fused = def.fusedSelect?.(ctx);
   encodePre(kernels, sae, x, B, ws.xc, ws.pre, fused && { ...fused, out: ws.acts });
-  flops.dense += 2 * B * n * d;
-  flops.other += B * n;
+  flops.dense += 2 * B * dIn * dSae;
+  flops.other += B * dIn;
   if (!fused) def.activateTrain(ctx);
-  splitLevels(ws, levels, B, d);
+  splitLevels(ws, levels, B, dSae);
 
   const m = levels.length;
-  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels, n)) * B * d ? denseBuffer(ctx) : null;
+  const D = m === 1 && !p.encoder_gain && ws.acts.nnz > (args.denseAbove ?? denseAboveFor(kernels, dIn)) * B * dSae ? denseBuffer(ctx) : null;
   if (m === 1 && !p.encoder_gain && !D) singleLevelBackward(ctx, def, levels[0]!);
   else levelsBackward(ctx, def, levels, D);
 
@@ -96,16 +96,16 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
     // x - b_dec feeds the encoder: dLoss/db_dec -= W_enc @ (dLoss/db_enc), since b_enc's gradient is
     // exactly the column sum of the pre-activation gradient.
     if (p.W_enc) {
-      kernels.gemm({ a: grads.b_enc, b: p.W_enc, out: grads.b_dec, m: 1, n, k: d, transB: true, alpha: -1, beta: 1 });
+      kernels.gemm({ a: grads.b_enc, b: p.W_enc, out: grads.b_dec, m: 1, n: dIn, k: dSae, transB: true, alpha: -1, beta: 1 });
     } else {
       let u = grads.b_enc;
       if (p.encoder_gain) {
-        u = scratchF32(ws, "gainU", d);
-        for (let j = 0; j < d; j++) u[j] = grads.b_enc[j]! * p.encoder_gain[j]!;
+        u = scratchF32(ws, "gainU", dSae);
+        for (let j = 0; j < dSae; j++) u[j] = grads.b_enc[j]! * p.encoder_gain[j]!;
       }
-      kernels.gemm({ a: u, b: p.W_dec, out: grads.b_dec, m: 1, n, k: d, alpha: -1, beta: 1 });
+      kernels.gemm({ a: u, b: p.W_dec, out: grads.b_dec, m: 1, n: dIn, k: dSae, alpha: -1, beta: 1 });
     }
-    flops.other += 2 * n * d;
+    flops.other += 2 * dIn * dSae;
   }
   if (sae.config.tying === "tie_loss" && sae.config.tieLoss) tieLossTerm(ctx, sae.config.tieLoss);
 
@@ -194,10 +194,10 @@ export function encodePre(
   pre: Float32Array,
   select?: { select: EncodeSelect; keepPre: boolean; out: SparseRows },
 ): void {
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const p = sae.params;
   kernels.encode({
-    x, rows: B, n, cols: d, xc, pre, bias: p.b_enc,
+    x, rows: B, n: dIn, cols: dSae, xc, pre, bias: p.b_enc,
     ...(sae.config.applyBDecToInput ? { center: p.b_dec } : {}),
     ...(p.W_enc ? { w: p.W_enc } : { w: p.W_dec, transW: true, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) }),
     ...(select ? { select: select.select, keepPre: select.keepPre, out: select.out } : {}),

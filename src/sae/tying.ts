@@ -18,35 +18,35 @@ const T = 32;
 /** Adds the tying loss ("tie") and its gradients to `ctx`. */
 export function tieLossTerm(ctx: StepCtx, tie: TieLoss): void {
   const { sae, grads, ws, losses, flops } = ctx;
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const We = sae.params.W_enc;
   const Wd = sae.params.W_dec;
   const gWe = grads.W_enc;
   const gWd = grads.W_dec;
   if (!We || !gWe) throw new Error("the tying loss needs an untied SAE");
-  const c = tie.coefficient / d;
+  const c = tie.coefficient / dSae;
   if (tie.form === "squared") {
-    losses.tie = c * squaredPass(We, Wd, gWe, gWd, n, d, 2 * c);
-    flops.other += 8 * n * d;
+    losses.tie = c * squaredPass(We, Wd, gWe, gWd, dIn, dSae, 2 * c);
+    flops.other += 8 * dIn * dSae;
     return;
   }
-  const dot = scratchF64(ws, "tie:dot", d);
-  const ee = scratchF64(ws, "tie:ee", d);
-  const ww = scratchF64(ws, "tie:ww", d);
-  dot.fill(0, 0, d);
-  ee.fill(0, 0, d);
-  ww.fill(0, 0, d);
-  for (let j0 = 0; j0 < d; j0 += T) {
-    const j1 = Math.min(d, j0 + T);
-    for (let i0 = 0; i0 < n; i0 += T) {
-      const i1 = Math.min(n, i0 + T);
+  const dot = scratchF64(ws, "tie:dot", dSae);
+  const ee = scratchF64(ws, "tie:ee", dSae);
+  const ww = scratchF64(ws, "tie:ww", dSae);
+  dot.fill(0, 0, dSae);
+  ee.fill(0, 0, dSae);
+  ww.fill(0, 0, dSae);
+  for (let j0 = 0; j0 < dSae; j0 += T) {
+    const j1 = Math.min(dSae, j0 + T);
+    for (let i0 = 0; i0 < dIn; i0 += T) {
+      const i1 = Math.min(dIn, i0 + T);
       for (let j = j0; j < j1; j++) {
         let sd = 0;
         let se = 0;
         let sw = 0;
-        const base = j * n;
+        const base = j * dIn;
         for (let i = i0; i < i1; i++) {
-          const e = We[i * d + j]!;
+          const e = We[i * dSae + j]!;
           const w = Wd[base + i]!;
           sd += e * w;
           se += e * e;
@@ -59,7 +59,7 @@ export function tieLossTerm(ctx: StepCtx, tie: TieLoss): void {
     }
   }
   let total = 0;
-  for (let j = 0; j < d; j++) {
+  for (let j = 0; j < dSae; j++) {
     const ne = Math.sqrt(ee[j]!);
     const nw = Math.sqrt(ww[j]!);
     const cos = ne > 0 && nw > 0 ? dot[j]! / (ne * nw) : 0;
@@ -69,17 +69,17 @@ export function tieLossTerm(ctx: StepCtx, tie: TieLoss): void {
     ee[j] = ne > 0 ? (c * cos) / (ne * ne) : 0;
     ww[j] = nw > 0 ? (c * cos) / (nw * nw) : 0;
   }
-  for (let j0 = 0; j0 < d; j0 += T) {
-    const j1 = Math.min(d, j0 + T);
-    for (let i0 = 0; i0 < n; i0 += T) {
-      const i1 = Math.min(n, i0 + T);
+  for (let j0 = 0; j0 < dSae; j0 += T) {
+    const j1 = Math.min(dSae, j0 + T);
+    for (let i0 = 0; i0 < dIn; i0 += T) {
+      const i1 = Math.min(dIn, i0 + T);
       for (let j = j0; j < j1; j++) {
         const a = dot[j]!;
         const be = ee[j]!;
         const bw = ww[j]!;
-        const base = j * n;
+        const base = j * dIn;
         for (let i = i0; i < i1; i++) {
-          const q = i * d + j;
+          const q = i * dSae + j;
           const e = We[q]!;
           const w = Wd[base + i]!;
           gWe[q] = gWe[q]! - (w * a - e * be);
@@ -89,7 +89,7 @@ export function tieLossTerm(ctx: StepCtx, tie: TieLoss): void {
     }
   }
   losses.tie = c * total;
-  flops.other += 16 * n * d;
+  flops.other += 16 * dIn * dSae;
 }
 
 /** Adds g * (e - w) to gWe and subtracts it from gWd; returns sum of (e - w)^2. */

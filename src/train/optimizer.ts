@@ -34,28 +34,28 @@ export function adamState(sae: Sae): AdamState {
  * contents are then unspecified). The per-row passes run as kernels over a diagonal pattern.
  */
 export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, state: AdamState, lr: number, step: number, s: AdamSettings): number {
-  const { dIn: n, dSae: d } = sae;
+  const { dIn, dSae } = sae;
   const W = sae.params.W_dec;
   const G = grads.W_dec;
   let flops = 12 * sae.layout.size;
   let R = state.rows;
   if (sae.config.normalizeDecoder) {
-    if (!R || R.nn.length !== d) R = state.rows = { diag: diagonalPattern(d), dot: new Float32Array(d), nn: new Float32Array(d) };
+    if (!R || R.nn.length !== dSae) R = state.rows = { diag: diagonalPattern(dSae), dot: new Float32Array(dSae), nn: new Float32Array(dSae) };
     // Remove each row gradient's radial part: G[j] -= (W[j] . G[j] / W[j] . W[j]) W[j].
-    kernels.sddmm(R.diag, W, W, n, R.nn);
-    kernels.sddmm(R.diag, W, G, n, R.dot);
-    for (let j = 0; j < d; j++) R.diag.values[j] = R.nn[j]! > 0 ? -R.dot[j]! / R.nn[j]! : 0;
-    kernels.spmm(R.diag, W, n, G, true);
-    flops += 6 * n * d;
+    kernels.sddmm(R.diag, W, W, dIn, R.nn);
+    kernels.sddmm(R.diag, W, G, dIn, R.dot);
+    for (let j = 0; j < dSae; j++) R.diag.values[j] = R.nn[j]! > 0 ? -R.dot[j]! / R.nn[j]! : 0;
+    kernels.spmm(R.diag, W, dIn, G, true);
+    flops += 6 * dIn * dSae;
   }
   kernels.adam({ params: sae.params.buffer, grads: grads.buffer, m: state.m, v: state.v, lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, step });
   if (sae.config.normalizeDecoder && R) {
     // Renormalise the rows (zero rows stay zero), through G, which is no longer needed.
-    kernels.sddmm(R.diag, W, W, n, R.nn);
-    for (let j = 0; j < d; j++) R.diag.values[j] = R.nn[j]! > 0 ? 1 / Math.sqrt(R.nn[j]!) : 1;
-    kernels.spmm(R.diag, W, n, G, false);
+    kernels.sddmm(R.diag, W, W, dIn, R.nn);
+    for (let j = 0; j < dSae; j++) R.diag.values[j] = R.nn[j]! > 0 ? 1 / Math.sqrt(R.nn[j]!) : 1;
+    kernels.spmm(R.diag, W, dIn, G, false);
     W.set(G);
-    flops += 3 * n * d;
+    flops += 3 * dIn * dSae;
   }
   return flops;
 }

@@ -17,6 +17,7 @@ import type { TrainConfig } from "./config.js";
 import { TrainingDivergedError, type EventSink, type SaeStepStats } from "./events.js";
 import { adamState, optimizerStep, type AdamState } from "./optimizer.js";
 import { lrSchedule, warmUp, type Schedule } from "./schedules.js";
+import type { TrainingStream } from "./stream.js";
 
 /** One SAE being trained: the model, its gradient buffer, optimizer and dead-latent state. */
 export interface TrainRun {
@@ -152,25 +153,11 @@ function allFinite(x: Float32Array): boolean {
   return true;
 }
 
-/** A seekable stream of batches: resuming at step s asks for the stream from s, with no replay. */
-export interface BatchSource {
-  batches(fromStep: number): Iterable<Float32Array>;
-}
-
-/** Returns a BatchSource whose batch for step s is `batchAt(s)` (e.g. a sampler seeded by mixSeed(seed, s)). */
-export function stepBatches(batchAt: (step: number) => Float32Array): BatchSource {
-  return {
-    *batches(fromStep) {
-      for (let s = fromStep; ; s++) yield batchAt(s);
-    },
-  };
-}
-
 /** Options of `train`. */
 export interface TrainOptions {
   trainer: Trainer;
-  /** A BatchSource (seekable) or any iterable of [batch, dIn] arrays, consumed from its current position. */
-  data: BatchSource | Iterable<Float32Array>;
+  /** A training stream (read from the trainer's step, at the config's batch size and seed) or any iterable of [batch, dIn] arrays, consumed from its current position. */
+  data: TrainingStream | Iterable<Float32Array>;
   sink?: EventSink;
   /** Called every `checkpointEvery` steps (except after the last one) to persist `trainer`. */
   onCheckpoint?: (trainer: Trainer) => void;
@@ -193,7 +180,12 @@ export function train(opts: TrainOptions): TrainSummary {
   const { trainer, sink } = opts;
   const now = opts.now ?? (() => performance.now());
   const cfg = trainer.config;
-  const source = "batches" in opts.data && typeof opts.data.batches === "function" ? opts.data.batches(trainer.step) : (opts.data as Iterable<Float32Array>);
+  const data = opts.data;
+  let source: Iterable<Float32Array>;
+  if ("batches" in data && typeof data.batches === "function") {
+    if (data.dIn !== trainer.dIn) throw new UserError(`the training data has width ${data.dIn} but the SAEs read ${trainer.dIn}`);
+    source = data.batches(trainer.step, cfg.batchSize, cfg.seed);
+  } else source = data as Iterable<Float32Array>;
   sink?.({
     type: "start",
     step: trainer.step,

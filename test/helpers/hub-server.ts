@@ -64,6 +64,8 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       json(res, 500, { error: String(err) });
     }
   });
+  // Idle keep-alive sockets stay open for the whole test, so a slow machine sees no reset between requests.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
   return {

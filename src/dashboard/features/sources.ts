@@ -120,9 +120,10 @@ export function modelSource(model: HookedModel, seqs: readonly Int32Array[], hoo
       s0 += batch;
     }
     if (at !== fromRow) throw new Error(`cannot resume at row ${fromRow}: not a chunk boundary`);
-    for (const rows of extractActivations(model, seqs.slice(s0), { hook, batchSequences: batch })) {
-      const seq = rows.sequences.map((q) => q + s0);
-      s0 += batch;
+    const base = s0;
+    for (const rows of extractActivations(model, seqs.slice(base), { hook, batchSequences: batch })) {
+      // extractActivations numbers sequences from the start of the slice it was given.
+      const seq = rows.sequences.map((q) => q + base);
       yield { rows: rows.tokens.length, acts: rows.activations, tokens: rows.tokens, positions: rows.positions, sequences: seq, truth: null };
     }
   }
