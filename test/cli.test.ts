@@ -35,6 +35,15 @@ describe("schema-driven CLI", () => {
     expect(parseArgs(cmd, [])).toEqual({ n: 10, json: false, kind: "a" });
   });
 
+  it("boolean flags accept --no-flag, --flag=false and --flag false", () => {
+    expect(parseArgs(cmd, ["--json", "false", "c.json"])).toEqual({ config: "c.json", n: 10, json: false, kind: "a" });
+    expect(parseArgs(cmd, ["--json", "true"])).toMatchObject({ json: true });
+    expect(parseArgs(cmd, ["--json=false"])).toMatchObject({ json: false });
+    expect(parseArgs(cmd, ["--json", "--no-json"])).toMatchObject({ json: false });
+    // Any other word after a boolean flag is a positional, not its value.
+    expect(parseArgs(cmd, ["--json", "c.json"])).toMatchObject({ config: "c.json", json: true });
+  });
+
   it("names unknown flags with a suggestion, and rejects bad values", () => {
     expect(() => parseArgs(cmd, ["--jsno"])).toThrow(/unknown flag --jsno \(did you mean --json\?\)/);
     expect(() => parseArgs(cmd, ["--n", "x"])).toThrow(/--n expects a number, got "x"/);

@@ -122,6 +122,8 @@ export function parseArgs<S extends z.ZodObject>(cmd: Command<S>, argv: readonly
     }
     let value: string | undefined = eq >= 0 ? tok.slice(eq + 1) : undefined;
     if (f.kind === "boolean") {
+      // --flag true / --flag false read the next word as the value; any other word is not consumed.
+      if (value === undefined && (argv[i + 1] === "true" || argv[i + 1] === "false")) value = argv[++i];
       if (value === undefined) {
         raw[key] = true;
         continue;

@@ -20,7 +20,7 @@ import { validateDetection, type DetectionValidation } from "../experiments/dete
 import { sampleBatches } from "../metrics/evaluate.js";
 import { openActivations } from "../io/activations.js";
 import { renderContext, topTokensLine } from "../lm/latent-tokens.js";
-import { loadSaelensSae } from "../io/saelens.js";
+import { dataMetadataOf, loadSaelensSae } from "../io/saelens.js";
 import { seed } from "../schema.js";
 import { alignTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
@@ -52,6 +52,8 @@ export interface DetectInputs {
   world: ToyWorld | null;
   /** "world X" or "activations DIR". */
   label: string;
+  /** The SAE's cfg.json data fields (hook_name, model_name, context_size...), for SAEs derived from it. */
+  metadata: Record<string, unknown>;
 }
 
 /** Returns the SAE and the unlabelled inputs named by the flags (exactly one of --activations, --world, --preset). */
@@ -62,7 +64,8 @@ export function loadDetectInputs(opts: DataFlags, io: CliIO): DetectInputs {
   if (!existsSync(dir)) throw new UserError(`SAE directory ${opts.sae} does not exist`);
   if (!statSync(dir).isDirectory()) throw new UserError(`${opts.sae} is a file, not a SAELens SAE directory (cfg.json + sae_weights.safetensors)`);
   const kernels = loadBackend(opts.backend, io);
-  const { sae } = loadSaelensSae(dir, kernels);
+  const { sae, cfg } = loadSaelensSae(dir, kernels);
+  const metadata = dataMetadataOf(cfg);
   const batches: Float32Array[] = [];
   if (opts.activations !== undefined) {
     const ds = openActivations(resolve(io.cwd, opts.activations));
@@ -75,13 +78,13 @@ export function loadDetectInputs(opts: DataFlags, io: CliIO): DetectInputs {
       if (rows >= opts.n) break;
     }
     if (rows === 0) throw new UserError(`${opts.activations}: the activation shards hold no rows`);
-    return { sae, kernels, batches, world: null, label: `activations ${opts.activations} (${rows} rows, seed ${opts.seed})` };
+    return { sae, kernels, batches, world: null, metadata, label: `activations ${opts.activations} (${rows} rows, seed ${opts.seed})` };
   }
   const world = loadWorldSource(opts, io.cwd, { kernels });
   if (world.dModel !== sae.dIn) throw new UserError(`the SAE reads ${sae.dIn}-dimensional inputs but world ${worldSourceLabel(opts)} has dModel ${world.dModel}`);
   const sampler = world.sampler(opts.seed);
   for (let done = 0; done < opts.n; done += 4096) batches.push(sampler.next(Math.min(4096, opts.n - done)).acts);
-  return { sae, kernels, batches, world, label: `${worldSourceLabel(opts)} (${opts.n} inputs, seed ${opts.seed}; only the inputs are read)` };
+  return { sae, kernels, batches, world, metadata, label: `${worldSourceLabel(opts)} (${opts.n} inputs, seed ${opts.seed}; only the inputs are read)` };
 }
 
 /** Returns the detection of the loaded SAE on its inputs, with a progress bar (stderr, TTY only). */

@@ -75,7 +75,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       const refit = refitSae(wrapped, batches, kernels);
       fidelity = refit.fidelity;
       unabsorbed = refit.sae;
-      saveSaelensSae(out, refit.sae, { mitigation: { source: resolve(io.cwd, opts.sae), transfers: wrapped.transfers, data: input.label } });
+      saveSaelensSae(out, refit.sae, { mitigation: { source: resolve(io.cwd, opts.sae), transfers: wrapped.transfers, data: input.label } }, input.metadata);
       writeFileAtomic(join(out, MITIGATION_FILE), `${JSON.stringify({ source: resolve(io.cwd, opts.sae), data: input.label, plan, applied: wrapped.transfers, fidelity, detection: det.summary }, null, 2)}\n`);
       evaluated.push({ name: "exact transform", model: wrapped }, { name: "saved (refit)", model: refit.sae });
     } else if (plan.transfers.length > 0) {
@@ -97,7 +97,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       }
       const tuned = fineTuneTied(start, data, { steps: opts.fineTuneSteps, batchSize: opts.batchSize, lr: opts.lr, coefficient: opts.tieCoefficient, seed: opts.seed }, kernels);
       fineTuneDir = resolve(io.cwd, opts.fineTuneOut ?? `${opts.out}-tie-finetuned`);
-      saveSaelensSae(fineTuneDir, tuned, { mitigation: { source: resolve(io.cwd, opts.sae), fineTune: { from: opts.fineTuneFrom, steps: opts.fineTuneSteps, lr: opts.lr, tieCoefficient: opts.tieCoefficient }, data: input.label } });
+      saveSaelensSae(fineTuneDir, tuned, { mitigation: { source: resolve(io.cwd, opts.sae), fineTune: { from: opts.fineTuneFrom, steps: opts.fineTuneSteps, lr: opts.lr, tieCoefficient: opts.tieCoefficient }, data: input.label } }, input.metadata);
       evaluated.push({ name: `tie fine-tune of ${opts.fineTuneFrom} (${opts.fineTuneSteps} steps)`, model: tuned });
     }
     let report: ReportInput | null = null;

@@ -95,6 +95,20 @@ export function saveSaelensSae(dir: string, sae: Sae, extra: Record<string, unkn
   writeFileAtomic(join(dir, SAELAB_META_FILENAME), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
+/** cfg.json fields about the data an SAE reads (legacy SAELens keeps them at the top level, 6.x under metadata). */
+const DATA_METADATA_KEYS = ["model_name", "hook_name", "hook_head_index", "context_size", "prepend_bos", "dataset_path", "dataset_trust_remote_code", "seqpos_slice", "model_from_pretrained_kwargs", "exclude_special_tokens", "neuronpedia_id"];
+
+/** Returns the metadata a derived SAE should keep from its source's cfg.json: its data fields (hook, model, context...), for saveSaelensSae. */
+export function dataMetadataOf(cfg: Record<string, unknown>): Record<string, unknown> {
+  const meta = typeof cfg.metadata === "object" && cfg.metadata !== null ? (cfg.metadata as Record<string, unknown>) : {};
+  const out: Record<string, unknown> = {};
+  for (const k of DATA_METADATA_KEYS) {
+    const v = k in meta ? meta[k] : cfg[k];
+    if (v !== undefined && v !== null) out[k] = v;
+  }
+  return out;
+}
+
 /** A loaded SAE with what its directory said. */
 export interface LoadedSae {
   sae: Sae;

@@ -73,7 +73,10 @@ export interface Column {
 
 /** Returns a number with `digits` decimals, or "n/a" for an undefined rate. */
 export function fmt(v: number | null, digits = 3): string {
-  return v === null ? "n/a" : v.toFixed(digits);
+  if (v === null) return "n/a";
+  const t = v.toFixed(digits);
+  // A negative value that rounds to zero prints as zero, not "-0.000".
+  return /^-0\.?0*$/.test(t) ? t.slice(1) : t;
 }
 
 /** The columns shown in both the terminal and the HTML tables. */

@@ -16,13 +16,19 @@ export function renderTable(input: ReportInput): string {
   return alignTable(COLUMNS.map((c) => c.header), rows);
 }
 
+/** Returns an edge table's main-latent cell: "14", or "14 (best F1: 8)" when the F1-best latent differs from the cosine-best. */
+export function mainCell(p: { mainLatents: readonly { latent: number }[]; mainAgree: boolean; mainByF1?: { latent: number } | null | undefined }): string {
+  const main = p.mainLatents.map((m) => m.latent).join("+") || "-";
+  return p.mainAgree ? main : `${main} (best F1: ${p.mainByF1?.latent ?? "none"})`;
+}
+
 /** Returns one line per SAE and parent/child edge: main latent, full and partial absorption, absorbers. */
 export function renderEdgeTable(input: ReportInput): string {
   const header = ["SAE", "parent", "child", "main", "n", "full abs", "partial", "gap", "SB frac", "SB full", "absorbers (latent:cos)"];
   const rows: string[][] = [];
   for (const { name, evaluation } of input.saes) {
     for (const p of evaluation.absorption.parents) {
-      const main = p.mainLatents.map((m) => m.latent).join("+") + (p.mainAgree ? "" : `(F1:${p.mainByF1?.latent ?? "-"})`);
+      const main = mainCell(p);
       for (const e of p.edges) {
         rows.push([
           name,
