@@ -5,6 +5,9 @@
  * depend on how the SAEs are grouped: this only changes the wall time (the trainer's per-step work
  * on small SAEs is JavaScript, which one thread cannot spread over several cores).
  */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import type { Kernels } from "../tensor/kernels.js";
@@ -81,7 +84,8 @@ function startWorker(job: TrainJob): Worker {
   if (!here.endsWith(".ts")) return new Worker(new URL("./train-worker.js", here), { workerData: job });
   const script = new URL("./train-worker.ts", here).href;
   // Resolved here, not in the worker: an eval'd worker resolves bare names from the cwd, which may be outside the package.
-  const api = import.meta.resolve("tsx/esm/api");
+  // import.meta.resolve is missing under vitest's module runner: find tsx's package and take its ESM entry.
+  const api = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx/esm/api") : pathToFileURL(join(dirname(createRequire(here).resolve("tsx/package.json")), "dist/esm/api/index.mjs")).href;
   const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
   return new Worker(code, { eval: true, workerData: job });
 }
