@@ -7,7 +7,7 @@
  * test/kernels.test.ts, computed per element from the magnitudes of the summed terms.
  */
 import { describe, expect, it } from "vitest";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, backendLabel } from "../src/tensor/backend.js";
 import { emptySparse, reserveSparse, type EncodeSelect, type Kernels, type SparseRows } from "../src/tensor/kernels.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -37,7 +37,7 @@ function selectOn(K: Kernels, sel: EncodeSelect, pre: Float32Array, rows: number
   return sel.kind === "topk" ? K.topkRows(pre, rows, cols, sel.k, out) : K.topkBatch(pre, rows, cols, sel.total, out);
 }
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-step kernels", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: fused SAE-step kernels", (_name, K: Kernels) => {
   it("encode: xc exact, pre within the GEMM bound (bitwise the backend's gemm from 5 rows), the selection exactly its own kernel's on that pre", () => {
     const rng = new Rng(61);
     let combo = 0;

@@ -4,7 +4,7 @@
  * quantised values. Adam is compared with a relative tolerance (the reference works in double).
  */
 import { describe, expect, it } from "vitest";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, backendLabel } from "../src/tensor/backend.js";
 import { emptySparse, type Kernels, type SparseRows } from "../src/tensor/kernels.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -32,7 +32,7 @@ function both(K: Kernels, run: (k: Kernels, out: SparseRows) => SparseRows, what
   return got;
 }
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection kernels", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: selection kernels", (_name, K: Kernels) => {
   it("sparsifyAbove matches the reference, with and without thresholds (entries equal to the threshold stay out)", () => {
     const rng = new Rng(31);
     for (const [rows, cols] of SIZES) {
@@ -147,7 +147,7 @@ describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection 
   });
 });
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: adam", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: adam", (_name, K: Kernels) => {
   it("matches the reference over several steps (odd lengths, zero gradients)", () => {
     const rng = new Rng(41);
     const U = 2 ** -24;

@@ -14,7 +14,14 @@
 #ifndef SAELAB_NC
 #define SAELAB_NC 1024
 #endif
-enum { MR = 6, NR = 16, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
+/* Micro-tiles of MR rows x NR columns: 6x16 (12 ymm accumulators) for AVX2 and portable C, 6x32 (12
+   zmm) for AVX-512. Every library packs op(B) in its own NR, so plans never cross libraries. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#define SAELAB_GEMM_NR 32
+#else
+#define SAELAB_GEMM_NR 16
+#endif
+enum { MR = 6, NR = SAELAB_GEMM_NR, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
 #define SMALL_MT 65536 /* multiply-adds above which the few-row path uses the pool */
 
 /* The epilogue of a product: C = acc * scale (or alpha) + bias (+ beta * C). */

@@ -225,6 +225,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
   for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T, same += o->values[q] == T;
   int64_t ties = total - above, e = 0, q = 0;
   const int all = ties == same; /* every entry at T is kept (the usual case: T is one value): keep v >= T */
+  (void)all;
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;

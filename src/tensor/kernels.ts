@@ -173,6 +173,8 @@ export interface SpmmTPairArgs {
 export interface Kernels {
   /** "native" or "reference". */
   readonly name: string;
+  /** The native backend's instruction set ("avx512", "avx2" or "portable"); absent for the reference. */
+  readonly isa?: string;
   /** Number of threads the backend uses. */
   readonly threads: number;
   /** Returns a zeroed Float32Array of n elements laid out for the backend (64-byte aligned on the native one). */

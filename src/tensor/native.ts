@@ -1,6 +1,7 @@
 /**
- * The native backend: the C addon built from native/src (AVX2/FMA, a persistent two-thread pool)
- * wrapped as `Kernels`. Every argument is validated here, with messages naming the problem, before
+ * The native backend: the C addon built from native/src wrapped as `Kernels`. The addon holds one
+ * kernel library per ISA (AVX-512, AVX2/FMA, portable C; binding.gyp), of which it offers those the
+ * CPU can run (cpuid at load); a persistent thread pool serves them all. Every argument is validated here, with messages naming the problem, before
  * any native code runs; the addon re-checks lengths and sparse indices because a bad one would read
  * or write out of bounds.
  */
@@ -11,9 +12,31 @@ type F32 = Float32Array;
 type I32 = Int32Array;
 type Opt<T> = T | null;
 
-/** The addon's raw functions (positional arguments, see native/src/bind.c). */
-export interface NativeAddon {
+/** The kernel libraries the addon may hold, best first. */
+export const NATIVE_ISAS = ["avx512", "avx2", "portable"] as const;
+export type NativeIsa = (typeof NATIVE_ISAS)[number];
+/** An ISA to run on: one of NATIVE_ISAS, or "auto" (the best this CPU runs). */
+export type IsaChoice = NativeIsa | "auto";
+
+/** What the CPU (and OS) can run, from cpuid. */
+export interface CpuFeatures {
+  avx2: boolean;
+  avx512: boolean;
+  avx512bf16: boolean;
+  amxBf16: boolean;
+}
+
+/** The addon module: its ISA libraries (those this CPU runs) and the best one's functions at the top. */
+interface NativeModule extends Partial<NativeAddon> {
   abiVersion(): number;
+  cpuFeatures?(): CpuFeatures;
+  isas?: Partial<Record<NativeIsa, NativeAddon>>;
+}
+
+/** One ISA library's raw functions (positional arguments, see native/src/bind.c). */
+export interface NativeAddon {
+  /** The ISA these kernels were compiled for. */
+  isa: NativeIsa;
   threads(): number;
   /** flags: 1 transA, 2 transB; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
   gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
@@ -37,25 +60,54 @@ export interface NativeAddon {
 }
 
 const ADDON_PATH = "../../build/Release/saelab_native.node";
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 /** Loads the compiled addon (build/Release/saelab_native.node under the package root); returns it, or why it is unavailable. */
-export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+function loadModule(): { mod: NativeModule } | { error: string } {
   try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as Partial<NativeAddon>;
-    if (typeof addon.gemm !== "function" || typeof addon.encode !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
-    if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
-    return { addon: addon as NativeAddon };
+    const mod = createRequire(import.meta.url)(ADDON_PATH) as NativeModule;
+    if (typeof mod.abiVersion !== "function" || !mod.isas || typeof mod.cpuFeatures !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
+    if (mod.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${mod.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
+    return { mod };
   } catch (e) {
     const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
     return { error: `the native compute addon could not be loaded (${msg})` };
   }
 }
 
+/** Loads the addon's kernel library for `isa` ("auto": the best this CPU runs); returns it, or why it is unavailable. */
+export function loadNativeAddon(isa: IsaChoice = "auto"): { addon: NativeAddon } | { error: string } {
+  const loaded = loadModule();
+  if ("error" in loaded) return loaded;
+  const libs = loaded.mod.isas ?? {};
+  const name = isa === "auto" ? NATIVE_ISAS.find((i) => libs[i]) : isa;
+  const addon = name ? libs[name] : undefined;
+  if (!addon || typeof addon.gemm !== "function" || typeof addon.encode !== "function") {
+    const have = NATIVE_ISAS.filter((i) => libs[i]).join(", ") || "none";
+    return { error: `the native ISA "${isa}" is not available on this CPU (available: ${have})` };
+  }
+  return { addon };
+}
+
+/** The ISAs whose kernel libraries the addon holds and this CPU runs, best first (empty without the addon). */
+export function nativeIsas(): NativeIsa[] {
+  const loaded = loadModule();
+  if ("error" in loaded) return [];
+  const libs = loaded.mod.isas ?? {};
+  return NATIVE_ISAS.filter((i) => libs[i]);
+}
+
+/** The CPU's features as the addon sees them (all false without the addon). */
+export function cpuFeatures(): CpuFeatures {
+  const loaded = loadModule();
+  return "error" in loaded || !loaded.mod.cpuFeatures ? { avx2: false, avx512: false, avx512bf16: false, amxBf16: false } : loaded.mod.cpuFeatures();
+}
+
 /** Returns the native kernels over a loaded addon. */
 export function nativeKernels(addon: NativeAddon): Kernels {
   return {
     name: "native",
+    isa: addon.isa,
     threads: addon.threads(),
 
     alloc(n: number): Float32Array {

@@ -1,12 +1,16 @@
 // Prints a SHA-256 digest of every native kernel's output on fixed inputs. test/kernels-native.test.ts
 // runs it under different SAELAB_THREADS values, and with --workers=N in N worker threads at once
-// (they contend for the thread pool): every digest must agree.
+// (they contend for the thread pool): every digest must agree. --isa=NAME digests that ISA's kernel
+// library (default: the one the addon picks).
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
-const N = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+const M = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+const isa = process.argv.find((a) => a.startsWith("--isa="))?.slice(6) ?? M.isa;
+const N = M.isas[isa];
+if (!N) throw new Error(`no kernel library for ISA ${isa}`);
 
 function digest() {
   let seed = 12345;
@@ -72,12 +76,12 @@ if (!isMainThread) {
 } else if (workers > 0) {
   const runs = await Promise.all(
     Array.from({ length: workers }, () => new Promise((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url));
+      const w = new Worker(new URL(import.meta.url), { argv: [`--isa=${isa}`] });
       w.once("message", resolve);
       w.once("error", reject);
     })),
   );
-  console.log(JSON.stringify({ threads: N.threads(), digests: runs.flat() }));
+  console.log(JSON.stringify({ threads: N.threads(), isa: N.isa, digests: runs.flat() }));
 } else {
-  console.log(JSON.stringify({ threads: N.threads(), digest: digest() }));
+  console.log(JSON.stringify({ threads: N.threads(), isa: N.isa, digest: digest() }));
 }

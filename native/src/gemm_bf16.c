@@ -1,0 +1,1 @@
+/* placeholder */ typedef int saelab_bf16_unused;
