@@ -2,12 +2,13 @@
  * The native backend's own guarantees: results independent of the thread count, clear errors on bad
  * input before native code runs (or from the addon's own checks), and backend selection.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadKernels } from "../src/tensor/backend.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
-import { loadNativeAddon, nativeIsas, nativeKernels } from "../src/tensor/native.js";
+import { cpuFeatures, loadNativeAddon, NATIVE_ISAS, nativeIsas, nativeKernels } from "../src/tensor/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { rand } from "./helpers/kernels.js";
@@ -35,6 +36,18 @@ describe.skipIf(!addon)("native backend", () => {
     const concurrent = digest(2, `--workers=${slow ? 1 : 3}`, `--isa=${isa}`);
     expect(concurrent.digests).toHaveLength(slow ? 3 : 9);
     expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
+  });
+
+  const nm = spawnSync("nm", ["--version"]);
+  it.skipIf(nm.status !== 0)("every global symbol of each ISA's kernel library carries its suffix (native/src/isa/names.h), so none collide", () => {
+    for (const isa of NATIVE_ISAS) {
+      const lib = fileURLToPath(new URL(`../build/Release/saelab_isa_${isa}.a`, import.meta.url));
+      if (!existsSync(lib)) continue;
+      const out = execFileSync("nm", ["-g", "--defined-only", lib]).toString();
+      const names = out.split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 3).map((f) => f[2]!);
+      expect(names.length).toBeGreaterThan(20);
+      expect(names.filter((n) => !n.endsWith(`_${isa}`))).toEqual([]);
+    }
   });
 
   it("the addon's GEMM honours row strides (lda, ldb, ldc) on every path, leaving the padding alone", () => {
@@ -97,9 +110,12 @@ describe.skipIf(!addon)("native backend", () => {
 
 describe("backend selection", () => {
   const saved = process.env.SAELAB_BACKEND;
+  const savedIsa = process.env.SAELAB_ISA;
   afterEach(() => {
     if (saved === undefined) delete process.env.SAELAB_BACKEND;
     else process.env.SAELAB_BACKEND = saved;
+    if (savedIsa === undefined) delete process.env.SAELAB_ISA;
+    else process.env.SAELAB_ISA = savedIsa;
   });
 
   it("auto picks native when the addon loads, else the reference with a warning; SAELAB_BACKEND overrides auto", () => {
@@ -117,6 +133,26 @@ describe("backend selection", () => {
     process.env.SAELAB_BACKEND = "reference";
     expect(loadKernels().kernels.name).toBe("reference");
     expect(loadKernels().warning).toBeUndefined();
+    // SAELAB_ISA forces a kernel library; an ISA the CPU lacks, or an unknown name, is an error.
+    delete process.env.SAELAB_BACKEND;
+    if (addon) {
+      const isas = nativeIsas();
+      for (const isa of isas) {
+        expect(loadKernels("native", isa).kernels.isa).toBe(isa);
+        process.env.SAELAB_ISA = isa;
+        expect(loadKernels().kernels.isa).toBe(isa);
+      }
+      expect(loadKernels("native").kernels.isa).toBe(isas.at(-1));
+      delete process.env.SAELAB_ISA;
+      expect(loadKernels().kernels.isa).toBe(isas[0]);
+      const f = cpuFeatures();
+      expect(isas.includes("avx512")).toBe(f.avx512);
+      expect(isas.includes("avx2")).toBe(f.avx2);
+      if (!f.avx512) expect(() => loadKernels("native", "avx512")).toThrow(/ISA "avx512" is not available on this CPU/);
+    }
+    process.env.SAELAB_ISA = "sse9";
+    expect(() => loadKernels("native")).toThrow(/SAELAB_ISA must be one of avx512, avx2, portable or auto, got "sse9"/);
+    delete process.env.SAELAB_ISA;
     process.env.SAELAB_BACKEND = "fast";
     expect(() => loadKernels()).toThrow(/SAELAB_BACKEND must be "native", "reference" or "auto", got "fast"/);
     expect(loadKernels("reference").kernels.name).toBe("reference");

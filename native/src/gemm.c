@@ -18,16 +18,6 @@
 typedef saelab_gemm_epi epi_t;
 
 #if defined(SAELAB_AVX512)
-/* One 16-wide piece of a tile row (lanes outside m untouched): first K block C = acc * s (+ beta * C),
-   later ones C += acc * s; the last adds the bias. */
-static inline void row_store16(float *cr, __m512 v, __m512 s, const epi_t *e, const float *bias, int first, int last, __mmask16 m) {
-  __m512 t;
-  if (first) t = e->beta != 0 ? _mm512_fmadd_ps(v, s, _mm512_mul_ps(_mm512_set1_ps(e->beta), _mm512_maskz_loadu_ps(m, cr))) : _mm512_mul_ps(v, s);
-  else t = _mm512_fmadd_ps(v, s, _mm512_maskz_loadu_ps(m, cr));
-  if (last && bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias));
-  _mm512_mask_storeu_ps(cr, m, t);
-}
-
 /* A's element (r, p) is at A[r * ars + p * acs]: packed panels (1, MR), or A read in place. */
 static inline __attribute__((always_inline)) void micro_core(int64_t kc, const float *restrict A, int64_t ars, int64_t acs, const float *restrict B,
                                                             float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
@@ -49,17 +39,8 @@ static inline __attribute__((always_inline)) void micro_core(int64_t kc, const f
     A += acs;
     B += NR;
   }
-  const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-  const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-  __m512 s0, s1;
-  if (e->scale) { s0 = _mm512_maskz_loadu_ps(m0, e->scale + j0); s1 = _mm512_maskz_loadu_ps(m1, e->scale + j0 + 16); }
-  else s0 = s1 = _mm512_set1_ps(e->alpha);
-  const float *bias = e->bias ? e->bias + j0 : NULL;
   __m512 acc[2 * MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-  for (int r = 0; r < mr; r++) {
-    row_store16(c + r * ldc, acc[2 * r], s0, e, bias, first, last, m0);
-    if (m1) row_store16(c + r * ldc + 16, acc[2 * r + 1], s1, e, bias ? bias + 16 : NULL, first, last, m1);
-  }
+  saelab_tile_store16(c, ldc, mr, nr, acc, e, j0, first, last);
 }
 
 static void micro(int64_t kc, const float *A, const float *B, float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
@@ -236,6 +217,7 @@ static void pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc,
           for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? rows[r][p] : 0;
       }
     }
+    if (g->bf16) saelab_bf16_round_n(dst, MR * kc); /* the emulated mixed-precision product */
   }
 }
 
@@ -275,6 +257,7 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
         for (int q = nr; q < NR; q++) dst[p * NR + q] = 0;
       }
     }
+    if (g->bf16) saelab_bf16_round_n(dst, NR * kc);
   }
 }
 
@@ -283,11 +266,17 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
    at g->c + (i - cRow0) * ldc, so a caller can compute a block of rows into a buffer of its own. */
 void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                        const float *BpAll, int64_t cRow0) {
+#ifdef SAELAB_AVX512
+  if (g->bf16 == 2) {
+    saelab_gemm_block_bf16(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0);
+    return;
+  }
+#endif
   const int64_t ars = g->transA ? 1 : g->lda, acs = g->transA ? g->lda : 1;
   /* Reading A in place saves the packing when B is narrow (little reuse of each A block); packing
      wins otherwise, and always for A transposed or with a power-of-two row stride, whose rows
      would share cache sets. */
-  const int direct = !g->transA && j1 - j0 < 256 && (g->lda * 4) % 4096 != 0;
+  const int direct = !g->transA && !g->bf16 && j1 - j0 < 256 && (g->lda * 4) % 4096 != 0;
   for (int64_t jc = j0; jc < j1; jc += NC) {
     int64_t nc = j1 - jc < NC ? j1 - jc : NC;
     for (int64_t pc = 0; pc < g->k; pc += kcb) {

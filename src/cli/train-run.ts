@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
-import { loadKernels, type BackendChoice } from "../tensor/backend.js";
+import { backendLabel, loadKernels, type BackendChoice } from "../tensor/backend.js";
 import { mixSeed } from "../tensor/rng.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { World } from "../toy/types.js";
@@ -127,6 +127,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   );
   const saeCfgs: ResolvedSaeConfig[] = readSaeConfigs(resolve(io.cwd, opts.sae)).map((c) => resolveSaeConfig(c, source.dIn));
   const kernels = loaded ?? loadBackend(opts.backend, io);
+  if (trainCfg.precision === "bf16") io.err(`saelab train: precision bf16, the encoder product ${kernels.bf16 === "hardware" ? "on AVX512-BF16" : "emulated (no AVX512-BF16 on this backend/CPU)"}`);
   const extra = { data: source.description, seed: trainCfg.seed };
   const ckPath = join(out, CHECKPOINT_FILE);
   let trainer: Trainer;
@@ -200,7 +201,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, source: TrainDataSou
   const rows = final.map((s) => `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
   io.out(
     [
-      `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${kernels.name} backend)`,
+      `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${backendLabel(kernels)} backend)`,
       ...rows,
       `saved to ${out}`,
     ].join("\n"),

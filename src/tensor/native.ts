@@ -38,7 +38,7 @@ export interface NativeAddon {
   /** The ISA these kernels were compiled for. */
   isa: NativeIsa;
   threads(): number;
-  /** flags: 1 transA, 2 transB; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
+  /** flags: 1 transA, 2 transB, 4 bf16; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
   gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
   sparsifyAbove(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, threshold: Opt<F32>, countsReady: number): number;
   window(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, center: F32, halfWidth: number, countsReady: number): number;
@@ -50,13 +50,15 @@ export interface NativeAddon {
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   /** select: 0 none, 1 above, 2 topk; returns nnz (see native/src/sae_step.h). */
-  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>): number;
+  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>, bf16?: number): number;
   decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
   alignedF32(n: number): F32;
-  /** Measured single-precision FMA throughput (FLOP/s) of `threads` threads over `seconds`. */
-  fmaPeak(seconds: number, threads: number): number;
+  /** Measured FMA throughput (FLOP/s) of `threads` threads over `seconds`: fp32 on this library's widest vectors, or with bf16 = 1 the vdpbf16ps one (0 without AVX512-BF16). */
+  fmaPeak(seconds: number, threads: number, bf16?: number): number;
+  /** 2: a bf16 product runs on AVX512-BF16; 1: it is emulated. */
+  bf16Mode(): number;
 }
 
 const ADDON_PATH = "../../build/Release/saelab_native.node";
@@ -109,6 +111,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
     name: "native",
     isa: addon.isa,
     threads: addon.threads(),
+    bf16: addon.bf16Mode() === 2 ? "hardware" : "emulated",
 
     alloc(n: number): Float32Array {
       dim("alloc", "n", n);
@@ -128,7 +131,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const alpha = num("gemm alpha", args.alpha ?? 1);
       const beta = num("gemm beta", args.beta ?? 0);
       noOverlap("gemm out", out, m * n, a, b);
-      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0);
+      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0) | (args.bf16 ? 4 : 0);
       addon.gemm(a, b, out, m, n, k, flags, alpha, beta, args.colScale ?? null, args.bias ?? null);
     },
 
@@ -264,7 +267,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const call = (ready: number) =>
         addon.encode(
           x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k,
-          o.rowPtr, o.colIdx, o.values, ready, total, guess,
+          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 : 0,
         );
       let nnz = call(0);
       if (!sel) return;

@@ -24,6 +24,18 @@ function digest() {
     N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
     add(out);
   }
+  // The mixed-precision (bf16) product: row chunks over B packed once, and column chunks.
+  for (const [m, n, k, flags] of [[203, 517, 301, 4], [203, 517, 301, 7], [50, 2100, 40, 6]]) {
+    const out = rand(m * n);
+    N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
+    add(out);
+  }
+  for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
+    const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);
+    const rp = new Int32Array(er + 1), ci = new Int32Array(er * ec), va = new Float32Array(er * ec);
+    const enz = N.encode(rand(er * en), er, en, ec, rand(en), xc, rand(en * ec), 0, null, rand(ec), epre, 1, 2, null, 40, rp, ci, va, 0, 0, null, 1);
+    add(epre); add(rp); add(ci.subarray(0, enz));
+  }
   const rows = 300, cols = 700, n = 96;
   const pre = rand(rows * cols);
   const rowPtr = new Int32Array(rows + 1), colIdx = new Int32Array(rows * cols), values = new Float32Array(rows * cols);

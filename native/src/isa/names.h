@@ -1,7 +1,7 @@
 /* Force-included (-include) into every file of one ISA's kernel library (binding.gyp compiles the
    kernel sources once per ISA, each with its own -m flags and SAELAB_ISA_SUFFIX), so that the
    libraries' global symbols carry the ISA's suffix and never collide: saelab_sgemm becomes
-   saelab_sgemm_avx512 in the AVX-512 library. test/native-isa.test.ts checks that every global
+   saelab_sgemm_avx512 in the AVX-512 library. test/kernels-native.test.ts checks that every global
    symbol of each library has its suffix, so a new global function must be listed here. */
 #ifndef SAELAB_ISA_NAMES_H
 #define SAELAB_ISA_NAMES_H
@@ -24,6 +24,7 @@
 #define saelab_gemm_block_bf16 SAELAB_SYM(saelab_gemm_block_bf16)
 #define saelab_pack_b_bf16 SAELAB_SYM(saelab_pack_b_bf16)
 #define saelab_bf16_peak SAELAB_SYM(saelab_bf16_peak)
+#define saelab_bf16_mode SAELAB_SYM(saelab_bf16_mode)
 #define saelab_decode_loss SAELAB_SYM(saelab_decode_loss)
 #define saelab_encode SAELAB_SYM(saelab_encode)
 #define saelab_spmmT_pair SAELAB_SYM(saelab_spmmT_pair)
