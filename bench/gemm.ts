@@ -4,9 +4,9 @@
  * several runs; other processes on the machine make the median noisy, the best is the capability.
  * Options: --quick (fewer and smaller runs), --only=gemm|sparse.
  */
-import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
+import { backendLabel, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
 import { emptySparse, type Kernels } from "../src/tensor/kernels.js";
-import { loadNativeAddon } from "../src/tensor/native.js";
+import { cpuFeatures, loadNativeAddon, nativeIsas, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
@@ -31,7 +31,7 @@ function randn(rng: Rng, n: number, std = 1): Float32Array {
 
 const fmt = (x: number, d = 1) => x.toFixed(d).padStart(8);
 
-function benchGemm(K: Kernels, peak: number): void {
+function benchGemm(K: Kernels, peak: number, bf16Peak: number): void {
   const rng = new Rng(1);
   console.log("\nGEMM (GFLOP/s: best / median; % of peak for the best)");
   const big: [string, number, number, number, boolean][] = [
@@ -40,16 +40,22 @@ function benchGemm(K: Kernels, peak: number): void {
     ["small SAE             4096x64 @ 64x512 NN", 4096, 512, 64, false],
     ["small SAE             4096x64 @ 64x512 NT", 4096, 512, 64, true],
   ];
+  const bf16Rows: [string, number, number, number, boolean][] = [
+    ["SAE encoder bf16      4096x768 @ 768x16384 NN", 4096, 16384, 768, false],
+    ["SAE tied bf16         4096x768 @ 768x16384 NT", 4096, 16384, 768, true],
+    ["small SAE bf16        4096x64 @ 64x512 NN", 4096, 512, 64, false],
+  ];
   for (const M of [4096, 16384]) for (const N of [64, 172, 512]) for (const tb of [false, true]) big.push([`LM-like               ${M}x64 @ 64x${N} ${tb ? "NT" : "NN"}`, M, N, 64, tb]);
-  for (const [label, m, n, k, transB] of big) {
+  for (const [label, m, n, k, transB, bf16] of [...big.map((r) => [...r, false] as const), ...bf16Rows.map((r) => [...r, true] as const)]) {
     if (quick && m * n * k > 1e9) continue;
+    const p = bf16 ? bf16Peak : peak;
     const a = randn(rng, m * k);
     const b = randn(rng, k * n);
     const out = new Float32Array(m * n);
     const flops = 2 * m * n * k;
     const inner = Math.max(1, Math.round(2e8 / flops));
-    const { best, median } = timeRuns(quick ? 3 : 7, inner, () => K.gemm({ a, b, out, m, n, k, transB }));
-    console.log(`  ${label.padEnd(48)} ${fmt(flops / best / 1e9)} / ${fmt(flops / median / 1e9)}   ${fmt((100 * flops) / best / peak, 0)}%`);
+    const { best, median } = timeRuns(quick ? 3 : 7, inner, () => K.gemm({ a, b, out, m, n, k, transB, bf16 }));
+    console.log(`  ${label.padEnd(48)} ${fmt(flops / best / 1e9)} / ${fmt(flops / median / 1e9)}   ${fmt((100 * flops) / best / p, 0)}%`);
   }
   console.log("\nMatrix-vector (m = 1), ns per call including the JS->native call: best / median");
   for (const n of [64, 172, 512]) {
@@ -100,22 +106,30 @@ function benchSparse(K: Kernels): void {
   row(`adam over ${(nParams / 1e6).toFixed(1)}M parameters`, timeRuns(reps, 1, () => K.adam({ params: p, grads: g, m: m1, v: v1, lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: ++step })));
 }
 
-const { kernels: K, warning } = loadKernels(resolveBackend("auto", process.env.SAELAB_BACKEND));
+const { kernels: K, warning } = loadKernels(resolveBackend("auto", process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.warn(warning);
-const loaded = loadNativeAddon();
+const loaded = K.isa ? loadNativeAddon(K.isa as NativeIsa) : loadNativeAddon();
 if (K.name !== "native" || !("addon" in loaded)) {
   console.log("bench:gemm measures the native backend, which is not available here.");
   process.exit(1);
 }
-console.log(`saelab compute core: backend ${K.name}, ${K.threads} threads${quick ? " (--quick)" : ""}`);
-// Peak: the best of several short probes, since other processes may hold a core for a while.
-const probe = (threads: number) => Math.max(...Array.from({ length: quick ? 3 : 8 }, () => loaded.addon.fmaPeak(0.25, threads)));
-const peak1 = probe(1);
-const peak = probe(K.threads);
-console.log(`Machine FMA peak (independent AVX2 FMA chains, best of short probes): ${(peak / 1e9).toFixed(1)} GFLOP/s on ${K.threads} threads, ${(peak1 / 1e9).toFixed(1)} GFLOP/s on 1`);
-if (peak < 0.9 * K.threads * peak1) console.log(`  (below ${K.threads} x the 1-thread peak: other processes were using the cores during the probe)`);
-// Percentages are taken against the larger of the two estimates, so a busy probe cannot inflate them.
-const peakRef = Math.max(peak, K.threads * peak1);
-console.log(`Percentages below are of ${(peakRef / 1e9).toFixed(1)} GFLOP/s.`);
-if (only !== "sparse") benchGemm(K, peakRef);
+console.log(`saelab compute core: backend ${backendLabel(K)}, ${K.threads} threads, bf16 ${K.bf16}${quick ? " (--quick)" : ""}; CPU features ${JSON.stringify(cpuFeatures())}`);
+// Peaks of every ISA present (each library's own probe: AVX2 ymm FMAs, AVX-512 zmm FMAs, vdpbf16ps),
+// the best of several short probes, since other processes may hold a core for a while; each is the
+// larger of the all-threads probe and threads x the one-thread probe, so a busy probe cannot inflate a share.
+const peaks = new Map<string, number>();
+for (const isa of nativeIsas().filter((i) => i !== "portable")) {
+  const lib = loadNativeAddon(isa);
+  if (!("addon" in lib)) continue;
+  for (const bf16 of isa === "avx512" && lib.addon.bf16Mode() === 2 ? [0, 1] : [0]) {
+    const probe = (threads: number) => Math.max(...Array.from({ length: quick ? 3 : 8 }, () => lib.addon.fmaPeak(0.25, threads, bf16)));
+    const p1 = probe(1), pn = probe(K.threads);
+    const name = bf16 ? "BF16 dot (vdpbf16ps)" : isa === "avx512" ? "AVX-512 FMA" : "AVX2 FMA";
+    peaks.set(bf16 ? "bf16" : isa, Math.max(pn, K.threads * p1));
+    console.log(`Peak ${name.padEnd(21)} ${(pn / 1e9).toFixed(1).padStart(7)} GFLOP/s on ${K.threads} threads, ${(p1 / 1e9).toFixed(1).padStart(7)} on 1${pn < 0.9 * K.threads * p1 ? "  (below threads x 1-thread: the cores were busy)" : ""}`);
+  }
+}
+const peakRef = peaks.get(K.isa ?? "") ?? loaded.addon.fmaPeak(0.25, K.threads);
+console.log(`GEMM percentages are of the ${K.isa} peak, ${(peakRef / 1e9).toFixed(1)} GFLOP/s; bf16 rows of the BF16 peak.`);
+if (only !== "sparse") benchGemm(K, peakRef, peaks.get("bf16") ?? peakRef);
 if (only !== "gemm") benchSparse(K);

@@ -13,15 +13,18 @@
  *
  * Flags (or env SAELAB_BENCH_<FLAG>): --sizes 64x512,768x16384  --batch 4096  --steps N (default 20
  *   at the small size, 4 at the large)  --warmup 2  --l0 64  --backend auto|native|reference
- *   --torch auto|off  --cases std,std-init,std-tied,topk,batchtopk
+ *   --torch auto|off  --cases std,std-init,std-tied,topk,batchtopk,std-bf16
+ * (std-bf16, row "standard bf16": the standard step with precision "bf16", its encoder share taken of
+ * the BF16 dot-product peak when the product runs on AVX512-BF16, its ratio to PyTorch's fp32 step).
+ * The ISA is the backend's (SAELAB_ISA forces one); every share is of that ISA's measured peak.
  * With the reference backend the default sizes are 64x512 only (768x16384 takes minutes per step).
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { loadKernels, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
+import { backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import type { EncodeArgs, Kernels } from "../src/tensor/kernels.js";
-import { loadNativeAddon } from "../src/tensor/native.js";
+import { loadNativeAddon, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { TrainConfigSchema } from "../src/train/config.js";
@@ -33,7 +36,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
-const { kernels: base, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND));
+const { kernels: base, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 const B = Number(flag("batch", "4096"));
 const STEPS = flag("steps", "");
@@ -145,7 +148,7 @@ interface CaseResult {
   flops: { total: number; dense: number; sparse: number; other: number };
 }
 
-const LABELS: Record<string, string> = { std: "standard", "std-init": "standard @init", "std-tied": "standard tied", topk: "topk", batchtopk: "batchtopk" };
+const LABELS: Record<string, string> = { std: "standard", "std-init": "standard @init", "std-tied": "standard tied", topk: "topk", batchtopk: "batchtopk", "std-bf16": "standard bf16" };
 
 const SAE_CASES: Record<string, Record<string, unknown>> = {
   std: { architecture: "standard", l1Coefficient: 1e-3 },
@@ -153,15 +156,18 @@ const SAE_CASES: Record<string, Record<string, unknown>> = {
   "std-tied": { architecture: "standard", tying: "tied", l1Coefficient: 1e-3 },
   topk: { architecture: "topk", k: L0 },
   batchtopk: { architecture: "batchtopk", k: L0 },
+  "std-bf16": { architecture: "standard", l1Coefficient: 1e-3 },
 };
+const BF16_CASES = new Set(["std-bf16"]);
 
 function timeCase(caseName: string, n: number, d: number, data: Float32Array[], steps: number): CaseResult {
   const sae = SAE_CASES[caseName];
   if (!sae) throw new Error(`unknown case ${caseName} (known: ${Object.keys(SAE_CASES).join(", ")})`);
   const cfg = SaeConfigSchema.parse({ ...sae, ...("k" in sae ? { k: Math.min(L0, d) } : {}), dSae: d, bDecInit: "mean" });
-  const trainer = createTrainer(kernels, [cfg], TrainConfigSchema.parse({ steps: 1e9, batchSize: B, lr: 1e-5 }), n);
+  const precision = BF16_CASES.has(caseName) ? "bf16" : "fp32";
+  const trainer = createTrainer(kernels, [cfg], TrainConfigSchema.parse({ steps: 1e9, batchSize: B, lr: 1e-5, precision }), n);
   trainer.trainStep(data[0]!); // b_dec from the data, workspace allocated
-  if (caseName === "std" || caseName === "std-tied") setSparsity(trainer, data[0]!, L0);
+  if (caseName === "std" || caseName === "std-tied" || caseName === "std-bf16") setSparsity(trainer, data[0]!, L0);
   for (let i = 1; i < WARMUP; i++) trainer.trainStep(data[i % 2]!);
   let l0 = 0;
   const flops = { total: 0, dense: 0, sparse: 0, other: 0 };
@@ -219,17 +225,19 @@ const fmt = (v: number) => Math.round(v).toLocaleString("en-US");
 const sci = (v: number) => v.toExponential(2);
 const load = () => loadavg()[0]!.toFixed(2);
 
-const addon = loadNativeAddon();
-/** The machine's FMA peak: the larger of the all-threads probe and threads x the one-thread probe (best of several), so a busy core cannot inflate the shares. */
-function measurePeak(): number {
+const addon = base.isa ? loadNativeAddon(base.isa as NativeIsa) : loadNativeAddon();
+/** The backend ISA's FMA peak (bf16: its vdpbf16ps peak): the larger of the all-threads probe and threads x the one-thread probe (best of several), so a busy core cannot inflate the shares. */
+function measurePeak(bf16: boolean): number {
   if (base.name !== "native" || !("addon" in addon)) return NaN;
-  const probe = (t: number) => Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, t)));
-  return Math.max(probe(base.threads), base.threads * probe(1)) / 1e9;
+  const probe = (t: number) => Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, t, bf16 ? 1 : 0)));
+  return Math.max(probe(base.threads), base.threads * probe(1)) / 1e9 || NaN;
 }
-const peak = measurePeak();
-console.log(`saelab bench:train  backend=${base.name} (${base.threads} thread${base.threads > 1 ? "s" : ""})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
+const peak = measurePeak(false);
+const bf16Peak = CASES.some((c) => BF16_CASES.has(c)) && base.bf16 === "hardware" ? measurePeak(true) : NaN;
+console.log(`saelab bench:train  backend=${backendLabel(base)} (${base.threads} thread${base.threads > 1 ? "s" : ""}, bf16 ${base.bf16})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
-  `machine: ${cpus().length} cores, load average ${load()} at start; measured FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
+  `machine: ${cpus().length} cores, load average ${load()} at start; measured ${base.isa ?? ""} FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
+    `${Number.isNaN(bf16Peak) ? "" : `, BF16 dot peak ${bf16Peak.toFixed(1)} GFLOP/s`}` +
     " (other processes share the cores: best-of-N is the capability, the median the typical case)",
 );
 const py = findTorchPython();
@@ -246,7 +254,8 @@ for (const [n, d] of SIZES) {
   const torchSteps = big ? 3 : 10;
   for (const c of CASES) {
     const r = timeCase(c, n, d, data, steps);
-    const share = Number.isNaN(peak) ? "" : ` (${((100 * r.encGflops) / peak).toFixed(0)}%)`;
+    const casePeak = BF16_CASES.has(c) && !Number.isNaN(bf16Peak) ? bf16Peak : peak;
+    const share = Number.isNaN(casePeak) ? "" : ` (${((100 * r.encGflops) / casePeak).toFixed(0)}%)`;
     let line =
       `  ${(LABELS[c] ?? c).padEnd(15)} ${r.l0.toFixed(1).padStart(6)} ${fmt((B * 1000) / r.bestMs).padStart(10)} ${`${r.bestMs.toFixed(2)} / ${r.medianMs.toFixed(2)}`.padStart(21)} ` +
       `${`${r.encGflops.toFixed(1)}${share}`.padStart(20)} ${sci(r.flops.total).padStart(10)}  (${sci(r.flops.dense)}/${sci(r.flops.sparse)}/${sci(r.flops.other)})`;
@@ -256,7 +265,7 @@ for (const [n, d] of SIZES) {
       if (!torchAt.has(key)) torchAt.set(key, runTorch(py, n, d, key, torchSteps));
       const t = torchAt.get(key);
       const ratio = t ? ((B * 1000) / r.bestMs / t.tokens_per_sec).toFixed(2) : "";
-      if (t && c !== "std" && c !== "std-init") line += `  ${ratio}x torch standard`;
+      if (t && c !== "std" && c !== "std-init") line += `  ${ratio}x torch standard${BF16_CASES.has(c) ? " (fp32)" : ""}`;
       else if (t) line += `\n  ${"".padEnd(15)} torch standard L0 ${t.l0.toFixed(1)}: ${fmt(t.tokens_per_sec)} tok/s, ${(t.seconds_per_step * 1000).toFixed(1)} ms/step (${t.blas}, encoder ${t.encoder_gflops.toFixed(1)} GFLOP/s)  ratio ${ratio}x`;
     }
     console.log(line);

@@ -7,14 +7,14 @@
  * test/kernels.test.ts, computed per element from the magnitudes of the summed terms.
  */
 import { describe, expect, it } from "vitest";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, parseIsa, backendLabel } from "../src/tensor/backend.js";
 import { emptySparse, reserveSparse, type EncodeSelect, type Kernels, type SparseRows } from "../src/tensor/kernels.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { absSparse, dot64, expectSameSparse, expectWithin, finiteDiff, rand, randSparse, transpose, U } from "./helpers/kernels.js";
 
 const ref = referenceKernels();
-const backends = availableKernels();
+const backends = availableKernels(parseIsa(process.env.SAELAB_ISA));
 
 /** [rows, n, cols]: tiny, fewer rows than the micro-kernel, several row blocks, and op(w) too big to keep packed (> 2 MiB). */
 const ENCODE_SHAPES: [number, number, number][] = [[1, 3, 5], [4, 7, 33], [13, 17, 40], [200, 64, 512], [61, 130, 4100]];
@@ -37,7 +37,7 @@ function selectOn(K: Kernels, sel: EncodeSelect, pre: Float32Array, rows: number
   return sel.kind === "topk" ? K.topkRows(pre, rows, cols, sel.k, out) : K.topkBatch(pre, rows, cols, sel.total, out);
 }
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: fused SAE-step kernels", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: fused SAE-step kernels", (_name, K: Kernels) => {
   it("encode: xc exact, pre within the GEMM bound (bitwise the backend's gemm from 5 rows), the selection exactly its own kernel's on that pre", () => {
     const rng = new Rng(61);
     let combo = 0;

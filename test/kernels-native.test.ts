@@ -2,16 +2,16 @@
  * The native backend's own guarantees: results independent of the thread count, clear errors on bad
  * input before native code runs (or from the addon's own checks), and backend selection.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
+import { loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
 import { main } from "../src/cli/main.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
-import { loadNativeAddon, nativeKernels } from "../src/tensor/native.js";
+import { cpuFeatures, loadNativeAddon, NATIVE_ISAS, nativeIsas, nativeKernels } from "../src/tensor/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { rand } from "./helpers/kernels.js";
@@ -25,16 +25,32 @@ describe.skipIf(!addon)("native backend", () => {
 
   const script = fileURLToPath(new URL("./helpers/native-digest.mjs", import.meta.url));
   const digest = (threads: number, ...args: string[]) =>
-    JSON.parse(execFileSync(process.execPath, [script, ...args], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { threads: number; digest?: string; digests?: string[] };
+    JSON.parse(execFileSync(process.execPath, [script, ...args], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { threads: number; isa: string; digest?: string; digests?: string[] };
 
-  it("gives bitwise-identical results with 1, 2 and 3 threads, and from worker threads contending for the pool", () => {
-    const runs = [1, 2, 3].map((t) => digest(t));
-    expect(runs.map((r) => r.threads)).toEqual([1, 2, 3]);
+  it.each(nativeIsas())("%s kernels give bitwise-identical results with 1, 2 and 3 threads, and from worker threads contending for the pool", (isa) => {
+    // The portable library (scalar fmaf chains) is slow: fewer runs of it, the same checks.
+    const slow = isa === "portable";
+    const counts = slow ? [1, 3] : [1, 2, 3];
+    const runs = counts.map((t) => digest(t, `--isa=${isa}`));
+    expect(runs.map((r) => r.threads)).toEqual(counts);
+    expect(runs.map((r) => r.isa)).toEqual(counts.map(() => isa));
     expect(new Set(runs.map((r) => r.digest)).size).toBe(1);
-    // Three JS worker threads at once: calls that find the pool busy run on their own thread.
-    const concurrent = digest(2, "--workers=3");
-    expect(concurrent.digests).toHaveLength(9);
+    // JS worker threads at once: calls that find the pool busy run on their own thread.
+    const concurrent = digest(2, `--workers=${slow ? 1 : 3}`, `--isa=${isa}`);
+    expect(concurrent.digests).toHaveLength(slow ? 3 : 9);
     expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
+  });
+
+  const nm = spawnSync("nm", ["--version"]);
+  it.skipIf(nm.status !== 0)("every global symbol of each ISA's kernel library carries its suffix (native/src/isa/names.h), so none collide", () => {
+    for (const isa of NATIVE_ISAS) {
+      const lib = fileURLToPath(new URL(`../build/Release/saelab_isa_${isa}.a`, import.meta.url));
+      if (!existsSync(lib)) continue;
+      const out = execFileSync("nm", ["-g", "--defined-only", lib]).toString();
+      const names = out.split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 3).map((f) => f[2]!);
+      expect(names.length).toBeGreaterThan(20);
+      expect(names.filter((n) => !n.endsWith(`_${isa}`))).toEqual([]);
+    }
   });
 
   it("the addon's GEMM honours row strides (lda, ldb, ldc) on every path, leaving the padding alone", () => {
@@ -97,9 +113,12 @@ describe.skipIf(!addon)("native backend", () => {
 
 describe("backend selection", () => {
   const saved = process.env.SAELAB_BACKEND;
+  const savedIsa = process.env.SAELAB_ISA;
   afterEach(() => {
     if (saved === undefined) delete process.env.SAELAB_BACKEND;
     else process.env.SAELAB_BACKEND = saved;
+    if (savedIsa === undefined) delete process.env.SAELAB_ISA;
+    else process.env.SAELAB_ISA = savedIsa;
   });
 
   it("auto picks native when the addon loads, else the reference with a warning; the library never reads SAELAB_BACKEND", () => {
@@ -114,6 +133,27 @@ describe("backend selection", () => {
       expect(auto.warning).toMatch(/reference TypeScript backend/);
       expect(() => loadKernels("native")).toThrow(/backend "native" requested but/);
     }
+    // An ISA forces a kernel library (the edge passes SAELAB_ISA through parseIsa; the library never
+    // reads it); an ISA the CPU lacks, or an unknown name, is an error.
+    process.env.SAELAB_ISA = "portable";
+    if (addon) expect(loadKernels().kernels.isa).toBe(nativeIsas()[0]);
+    delete process.env.SAELAB_BACKEND;
+    if (addon) {
+      const isas = nativeIsas();
+      for (const isa of isas) {
+        expect(loadKernels("native", isa).kernels.isa).toBe(isa);
+        expect(loadKernels("auto", parseIsa(isa)).kernels.isa).toBe(isa);
+      }
+      expect(loadKernels("native", "portable").kernels.isa).toBe(isas.at(-1));
+      expect(loadKernels().kernels.isa).toBe(isas[0]);
+      expect(loadKernels("auto", parseIsa(undefined)).kernels.isa).toBe(isas[0]);
+      const f = cpuFeatures();
+      expect(isas.includes("avx512")).toBe(f.avx512);
+      expect(isas.includes("avx2")).toBe(f.avx2);
+      if (!f.avx512) expect(() => loadKernels("native", "avx512")).toThrow(/ISA "avx512" is not available on this CPU/);
+    }
+    expect(parseIsa("")).toBe("auto");
+    expect(() => parseIsa("sse9")).toThrow(/SAELAB_ISA must be one of avx512, avx2, portable or auto, got "sse9"/);
     expect(loadKernels("reference").kernels.name).toBe("reference");
     expect(loadKernels("reference").warning).toBeUndefined();
   });

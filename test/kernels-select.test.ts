@@ -6,12 +6,12 @@
  * evaluated in float64.
  */
 import { describe, expect, it } from "vitest";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, parseIsa, backendLabel } from "../src/tensor/backend.js";
 import { emptySparse, type Kernels, type SparseRows } from "../src/tensor/kernels.js";
 import { Rng } from "../src/tensor/rng.js";
 import { expectSameSparse, expectWithin, quantized, rand } from "./helpers/kernels.js";
 
-const backends = availableKernels();
+const backends = availableKernels(parseIsa(process.env.SAELAB_ISA));
 
 const SIZES: [number, number][] = [[1, 1], [1, 9], [5, 7], [3, 8], [13, 40], [37, 101], [4, 300]];
 
@@ -83,7 +83,7 @@ function both(K: Kernels, run: (k: Kernels, out: SparseRows) => SparseRows, want
   return got;
 }
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: selection kernels", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: selection kernels", (_name, K: Kernels) => {
   it("sparsifyAbove matches the oracle, with and without thresholds (entries equal to the threshold stay out)", () => {
     const rng = new Rng(31);
     for (const [rows, cols] of SIZES) {
@@ -211,7 +211,7 @@ function adam64(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Arr
   return { P, M, V };
 }
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: adam", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: adam", (_name, K: Kernels) => {
   it("matches the update formula in float64 over several steps (odd lengths, zero gradients)", () => {
     const rng = new Rng(41);
     const U = 2 ** -24;

@@ -7,18 +7,23 @@
  */
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, parseIsa, backendLabel } from "../src/tensor/backend.js";
 import type { GemmArgs, Kernels, SparseRows } from "../src/tensor/kernels.js";
+import { nativeIsas } from "../src/tensor/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { absSparse, dot64, expectWithin, finiteDiff, rand, randSparse, transpose, U } from "./helpers/kernels.js";
 
 const ref = referenceKernels();
-const backends = availableKernels();
+const backends = availableKernels(parseIsa(process.env.SAELAB_ISA));
 
 const built = existsSync(new URL("../build/Release/saelab_native.node", import.meta.url));
-it.skipIf(!built)("the native addon that npm install built loads, so the suite covers it", () => {
-  expect(backends.map((k) => k.name)).toEqual(["reference", "native"]);
+it.skipIf(!built)("the native addon that npm install built loads, so the suite covers it on every ISA this CPU runs (or SAELAB_ISA's)", () => {
+  const isas = nativeIsas();
+  expect(isas).toContain("portable");
+  const only = process.env.SAELAB_ISA;
+  const want = only ? [only] : isas;
+  expect(backends.map(backendLabel)).toEqual(["reference", ...want.map((i) => `native (${i})`)]);
 });
 
 /** out = alpha * op(a) @ op(b) * colScale + bias + beta * out, by the obvious triple loop in double precision. */
@@ -64,7 +69,7 @@ const SHAPES: [number, number, number][] = [
   [6, 16, 8], [7, 33, 13], [13, 97, 67], [61, 31, 1], [97, 130, 70], [2, 5, 0], [0, 3, 4], [3, 0, 4], [3, 1003, 300],
 ];
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: gemm", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: gemm", (_name, K: Kernels) => {
   it("matches the reference for every transpose, epilogue and awkward size", () => {
     const rng = new Rng(11);
     let e = 0;
@@ -168,7 +173,7 @@ const SPARSE_SHAPES: [number, number, number, number][] = [
   [1, 1, 1, 1], [5, 7, 3, 0.5], [13, 40, 67, 0.3], [37, 101, 64, 0.1], [9, 16, 8, 0.6], [64, 50, 130, 0.2], [3, 1000, 17, 0.01],
 ];
 
-describe.each(backends.map((k) => [k.name, k] as const))("%s backend: sparse products", (_name, K: Kernels) => {
+describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: sparse products", (_name, K: Kernels) => {
   it("spmm, sddmm, spmmT and spmmTCols match the reference (empty rows, awkward widths)", () => {
     const rng = new Rng(21);
     for (const [rows, cols, n, density] of SPARSE_SHAPES) {

@@ -3,7 +3,7 @@ import { binaryScores } from "../src/probe/classify.js";
 import { kSparseScore, splitFeaturesByF1Jump, topIndices, trainKSparseProbes } from "../src/probe/ksparse.js";
 import { fitLogisticL2, logisticLossAndGrad, trainLogisticProbes, type LogisticProbes } from "../src/probe/logistic.js";
 import { referenceKernels } from "../src/tensor/reference.js";
-import { availableKernels } from "../src/tensor/backend.js";
+import { availableKernels, parseIsa } from "../src/tensor/backend.js";
 import { Rng } from "../src/tensor/rng.js";
 
 /** Plain-loop pos-weighted BCE + penalties, written independently of src/. */
@@ -59,7 +59,7 @@ describe("logistic regression", () => {
     check(probes.bias, gB);
   });
 
-  it.each(availableKernels().map((k) => [k.name, k] as const))("Adam training (%s) reaches the penalised optimum: gradient ~ 0", (_name, kernels) => {
+  it.each(availableKernels(parseIsa(process.env.SAELAB_ISA)).map((k) => [k.name, k] as const))("Adam training (%s) reaches the penalised optimum: gradient ~ 0", (_name, kernels) => {
     const n = 200, d = 5, c = 2;
     const { x, y } = randomProblem(3, n, d, c);
     const probes = trainLogisticProbes(kernels, x, y, n, d, c, { epochs: 1500, batchSize: n, lr: 0.05, endLr: 1e-4, l2: 0.1 });

@@ -3,6 +3,22 @@
 #include <string.h>
 #include <stdio.h>
 #include "common.h"
+#include "isa.h"
+
+/* The kernel libraries binding.gyp builds, best first: each is the same sources compiled for one ISA. */
+void saelab_register_isa_portable(napi_env env, napi_value exports);
+#ifdef SAELAB_X86_ISAS
+void saelab_register_isa_avx2(napi_env env, napi_value exports);
+void saelab_register_isa_avx512(napi_env env, napi_value exports);
+#endif
+typedef struct { const char *name; void (*reg)(napi_env, napi_value); int needs; } isa_lib;
+static const isa_lib ISAS[] = {
+#ifdef SAELAB_X86_ISAS
+  {"avx512", saelab_register_isa_avx512, SAELAB_CPU_AVX512},
+  {"avx2", saelab_register_isa_avx2, SAELAB_CPU_AVX2},
+#endif
+  {"portable", saelab_register_isa_portable, 0},
+};
 
 static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len, const char *what, const char *tname) {
   bool is = false;
@@ -46,18 +62,55 @@ void saelab_export(napi_env env, napi_value exports, const char *name, napi_call
 }
 
 static napi_value abi_version(napi_env env, napi_callback_info info) {
-  napi_value v; napi_create_int32(env, 1, &v); return v;
+  napi_value v; napi_create_int32(env, 2, &v); return v;
+}
+
+static void set_bool(napi_env env, napi_value obj, const char *name, int v) {
+  napi_value b;
+  napi_get_boolean(env, v != 0, &b);
+  napi_set_named_property(env, obj, name, b);
+}
+
+/* cpuFeatures() -> { avx2, avx512, avx512bf16, amxBf16 }: what this CPU (and OS) can run. */
+static napi_value cpu_features(napi_env env, napi_callback_info info) {
+  int f = saelab_cpu_features();
+  napi_value o;
+  napi_create_object(env, &o);
+  set_bool(env, o, "avx2", f & SAELAB_CPU_AVX2);
+  set_bool(env, o, "avx512", f & SAELAB_CPU_AVX512);
+  set_bool(env, o, "avx512bf16", f & SAELAB_CPU_AVX512BF16);
+  set_bool(env, o, "amxBf16", f & SAELAB_CPU_AMXBF16);
+  return o;
 }
 
 void saelab_register_core(napi_env env, napi_value exports) {
   saelab_export(env, exports, "abiVersion", abi_version);
+  saelab_export(env, exports, "cpuFeatures", cpu_features);
 }
 
+/* exports.isas.<name>: every kernel library this CPU can run, each with all the kernels; exports.isa
+   names the best, whose kernels are also exports' own (for callers that do not choose). */
 static napi_value init(napi_env env, napi_value exports) {
   saelab_register_core(env, exports);
-  saelab_register_lm(env, exports);
-  saelab_register_kernels(env, exports);
-  saelab_register_sae(env, exports);
+  const int f = saelab_cpu_features();
+  napi_value isas;
+  napi_create_object(env, &isas);
+  const char *best = NULL;
+  for (size_t i = 0; i < sizeof ISAS / sizeof ISAS[0]; i++) {
+    if ((f & ISAS[i].needs) != ISAS[i].needs) continue;
+    napi_value lib, name;
+    napi_create_object(env, &lib);
+    ISAS[i].reg(env, lib);
+    napi_create_string_utf8(env, ISAS[i].name, NAPI_AUTO_LENGTH, &name);
+    napi_set_named_property(env, lib, "isa", name);
+    napi_set_named_property(env, isas, ISAS[i].name, lib);
+    if (!best) {
+      best = ISAS[i].name;
+      ISAS[i].reg(env, exports);
+      napi_set_named_property(env, exports, "isa", name);
+    }
+  }
+  napi_set_named_property(env, exports, "isas", isas);
   return exports;
 }
 

@@ -27,14 +27,14 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   DBL(7, alpha, "gemm alpha"); DBL(8, beta, "gemm beta");
   int64_t lda, ldb, ldc; /* optional strides (argv 11-13), for the C API's callers and its tests */
   if (!opt_ld(env, argv[11], &lda) || !opt_ld(env, argv[12], &ldb) || !opt_ld(env, argv[13], &ldc)) return NULL;
-  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1);
+  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1); /* flags & 4: the mixed-precision (bf16) product */
   NEED(m >= 0 && n >= 0 && k >= 0, "saelab native: gemm sizes must be >= 0");
   NEED((!lda || lda >= (ta ? m : k)) && (!ldb || ldb >= (tb ? k : n)) && (!ldc || ldc >= n), "saelab native: gemm leading dimension too small");
   NEED((int64_t)la >= (ta ? span(k, m, lda) : span(m, k, lda)) && (int64_t)lb >= (tb ? span(n, k, ldb) : span(k, n, ldb)) &&
        (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
   float *cs, *bias;
   if (!bind_opt_f32(env, argv[9], &cs, n, "gemm colScale") || !bind_opt_f32(env, argv[10], &bias, n, "gemm bias")) return NULL;
-  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0};
+  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0, (flags & 4) ? saelab_bf16_mode() : 0};
   if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
   return NULL;
 }
@@ -154,8 +154,11 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
 
 static napi_value js_threads(napi_env env, napi_callback_info info) { return bind_num(env, saelab_pool_threads()); }
 
+/* bf16Mode() -> 2 when this library's mixed-precision product uses AVX512-BF16, 1 when it is emulated. */
+static napi_value js_bf16_mode(napi_env env, napi_callback_info info) { return bind_num(env, saelab_bf16_mode()); }
+
 /* ---- a machine-peak probe for bench/: independent FMA chains on every pool thread ---- */
-typedef struct { double seconds; double flops[64]; double elapsed[64]; } peak_job;
+typedef struct { double seconds; int bf16; double flops[64]; double elapsed[64]; } peak_job;
 
 static double now_s(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 
@@ -164,7 +167,28 @@ static void peak_task(void *ctx, int tid, int nt) {
   double t0 = now_s(), t = t0, flops = 0;
   float sink = 0;
   while (t - t0 < J->seconds) {
-#ifdef SAELAB_AVX2
+    if (J->bf16) {
+      double f = saelab_bf16_peak(&sink);
+      if (f == 0) break;
+      flops += f;
+      t = now_s();
+      continue;
+    }
+#if defined(SAELAB_AVX512)
+    /* Twelve distinct 512-bit chains (latency 4 x 2 FMA pipes needs 8). */
+    __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f), c[12];
+    for (int q = 0; q < 12; q++) c[q] = _mm512_set1_ps(0.10f + 0.01f * (float)q);
+    for (int i = 0; i < 100000; i++) {
+      c[0] = _mm512_fmadd_ps(c[0], x, y); c[1] = _mm512_fmadd_ps(c[1], x, y); c[2] = _mm512_fmadd_ps(c[2], x, y); c[3] = _mm512_fmadd_ps(c[3], x, y);
+      c[4] = _mm512_fmadd_ps(c[4], x, y); c[5] = _mm512_fmadd_ps(c[5], x, y); c[6] = _mm512_fmadd_ps(c[6], x, y); c[7] = _mm512_fmadd_ps(c[7], x, y);
+      c[8] = _mm512_fmadd_ps(c[8], x, y); c[9] = _mm512_fmadd_ps(c[9], x, y); c[10] = _mm512_fmadd_ps(c[10], x, y); c[11] = _mm512_fmadd_ps(c[11], x, y);
+      __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]), "+v"(c[6]), "+v"(c[7]), "+v"(c[8]), "+v"(c[9]), "+v"(c[10]), "+v"(c[11]));
+    }
+    __m512 s = c[0];
+    for (int q = 1; q < 12; q++) s = _mm512_add_ps(s, c[q]);
+    sink += _mm512_reduce_add_ps(s);
+    flops += 100000.0 * 12 * 16 * 2;
+#elif defined(SAELAB_AVX2)
     /* Twelve distinct chains (latency 4 x 2 FMA pipes needs 8); the empty asm keeps the compiler
        from merging or shortening them. */
     __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
@@ -194,12 +218,17 @@ static void peak_task(void *ctx, int tid, int nt) {
   J->elapsed[tid] = t - t0;
 }
 
+/* fmaPeak(seconds, threads[, bf16]) -> FLOP/s of independent FMA chains of this library's widest
+   vectors (bf16: vdpbf16ps chains; 0 without AVX512-BF16). */
 static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   ARGS(2);
   DBL(0, seconds, "seconds"); INT(1, nthreads, "threads");
   peak_job J;
   memset(&J, 0, sizeof J);
   J.seconds = seconds;
+  int64_t bf16 = 0;
+  if (!bind_nullish(env, argv[2]) && !saelab_int(env, argv[2], &bf16, "fmaPeak bf16")) return NULL;
+  J.bf16 = (int)bf16;
   saelab_pool_run(peak_task, &J, (int)nthreads);
   double f = 0, e = 0;
   for (int t = 0; t < 64; t++) { f += J.flops[t]; if (J.elapsed[t] > e) e = J.elapsed[t]; }
@@ -219,4 +248,5 @@ void saelab_register_kernels(napi_env env, napi_value exports) {
   saelab_export(env, exports, "adam", js_adam);
   saelab_export(env, exports, "threads", js_threads);
   saelab_export(env, exports, "fmaPeak", js_fma_peak);
+  saelab_export(env, exports, "bf16Mode", js_bf16_mode);
 }

@@ -28,4 +28,6 @@ void saelab_register_lm(napi_env env, napi_value exports);
 void saelab_register_kernels(napi_env env, napi_value exports);
 /* The fused SAE-step kernels (bind_sae.c). */
 void saelab_register_sae(napi_env env, napi_value exports);
+/* All of one ISA's kernels (isa_entry.c; the ISA libraries rename it, e.g. saelab_register_isa_avx2). */
+void saelab_register_isa(napi_env env, napi_value exports);
 #endif

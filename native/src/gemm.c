@@ -1,5 +1,5 @@
-/* BLIS-style packed, cache-blocked SGEMM with a 6x16 register-blocked micro-kernel (AVX2/FMA, with a
-   portable C twin). Loops: jc (NC columns of B, packed into 3 MiB panels) > pc (up to KC of the
+/* BLIS-style packed, cache-blocked SGEMM with a 6x32 (AVX-512) or 6x16 (AVX2/FMA, and its portable C
+   twin) register-blocked micro-kernel, one per ISA library. Loops: jc (NC columns of B, packed into 3 MiB panels) > pc (up to KC of the
    shared dimension, so k <= 768 makes one pass over C) > ic (MC rows of A, ~300 KiB, stays in L2;
    packed, or read in place when B is narrow) > jr (16-column micro-panels of B) > ir (6-row
    micro-panels of A). Fewer than 5 rows go to gemm_small.c instead (no packing). The threading and
@@ -17,7 +17,41 @@
 
 typedef saelab_gemm_epi epi_t;
 
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+/* A's element (r, p) is at A[r * ars + p * acs]: packed panels (1, MR), or A read in place. */
+static inline __attribute__((always_inline)) void micro_core(int64_t kc, const float *restrict A, int64_t ars, int64_t acs, const float *restrict B,
+                                                            float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int r = 0; r < mr; r++) {
+    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+  }
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16), a;
+    a = _mm512_set1_ps(A[0]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
+    a = _mm512_set1_ps(A[ars]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
+    a = _mm512_set1_ps(A[2 * ars]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
+    a = _mm512_set1_ps(A[3 * ars]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
+    a = _mm512_set1_ps(A[4 * ars]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41);
+    a = _mm512_set1_ps(A[5 * ars]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51);
+    A += acs;
+    B += NR;
+  }
+  __m512 acc[2 * MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+  saelab_tile_store16(c, ldc, mr, nr, acc, e, j0, first, last);
+}
+
+static void micro(int64_t kc, const float *A, const float *B, float *c, int64_t ldc, int mr, int nr, const epi_t *e, int64_t j0, int first, int last) {
+  micro_core(kc, A, 1, MR, B, c, ldc, mr, nr, e, j0, first, last);
+}
+
+static void micro_direct(int64_t kc, const float *A, int64_t ars, int64_t acs, const float *B, float *c, int64_t ldc, int nr, const epi_t *e, int64_t j0, int first, int last) {
+  micro_core(kc, A, ars, acs, B, c, ldc, MR, nr, e, j0, first, last);
+}
+
+#elif defined(SAELAB_AVX2)
 /* One 16-wide row of a full tile: first K block C = acc * s (+ beta * C), later ones C += acc * s;
    the last adds the bias. The portable tile_store below does the same operations. */
 static inline void row_store(float *cr, __m256 v0, __m256 v1, __m256 s0, __m256 s1, const epi_t *e, const float *bias, int first, int last) {
@@ -183,6 +217,7 @@ static void pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc,
           for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? rows[r][p] : 0;
       }
     }
+    if (g->bf16) saelab_bf16_round_n(dst, MR * kc); /* the emulated mixed-precision product */
   }
 }
 
@@ -195,8 +230,7 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
       for (int64_t p = 0; p < kc; p++, src += g->ldb) {
 #ifdef SAELAB_AVX2
         if (nr == NR) {
-          _mm256_store_ps(dst + p * NR, _mm256_loadu_ps(src));
-          _mm256_store_ps(dst + p * NR + 8, _mm256_loadu_ps(src + 8));
+          for (int h = 0; h < NR / 8; h++) _mm256_store_ps(dst + p * NR + 8 * h, _mm256_loadu_ps(src + 8 * h));
           continue;
         }
 #endif
@@ -209,7 +243,7 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
 #ifdef SAELAB_AVX2
       if (nr == NR) {
         for (; p0 + 8 <= kc; p0 += 8) {
-          for (int h = 0; h < 2; h++) {
+          for (int h = 0; h < NR / 8; h++) {
             __m256 r[8];
             for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (8 * h + q) * g->ldb + p0);
             saelab_transpose8(r);
@@ -223,6 +257,7 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
         for (int q = nr; q < NR; q++) dst[p * NR + q] = 0;
       }
     }
+    if (g->bf16) saelab_bf16_round_n(dst, NR * kc);
   }
 }
 
@@ -231,11 +266,17 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
    at g->c + (i - cRow0) * ldc, so a caller can compute a block of rows into a buffer of its own. */
 void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                        const float *BpAll, int64_t cRow0) {
+#ifdef SAELAB_AVX512
+  if (g->bf16 == 2) {
+    saelab_gemm_block_bf16(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0);
+    return;
+  }
+#endif
   const int64_t ars = g->transA ? 1 : g->lda, acs = g->transA ? g->lda : 1;
   /* Reading A in place saves the packing when B is narrow (little reuse of each A block); packing
      wins otherwise, and always for A transposed or with a power-of-two row stride, whose rows
      would share cache sets. */
-  const int direct = !g->transA && j1 - j0 < 256 && (g->lda * 4) % 4096 != 0;
+  const int direct = !g->transA && !g->bf16 && j1 - j0 < 256 && (g->lda * 4) % 4096 != 0;
   for (int64_t jc = j0; jc < j1; jc += NC) {
     int64_t nc = j1 - jc < NC ? j1 - jc : NC;
     for (int64_t pc = 0; pc < g->k; pc += kcb) {

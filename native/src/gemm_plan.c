@@ -5,6 +5,7 @@
 #include "gemm.h"
 #include "gemm_internal.h"
 #include "pool.h"
+#include "simd.h"
 
 typedef struct {
   const saelab_gemm_args *g;
@@ -79,7 +80,7 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
   if (!g.ldc) g.ldc = g.n;
   if (g.k <= 0) { gemm_empty(&g); return 0; }
   double work = (double)g.m * (double)g.n * (double)g.k;
-  if (g.m < SAELAB_GEMM_SMALL_M) {
+  if (g.m < SAELAB_GEMM_SMALL_M && !g.bf16) {
     small_job_t sj = {&g};
     saelab_pool_run(small_task, &sj, g.nthreads > 0 ? g.nthreads : (g.n >= 64 && work >= SMALL_MT ? 0 : 1));
     return 0;
@@ -148,6 +149,12 @@ int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float 
   int64_t kcb = plan_kcb(q->k), nPad = (q->n + NR - 1) / NR * NR;
   for (int64_t pc = 0; pc < q->k; pc += kcb) {
     int64_t kc = q->k - pc < kcb ? q->k - pc : kcb;
+#ifdef SAELAB_AVX512
+    if (q->bf16 == 2) {
+      saelab_pack_b_bf16(q, 0, q->n, pc, kc, Bp + pc * nPad);
+      continue;
+    }
+#endif
     saelab_pack_b(q, 0, q->n, pc, kc, Bp + pc * nPad);
   }
   return 0;

@@ -225,6 +225,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
   for (int64_t q = 0; q < nnz; q++) above += o->values[q] > T, same += o->values[q] == T;
   int64_t ties = total - above, e = 0, q = 0;
   const int all = ties == same; /* every entry at T is kept (the usual case: T is one value): keep v >= T */
+  (void)all;
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;
@@ -266,7 +267,7 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   const int64_t rows = a->rows, cols = a->cols, n = a->n;
   double work = (double)rows * (double)cols * (double)(n > 0 ? n : 1);
   int nt = work < 262144.0 ? 1 : 0;
-  saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0};
+  saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0, a->bf16};
   size_t bpf = saelab_gemm_plan_floats(cols, n);
   int fused = a->select != SAELAB_SELECT_NONE && rows > 0 && cols > 0 && bpf * sizeof(float) <= FUSE_BYTES;
   const int batch = a->select == SAELAB_SELECT_TOPK_BATCH;

@@ -1,4 +1,5 @@
-/* Small AVX2 helpers shared by the kernel files. Reductions use one fixed tree so that a value
+/* Small AVX2 helpers shared by the kernel files (SAELAB_AVX2 / SAELAB_AVX512 say which ISA this
+   library is compiled for). Reductions use one fixed tree so that a value
    computed alone (reduce1) equals the same value computed in a group of eight (reduce8). */
 #ifndef SAELAB_SIMD_H
 #define SAELAB_SIMD_H
@@ -6,6 +7,10 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define SAELAB_AVX2 1
+/* The AVX-512 library (binding.gyp) also has 512-bit kernels; the AVX2 ones serve its narrow parts. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#define SAELAB_AVX512 1
+#endif
 
 /* Mask of the first `rem` lanes (rem in 0..8). */
 static inline __m256i saelab_lane_mask(int64_t rem) {

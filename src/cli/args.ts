@@ -16,6 +16,8 @@ export interface CliIO {
   cwd: string;
   /** The environment's SAELAB_BACKEND (read once, by processIO): what --backend auto means. */
   backendEnv?: string | undefined;
+  /** The environment's SAELAB_ISA (read once, by processIO): the native kernel library to run on (unset: the best the CPU runs). */
+  isaEnv?: string | undefined;
   /** Environment variables (HF_HOME, HF_TOKEN, ...); the process's when absent. */
   env?: Readonly<Record<string, string | undefined>>;
 }

@@ -20,6 +20,7 @@ import { summaryRows, type ReportInput } from "../report/summary.js";
 import { renderTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
 import { createProgressBar, progressBar } from "./progress.js";
+import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
 import { loadWorldSource } from "./world-source.js";
 
@@ -80,7 +81,7 @@ export const demoCommand: Command<typeof DemoSchema> = {
     const kernels = loadBackend(opts.backend, io);
     const world = demoWorld(config.world, io.cwd, kernels);
     const workers = opts.workers ?? Math.min(4, availableParallelism());
-    io.err(`saelab demo: world ${config.world} (${world.nFeatures} features in ${world.dModel} dimensions), 4 SAEs of ${config.dSae} latents, ${config.steps} steps of ${config.batchSize} samples on the ${kernels.name} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`);
+    io.err(`saelab demo: world ${config.world} (${world.nFeatures} features in ${world.dModel} dimensions), 4 SAEs of ${config.dSae} latents, ${config.steps} steps of ${config.batchSize} samples on the ${backendLabel(kernels)} backend${config.precision === "bf16" ? ` (precision bf16, ${kernels.bf16})` : ""}, ${workers} worker thread${workers === 1 ? "" : "s"}`);
     const result = await runWithProgress(config, world, kernels, workers, io);
     const input: ReportInput = {
       title: `saelab demo: absorption on ${config.world}`,

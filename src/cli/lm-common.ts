@@ -15,7 +15,7 @@ import { HookedModel } from "../lm/model.js";
 import { loadLmKernels } from "../lm/native.js";
 import { checkSaeAgainstModel, saeCfgField } from "../lm/sae-compat.js";
 import type { LmTokenizer } from "../lm/tokenizers/types.js";
-import { loadKernels, resolveBackend } from "../tensor/backend.js";
+import { loadKernels, parseIsa, resolveBackend } from "../tensor/backend.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { CliIO } from "./args.js";
 import { progressBar } from "./progress.js";
@@ -87,7 +87,7 @@ export async function loadLm(opts: { model?: string | undefined; tokenizer?: str
   }
   if (tok.vocabSize > loaded.spec.vocabSize) throw new UserError(`the tokenizer ${tokenizerPath} has ${tok.vocabSize} tokens but the model ${modelPath} only ${loaded.spec.vocabSize}`);
   const backend = resolveBackend("auto", io.backendEnv);
-  const { kernels, warning } = loadKernels(backend);
+  const { kernels, warning } = loadKernels(backend, parseIsa(io.isaEnv));
   if (warning) io.err(warning);
   const nameOrPath = loaded.snapshot?.config._name_or_path;
   const modelNames = [...(typeof nameOrPath === "string" ? [nameOrPath] : []), basename(modelPath)];

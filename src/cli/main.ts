@@ -13,6 +13,7 @@ export function processIO(): CliIO {
     isTTY: Boolean(process.stderr.isTTY),
     cwd: process.cwd(),
     backendEnv: process.env.SAELAB_BACKEND,
+    isaEnv: process.env.SAELAB_ISA,
     env: process.env,
   };
 }

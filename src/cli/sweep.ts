@@ -20,6 +20,7 @@ import { renderSweepHtml, type SweepReportMeta } from "../report/sweep-html.js";
 import { renderSweepSummary, renderSweepTable } from "../report/sweep-text.js";
 import type { CliIO, Command } from "./args.js";
 import { createProgressBar } from "./progress.js";
+import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
 
 /** The report file a sweep writes into its results directory. */
@@ -98,7 +99,7 @@ export const sweepCommand: Command<typeof SweepSchema> = {
     const per = saesPerCell(plan);
     io.err(
       `saelab sweep ${plan.spec.name}: ${plan.cells.length} cells (${plan.spec.seeds.length} seed${plan.spec.seeds.length === 1 ? "" : "s"} x ${plan.cells.length / plan.spec.seeds.length} world points), ` +
-        `${per} SAEs per cell, ${plan.spec.train.steps} steps of ${plan.spec.train.batchSize} samples, ${kernels.name} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`,
+        `${per} SAEs per cell, ${plan.spec.train.steps} steps of ${plan.spec.train.batchSize} samples, ${backendLabel(kernels)} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`,
     );
     const t0 = performance.now();
     const run = await runSweep({ plan, out, kernels, workers, onEvent: progressHandler(io, plan) });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
-import { loadKernels, resolveBackend, type BackendChoice } from "../tensor/backend.js";
+import { backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../tensor/backend.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { World } from "../toy/types.js";
 import { architectureDefs, SaeConfigSchema, type SaeConfig } from "../sae/registry.js";
@@ -87,6 +87,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
   );
   const saes = readSaeConfigs(resolve(io.cwd, opts.sae));
   const kernels = loaded ?? loadBackend(opts.backend, io);
+  if (trainCfg.precision === "bf16") io.err(`saelab train: precision bf16, the encoder product ${kernels.bf16 === "hardware" ? "on AVX512-BF16" : "emulated (no AVX512-BF16 on this backend/CPU)"}`);
   let bar: ReturnType<typeof createProgressBar> | null = null;
   let result;
   try {
@@ -129,7 +130,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
   const rows = trainer.stats().map((s) => `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
   io.out(
     [
-      `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${kernels.name} backend)`,
+      `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${backendLabel(kernels)} backend)`,
       ...rows,
       `saved to ${out}`,
     ].join("\n"),
@@ -138,9 +139,9 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
   return 0;
 }
 
-/** Returns the kernels for a --backend choice ("auto" as the environment's SAELAB_BACKEND says), printing the fallback warning once. */
+/** Returns the kernels for a --backend choice ("auto" as the environment's SAELAB_BACKEND says) on the environment's SAELAB_ISA, printing the fallback warning once. */
 export function loadBackend(choice: string, io: CliIO): Kernels {
-  const { kernels, warning } = loadKernels(resolveBackend(choice as BackendChoice, io.backendEnv));
+  const { kernels, warning } = loadKernels(resolveBackend(choice as BackendChoice, io.backendEnv), parseIsa(io.isaEnv));
   if (warning) io.err(warning);
   return kernels;
 }

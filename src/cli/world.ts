@@ -9,7 +9,7 @@ import { UserError } from "../errors.js";
 import { NpyStreamWriter } from "../io/npy.js";
 import { saveWorld } from "../io/world.js";
 import { seed } from "../schema.js";
-import { loadKernels, resolveBackend } from "../tensor/backend.js";
+import { loadKernels, parseIsa, resolveBackend } from "../tensor/backend.js";
 import { describeWorld, formatSummary } from "../toy/describe.js";
 import type { CliIO, Command } from "./args.js";
 import { loadWorldSource, worldSourceLabel, WorldSourceSchema } from "./world-source.js";
@@ -31,7 +31,7 @@ const DescribeSchema = WorldSourceSchema.extend({
 
 /** Returns the kernels (saying once on stderr if they fell back) and the world, with a progress bar while it builds. */
 function openWorld(opts: { world?: string | undefined; preset?: string | undefined }, io: CliIO) {
-  const { kernels, warning } = loadKernels(resolveBackend("auto", io.backendEnv));
+  const { kernels, warning } = loadKernels(resolveBackend("auto", io.backendEnv), parseIsa(io.isaEnv));
   if (warning) io.err(warning);
   const onProgress = buildProgress(io);
   return { kernels, world: loadWorldSource(opts, io.cwd, { kernels, ...(onProgress ? { onProgress } : {}) }) };

@@ -13,7 +13,7 @@ import type { World } from "../toy/types.js";
 import type { ToyWorld } from "../toy/world.js";
 import type { Sae } from "../sae/model.js";
 import { SaeConfigSchema, type SaeConfig } from "../sae/registry.js";
-import { TrainConfigSchema, type TrainConfig } from "../train/config.js";
+import { PrecisionSchema, TrainConfigSchema, type TrainConfig } from "../train/config.js";
 import { DEFAULT_EVAL_SAMPLES, DEFAULT_EVAL_SEED, evaluateOnWorld } from "./evaluate.js";
 import type { SaeEvaluation } from "../metrics/schemas.js";
 import { saveSaelensSae } from "../io/saelens.js";
@@ -42,6 +42,7 @@ export const DemoConfigSchema = z
     seed: seed().default(1).describe("Seed of the SAEs' initialisation and of the training stream."),
     evalSamples: z.number().int().positive().default(DEFAULT_EVAL_SAMPLES).describe("Samples in the evaluation set (drawn once, shown to every SAE)."),
     evalSeed: seed().default(DEFAULT_EVAL_SEED).describe("Seed of the evaluation stream (the default of saelab eval --seed)."),
+    precision: PrecisionSchema,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -71,7 +72,7 @@ export function demoSaeConfigs(c: DemoConfig): SaeConfig[] {
 
 /** Returns the demo's training settings. */
 export function demoTrainConfig(c: DemoConfig): TrainConfig {
-  return parseConfig(TrainConfigSchema, { steps: c.steps, batchSize: c.batchSize, lr: c.lr, seed: c.seed, checkpointEvery: 0 }, "demo training settings");
+  return parseConfig(TrainConfigSchema, { steps: c.steps, batchSize: c.batchSize, lr: c.lr, seed: c.seed, checkpointEvery: 0, precision: c.precision }, "demo training settings");
 }
 
 /** Options of `runDemo`. */

@@ -42,7 +42,7 @@ export function trainDemoSaes(kernels: Kernels, acts: Float32Array, rows: number
     SaeConfigSchema.parse({ architecture: "standard", name: "standard", dSae: s.dSae, l1Coefficient: s.l1Coefficient }),
     SaeConfigSchema.parse({ architecture: "topk", name: "topk", dSae: s.dSae, k: s.k }),
   ];
-  const trainer = createTrainer(kernels, configs, { steps: s.steps, batchSize: s.batchSize, lr: s.lr, seed: s.seed, lrWarmUpSteps: 0, lrDecay: "linear", lrEndFactor: 0.1, adamBeta1: 0.9, adamBeta2: 0.999, adamEps: 1e-8, deadLatentWindow: 1000, logEvery: 100, checkpointEvery: 0 }, dIn);
+  const trainer = createTrainer(kernels, configs, { steps: s.steps, batchSize: s.batchSize, lr: s.lr, seed: s.seed, lrWarmUpSteps: 0, lrDecay: "linear", lrEndFactor: 0.1, adamBeta1: 0.9, adamBeta2: 0.999, adamEps: 1e-8, deadLatentWindow: 1000, logEvery: 100, checkpointEvery: 0, precision: "fp32" }, dIn);
   const batch = new Float32Array(s.batchSize * dIn);
   const data = stepStream(dIn, (step) => {
     const rng = new Rng(mixSeed(s.seed, step));

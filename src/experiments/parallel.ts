@@ -6,7 +6,6 @@
  * on small SAEs is JavaScript, which one thread cannot spread over several cores).
  */
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../errors.js";
@@ -34,6 +33,8 @@ export interface TrainJob {
   train: TrainConfig;
   /** Kernels name of the caller ("native" or "reference"), so every worker computes the same way. */
   backend: string;
+  /** The native kernel library of the parent's kernels ("auto" for the reference), so workers compute the same bits. */
+  isa: string;
   /** Post a progress message every this many steps. */
   progressEvery: number;
 }
@@ -84,8 +85,9 @@ function startWorker(job: TrainJob): Worker {
   if (!here.endsWith(".ts")) return new Worker(new URL("./train-worker.js", here), { workerData: job });
   const script = new URL("./train-worker.ts", here).href;
   // Resolved here, not in the worker: an eval'd worker resolves bare names from the cwd, which may be outside the package.
-  // import.meta.resolve is missing under vitest's module runner: find tsx's package and take its ESM entry.
-  const api = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx/esm/api") : pathToFileURL(join(dirname(createRequire(here).resolve("tsx/package.json")), "dist/esm/api/index.mjs")).href;
+  // vitest's module runner has no import.meta.resolve: there, Node's CommonJS resolution finds the
+  // package's "require" entry, and its ESM twin (same name, .mjs) is the one to import.
+  const api = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx/esm/api") : pathToFileURL(createRequire(here).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
   const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
   return new Worker(code, { eval: true, workerData: job });
 }
@@ -109,7 +111,7 @@ export async function trainInWorkers(opts: {
   const l0 = new Array<number>(opts.configs.length).fill(NaN);
   const run = (g: number[], w: number) =>
     new Promise<TrainedSae[]>((resolvePromise, reject) => {
-      const job: TrainJob = { world: payload, saes: g.map((i) => opts.configs[i]!), train: opts.train, backend: opts.kernels.name, progressEvery: 20 };
+      const job: TrainJob = { world: payload, saes: g.map((i) => opts.configs[i]!), train: opts.train, backend: opts.kernels.name, isa: opts.kernels.isa ?? "auto", progressEvery: 20 };
       const worker = startWorker(job);
       let settled = false;
       worker.on("message", (m: WorkerMessage) => {

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import { TrainingDivergedError } from "../train/events.js";
-import { loadKernels, type BackendChoice } from "../tensor/backend.js";
+import { loadKernels, type BackendChoice, type IsaChoice } from "../tensor/backend.js";
 import { createWorld } from "../toy/world.js";
 import { exportTrained, trainOnWorld, type TrainJob, type WorkerMessage } from "./parallel.js";
 
@@ -11,7 +11,7 @@ if (!port) throw new Error("train-worker.ts runs only as a worker thread");
 const job = workerData as TrainJob;
 const send = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 try {
-  const { kernels } = loadKernels(job.backend as BackendChoice);
+  const { kernels } = loadKernels(job.backend as BackendChoice, job.isa as IsaChoice);
   const w = job.world;
   const world = createWorld(w.config, { kernels, saved: { featureVectors: w.featureVectors, bias: w.bias, ...(w.correlationFactor ? { correlationFactor: w.correlationFactor } : {}) } });
   const trainer = trainOnWorld(kernels, world, job.saes, job.train, (t) => {

@@ -63,6 +63,8 @@ export interface StepArgs {
   numDead: number;
   /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default: denseAboveFor(kernels, dIn)). */
   denseAbove?: number;
+  /** Mixed precision (TrainConfig precision "bf16"): the encoder product with bfloat16 inputs and fp32 sums; the rest stays fp32. */
+  bf16?: boolean;
 }
 
 /** Runs the forward pass and writes the gradient of the total loss into `grads`; returns the loss terms. */
@@ -81,7 +83,7 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   grads.buffer.fill(0);
 
   const fused = def.fusedSelect?.(ctx);
-  encodePre(kernels, sae, x, B, ws.xc, ws.pre, fused && { ...fused, out: ws.acts });
+  encodePre(kernels, sae, x, B, ws.xc, ws.pre, fused && { ...fused, out: ws.acts }, args.bf16 ?? false);
   flops.dense += 2 * B * dIn * dSae;
   flops.other += B * dIn;
   if (!fused) def.activateTrain(ctx);
@@ -184,7 +186,7 @@ function levelsBackward(ctx: StepCtx, def: ArchitectureDef<AnyArchConfig>, level
   for (const ex of ctx.extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
 }
 
-/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + b_enc into the given buffers, and with `select` the latents into its `out`. */
+/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + b_enc (bf16: the product in mixed precision) into the given buffers, and with `select` the latents into its `out`. */
 export function encodePre(
   kernels: Kernels,
   sae: SaeCore,
@@ -193,6 +195,7 @@ export function encodePre(
   xc: Float32Array,
   pre: Float32Array,
   select?: { select: EncodeSelect; keepPre: boolean; out: SparseRows },
+  bf16 = false,
 ): void {
   const { dIn, dSae } = sae;
   const p = sae.params;
@@ -201,6 +204,7 @@ export function encodePre(
     ...(sae.config.applyBDecToInput ? { center: p.b_dec } : {}),
     ...(p.W_enc ? { w: p.W_enc } : { w: p.W_dec, transW: true, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) }),
     ...(select ? { select: select.select, keepPre: select.keepPre, out: select.out } : {}),
+    ...(bf16 ? { bf16 } : {}),
   });
 }
 

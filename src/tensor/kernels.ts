@@ -22,6 +22,22 @@ export interface SparseRows {
   nnz: number;
 }
 
+/**
+ * Returns x rounded to bfloat16 (as float32 values): round to nearest even on the upper 16 bits,
+ * subnormals to signed zero and NaN kept quiet, as the x86 vcvtneps2bf16 instruction does.
+ */
+export function bf16Round(x: Float32Array): Float32Array {
+  const out = Float32Array.from(x);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < u.length; i++) {
+    const v = u[i]!;
+    if ((v & 0x7fffffff) > 0x7f800000) u[i] = (v | 0x00400000) & 0xffff0000;
+    else if ((v & 0x7f800000) === 0) u[i] = v & 0x80000000;
+    else u[i] = (v + 0x7fff + ((v >>> 16) & 1)) & 0xffff0000;
+  }
+  return out;
+}
+
 /** Returns an empty SparseRows with room for `capacity` entries. */
 export function emptySparse(rows: number, cols: number, capacity = 0): SparseRows {
   return {
@@ -66,6 +82,8 @@ export interface GemmArgs {
   colScale?: Float32Array;
   /** [n], added to each output row. */
   bias?: Float32Array;
+  /** Mixed precision: op(a) and op(b) rounded to bfloat16 (see bf16Round), products summed in fp32. */
+  bf16?: boolean;
 }
 
 export interface AdamArgs {
@@ -108,6 +126,8 @@ export interface EncodeArgs {
   /** [n, cols], or [cols, n] when transW (a tied SAE's W_dec). */
   w: Float32Array;
   transW?: boolean;
+  /** Mixed precision: xc and w rounded to bfloat16 for the product, sums in fp32 (xc itself stays fp32). */
+  bf16?: boolean;
   /** [cols], multiplies each column of the product (before bias). */
   colScale?: Float32Array;
   /** [cols]. */
@@ -173,8 +193,12 @@ export interface SpmmTPairArgs {
 export interface Kernels {
   /** "native" or "reference". */
   readonly name: string;
+  /** The native backend's instruction set ("avx512", "avx2" or "portable"); absent for the reference. */
+  readonly isa?: string;
   /** Number of threads the backend uses. */
   readonly threads: number;
+  /** How a `bf16` product runs: on bfloat16 dot-product instructions ("hardware") or rounded and summed with fp32 FMAs ("emulated"). */
+  readonly bf16: "hardware" | "emulated";
   /** Returns a zeroed Float32Array of n elements laid out for the backend (64-byte aligned on the native one). */
   alloc(n: number): Float32Array;
 

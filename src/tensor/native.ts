@@ -1,6 +1,7 @@
 /**
- * The native backend: the C addon built from native/src (AVX2/FMA, a persistent two-thread pool)
- * wrapped as `Kernels`. Every argument is validated here, with messages naming the problem, before
+ * The native backend: the C addon built from native/src wrapped as `Kernels`. The addon holds one
+ * kernel library per ISA (AVX-512, AVX2/FMA, portable C; binding.gyp), of which it offers those the
+ * CPU can run (cpuid at load); a persistent thread pool serves them all. Every argument is validated here, with messages naming the problem, before
  * any native code runs; the addon re-checks lengths and sparse indices because a bad one would read
  * or write out of bounds.
  */
@@ -11,11 +12,33 @@ type F32 = Float32Array;
 type I32 = Int32Array;
 type Opt<T> = T | null;
 
-/** The addon's raw functions (positional arguments, see native/src/bind.c). */
-export interface NativeAddon {
+/** The kernel libraries the addon may hold, best first. */
+export const NATIVE_ISAS = ["avx512", "avx2", "portable"] as const;
+export type NativeIsa = (typeof NATIVE_ISAS)[number];
+/** An ISA to run on: one of NATIVE_ISAS, or "auto" (the best this CPU runs). */
+export type IsaChoice = NativeIsa | "auto";
+
+/** What the CPU (and OS) can run, from cpuid. */
+export interface CpuFeatures {
+  avx2: boolean;
+  avx512: boolean;
+  avx512bf16: boolean;
+  amxBf16: boolean;
+}
+
+/** The addon module: its ISA libraries (those this CPU runs) and the best one's functions at the top. */
+interface NativeModule extends Partial<NativeAddon> {
   abiVersion(): number;
+  cpuFeatures?(): CpuFeatures;
+  isas?: Partial<Record<NativeIsa, NativeAddon>>;
+}
+
+/** One ISA library's raw functions (positional arguments, see native/src/bind.c). */
+export interface NativeAddon {
+  /** The ISA these kernels were compiled for. */
+  isa: NativeIsa;
   threads(): number;
-  /** flags: 1 transA, 2 transB; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
+  /** flags: 1 transA, 2 transB, 4 bf16; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
   gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
   sparsifyAbove(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, threshold: Opt<F32>, countsReady: number): number;
   window(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, center: F32, halfWidth: number, countsReady: number): number;
@@ -27,17 +50,19 @@ export interface NativeAddon {
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   /** select: 0 none, 1 above, 2 topk; returns nnz (see native/src/sae_step.h). */
-  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>): number;
+  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>, bf16?: number): number;
   decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
   alignedF32(n: number): F32;
-  /** Measured single-precision FMA throughput (FLOP/s) of `threads` threads over `seconds`. */
-  fmaPeak(seconds: number, threads: number): number;
+  /** Measured FMA throughput (FLOP/s) of `threads` threads over `seconds`: fp32 on this library's widest vectors, or with bf16 = 1 the vdpbf16ps one (0 without AVX512-BF16). */
+  fmaPeak(seconds: number, threads: number, bf16?: number): number;
+  /** 2: a bf16 product runs on AVX512-BF16; 1: it is emulated. */
+  bf16Mode(): number;
 }
 
 const ADDON_PATH = "../../build/Release/saelab_native.node";
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 /**
  * Loads the compiled addon (build/Release/saelab_native.node under the package root) as a plain
@@ -53,21 +78,51 @@ export function loadAddon(): { module: Readonly<Record<string, unknown>> } | { e
   }
 }
 
-/** Returns the addon's SAE kernels (checked for presence and ABI), or why they are unavailable. */
-export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+/** Returns the addon module with its per-ISA kernel libraries (checked for presence and ABI), or why it is unavailable. */
+function loadModule(): { mod: NativeModule } | { error: string } {
   const loaded = loadAddon();
   if ("error" in loaded) return loaded;
-  const addon = loaded.module as Partial<NativeAddon>;
-  if (typeof addon.gemm !== "function" || typeof addon.encode !== "function" || typeof addon.abiVersion !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
-  if (addon.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${addon.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
-  return { addon: addon as NativeAddon };
+  const mod = loaded.module as unknown as NativeModule;
+  if (typeof mod.abiVersion !== "function" || !mod.isas || typeof mod.cpuFeatures !== "function") return { error: "the native addon lacks the compute kernels (rebuild it with `npm rebuild saelab`)" };
+  if (mod.abiVersion() !== ABI_VERSION) return { error: `the native addon has ABI ${mod.abiVersion()}, expected ${ABI_VERSION} (rebuild it)` };
+  return { mod };
+}
+
+/** Loads the addon's kernel library for `isa` ("auto": the best this CPU runs); returns it, or why it is unavailable. */
+export function loadNativeAddon(isa: IsaChoice = "auto"): { addon: NativeAddon } | { error: string } {
+  const loaded = loadModule();
+  if ("error" in loaded) return loaded;
+  const libs = loaded.mod.isas ?? {};
+  const name = isa === "auto" ? NATIVE_ISAS.find((i) => libs[i]) : isa;
+  const addon = name ? libs[name] : undefined;
+  if (!addon || typeof addon.gemm !== "function" || typeof addon.encode !== "function") {
+    const have = NATIVE_ISAS.filter((i) => libs[i]).join(", ") || "none";
+    return { error: `the native ISA "${isa}" is not available on this CPU (available: ${have})` };
+  }
+  return { addon };
+}
+
+/** The ISAs whose kernel libraries the addon holds and this CPU runs, best first (empty without the addon). */
+export function nativeIsas(): NativeIsa[] {
+  const loaded = loadModule();
+  if ("error" in loaded) return [];
+  const libs = loaded.mod.isas ?? {};
+  return NATIVE_ISAS.filter((i) => libs[i]);
+}
+
+/** The CPU's features as the addon sees them (all false without the addon). */
+export function cpuFeatures(): CpuFeatures {
+  const loaded = loadModule();
+  return "error" in loaded || !loaded.mod.cpuFeatures ? { avx2: false, avx512: false, avx512bf16: false, amxBf16: false } : loaded.mod.cpuFeatures();
 }
 
 /** Returns the native kernels over a loaded addon. */
 export function nativeKernels(addon: NativeAddon): Kernels {
   return {
     name: "native",
+    isa: addon.isa,
     threads: addon.threads(),
+    bf16: addon.bf16Mode() === 2 ? "hardware" : "emulated",
 
     alloc(n: number): Float32Array {
       dim("alloc", "n", n);
@@ -87,7 +142,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const alpha = num("gemm alpha", args.alpha ?? 1);
       const beta = num("gemm beta", args.beta ?? 0);
       noOverlap("gemm out", out, m * n, a, b);
-      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0);
+      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0) | (args.bf16 ? 4 : 0);
       addon.gemm(a, b, out, m, n, k, flags, alpha, beta, args.colScale ?? null, args.bias ?? null);
     },
 
@@ -223,7 +278,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const call = (ready: number) =>
         addon.encode(
           x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k,
-          o.rowPtr, o.colIdx, o.values, ready, total, guess,
+          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 : 0,
         );
       let nnz = call(0);
       if (!sel) return;

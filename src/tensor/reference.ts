@@ -2,13 +2,14 @@
  * The reference backend: plain TypeScript, written for clarity. It is the oracle that every other
  * backend is checked against, so it favours obviously-correct loops over speed.
  */
-import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
+import { bf16Round, reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 /** Returns the reference (TypeScript) kernels. */
 export function referenceKernels(): Kernels {
   return {
     name: "reference",
     threads: 1,
+    bf16: "emulated",
     alloc: (n) => new Float32Array(n),
     gemm,
     sparsifyAbove,
@@ -27,6 +28,10 @@ export function referenceKernels(): Kernels {
 }
 
 function gemm(args: GemmArgs): void {
+  if (args.bf16) {
+    gemm({ ...args, a: bf16Round(args.a), b: bf16Round(args.b), bf16: false });
+    return;
+  }
   const { a, b, out, m, n, k } = args;
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
@@ -226,7 +231,7 @@ function encode(args: EncodeArgs): void {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < n; c++) xc[r * n + c] = x[r * n + c]! - (args.center ? args.center[c]! : 0);
   }
-  gemm({ a: xc, b: args.w, out: pre, m: rows, n: cols, k: n, transB: args.transW ?? false, ...(args.colScale ? { colScale: args.colScale } : {}), ...(args.bias ? { bias: args.bias } : {}) });
+  gemm({ a: xc, b: args.w, out: pre, m: rows, n: cols, k: n, transB: args.transW ?? false, ...(args.colScale ? { colScale: args.colScale } : {}), ...(args.bias ? { bias: args.bias } : {}), bf16: args.bf16 ?? false });
   const sel = args.select;
   if (!sel) return;
   if (!args.out) throw new Error("encode: select needs an output SparseRows (out)");

@@ -2,6 +2,14 @@
 import { z } from "zod";
 import { seed } from "../schema.js";
 
+/** Arithmetic of the training step: fp32 throughout, or the mixed-precision encoder product. */
+export const PrecisionSchema = z
+  .enum(["fp32", "bf16"])
+  .default("fp32")
+  .describe(
+    "Arithmetic of the training step. bf16: the dense encoder product takes bfloat16 inputs (weights rounded once per step, inputs per batch) with fp32 sums; weights, Adam state and the sparse parts stay fp32.",
+  );
+
 export const TrainConfigSchema = z
   .object({
     steps: z.number().int().positive().describe("Number of optimizer steps."),
@@ -28,6 +36,7 @@ export const TrainConfigSchema = z
       .describe("A latent is dead when it has not fired for more than this many steps (SAELens dead_feature_window)."),
     logEvery: z.number().int().positive().default(10).describe("Emit a step event every this many steps."),
     checkpointEvery: z.number().int().min(0).default(500).describe("Write a checkpoint every this many steps (0: only at the end)."),
+    precision: PrecisionSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -101,6 +101,7 @@ export class Trainer {
       const coefficient = r.coefficient ? r.coefficient(this.step) : 0;
       const { result, ctx } = forwardBackward({
         kernels: this.kernels, sae: r.sae, def: r.sae.def, levels: r.sae.levels, grads: r.grads, ws: this.workspaceFor(r.sae, B), x, batch: B, coefficient, deadMask: r.deadMask, numDead,
+        bf16: cfg.precision === "bf16",
       });
       if (!Number.isFinite(result.loss)) throw new TrainingDivergedError(r.sae.name, this.step, result.losses, allFinite(x));
       const lr = r.lr(this.step);

@@ -1,12 +1,16 @@
 // Prints a SHA-256 digest of every native kernel's output on fixed inputs. test/kernels-native.test.ts
 // runs it under different SAELAB_THREADS values, and with --workers=N in N worker threads at once
-// (they contend for the thread pool): every digest must agree.
+// (they contend for the thread pool): every digest must agree. --isa=NAME digests that ISA's kernel
+// library (default: the one the addon picks).
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
-const N = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+const M = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+const isa = process.argv.find((a) => a.startsWith("--isa="))?.slice(6) ?? M.isa;
+const N = M.isas[isa];
+if (!N) throw new Error(`no kernel library for ISA ${isa}`);
 
 function digest() {
   let seed = 12345;
@@ -19,6 +23,18 @@ function digest() {
     const out = rand(m * n);
     N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
     add(out);
+  }
+  // The mixed-precision (bf16) product: row chunks over B packed once, and column chunks.
+  for (const [m, n, k, flags] of [[203, 517, 301, 4], [203, 517, 301, 7], [50, 2100, 40, 6]]) {
+    const out = rand(m * n);
+    N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
+    add(out);
+  }
+  for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
+    const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);
+    const rp = new Int32Array(er + 1), ci = new Int32Array(er * ec), va = new Float32Array(er * ec);
+    const enz = N.encode(rand(er * en), er, en, ec, rand(en), xc, rand(en * ec), 0, null, rand(ec), epre, 1, 2, null, 40, rp, ci, va, 0, 0, null, 1);
+    add(epre); add(rp); add(ci.subarray(0, enz));
   }
   const rows = 300, cols = 700, n = 96;
   const pre = rand(rows * cols);
@@ -72,12 +88,12 @@ if (!isMainThread) {
 } else if (workers > 0) {
   const runs = await Promise.all(
     Array.from({ length: workers }, () => new Promise((resolve, reject) => {
-      const w = new Worker(new URL(import.meta.url));
+      const w = new Worker(new URL(import.meta.url), { argv: [`--isa=${isa}`] });
       w.once("message", resolve);
       w.once("error", reject);
     })),
   );
-  console.log(JSON.stringify({ threads: N.threads(), digests: runs.flat() }));
+  console.log(JSON.stringify({ threads: N.threads(), isa: N.isa, digests: runs.flat() }));
 } else {
-  console.log(JSON.stringify({ threads: N.threads(), digest: digest() }));
+  console.log(JSON.stringify({ threads: N.threads(), isa: N.isa, digest: digest() }));
 }

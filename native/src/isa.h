@@ -1,0 +1,15 @@
+/* Run-time ISA detection (cpuid and the OS's saved register state), for choosing a kernel library. */
+#ifndef SAELAB_ISA_H
+#define SAELAB_ISA_H
+
+/* Bits of saelab_cpu_features(). */
+enum {
+  SAELAB_CPU_AVX2 = 1,      /* AVX2 + FMA + BMI1/2 + F16C + POPCNT/LZCNT, YMM state enabled by the OS */
+  SAELAB_CPU_AVX512 = 2,    /* AVX-512 F/BW/VL/DQ/CD, ZMM and mask state enabled by the OS */
+  SAELAB_CPU_AVX512BF16 = 4,/* AVX512-BF16 (vdpbf16ps) on top of SAELAB_CPU_AVX512 */
+  SAELAB_CPU_AMXBF16 = 8    /* AMX-BF16 tiles (reported only; no kernel uses them yet) */
+};
+
+/* The features of the CPU this runs on, as a set of SAELAB_CPU_* bits (pure: reads cpuid each call). */
+int saelab_cpu_features(void);
+#endif
