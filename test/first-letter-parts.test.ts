@@ -3,7 +3,7 @@
  * (the prompt_token_pos mapping) with stories260K's real tokenizer, and scoring detector pairs
  * against probe-defined pairs.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Detection } from "../src/detect/schemas.js";
 import { AbsorptionEvalConfigSchema, ProbeSettingsSchema } from "../src/experiments/first-letter-config.js";
 import { collectFirstLetterData } from "../src/experiments/first-letter-data.js";
@@ -44,7 +44,11 @@ describe("vocabulary and prompts", () => {
 });
 
 describe.skipIf(!sharedModelFiles())("reading the word's token with stories260K's tokenizer", () => {
-  const tok = llama2cTokenizer(readLlama2cTokenizer(sharedModelFiles()!.tokenizer, 512));
+  // Read in beforeAll: a skipped describe still runs its body, and the file may be absent.
+  let tok!: ReturnType<typeof llama2cTokenizer>;
+  beforeAll(() => {
+    tok = llama2cTokenizer(readLlama2cTokenizer(sharedModelFiles()!.tokenizer, 512));
+  });
   // A stand-in model whose activation at each position is [token id, position]: the rows picked show which token was read.
   const fake: ProbeLm = {
     name: "fake",

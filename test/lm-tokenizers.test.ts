@@ -4,7 +4,7 @@
  * tokenizer written as an HF Llama tokenizer.json (sentencepiece BPE with byte fallback) against the
  * llama2.c tokenizer; round trips of unicode, whitespace runs and bytes no piece covers.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode as cl100kEncode } from "gpt-tokenizer/encoding/cl100k_base";
@@ -107,7 +107,7 @@ describe("a Llama 3 style tokenizer.json (cl100k ranks, Llama 3's split regex, B
   });
 });
 
-describe("stories260K's tokenizer as an HF Llama tokenizer.json (sentencepiece BPE, byte fallback)", () => {
+describe.skipIf(!existsSync(TOK512))("stories260K's tokenizer as an HF Llama tokenizer.json (sentencepiece BPE, byte fallback)", () => {
   let hf: LmTokenizer;
   let l2: LmTokenizer;
   beforeAll(() => {
