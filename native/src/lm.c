@@ -3,6 +3,7 @@
    src/lm/native.ts feature-detects them. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "common.h"
 #include "lm.h"
 
@@ -24,26 +25,30 @@ static int fail(napi_env env, const char *msg) {
   return 0;
 }
 
-/* Reads the layout and checks that its dimensions are consistent (so kernels can trust them). */
-static int get_layout(napi_env env, napi_value v, const int32_t **out) {
+/* Reads the layout and checks that its dimensions are consistent (so kernels can trust them). With
+   wide_q (RoPE and attention alone) the query width n_heads * head_size may differ from the model
+   width and the MLP is not checked (Gemma 2's GeGLU); the fused blocks need the full check. */
+static int get_layout_q(napi_env env, napi_value v, const int32_t **out, int wide_q) {
   int32_t *L; size_t nl;
   if (!saelab_i32(env, v, &L, &nl, "layout")) return 0;
   if (nl < L_LAYER0) return fail(env, "saelab native lm: layout too short");
   const int dim = L[L_DIM], kv = L[L_KV_DIM], hs = L[L_HEAD_SIZE], nh = L[L_N_HEADS], nkv = L[L_N_KV_HEADS];
   if (dim <= 0 || kv <= 0 || L[L_HIDDEN] <= 0 || nh <= 0 || nkv <= 0 || hs <= 0 || hs % 2 || L[L_N_LAYERS] < 0 || L[L_VOCAB] <= 0 || L[L_SEQ_LEN] <= 0 ||
-      nh * hs != dim || nkv * hs != kv || nh % nkv || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]) || !(lm_eps(L) > 0.0f) ||
-      LM_ACT(L) > ACT_GELU_ERF || ((L[L_FLAGS] & LF_GATED) && LM_ACT(L) != ACT_SILU))
+      (!wide_q && nh * hs != dim) || nkv * hs != kv || nh % nkv || nl < (size_t)(L_LAYER0 + Y_PER_LAYER * L[L_N_LAYERS]) || !(lm_eps(L) > 0.0f) ||
+      (!wide_q && (LM_ACT(L) > ACT_GELU_ERF || ((L[L_FLAGS] & LF_GATED) && LM_ACT(L) != ACT_SILU))))
     return fail(env, "saelab native lm: inconsistent model layout");
   *out = L;
   return 1;
 }
+static int get_layout(napi_env env, napi_value v, const int32_t **out) { return get_layout_q(env, v, out, 0); }
 
 /* Unpacks (layout, rope?, k, v, slots, cap, rows, rowSlot, rowPos) and checks every size. */
-static int get_pass(napi_env env, napi_value *a, int has_rope, Pass *s) {
+static int get_pass_q(napi_env env, napi_value *a, int has_rope, Pass *s, int wide_q) {
   size_t n;
   float *f;
   int i = 0;
-  if (!get_layout(env, a[i++], &s->L)) return 0;
+  memset(s, 0, sizeof *s);
+  if (!get_layout_q(env, a[i++], &s->L, wide_q)) return 0;
   const int32_t *L = s->L;
   s->rope = NULL;
   if (has_rope) {
@@ -70,6 +75,21 @@ static int get_pass(napi_env env, napi_value *a, int has_rope, Pass *s) {
   }
   s->slot = sl;
   s->pos = ps;
+  return 1;
+}
+static int get_pass(napi_env env, napi_value *a, int has_rope, Pass *s) { return get_pass_q(env, a, has_rope, s, 0); }
+
+/* Reads the attention variant (windows [n_layers] (0: none), scale (0: 1/sqrt(head_size)), softcap (0: none)) into s. */
+static int get_attn(napi_env env, napi_value *a, Pass *s) {
+  int32_t *w; size_t nw; double scale, softcap;
+  if (!saelab_i32(env, a[0], &w, &nw, "windows") || !saelab_double(env, a[1], &scale, "scale") || !saelab_double(env, a[2], &softcap, "softcap")) return 0;
+  if (nw < (size_t)s->L[L_N_LAYERS]) return fail(env, "saelab native lm: windows shorter than the number of layers");
+  for (int l = 0; l < s->L[L_N_LAYERS]; l++)
+    if (w[l] < 0) return fail(env, "saelab native lm: a sliding window must be positive (0: none)");
+  if (!(scale >= 0.0 && scale < 1e30) || !(softcap >= 0.0 && softcap < 1e30)) return fail(env, "saelab native lm: attention scale and softcap must be finite and non-negative");
+  s->window = w;
+  s->scale = (float)scale;
+  s->softcap = (float)softcap;
   return 1;
 }
 
@@ -142,22 +162,22 @@ static napi_value js_linear(napi_env env, napi_callback_info info) {
 static napi_value js_rope_store(napi_env env, napi_callback_info info) {
   ARGS(11);
   Pass s; size_t nq; float *qkv; int layer;
-  if (!get_pass(env, argv, 1, &s)) return NULL;
+  if (!get_pass_q(env, argv, 1, &s, 1)) return NULL;
   if (!saelab_f32(env, argv[9], &qkv, &nq, "qkv") || !get_int(env, argv[10], &layer, "layer") || !check_layer(env, s.L, layer)) return NULL;
-  NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]), "ropeStore: qkv smaller than rows x (dim + 2 kvDim)");
+  NEED(nq >= (size_t)s.rows * (lm_q_dim(s.L) + 2 * s.L[L_KV_DIM]), "ropeStore: qkv smaller than rows x (qDim + 2 kvDim)");
   /* Rows of one pass never share a (slot, position), so their cache writes do not overlap. */
   lm_rope_store(&s, layer, qkv);
   return NULL;
 }
 
-/* lmAttention(layout, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer, out) */
+/* lmAttention(layout, k, v, slots, cap, rows, rowSlot, rowPos, qkv, layer, out, windows, scale, softcap) */
 static napi_value js_attention(napi_env env, napi_callback_info info) {
-  ARGS(11);
+  ARGS(14);
   Pass s; size_t nq, no; float *qkv, *out; int layer;
-  if (!get_pass(env, argv, 0, &s)) return NULL;
+  if (!get_pass_q(env, argv, 0, &s, 1) || !get_attn(env, argv + 11, &s)) return NULL;
   if (!saelab_f32(env, argv[8], &qkv, &nq, "qkv") || !get_int(env, argv[9], &layer, "layer") || !saelab_f32(env, argv[10], &out, &no, "out") ||
       !check_layer(env, s.L, layer)) return NULL;
-  NEED(nq >= (size_t)s.rows * (s.L[L_DIM] + 2 * s.L[L_KV_DIM]) && no >= (size_t)s.rows * s.L[L_DIM], "attention: qkv or out too small");
+  NEED(nq >= (size_t)s.rows * (lm_q_dim(s.L) + 2 * s.L[L_KV_DIM]) && no >= (size_t)s.rows * lm_q_dim(s.L), "attention: qkv or out too small");
   if (!lm_attention(&s, layer, qkv, out)) SAELAB_THROW(env, "saelab native lm: out of memory");
   return NULL;
 }
@@ -182,11 +202,11 @@ static napi_value js_pack(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* lmAttnBlock(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, layer, out) */
+/* lmAttnBlock(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, layer, out, windows, scale, softcap) */
 static napi_value js_attn_block(napi_env env, napi_callback_info info) {
-  ARGS(14);
+  ARGS(17);
   Pass s; size_t nx, no; const float *buf, *packed; float *x, *out; int layer;
-  if (!get_pass(env, argv, 1, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
+  if (!get_pass(env, argv, 1, &s) || !get_attn(env, argv + 14, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
   if (!saelab_f32(env, argv[11], &x, &nx, "x") || !get_int(env, argv[12], &layer, "layer") || !saelab_f32(env, argv[13], &out, &no, "out") ||
       !check_layer(env, s.L, layer)) return NULL;
   NEED(nx >= (size_t)s.rows * s.L[L_DIM] && no >= (size_t)s.rows * s.L[L_DIM], "attnBlock: x or out smaller than rows x dim");
@@ -206,11 +226,11 @@ static napi_value js_mlp_block(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* lmLayers(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, from, to) */
+/* lmLayers(layout, rope, k, v, slots, cap, rows, rowSlot, rowPos, buffer, packed, x, from, to, windows, scale, softcap) */
 static napi_value js_layers(napi_env env, napi_callback_info info) {
-  ARGS(14);
+  ARGS(17);
   Pass s; size_t nx; const float *buf, *packed; float *x; int from, to;
-  if (!get_pass(env, argv, 1, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
+  if (!get_pass(env, argv, 1, &s) || !get_attn(env, argv + 14, &s) || !get_buffer(env, argv[9], s.L, &buf) || !get_packed(env, argv[10], s.L, &packed)) return NULL;
   if (!saelab_f32(env, argv[11], &x, &nx, "x") || !get_int(env, argv[12], &from, "from") || !get_int(env, argv[13], &to, "to")) return NULL;
   NEED(from >= 0 && from <= to && to <= s.L[L_N_LAYERS], "layers: layer range out of bounds");
   NEED(nx >= (size_t)s.rows * s.L[L_DIM], "layers: x smaller than rows x dim");

@@ -60,6 +60,11 @@ typedef struct {
   int slots, cap;
   int rows;
   const int32_t *slot, *pos;
+  /* Attention variant (zero-initialised: none): per layer, the keys a query sees (sliding window:
+     positions pos - window + 1 .. pos; 0 = all), or NULL; the score scale (0: 1/sqrt(head_size));
+     logit soft-capping s -> softcap * tanh(s / softcap) of the scaled score (0: none). */
+  const int32_t *window;
+  float scale, softcap;
 } Pass;
 
 static inline size_t lm_k_off(const Pass *s, int layer, int slot) {
@@ -67,11 +72,15 @@ static inline size_t lm_k_off(const Pass *s, int layer, int slot) {
 }
 static inline size_t lm_v_off(const Pass *s, int layer, int slot) { return lm_k_off(s, layer, slot); }
 
-/* Rotates the q and k parts of qkv rows [r0, r1) (row r at qkv + (r - r0) * ldqkv) in place and
-   writes each row's rotated key and value into the cache at (slot[r], pos[r]). */
+/* The query width n_heads * head_size (Gemma 2's differs from L_DIM; the fused blocks need them equal). */
+static inline int lm_q_dim(const int32_t *L) { return L[L_N_HEADS] * L[L_HEAD_SIZE]; }
+
+/* Rotates the q and k parts of qkv rows [r0, r1) (row r at qkv + (r - r0) * ldqkv, [q (q_dim) | k | v])
+   in place and writes each row's rotated key and value into the cache at (slot[r], pos[r]). */
 void lm_rope_rows(const Pass *s, int layer, float *qkv, int ldqkv, int r0, int r1);
 /* Causal attention of rows [r0, r1): row r's queries at q + r * ldq (unrotated layout [heads][hs],
-   already rotated), over its slot's cached positions 0..pos[r]; writes out + (r - r0) * ldo.
+   already rotated), over its slot's cached positions 0..pos[r] (the last `window` of them when the
+   layer has one); writes out + (r - r0) * ldo.
    scratch: at least lm_attn_scratch(s) floats. */
 void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, int r1, float *out, int ldo, float *scratch);
 size_t lm_attn_scratch(const Pass *s);

@@ -7,6 +7,11 @@
      m = max s; p[t] = exp(s[t] * c - m * c) with c = 1/sqrt(hs) (one fused multiply-subtract);
      sum = the blocks of p added in order, then a fixed lane tree; o = sum over t of p[t] * v[t]
      in order; out = o * (1 / sum).
+   With logit soft-capping (Gemma 2) the scores become s'[t] = cap * tanh(s[t] * c / cap) and the
+   softmax runs on s' with c = 1. With a sliding window a query's keys before pos - window + 1 get
+   weight exactly 0: blocks of 8 positions stay aligned to absolute positions and the skipped
+   leading blocks would only have added zeros, so a row's numbers do not depend on where the tile
+   holding it starts.
    Queries are processed in tiles (consecutive positions of one sequence and the query heads sharing
    a key/value head, up to 12 at once) so that each key and value vector loaded serves the whole
    tile, or one row at a time with every head interleaved when decoding; the values are the same. */
@@ -18,7 +23,7 @@
 #define QMAX 12
 
 void lm_rope_rows(const Pass *s, int layer, float *qkv, int ldqkv, int r0, int r1) {
-  const int dim = s->L[L_DIM], kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], half = hs / 2;
+  const int dim = lm_q_dim(s->L), kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], half = hs / 2;
   for (int r = r0; r < r1; r++) {
     const int p = s->pos[r];
     float *q = qkv + (size_t)(r - r0) * ldqkv, *kk = q + dim, *vv = kk + kv;
@@ -62,27 +67,44 @@ size_t lm_attn_scratch(const Pass *s) { return (size_t)QMAX * (s->cap + 16 + s->
 
 /* ------------------------------------------------------------------------------ portable path */
 
-/* One query over keys 0..n-1: kb [hs][cap], vb rows of stride kv; sc holds n floats. */
-static void attend_scalar(const float *q, const float *kb, const float *vb, int n, int hs, int cap, int kv, float c, float *sc, float *out) {
+/* The key a query at position n - 1 sees first: n - window with a window, else 0. */
+static inline int first_key(int n, int window) { return window > 0 && n > window ? n - window : 0; }
+
+/* One query over keys lo..n-1: kb [hs][cap], vb rows of stride kv; sc holds n floats. */
+static void attend_scalar(const float *q, const float *kb, const float *vb, int lo, int n, int hs, int cap, int kv, float c, float softcap, float *sc, float *out) {
   float m = -INFINITY;
-  for (int t = 0; t < n; t++) {
+  for (int t = lo; t < n; t++) {
     float acc = 0.0f;
     for (int d = 0; d < hs; d++) acc += q[d] * kb[(size_t)d * cap + t];
+    if (softcap > 0.0f) acc = softcap * tanhf(acc * c / softcap);
     sc[t] = acc;
     if (acc > m) m = acc;
   }
+  if (softcap > 0.0f) c = 1.0f;
   const float mc = m * c;
   float sum = 0.0f;
-  for (int t = 0; t < n; t++) {
+  for (int t = lo; t < n; t++) {
     sc[t] = expf(sc[t] * c - mc);
     sum += sc[t];
   }
   const float inv = 1.0f / sum;
   for (int d = 0; d < hs; d++) {
     float o = 0.0f;
-    for (int t = 0; t < n; t++) o += sc[t] * vb[(size_t)t * kv + d];
+    for (int t = lo; t < n; t++) o += sc[t] * vb[(size_t)t * kv + d];
     out[d] = o * inv;
   }
+}
+
+/* Soft-caps the scores of nq queries (row i at S + i * ls, keys 0..n[i]-1) when softcap > 0, and
+   sets the keys before lo[i] to -inf; returns the scale the softmax then applies (1 after capping). */
+static inline float prep_scores(float *S, size_t ls, const int *n, const int *lo, int nq, float c, float softcap) {
+  for (int i = 0; i < nq; i++) {
+    float *sc = S + (size_t)i * ls;
+    if (softcap > 0.0f)
+      for (int t = lo[i]; t < n[i]; t++) sc[t] = softcap * tanhf(sc[t] * c / softcap);
+    for (int t = 0; t < lo[i]; t++) sc[t] = -INFINITY;
+  }
+  return softcap > 0.0f ? 1.0f : c;
 }
 
 #ifdef SAELAB_AVX2
@@ -141,10 +163,18 @@ static inline __m256 hmax8(const __m256 *v) {
   return _mm256_max_ps(_mm256_permute2f128_ps(b0, b1, 0x20), _mm256_permute2f128_ps(b0, b1, 0x31));
 }
 
+/* e with the lanes of positions t.. before lo zeroed. */
+static inline __m256 keep_from(__m256 e, int t, int lo) {
+  if (lo <= t) return e;
+  if (lo >= t + 8) return _mm256_setzero_ps();
+  return _mm256_andnot_ps(_mm256_castsi256_ps(saelab_lane_mask(lo - t)), e);
+}
+
 /* Turns the scores of nq queries (row i at S + i * ls, keys 0..n[i]-1 in blocks of 8, the last
-   block's tail undefined) into weights in place, and sets inv[i] = 1 / their sum. Each query's
-   numbers are the same whichever queries share the call. */
-static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, float *inv) {
+   block's tail undefined, the keys before lo[i] -inf) into weights in place (exactly 0 before
+   lo[i]), and sets inv[i] = 1 / their sum. Each query's numbers are the same whichever queries
+   share the call. */
+static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int nq, float c, float *inv) {
   const __m256 vc = _mm256_set1_ps(c), ninf = _mm256_set1_ps(-INFINITY);
   for (int i0 = 0; i0 < nq; i0 += 8) {
     const int m = nq - i0 < 8 ? nq - i0 : 8;
@@ -164,6 +194,7 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
       float *sc = S + (size_t)(i0 + i) * ls;
       const int last = 8 * ((n[i0 + i] - 1) / 8);
       const __m256 mci = _mm256_set1_ps(mc[i]);
+      const int lo_i = lo[i0 + i];
       __m256 sum = _mm256_setzero_ps();
       int t = 0;
       for (; t + 32 <= last; t += 32) {
@@ -171,6 +202,8 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) e[b] = _mm256_fmsub_ps(_mm256_loadu_ps(sc + t + 8 * b), vc, mci);
         exp8x4(e);
+        if (t < lo_i)
+          for (int b = 0; b < 4; b++) e[b] = keep_from(e[b], t + 8 * b, lo_i);
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) {
           _mm256_storeu_ps(sc + t + 8 * b, e[b]);
@@ -178,11 +211,11 @@ static void softmax_rows(float *S, size_t ls, const int *n, int nq, float c, flo
         }
       }
       for (; t < last; t += 8) {
-        const __m256 e = saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci));
+        const __m256 e = keep_from(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci)), t, lo_i);
         _mm256_storeu_ps(sc + t, e);
         sum = _mm256_add_ps(sum, e);
       }
-      const __m256 e = _mm256_and_ps(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last)));
+      const __m256 e = keep_from(_mm256_and_ps(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last))), last, lo_i);
       _mm256_storeu_ps(sc + last, e);
       v[i] = _mm256_add_ps(sum, e);
     }
@@ -200,13 +233,20 @@ typedef struct {
   float *out;      /* row r0's output; row j at out + j * ldo */
   int ldo;
   int n0, nr;
+  int window;      /* sliding window (0: none) */
+  float softcap;   /* 0: none */
 } Tile;
 
 /* kb: head g's keys [hs][cap]; vb: its values, rows of stride kv. S: QMAX rows of cap + 16 floats,
-   then QMAX * hs floats for the transposed queries. */
+   then QMAX * hs floats for the transposed queries. Keys are read from b, the first key of row 0
+   rounded down to a multiple of 8; S, the counts and the first keys are relative to b. */
 static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const float *vb, int hs, int cap, int kv, float c, float *S) {
   const size_t ls = (size_t)cap + 16;
-  const int nr = tl->nr, nq = nr * mul, nmin = tl->n0, nmax = tl->n0 + nr - 1;
+  const int b = first_key(tl->n0, tl->window) & ~7;
+  kb += b;
+  vb += (size_t)b * kv;
+  const int capb = cap - b;
+  const int nr = tl->nr, nq = nr * mul, nmin = tl->n0 - b, nmax = tl->n0 - b + nr - 1;
   /* Queries transposed, qt[d][i] (query i = row i / mul, head g * mul + i % mul; zeros past nq), so
      that every broadcast is at a fixed offset. */
   float *qt = S + QMAX * ls;
@@ -221,14 +261,14 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
 #pragma GCC unroll 12
     for (int i = 0; i < QMAX; i++) acc[i] = _mm256_setzero_ps();
     const float *kd = kb + t0, *qd = qt;
-    if (t0 + 8 <= cap) {
+    if (t0 + 8 <= capb) {
       for (int d = 0; d < hs; d++, kd += cap, qd += QMAX) {
         const __m256 kv8 = _mm256_loadu_ps(kd);
 #pragma GCC unroll 12
         for (int i = 0; i < QMAX; i++) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(qd + i), kv8, acc[i]);
       }
     } else {
-      const __m256i m = saelab_lane_mask(cap - t0);
+      const __m256i m = saelab_lane_mask(capb - t0);
       for (int d = 0; d < hs; d++, kd += cap, qd += QMAX) {
         const __m256 kv8 = _mm256_maskload_ps(kd, m);
 #pragma GCC unroll 12
@@ -239,9 +279,12 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
     for (int i = 0; i < QMAX; i++) _mm256_storeu_ps(S + i * ls + t0, acc[i]);
   }
   float inv[QMAX];
-  int ns[QMAX];
-  for (int i = 0; i < nq; i++) ns[i] = nmin + i / mul;
-  softmax_rows(S, ls, ns, nq, c, inv);
+  int ns[QMAX], los[QMAX];
+  for (int i = 0; i < nq; i++) {
+    ns[i] = nmin + i / mul;
+    los[i] = first_key(ns[i] + b, tl->window) - b;
+  }
+  softmax_rows(S, ls, ns, los, nq, prep_scores(S, ls, ns, los, nq, c, tl->softcap), inv);
   /* Per head and chunk of up to RMAX rows: every row over the keys below the chunk's first row's
      count, then row j over its last j keys. */
   for (int h = 0; h < mul; h++)
@@ -275,9 +318,15 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
     }
 }
 
-/* One row (decoding): all nh heads, each over keys 0..n-1 of its key/value head; heads interleave. */
-static void attend_one(const float *q, const float *kbase, const float *vbase, int n, int nh, int mul, int hs, int cap, int kv, float c, float *S, float *out) {
+/* One row (decoding): all nh heads, each over keys lo..n-1 of its key/value head; heads interleave.
+   Keys are read from b = lo rounded down to a multiple of 8, as attend_tile does. */
+static void attend_one(const float *q, const float *kbase, const float *vbase, int lo, int n, int nh, int mul, int hs, int cap, int kv, float c, float softcap, float *S, float *out) {
   const size_t ls = (size_t)cap + 16;
+  const int b = lo & ~7, capb = cap - b;
+  kbase += b;
+  vbase += (size_t)b * kv;
+  n -= b;
+  lo -= b;
   for (int h0 = 0; h0 < nh; h0 += QMAX) {
     const int nq = nh - h0 < QMAX ? nh - h0 : QMAX;
     for (int i = 0; i < nq; i++) {
@@ -301,18 +350,19 @@ static void attend_one(const float *q, const float *kbase, const float *vbase, i
       }
       for (; t0 < n; t0 += 8) {
         __m256 a = _mm256_setzero_ps();
-        for (int d = 0; d < hs; d++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(qh + d), kload(kb + (size_t)d * cap, t0, cap), a);
+        for (int d = 0; d < hs; d++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(qh + d), kload(kb + (size_t)d * cap, t0, capb), a);
         _mm256_storeu_ps(sc + t0, a);
       }
     }
     float inv[QMAX];
     size_t voff[QMAX];
-    int ns[QMAX];
+    int ns[QMAX], los[QMAX];
     for (int i = 0; i < nq; i++) {
       ns[i] = n;
+      los[i] = lo;
       voff[i] = (size_t)((h0 + i) / mul) * hs;
     }
-    softmax_rows(S, ls, ns, nq, c, inv);
+    softmax_rows(S, ls, ns, los, nq, prep_scores(S, ls, ns, los, nq, c, softcap), inv);
     for (int d0 = 0; d0 < hs; d0 += 8) {
       __m256 o[QMAX];
       for (int i = 0; i < QMAX; i++) o[i] = _mm256_setzero_ps();
@@ -328,7 +378,8 @@ static void attend_one(const float *q, const float *kbase, const float *vbase, i
 
 void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, int r1, float *out, int ldo, float *S) {
   const int kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], nh = s->L[L_N_HEADS], mul = nh / s->L[L_N_KV_HEADS], cap = s->cap;
-  const float c = 1.0f / sqrtf((float)hs);
+  const float c = s->scale > 0.0f ? s->scale : 1.0f / sqrtf((float)hs), softcap = s->softcap;
+  const int window = s->window ? s->window[layer] : 0;
 #ifdef SAELAB_AVX2
   if (hs % 8 == 0) {
     const int rt = mul > QMAX / 2 ? 1 : QMAX / mul; /* rows per tile */
@@ -339,9 +390,9 @@ void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, i
       while (e < r1 && e - r < rt && s->slot[e] == s->slot[r] && s->pos[e] == s->pos[e - 1] + 1) e++;
       const float *kbase = s->k + lm_k_off(s, layer, s->slot[r]), *vbase = s->v + lm_v_off(s, layer, s->slot[r]);
       if (e - r == 1) {
-        attend_one(q + (size_t)r * ldq, kbase, vbase, s->pos[r] + 1, nh, mul, hs, cap, kv, c, S, out + (size_t)(r - r0) * ldo);
+        attend_one(q + (size_t)r * ldq, kbase, vbase, first_key(s->pos[r] + 1, window), s->pos[r] + 1, nh, mul, hs, cap, kv, c, softcap, S, out + (size_t)(r - r0) * ldo);
       } else {
-        const Tile tl = { q + (size_t)r * ldq, ldq, out + (size_t)(r - r0) * ldo, ldo, s->pos[r] + 1, e - r };
+        const Tile tl = { q + (size_t)r * ldq, ldq, out + (size_t)(r - r0) * ldo, ldo, s->pos[r] + 1, e - r, window, softcap };
         for (int g = 0; g < s->L[L_N_KV_HEADS]; g++) attend_tile(&tl, g, mul, kbase + (size_t)g * hs * cap, vbase + (size_t)g * hs, hs, cap, kv, c, S);
       }
       r = e;
@@ -352,7 +403,7 @@ void lm_attend_rows(const Pass *s, int layer, const float *q, int ldq, int r0, i
   for (int r = r0; r < r1; r++) {
     const float *kbase = s->k + lm_k_off(s, layer, s->slot[r]), *vbase = s->v + lm_v_off(s, layer, s->slot[r]);
     for (int h = 0; h < nh; h++)
-      attend_scalar(q + (size_t)r * ldq + (size_t)h * hs, kbase + (size_t)(h / mul) * hs * cap, vbase + (size_t)(h / mul) * hs, s->pos[r] + 1, hs, cap, kv, c, S,
+      attend_scalar(q + (size_t)r * ldq + (size_t)h * hs, kbase + (size_t)(h / mul) * hs * cap, vbase + (size_t)(h / mul) * hs, first_key(s->pos[r] + 1, window), s->pos[r] + 1, hs, cap, kv, c, softcap, S,
                     out + (size_t)(r - r0) * ldo + (size_t)h * hs);
   }
 }

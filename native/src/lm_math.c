@@ -189,7 +189,7 @@ static void rope_range(void *c, int r0, int r1) {
   lm_rope_rows(k->s, k->layer, k->qkv + (size_t)r0 * k->stride, k->stride, r0, r1);
 }
 void lm_rope_store(const Pass *s, int layer, float *qkv) {
-  RopeCtx ctx = { s, layer, qkv, s->L[L_DIM] + 2 * s->L[L_KV_DIM] };
+  RopeCtx ctx = { s, layer, qkv, lm_q_dim(s->L) + 2 * s->L[L_KV_DIM] };
   lm_run_rows(rope_range, &ctx, s->rows, NULL, lm_threads_for(4.0 * s->rows * ctx.stride, s->rows));
 }
 
@@ -211,13 +211,14 @@ static void att_range(void *c, int r0, int r1) {
   AttCtx *k = c;
   float *S = saelab_scratch(LM_SCRATCH_THREAD, sizeof(float) * lm_attn_scratch(k->s));
   if (!S) { k->ok = 0; return; }
-  lm_attend_rows(k->s, k->layer, k->qkv, k->stride, r0, r1, k->out + (size_t)r0 * k->s->L[L_DIM], k->s->L[L_DIM], S);
+  const int qd = lm_q_dim(k->s->L);
+  lm_attend_rows(k->s, k->layer, k->qkv, k->stride, r0, r1, k->out + (size_t)r0 * qd, qd, S);
 }
 int lm_attention(const Pass *s, int layer, const float *qkv, float *out) {
   double flops;
   int64_t *prefix = lm_attention_prefix(s, &flops, 0);
   if (!prefix) return 0;
-  AttCtx ctx = { s, layer, qkv, out, s->L[L_DIM] + 2 * s->L[L_KV_DIM], 1 };
+  AttCtx ctx = { s, layer, qkv, out, lm_q_dim(s->L) + 2 * s->L[L_KV_DIM], 1 };
   lm_run_rows(att_range, &ctx, s->rows, prefix, lm_threads_for(flops, s->rows));
   return ctx.ok;
 }

@@ -27,12 +27,16 @@ export interface ActivationsDescription {
 /** Returns SAELens's cfg.json metadata fields (model_name, hook_name, ...) for SAEs trained on `ds`. */
 export function saelensMetadataOf(ds: ActivationsDataset): Record<string, unknown> {
   const src = ds.manifest.source;
-  const model = typeof src.model === "string" ? basename(src.model, extname(src.model)) : "unknown";
+  // The name the extraction recorded (the SAE's model_name, a Hub id, config.json's _name_or_path),
+  // else the model file's or directory's name.
+  const model = typeof src.modelName === "string" ? src.modelName : typeof src.model === "string" ? basename(src.model, extname(src.model)) : "unknown";
   return {
     model_name: model,
     hook_name: ds.manifest.hook,
     hook_head_index: null,
-    prepend_bos: true,
+    // Splice and extraction for the trained SAE then read the model as these activations were read.
+    prepend_bos: src.prependBos !== false,
+    ...(typeof src.processing === "boolean" ? { model_from_pretrained_kwargs: { center_writing_weights: src.processing } } : {}),
     ...(typeof src.seqLen === "number" ? { context_size: src.seqLen } : {}),
     dataset_path: typeof src.corpus === "string" ? src.corpus : "unknown",
     exclude_special_tokens: src.includeBos === false,

@@ -5,7 +5,7 @@ import { ActivationShardWriter } from "../io/activations.js";
 import { extractActivations } from "../lm/activations.js";
 import type { Command } from "./args.js";
 import { UserError } from "../errors.js";
-import { saePrependBos } from "../lm/sae-compat.js";
+import { saeCfgField, saePrependBos } from "../lm/sae-compat.js";
 import { checkSaeFits, corpusFlags, loadCorpus, loadLm, modelFlags, readSaeCfg } from "./lm-common.js";
 import { savedHookName } from "./splice.js";
 import { progressBar } from "./progress.js";
@@ -44,7 +44,11 @@ export const activationsCommand: Command<typeof ActivationsSchema> = {
     const prependBos = saeCfg ? saePrependBos(saeCfg, `${saeDir}/cfg.json`) : true;
     const corpus = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io, prependBos);
     const seqs = corpus.seqs;
-    const source: Record<string, string | number | boolean> = { model: modelPath, tokenizer: tokenizerPath, processing: lm.processing, prependBos, seqLen: opts.seqLen, includeBos: opts.includeBos, ...corpus.source };
+    const saeModel = saeCfg ? saeCfgField(saeCfg, "model_name") : undefined;
+    // The name an SAE trained on these activations records: the SAE's own, else a Hub id or config.json's _name_or_path.
+    const named = lm.modelNames.length > 1 ? lm.modelNames[0] : undefined;
+    const modelName = typeof saeModel === "string" && saeModel.length > 0 ? saeModel : named;
+    const source: Record<string, string | number | boolean> = { model: modelPath, ...(modelName ? { modelName } : {}), tokenizer: tokenizerPath, processing: lm.processing, prependBos, seqLen: opts.seqLen, includeBos: opts.includeBos, ...corpus.source };
     const bar = progressBar(io, "extracting");
     for (const rows of extractActivations(model, seqs, { hook, batchSequences: opts.batch, includeBos: opts.includeBos, bos: lm.tok.bos ?? -1, onProgress: (d, t) => bar.update(d, t) })) writer.append(rows);
     bar.finish();

@@ -43,7 +43,7 @@ export interface LoadedLm {
   tokenizerPath: string;
   /** Whether TransformerLens's processing was applied (LayerNorm families only change). */
   processing: boolean;
-  /** Names the model goes by (config.json _name_or_path, the directory name), for checking an SAE's model_name. */
+  /** Names the model goes by (the Hub id it was fetched by, config.json _name_or_path, the directory name), for checking an SAE's model_name. */
   modelNames: string[];
   /** The compute kernels the model runs on (for loading SAEs beside it). */
   kernels: Kernels;
@@ -65,7 +65,8 @@ export async function loadLm(opts: { model?: string | undefined; tokenizer?: str
   const shared = sharedModelFiles();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(io.cwd, p));
   // A --model that names no local path but is spelled org/name is fetched from the Hub into the HF cache.
-  const modelPath = opts.model ? (looksLikeHubId(opts.model, io) ? await resolveModelPath(opts.model, io, opts) : abs(opts.model)) : shared?.model;
+  const hubId = opts.model !== undefined && looksLikeHubId(opts.model, io) ? opts.model : undefined;
+  const modelPath = hubId ? await resolveModelPath(hubId, io, opts) : opts.model ? abs(opts.model) : shared?.model;
   if (!modelPath) throw new UserError(`give --model (the default stories260K model is not at ${sharedModelDir()})`);
   // A path that is not a directory is read as a llama2.c checkpoint (whose reader names a missing file).
   const isDir = statSync(modelPath, { throwIfNoEntry: false })?.isDirectory() ?? false;
@@ -90,7 +91,7 @@ export async function loadLm(opts: { model?: string | undefined; tokenizer?: str
   const { kernels, warning } = loadKernels(backend, parseIsa(io.isaEnv));
   if (warning) io.err(warning);
   const nameOrPath = loaded.snapshot?.config._name_or_path;
-  const modelNames = [...(typeof nameOrPath === "string" ? [nameOrPath] : []), basename(modelPath)];
+  const modelNames = [...(hubId ? [hubId] : []), ...(typeof nameOrPath === "string" ? [nameOrPath] : []), basename(modelPath)];
   return { model: new HookedModel(loaded, { kernels, lm: loadLmKernels(backend) }), tok, modelPath, tokenizerPath, processing, modelNames, kernels };
 }
 

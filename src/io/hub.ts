@@ -9,7 +9,9 @@
  * Metadata (commit, file sizes, LFS sha256) comes from @huggingface/hub (`modelInfo`, `listFiles`);
  * what it lacks is added here: ranged resumable downloads into `<blob>.incomplete` (as
  * huggingface_hub names them), size and hash verification, progress, and atomic renames, so a blob
- * or a snapshot link appears only once its bytes are verified.
+ * or a snapshot link appears only once its bytes are verified. A download holds `<blob>.lock`
+ * (file-lock.ts), so two processes fetching the same file do not write one `.incomplete` at once:
+ * the second waits and then finds the blob.
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
@@ -19,6 +21,7 @@ import { dirname, join, relative } from "node:path";
 import { listFiles, modelInfo, type ListFileEntry } from "@huggingface/hub";
 import { UserError } from "../errors.js";
 import { writeFileAtomic } from "./atomic.js";
+import { withFileLock } from "./file-lock.js";
 
 export const DEFAULT_HUB_ENDPOINT = "https://huggingface.co";
 
@@ -111,7 +114,7 @@ export function scanHubCache(cacheDir: string): CachedRepo[] {
     if (!d.isDirectory() || !d.name.startsWith("models--")) continue;
     const root = join(cacheDir, d.name);
     const blobs = join(root, "blobs");
-    const sizes = existsSync(blobs) ? readdirSync(blobs).filter((f) => !f.endsWith(".incomplete")).map((f) => statSync(join(blobs, f)).size) : [];
+    const sizes = existsSync(blobs) ? readdirSync(blobs).filter((f) => !f.endsWith(".incomplete") && !f.endsWith(".lock")).map((f) => statSync(join(blobs, f)).size) : [];
     const refs = new Map<string, string[]>();
     const walkRefs = (dir: string, prefix: string): void => {
       for (const r of readdirSync(dir, { withFileTypes: true })) {
@@ -188,9 +191,11 @@ export async function snapshotDownload(cfg: HubConfig, req: SnapshotRequest): Pr
   const todo = entries.filter((e) => !existsSync(join(snapDir, e.path)));
   const bytesTotal = todo.reduce((s, e) => s + (e.lfs?.size ?? e.size), 0);
   let bytesBefore = 0;
+  const downloaded: string[] = [];
   for (const e of todo) {
-    const blob = await fetchBlob(cfg, repo, commit, e, root, (n) => cfg.onProgress?.({ file: e.path, bytesDone: bytesBefore + n, bytesTotal }));
+    const { blob, fetched } = await fetchBlob(cfg, repo, commit, e, root, (n) => cfg.onProgress?.({ file: e.path, bytesDone: bytesBefore + n, bytesTotal }));
     bytesBefore += e.lfs?.size ?? e.size;
+    if (fetched) downloaded.push(e.path);
     linkAtomic(blob, join(snapDir, e.path));
   }
   if (revision !== commit) writeFileAtomic(join(root, "refs", revision), commit);
@@ -198,7 +203,7 @@ export async function snapshotDownload(cfg: HubConfig, req: SnapshotRequest): Pr
     const what = req.describeMissing?.(snapDir) ?? "the files it needs";
     throw new UserError(`${repo}@${revision} (commit ${commit}) on ${cfg.endpoint} lacks ${what}`);
   }
-  return { dir: snapDir, commit, downloaded: todo.map((e) => e.path) };
+  return { dir: snapDir, commit, downloaded };
 }
 
 /** The hash a file's blob name is checked against: LFS files by sha256, the others by their git blob sha1. */
@@ -208,14 +213,24 @@ function expectedHash(e: ListFileEntry): { algo: "sha256" | "sha1"; hex: string;
   return { algo: "sha1", hex: e.oid, size: e.size, gitHeader: true };
 }
 
-/** Downloads one file into blobs/ (resuming `<blob>.incomplete`), verifies size and hash, and returns the blob path. */
-async function fetchBlob(cfg: HubConfig, repo: string, commit: string, e: ListFileEntry, root: string, onBytes: (n: number) => void): Promise<string> {
+/** Returns the blob of one file in blobs/, downloading it (under its lock) when missing, and whether this call fetched it. */
+async function fetchBlob(cfg: HubConfig, repo: string, commit: string, e: ListFileEntry, root: string, onBytes: (n: number) => void): Promise<{ blob: string; fetched: boolean }> {
   const want = expectedHash(e);
   if (!/^[0-9a-f]{40,64}$/.test(want.hex)) throw new UserError(`the Hub gave ${e.path} the malformed hash "${want.hex}"`);
   const blob = join(root, "blobs", want.hex);
-  if (existsSync(blob) && statSync(blob).size === want.size) return blob;
-  const partial = `${blob}.incomplete`;
+  if (existsSync(blob) && statSync(blob).size === want.size) return { blob, fetched: false };
   await mkdir(dirname(blob), { recursive: true });
+  // One writer per blob: a second process (or call) fetching the same file waits, then finds the blob.
+  return withFileLock(`${blob}.lock`, async () => {
+    if (existsSync(blob) && statSync(blob).size === want.size) return { blob, fetched: false };
+    await downloadBlob(cfg, repo, commit, e, blob, want, onBytes);
+    return { blob, fetched: true };
+  });
+}
+
+/** Downloads `e` into `<blob>.incomplete` (resuming it), checks its size and hash, and renames it to `blob`; the caller holds the blob's lock. */
+async function downloadBlob(cfg: HubConfig, repo: string, commit: string, e: ListFileEntry, blob: string, want: ReturnType<typeof expectedHash>, onBytes: (n: number) => void): Promise<void> {
+  const partial = `${blob}.incomplete`;
   const url = `${cfg.endpoint}/${repo}/resolve/${commit}/${e.path.split("/").map(encodeURIComponent).join("/")}`;
   const attempts = cfg.attempts ?? 3;
   let lastError: unknown = null;
@@ -251,7 +266,6 @@ async function fetchBlob(cfg: HubConfig, repo: string, commit: string, e: ListFi
     );
   }
   renameSync(partial, blob);
-  return blob;
 }
 
 /** Appends bytes [have, size) of `url` to `partial` with a Range request (from scratch when the server ignores it). */

@@ -44,11 +44,11 @@ export interface ModelBuffers {
    * panels on first use); made from `buffer` once, so later edits of the parameters are not seen.
    */
   packed?: Float32Array;
-  /** Per layer: attend only to keys within this many positions (sliding window), null = all; only the reference kernels read it. */
+  /** Per layer: attend only to keys within this many positions (sliding window), null = all. */
   windows?: readonly (number | null)[] | undefined;
-  /** Attention score scale (default 1 / sqrt(headSize)); only the reference kernels read it. */
+  /** Attention score scale (default 1 / sqrt(headSize)). */
   attnScale?: number | undefined;
-  /** Attention logits become cap * tanh(s / cap) (Gemma 2); only the reference kernels read it. */
+  /** Attention logits become cap * tanh(s / cap) (Gemma 2). */
   attnSoftcap?: number | undefined;
 }
 

@@ -8,9 +8,11 @@
  * which makes the uncached forward, a cached prefill and one-token decoding the same computation.
  * With the native LM kernels every pass runs whole layers in native code (threaded, on packed
  * weights), returning to TypeScript only where a hook is registered; with the reference kernels,
- * steps of few rows use the fused per-layer kernels and larger ones Kernels.gemm. The fused kernels
- * cover the llama2.c layout (RMSNorm eps 1e-5, SwiGLU, no biases, full attention); every other spec
- * runs the general path (Kernels.gemm products, LM kernels for RoPE and attention, steps.ts).
+ * steps of few rows use the fused per-layer kernels and larger ones Kernels.gemm. The reference fused
+ * kernels cover the llama2.c layout (RMSNorm eps 1e-5, SwiGLU, no biases); every other spec runs the
+ * general path (Kernels.gemm products, LM kernels for RoPE and attention, steps.ts). Both LM backends
+ * run every attention variant (sliding windows, query scale, logit soft-capping, a query wider than
+ * the model).
  */
 import type { Kernels } from "../tensor/kernels.js";
 import type { Llama2cCheckpoint } from "../io/llama2c.js";
@@ -20,7 +22,7 @@ import { buildParams, type ModelParams } from "./params.js";
 import { ropeTableFor } from "./rope.js";
 import { assertSupported, checkSpec, kvDim, qDim, type LoadedWeights, type ModelSpec } from "./spec.js";
 import { activate, addBias, normRows } from "./steps.js";
-import { RMS_EPS, referenceLmKernels, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "./kernels.js";
+import { RMS_EPS, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "./kernels.js";
 import { BLOCK_HOOKS, EMBED_HOOK, HookRegistry, LN_FINAL_HOOK, POS_EMBED_HOOK, hookPointNames, parseHookName, type HookContext, type HookFn, type HookHandle, type HookSpec } from "./hooks.js";
 
 /** Options of one forward pass. */
@@ -74,12 +76,6 @@ export class HookedModel {
   private readonly chunkRows: number;
   /** Whether the fused per-layer LM kernels run this spec. */
   private readonly fusedOk: boolean;
-  /** The smallest sliding window (Infinity without one): passes reaching it leave the fused kernels, which attend to every key. */
-  private readonly minWindow: number;
-  /** The reference LM kernels, for sliding-window attention the native kernels lack. */
-  private readonly refLm = referenceLmKernels();
-  /** Whether rotary and attention must run on the reference kernels (query width other than dModel, a custom query scale or soft-capping: Gemma 2). */
-  private readonly attnOnRef: boolean;
   /** Reusable temporaries (large forward passes would otherwise fault in fresh pages every call). */
   private readonly scratch = new Map<string, Float32Array>();
   /** Forward passes in progress; a hook that runs the model again gets fresh buffers. */
@@ -92,15 +88,14 @@ export class HookedModel {
     this.params = buildParams(s, loaded.weights);
     this.hooks = new HookRegistry(s.nLayers, s.positions.kind === "learned");
     this.buffers = { buffer: this.params.buffer, layout: this.params.layout, rope: ropeTableFor(s, s.contextLength), windows: s.slidingWindow, attnScale: s.queryScale, attnSoftcap: s.attnSoftcap };
-    this.attnOnRef = qDim(s) !== s.dModel || s.attnSoftcap !== undefined || Math.abs(s.queryScale * Math.sqrt(s.headDim) - 1) > 1e-9;
     this.kernels = backends.kernels;
     this.lm = backends.lm;
     const swiglu = s.gatedMlp && s.act === "silu";
-    // The native fused kernels run both norms, biases and a SwiGLU or plain GELU/SiLU MLP; the
+    // The native fused kernels run both norms, biases, a SwiGLU or plain GELU/SiLU MLP and every
+    // attention variant (windows, scale, soft-capping) for a query as wide as the model; the
     // reference fused kernels only llama2.c's layout.
-    this.fusedOk = !s.parallelResidual && !s.postNorms && s.finalSoftcap === undefined && !this.attnOnRef && (backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias);
+    this.fusedOk = !s.parallelResidual && !s.postNorms && s.finalSoftcap === undefined && qDim(s) === s.dModel && (backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias);
     this.fusedMaxRows = !this.fusedOk ? 0 : (backends.fusedMaxRows ?? (backends.lm.name === "native" ? Number.MAX_SAFE_INTEGER : 64));
-    this.minWindow = Math.min(Infinity, ...(s.slidingWindow ?? []).map((w) => w ?? Infinity));
     this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
   }
 
@@ -227,7 +222,7 @@ export class HookedModel {
     };
     const x = this.embed(tokens, rowPos, fire);
     if (rows > 0) {
-      if (rows <= this.fusedMaxRows && maxEnd <= this.minWindow) this.blocksFused(x, ri, cache, stopAt, hooks, fire);
+      if (rows <= this.fusedMaxRows) this.blocksFused(x, ri, cache, stopAt, hooks, fire);
       else this.blocksGemm(x, ri, cache, stopAt, fire);
     }
     if (opts.cache) slots.forEach((s, i) => (opts.cache!.lengths[s] = starts[i]! + seqs[i]!.length));
@@ -345,22 +340,16 @@ export class HookedModel {
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + branch[i]!;
     };
     const swiglu = c.gatedMlp && c.act === "silu";
-    let maxPos = 0;
-    for (let i = 0; i < R; i++) maxPos = Math.max(maxPos, ri.rowPos[i]!);
     for (let l = 0; l < stopAt; l++) {
       const p = this.params.layers[l]!;
-      const window = c.slidingWindow?.[l] ?? null;
-      // The native attention kernel has no window: the reference one honours it when it matters.
-      const attnLm = this.attnOnRef || (window !== null && maxPos >= window) ? this.refLm : this.lm;
-      const ropeLm = this.attnOnRef ? this.refLm : this.lm;
       fire(`blocks.${l}.hook_resid_pre`, l, x);
       chunks((r0, n) => {
         const sub: RowInfo = { rows: n, rowSlot: ri.rowSlot.subarray(r0, r0 + n), rowPos: ri.rowPos.subarray(r0, r0 + n) };
         this.norm(x.subarray(r0 * D, (r0 + n) * D), n, p.ln1w, p.ln1b, xb);
         this.project(xb, n, D, p.wqkv, Q + 2 * KV, qkv);
         addBias(qkv, n, Q + 2 * KV, p.bqkv);
-        ropeLm.ropeStore(this.buffers, qkv, sub, cache, l);
-        attnLm.attention(this.buffers, qkv, sub, cache, l, att.subarray(r0 * Q, (r0 + n) * Q));
+        this.lm.ropeStore(this.buffers, qkv, sub, cache, l);
+        this.lm.attention(this.buffers, qkv, sub, cache, l, att.subarray(r0 * Q, (r0 + n) * Q));
       });
       this.project(att, R, Q, p.wo, D, branch);
       addBias(branch, R, D, p.bo);

@@ -5,9 +5,12 @@
 import type { BackendChoice } from "../tensor/backend.js";
 import { loadAddon } from "../tensor/native.js";
 import { referenceLmKernels, type LmKernels, type ModelBuffers } from "./kernels.js";
+import { LAYOUT_HEAD_SIZE, LAYOUT_N_LAYERS } from "./params.js";
 
 type F = Float32Array;
 type I = Int32Array;
+/** The attention variant as the addon takes it: windows [nLayers] (0: none), scale (0: 1/sqrt(headSize)), softcap (0: none). */
+type AttnArgs = [windows: I, scale: number, softcap: number];
 
 /** The LM functions the addon exports (see native/src/lm.c for argument order). */
 interface NativeLm {
@@ -15,12 +18,12 @@ interface NativeLm {
   lmSwiglu(h13: F, rows: number, hidden: number, out: F): void;
   lmLinear(x: F, rows: number, inDim: number, w: F, outDim: number, out: F): void;
   lmRopeStore(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number): void;
-  lmAttention(layout: I, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number, out: F): void;
+  lmAttention(layout: I, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, qkv: F, layer: number, out: F, ...attn: AttnArgs): void;
   lmPackedSize(layout: I): number;
   lmPack(layout: I, buffer: F, packed: F): void;
-  lmAttnBlock(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, layer: number, out: F): void;
+  lmAttnBlock(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, layer: number, out: F, ...attn: AttnArgs): void;
   lmMlpBlock(layout: I, buffer: F, packed: F, x: F, rows: number, layer: number, out: F): void;
-  lmLayers(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, from: number, to: number): void;
+  lmLayers(layout: I, rope: F, k: F, v: F, slots: number, cap: number, rows: number, rowSlot: I, rowPos: I, buffer: F, packed: F, x: F, from: number, to: number, ...attn: AttnArgs): void;
   lmClassify(layout: I, packed: F, x: F, rows: number, out: F): void;
 }
 
@@ -55,16 +58,31 @@ function nativeLmKernels(n: NativeLm): LmKernels {
     }
     return m.packed;
   };
+  // The attention variant of a model's buffers, converted once per buffers object.
+  const attnOf = new WeakMap<ModelBuffers, AttnArgs>();
+  const attn = (m: ModelBuffers): AttnArgs => {
+    let a = attnOf.get(m);
+    if (!a) {
+      const nLayers = m.layout[LAYOUT_N_LAYERS]!;
+      const hs = m.layout[LAYOUT_HEAD_SIZE]!;
+      const windows = Int32Array.from({ length: nLayers }, (_, l) => m.windows?.[l] ?? 0);
+      // The default scale is left to the addon (1 / sqrtf(hs) in float32) so default models keep their exact numbers.
+      const scale = m.attnScale === undefined || Math.abs(m.attnScale * Math.sqrt(hs) - 1) < 1e-12 ? 0 : m.attnScale;
+      a = [windows, scale, m.attnSoftcap ?? 0];
+      attnOf.set(m, a);
+    }
+    return a;
+  };
   return {
     name: "native",
     rmsnorm: (x, rows, dim, w, out, eps) => n.lmRmsnorm(x, rows, dim, w, out, eps),
     swiglu: (h, rows, hid, out) => n.lmSwiglu(h, rows, hid, out),
     linear: (x, rows, inDim, w, outDim, out) => n.lmLinear(x, rows, inDim, w, outDim, out),
     ropeStore: (m, qkv, ri, c, layer) => n.lmRopeStore(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer),
-    attention: (m, qkv, ri, c, layer, out) => n.lmAttention(m.layout, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer, out),
-    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, layer, out),
+    attention: (m, qkv, ri, c, layer, out) => n.lmAttention(m.layout, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, qkv, layer, out, ...attn(m)),
+    attnBlock: (m, x, ri, c, layer, out) => n.lmAttnBlock(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, layer, out, ...attn(m)),
     mlpBlock: (m, x, rows, layer, out) => n.lmMlpBlock(m.layout, m.buffer, packed(m), x, rows, layer, out),
-    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, from, to),
+    layers: (m, x, ri, c, from, to) => n.lmLayers(m.layout, m.rope, c.k, c.v, c.slots, c.cap, ri.rows, ri.rowSlot, ri.rowPos, m.buffer, packed(m), x, from, to, ...attn(m)),
     classify: (m, x, rows, out) => n.lmClassify(m.layout, packed(m), x, rows, out),
   };
 }

@@ -40,6 +40,8 @@ export interface FakeHub {
   breakOnce: Set<string>;
   /** Repo paths whose downloads serve these bytes instead of the listed ones. */
   corrupt: Map<string, Uint8Array>;
+  /** Milliseconds every file download pauses halfway (0: none), so that concurrent downloads overlap. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
@@ -55,7 +57,7 @@ export function fakeCommit(seed: string): string {
 
 /** Starts a fake Hub on a free local port. */
 export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
-  const hub: Omit<FakeHub, "endpoint" | "close"> = { repos: new Map(Object.entries(repos)), log: [], breakOnce: new Set(), corrupt: new Map() };
+  const hub: Omit<FakeHub, "endpoint" | "close"> = { repos: new Map(Object.entries(repos)), log: [], breakOnce: new Set(), corrupt: new Map(), delayMs: 0 };
   const server = createServer((req, res) => {
     hub.log.push({ method: req.method ?? "", url: req.url ?? "", range: req.headers.range, authorization: req.headers.authorization });
     try {
@@ -68,11 +70,11 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
   server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
-  return {
-    ...hub,
+  // The same object the server reads, so a test's changes (delayMs, breakOnce, ...) take effect.
+  return Object.assign(hub, {
     endpoint: `http://127.0.0.1:${port}`,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -170,6 +172,11 @@ function route(hub: Omit<FakeHub, "endpoint" | "close">, req: IncomingMessage, r
   if (hub.breakOnce.delete(key)) {
     const half = Math.floor(body.byteLength / 2);
     res.write(body.subarray(0, half), () => setTimeout(() => res.socket?.destroy(), 20));
+    return;
+  }
+  if (hub.delayMs > 0) {
+    const half = Math.floor(body.byteLength / 2);
+    res.write(body.subarray(0, half), () => setTimeout(() => res.end(body.subarray(half)), hub.delayMs));
     return;
   }
   res.end(body);

@@ -1,0 +1,167 @@
+/**
+ * The attention variants of Mistral and Gemma 2 in the native LM kernels: sliding windows, a custom
+ * score scale (query_pre_attn_scalar), logit soft-capping and a query wider than the model (Gemma 2's
+ * heads x head_dim != hidden_size). Native attention is checked against the TypeScript reference and
+ * against a plain-loop attention written here over the same cache, on prefill runs longer than the
+ * windows and one-row decoding steps; each row's numbers must not depend on the rows it is batched or
+ * tiled with (the window moves where a tile's keys start), and the fused layers honour the variant.
+ */
+import { describe, expect, it } from "vitest";
+import { Rng } from "../src/tensor/rng.js";
+import { referenceLmKernels, type KvCache, type ModelBuffers, type RowInfo } from "../src/lm/kernels.js";
+import { loadLmKernels } from "../src/lm/native.js";
+import { buildParams } from "../src/lm/params.js";
+import { fromLlama2c } from "../src/lm/families/llama.js";
+import { ropeTableFor } from "../src/lm/rope.js";
+import { maxAbsDiff, tinyCheckpoint } from "./lm-fixtures.js";
+
+const native = loadLmKernels("auto");
+const ref = referenceLmKernels();
+const hasNative = native.name === "native";
+
+interface Variant { name: string; dim: number; nHeads: number; nKvHeads: number; qWidth?: number; windows: (number | null)[]; scale?: number; softcap?: number; cap: number }
+
+const variants: Variant[] = [
+  { name: "windows 5 and 13 (hs 8, 2 query heads per kv head)", dim: 64, nHeads: 8, nKvHeads: 4, windows: [5, 13], cap: 90 },
+  { name: "window 40 on one layer, soft-cap 5, scale 1/sqrt(12)", dim: 32, nHeads: 4, nKvHeads: 2, windows: [null, 40], scale: 1 / Math.sqrt(12), softcap: 5, cap: 100 },
+  { name: "Gemma 2 shape: query 32 wide on a 24-wide model, window 9, soft-cap 3", dim: 32, qWidth: 24, nHeads: 4, nKvHeads: 2, windows: [9, null], scale: 0.2, softcap: 3, cap: 70 },
+  { name: "hs 6 (portable path), window 4, soft-cap 2", dim: 24, nHeads: 4, nKvHeads: 2, windows: [4, 4], softcap: 2, cap: 40 },
+];
+
+/** Rows of slot s at positions start..start+n-1 for each [s, start, n]. */
+function runsOf(runs: [number, number, number][]): RowInfo {
+  const rowSlot: number[] = [];
+  const rowPos: number[] = [];
+  for (const [slot, start, n] of runs) for (let i = 0; i < n; i++) { rowSlot.push(slot); rowPos.push(start + i); }
+  return { rows: rowSlot.length, rowSlot: Int32Array.from(rowSlot), rowPos: Int32Array.from(rowPos) };
+}
+
+/** A 2-layer model's buffers with the variant, and an empty cache factory. */
+function setup(v: Variant) {
+  const ckpt = tinyCheckpoint(3, { dim: v.dim, nHeads: v.nHeads, nKvHeads: v.nKvHeads, hiddenDim: 24, seqLen: v.cap, nLayers: 2 });
+  const { spec, weights } = fromLlama2c(ckpt);
+  const p = buildParams(spec, weights);
+  const layout = p.layout.slice();
+  // The model width differs from the query width (nHeads x headSize) as in Gemma 2; rotary and attention read only the latter.
+  if (v.qWidth !== undefined) layout[0] = v.qWidth;
+  const m: ModelBuffers = { buffer: p.buffer, layout, rope: ropeTableFor(spec, v.cap), windows: v.windows, ...(v.scale !== undefined ? { attnScale: v.scale } : {}), ...(v.softcap !== undefined ? { attnSoftcap: v.softcap } : {}) };
+  const hs = v.dim / v.nHeads;
+  const kvDim = hs * v.nKvHeads;
+  const slots = 4;
+  const cache = (): KvCache => ({ slots, cap: v.cap, nLayers: 2, kvDim, k: new Float32Array(2 * slots * kvDim * v.cap), v: new Float32Array(2 * slots * kvDim * v.cap), lengths: new Int32Array(slots) });
+  return { m, hs, kvDim, qDim: v.dim, cache };
+}
+
+/** Plain-loop attention over the cache (written here): rows' rotated queries q [rows, qDim], keys [layer, slot, kvDim, cap], values [layer, slot, cap, kvDim]. */
+function naiveAttention(v: Variant, q: Float32Array, stride: number, ri: RowInfo, c: KvCache, layer: number): Float64Array {
+  const hs = v.dim / v.nHeads;
+  const mul = v.nHeads / v.nKvHeads;
+  const kvDim = hs * v.nKvHeads;
+  const scale = v.scale ?? 1 / Math.sqrt(hs);
+  const w = v.windows[layer] ?? Infinity;
+  const out = new Float64Array(ri.rows * v.dim);
+  for (let r = 0; r < ri.rows; r++) {
+    const slot = ri.rowSlot[r]!;
+    const p = ri.rowPos[r]!;
+    for (let h = 0; h < v.nHeads; h++) {
+      const g = Math.floor(h / mul);
+      const ts: number[] = [];
+      const s: number[] = [];
+      for (let t = 0; t <= p; t++) {
+        if (p - t >= w) continue;
+        let dot = 0;
+        for (let d = 0; d < hs; d++) dot += q[r * stride + h * hs + d]! * c.k[((layer * c.slots + slot) * kvDim + g * hs + d) * c.cap + t]!;
+        const z = dot * scale;
+        s.push(v.softcap === undefined ? z : v.softcap * Math.tanh(z / v.softcap));
+        ts.push(t);
+      }
+      const mx = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - mx));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let d = 0; d < hs; d++) {
+        let acc = 0;
+        ts.forEach((t, j) => (acc += e[j]! * c.v[((layer * c.slots + slot) * c.cap + t) * kvDim + g * hs + d]!));
+        out[r * v.dim + h * hs + d] = acc / sum;
+      }
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!hasNative).each(variants)("native attention variant: $name", (v) => {
+  const { m, kvDim, qDim, cache } = setup(v);
+  const stride = qDim + 2 * kvDim;
+  // Prefill runs longer than the windows (one continuing cached positions), then a decoding step per slot.
+  const prefill = runsOf([[0, 0, v.cap], [1, 0, 37], [2, 0, 3], [3, 0, 20]]);
+  const rng = new Rng(9);
+  const qkv = rng.fillNormal(new Float32Array(prefill.rows * stride), 0, 1);
+
+  it("matches the reference kernels and the plain-loop attention on prefill and decoding rows, both layers", () => {
+    for (const layer of [0, 1]) {
+      const [c1, c2] = [cache(), cache()];
+      const [q1, q2] = [qkv.slice(), qkv.slice()];
+      native.ropeStore(m, q1, prefill, c1, layer);
+      ref.ropeStore(m, q2, prefill, c2, layer);
+      expect(maxAbsDiff(c1.k, c2.k)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(q1, q2)).toBeLessThan(1e-5);
+      const [o1, o2] = [new Float32Array(prefill.rows * qDim), new Float32Array(prefill.rows * qDim)];
+      native.attention(m, q1, prefill, c1, layer, o1);
+      ref.attention(m, q1, prefill, c1, layer, o2);
+      expect(maxAbsDiff(o1, o2)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(o1, naiveAttention(v, q1, stride, prefill, c1, layer))).toBeLessThan(1e-5);
+      // One decoding row per slot continuing each run (slot 0 would pass its capacity; it decodes its last position again).
+      const step = runsOf([[0, v.cap - 1, 1], [1, 37, 1], [2, 3, 1], [3, 20, 1]]);
+      const qs = rng.fillNormal(new Float32Array(step.rows * stride), 0, 1);
+      native.ropeStore(m, qs, step, c1, layer);
+      const [d1, d2] = [new Float32Array(step.rows * qDim), new Float32Array(step.rows * qDim)];
+      native.attention(m, qs, step, c1, layer, d1);
+      ref.attention(m, qs, step, c1, layer, d2);
+      expect(maxAbsDiff(d1, d2)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(d1, naiveAttention(v, qs, stride, step, c1, layer))).toBeLessThan(1e-5);
+    }
+  });
+
+  it("the window changes the answer, and each row's numbers do not depend on the rows it is computed with", () => {
+    const c = cache();
+    const q = qkv.slice();
+    native.ropeStore(m, q, prefill, c, 0);
+    const full = new Float32Array(prefill.rows * qDim);
+    native.attention(m, q, prefill, c, 0, full);
+    const noWindow = new Float32Array(prefill.rows * qDim);
+    native.attention({ ...m, windows: [null, null] }, q, prefill, c, 0, noWindow);
+    if (v.windows[0] !== null) expect(maxAbsDiff(full, noWindow)).toBeGreaterThan(1e-3);
+    // Slot 0's rows from several starting rows (so tiles start at other positions), and one row alone.
+    for (const from of [1, 3, 7, 11, v.cap - 1]) {
+      const sub: RowInfo = { rows: v.cap - from, rowSlot: new Int32Array(v.cap - from), rowPos: Int32Array.from({ length: v.cap - from }, (_, i) => from + i) };
+      const out = new Float32Array(sub.rows * qDim);
+      native.attention(m, q.subarray(from * stride), sub, c, 0, out);
+      expect(maxAbsDiff(out, full.subarray(from * qDim, v.cap * qDim)), `from row ${from}`).toBe(0);
+    }
+  });
+
+  it.skipIf(v.qWidth !== undefined)("the fused layers honour the variant (native = reference twin)", () => {
+    const [c1, c2] = [cache(), cache()];
+    const x = rng.fillNormal(new Float32Array(prefill.rows * v.dim), 0, 1);
+    const [x1, x2] = [x.slice(), x.slice()];
+    native.layers(m, x1, prefill, c1, 0, 2);
+    ref.layers(m, x2, prefill, c2, 0, 2);
+    // Relative to the residual's size (random weights grow it), as test/lm-kernels.test.ts compares the fused blocks.
+    const scale = Math.max(1, ...Array.from(x2, Math.abs));
+    expect(maxAbsDiff(x1, x2) / scale).toBeLessThan(1e-5);
+    const x3 = x.slice();
+    native.layers({ ...m, windows: [null, null], attnScale: undefined, attnSoftcap: undefined }, x3, prefill, cache(), 0, 2);
+    expect(maxAbsDiff(x1, x3)).toBeGreaterThan(1e-3);
+  });
+});
+
+describe.skipIf(!hasNative)("native attention variant arguments", () => {
+  it("a model whose query width differs from its width runs attention but not the fused blocks", () => {
+    const v = variants[2]!;
+    const { m, kvDim, cache } = setup(v);
+    const ri = runsOf([[0, 0, 4]]);
+    const x = new Float32Array(ri.rows * v.qWidth!);
+    expect(() => native.layers(m, x, ri, cache(), 0, 1)).toThrow(/inconsistent model layout/);
+    expect(() => native.attention(m, new Float32Array(ri.rows * (v.dim + 2 * kvDim)), ri, cache(), 0, new Float32Array(ri.rows * v.dim))).not.toThrow();
+    expect(() => native.attention(m, new Float32Array(ri.rows * (v.dim + 2 * kvDim)), ri, cache(), 0, new Float32Array(ri.rows * v.qWidth!))).toThrow(/qkv or out too small/);
+  });
+});
