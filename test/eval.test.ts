@@ -82,7 +82,7 @@ describe("saelab eval", () => {
     }
     const text = capture(dir);
     expect(await main(["eval", "d/topk", "d/standard-tied", "--world", "d/world", "--n", "3000", "--seed", "7"], text)).toBe(0);
-    expect(text.text()).toMatch(/^2 SAEs on world d\/world \(8 features\); 3000 samples, seed 7:\n  topk: d\/topk, topk, 50 -> 16 latents\n  standard-tied: d\/standard-tied, standard \(tied\), 50 -> 16 latents\n/);
+    expect(text.text()).toMatch(/^2 SAEs on world d\/world \(8 features\); 3000 samples, seed 7:\n {2}topk: d\/topk, topk, 50 -> 16 latents\n {2}standard-tied: d\/standard-tied, standard \(tied\), 50 -> 16 latents\n/);
     expect(text.text()).toMatch(/\ntopk +topk +no +16 /);
     expect(text.text()).toMatch(/\nstandard-tied +standard +yes +16 /);
   });
