@@ -52,6 +52,15 @@ describe("schema-driven CLI", () => {
     expect(() => parseArgs(cmd, ["a", "b"])).toThrow(/unexpected argument "b"/);
   });
 
+  it("a variadic last positional takes every remaining argument as a list, commas and all", () => {
+    const Many = z.object({ dirs: z.array(z.string()).min(1), n: z.number().default(1) }).strict();
+    const many: Command<typeof Many> = { path: ["many"], summary: "", schema: Many, positionals: [{ key: "dirs", name: "dir", variadic: true }], run: async () => 0 };
+    expect(parseArgs(many, ["a", "--n", "2", "b,c", "d"])).toEqual({ dirs: ["a", "b,c", "d"], n: 2 });
+    expect(parseArgs(many, ["--dirs", "a,b"])).toEqual({ dirs: ["a", "b"], n: 1 });
+    expect(() => parseArgs(many, ["a", "--dirs", "b"])).toThrow(/dir given both as arguments and as --dirs/);
+    expect(renderHelp(many as unknown as Command)).toContain("Usage: saelab many <dir>... [flags]");
+  });
+
   it("renders help from the schema descriptions", () => {
     const h = renderHelp(cmd as unknown as Command);
     expect(h).toContain("Usage: saelab thing do [config.json] [flags]");

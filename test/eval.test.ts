@@ -21,13 +21,20 @@ function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[]; tex
 describe("saelab eval", () => {
   let dir: string;
   let results: { saes: { name: string; evaluation: unknown }[] };
+  let demoErr = "";
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "saelab-eval-"));
     const io = capture(dir);
     // The demo's default evaluation stream, so the round trip below is the plain command the demo suggests.
-    const code = await main(["demo", "--steps", "40", "--batchSize", "256", "--workers", "1", "--out", "d", "--json"], io);
+    // An absolute --out: the demo prints it absolute.
+    const code = await main(["demo", "--steps", "40", "--batchSize", "256", "--workers", "1", "--out", join(dir, "d"), "--json"], io);
     if (code !== 0) throw new Error(io.errors());
+    demoErr = io.errors();
     results = JSON.parse(readFileSync(join(dir, "d", "results.json"), "utf8")) as typeof results;
+  });
+
+  it("the demo prints the paths it wrote absolute when --out is absolute", () => {
+    expect(demoErr).toContain(`wrote ${join(dir, "d", "report.html")}, ${join(dir, "d", "results.json")}, 4 SAE directories and ${join(dir, "d", "world")}/`);
   });
 
   it.each(DEMO_SAE_NAMES)("re-measures the demo's %s with the same numbers (saelab eval d/%s --world d/world)", async (name) => {
@@ -60,6 +67,52 @@ describe("saelab eval", () => {
     // One edge row per child of parent 0.
     expect(text.match(/\ntopk +0 +[123] /g)).toHaveLength(3);
     expect(text).toMatch(/On d\/world, 1 SAE was evaluated on 3000 samples\./);
+  });
+
+  it("measures several SAEs on the same samples: one table, and each with the numbers it gets alone", async () => {
+    const io = capture(dir);
+    expect(await main(["eval", "d/topk", "d/standard-tied", "--world", "d/world", "--n", "3000", "--seed", "7", "--json"], io)).toBe(0);
+    const both = JSON.parse(io.text()) as { n: number; saes: { sae: string; summary: { name: string }; evaluation: unknown }[] };
+    expect(both.n).toBe(3000);
+    expect(both.saes.map((s) => [s.sae, s.summary.name])).toEqual([["d/topk", "topk"], ["d/standard-tied", "standard-tied"]]);
+    for (const s of both.saes) {
+      const alone = capture(dir);
+      expect(await main(["eval", s.sae, "--world", "d/world", "--n", "3000", "--seed", "7", "--json"], alone)).toBe(0);
+      expect(s.evaluation).toEqual((JSON.parse(alone.text()) as { evaluation: unknown }).evaluation);
+    }
+    const text = capture(dir);
+    expect(await main(["eval", "d/topk", "d/standard-tied", "--world", "d/world", "--n", "3000", "--seed", "7"], text)).toBe(0);
+    expect(text.text()).toMatch(/^2 SAEs on world d\/world \(8 features\); 3000 samples, seed 7:\n {2}topk: d\/topk, topk, 50 -> 16 latents\n {2}standard-tied: d\/standard-tied, standard \(tied\), 50 -> 16 latents\n/);
+    expect(text.text()).toMatch(/\ntopk +topk +no +16 /);
+    expect(text.text()).toMatch(/\nstandard-tied +standard +yes +16 /);
+  });
+
+  it("prints every edge-level note, not only in --json", async () => {
+    const json = capture(dir);
+    expect(await main(["eval", "d/standard-untied", "d/matryoshka_batchtopk", "--world", "d/world", "--n", "2000", "--json"], json)).toBe(0);
+    const saes = (JSON.parse(json.text()) as { saes: { summary: { name: string }; evaluation: { notes: string[] } }[] }).saes;
+    const notes = saes.flatMap((s) => s.evaluation.notes.map((n) => `  ${s.summary.name}: ${n}`));
+    expect(notes.length).toBeGreaterThan(0);
+    const io = capture(dir);
+    expect(await main(["eval", "d/standard-untied", "d/matryoshka_batchtopk", "--world", "d/world", "--n", "2000"], io)).toBe(0);
+    const text = io.text();
+    expect(text).toContain("\nNotes (where measures disagree or are undefined):\n");
+    for (const n of notes) expect(text).toContain(`\n${n}`);
+  });
+
+  it("--report DIR writes the demo's report.html for the SAEs, and prints an absolute path when given one", async () => {
+    const out = join(dir, "cmp");
+    const io = capture(dir);
+    expect(await main(["eval", "d/topk", "d/standard-tied", "--world", "d/world", "--n", "2000", "--report", out], io)).toBe(0);
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    for (const id of ["results", "edges", "absorption-bars", "heatmaps", "density", "notes"]) expect(html).toContain(`<section id="${id}">`);
+    expect(html).toContain("<td>topk</td>");
+    expect(html).toContain("<td>standard-tied</td>");
+    expect(html).toContain("saelab eval d/topk d/standard-tied --world d/world --n 2000 --seed");
+    expect(io.text()).toMatch(new RegExp(`\nReport: ${out.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}/report\\.html$`));
+    const rel = capture(dir);
+    expect(await main(["eval", "d/topk", "--world", "d/world", "--n", "2000", "--report", "cmp2"], rel)).toBe(0);
+    expect(rel.text()).toMatch(/\nReport: cmp2\/report\.html$/);
   });
 
   it("rejects a world whose dModel is not the SAE's input width", async () => {

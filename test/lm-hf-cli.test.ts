@@ -61,7 +61,8 @@ describe("LM commands on a GPT-2 snapshot directory", () => {
     writeFileSync(join(dir, "pairs.json"), JSON.stringify([["I am happy", "I am sad"], ["a good day", "a bad day"]]));
     const io = capture(dir);
     expect(await main(["steer", ...m, "--pairs", "pairs.json", "--layer", "1", "--multiplier", "50", "--prompt", "Hello", "--steps", "4", "--compare"], io)).toBe(0);
-    const [unsteered, steered] = io.stdout;
+    const [unsteered, steered] = io.stdout.slice(-2);
+    expect(io.stdout[1]).toMatch(/^layer 1 \(blocks\.1\.hook_resid_post\): vector norm [\d.]+, mean token residual norm [\d.]+ over the prompt's \d+ tokens? after BOS/);
     expect(unsteered).toMatch(/^unsteered: Hello/);
     expect(steered).toMatch(/^steered \(layer 1, x50\): Hello/);
     expect(steered!.replace(/^steered[^:]*: /, "")).not.toBe(unsteered!.replace(/^unsteered: /, ""));

@@ -18,6 +18,7 @@ import { probeLm } from "../experiments/first-letter-lm.js";
 import { runFirstLetterEval, type FirstLetterRun, type NamedSae } from "../experiments/first-letter-run.js";
 import { renderFirstLetterHtml, renderFirstLetterReading, renderFirstLetterTable, renderLetterTable } from "../report/first-letter.js";
 import type { Command } from "./args.js";
+import { shownPath } from "./paths.js";
 import { loadCorpus, loadLm } from "./lm-common.js";
 import { progressBar } from "./progress.js";
 import { savedHookName } from "./splice.js";
@@ -107,12 +108,12 @@ export const absorptionCommand: Command<typeof AbsorptionSchema> = {
     bar.finish();
     const evalSeconds = (performance.now() - t1) / 1000;
     const written = writeOutputs(out, run);
-    io.err(`saelab absorption: evaluated ${saes.length} SAE${saes.length === 1 ? "" : "s"} in ${evalSeconds.toFixed(1)} s; wrote ${written.map((w) => relative(io.cwd, w)).join(", ")}`);
+    io.err(`saelab absorption: evaluated ${saes.length} SAE${saes.length === 1 ? "" : "s"} in ${evalSeconds.toFixed(1)} s; wrote ${written.map((w) => join(shownPath(io.cwd, opts.out, out), relative(out, w))).join(", ")}`);
     if (opts.json) {
       io.out(JSON.stringify({ model: run.model, hook, flags: run.flags, evalSeconds, saes: Object.fromEntries(run.saes.map((s) => [s.name, { saebench: s.saebench, detector: { ...s.detector, letters: undefined } }])) }, null, 1));
       return 0;
     }
-    io.out([renderFirstLetterTable(run), "", ...run.saes.flatMap((s) => [`${s.name}:`, renderLetterTable(s), ""]), renderFirstLetterReading(run), "", `Report: ${relative(io.cwd, join(out, "report.html"))}`].join("\n"));
+    io.out([renderFirstLetterTable(run), "", ...run.saes.flatMap((s) => [`${s.name}:`, renderLetterTable(s), ""]), renderFirstLetterReading(run), "", `Report: ${join(shownPath(io.cwd, opts.out, out), "report.html")}`].join("\n"));
     return 0;
   },
 };

@@ -29,6 +29,8 @@ export interface Positional {
   /** Shown in the usage line. */
   name: string;
   optional?: boolean;
+  /** The last positional only: takes every remaining argument, as a list (its field is an array of strings). */
+  variadic?: boolean;
 }
 
 /** One `saelab` subcommand. */
@@ -138,6 +140,12 @@ export function parseArgs<S extends z.ZodObject>(cmd: Command<S>, argv: readonly
     raw[key] = coerce(f, value, cmd);
   }
   const pos = cmd.positionals ?? [];
+  const rest = pos.at(-1)?.variadic ? pos.at(-1)! : undefined;
+  if (rest && positionals.length >= pos.length) {
+    const extra = positionals.splice(pos.length - 1);
+    if (raw[rest.key] !== undefined) throw new UserError(`${cmd.path.join(" ")}: ${rest.name} given both as arguments and as --${rest.key}`);
+    raw[rest.key] = extra;
+  }
   if (positionals.length > pos.length) {
     throw new UserError(`${cmd.path.join(" ")}: unexpected argument "${positionals[pos.length]}"; see --help`);
   }
@@ -209,7 +217,7 @@ function editDistance(a: string, b: string): number {
 export function renderHelp(cmd: Command): string {
   const fields = describeFields(cmd.schema);
   const posKeys = new Set((cmd.positionals ?? []).map((p) => p.key));
-  const usagePos = (cmd.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : `<${p.name}>`)).join(" ");
+  const usagePos = (cmd.positionals ?? []).map((p) => `${p.optional ? `[${p.name}]` : `<${p.name}>`}${p.variadic ? "..." : ""}`).join(" ");
   const lines = [`Usage: saelab ${cmd.path.join(" ")}${usagePos ? ` ${usagePos}` : ""} [flags]`, "", cmd.summary];
   if (cmd.details) lines.push("", cmd.details);
   if (cmd.positionals?.length) {

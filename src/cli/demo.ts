@@ -19,6 +19,7 @@ import { renderReading } from "../report/reading.js";
 import { summaryRows, type ReportInput } from "../report/summary.js";
 import { renderTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
+import { shownPath } from "./paths.js";
 import { createProgressBar, progressBar } from "./progress.js";
 import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
@@ -92,7 +93,7 @@ export const demoCommand: Command<typeof DemoSchema> = {
     const dirs = saveDemo(out, result, world);
     writeFileAtomic(join(out, RESULTS_FILE), `${JSON.stringify({ ...input, demo: result.config }, null, 1)}\n`);
     writeFileAtomic(join(out, REPORT_FILE), renderReportHtml(input));
-    const shown = relative(io.cwd, out) || ".";
+    const shown = shownPath(io.cwd, opts.out, out);
     io.err(
       `saelab demo: trained in ${result.trainSeconds.toFixed(1)} s, evaluated on ${config.evalSamples} samples in ${result.evalSeconds.toFixed(1)} s; ` +
         `wrote ${join(shown, REPORT_FILE)}, ${join(shown, RESULTS_FILE)}, ${dirs.length} SAE directories and ${join(shown, DEMO_WORLD_DIR)}/`,

@@ -5,7 +5,7 @@
  * --json, one row per trained SAE).
  */
 import { availableParallelism } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
@@ -19,6 +19,7 @@ import { sweepRows, sweepView } from "../report/sweep-data.js";
 import { renderSweepHtml, type SweepReportMeta } from "../report/sweep-html.js";
 import { renderSweepSummary, renderSweepTable } from "../report/sweep-text.js";
 import type { CliIO, Command } from "./args.js";
+import { shownPath } from "./paths.js";
 import { createProgressBar } from "./progress.js";
 import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
@@ -72,12 +73,12 @@ function loadPlan(opts: { spec?: string | undefined; preset?: string | undefined
 }
 
 /** Prints the table and summary (or JSON rows) and writes report.html; returns the report's path. */
-function report(io: CliIO, dir: string, plan: SweepPlan, results: readonly CellResult[], json: boolean, meta: SweepReportMeta): string {
+function report(io: CliIO, dir: string, given: string, plan: SweepPlan, results: readonly CellResult[], json: boolean, meta: SweepReportMeta): string {
   const view = sweepView(plan, results);
   const path = join(dir, SWEEP_REPORT_FILE);
   writeFileAtomic(path, renderSweepHtml(view, meta));
   if (json) io.out(JSON.stringify(sweepRows(results), null, 1));
-  else io.out([renderSweepTable(view), "", ...renderSweepSummary(view).flatMap((p) => [p, ""]), `Report: ${relative(io.cwd, path) || path}`].join("\n"));
+  else io.out([renderSweepTable(view), "", ...renderSweepSummary(view).flatMap((p) => [p, ""]), `Report: ${join(shownPath(io.cwd, given, dir), SWEEP_REPORT_FILE)}`].join("\n"));
   return path;
 }
 
@@ -104,10 +105,10 @@ export const sweepCommand: Command<typeof SweepSchema> = {
     const t0 = performance.now();
     const run = await runSweep({ plan, out, kernels, workers, onEvent: progressHandler(io, plan) });
     const wall = (performance.now() - t0) / 1000;
-    const shown = relative(io.cwd, out) || ".";
+    const shown = shownPath(io.cwd, opts.out, out);
     io.err(`saelab sweep: ran ${run.ran} cell${run.ran === 1 ? "" : "s"}${run.skipped > 0 ? `, skipped ${run.skipped} already in ${shown}` : ""}, in ${wall.toFixed(1)} s`);
     const command = `saelab sweep ${source} --out ${shown}`;
-    report(io, out, plan, run.results, opts.json, { command, wallSeconds: wall });
+    report(io, out, opts.out, plan, run.results, opts.json, { command, wallSeconds: wall });
     return 0;
   },
 };
@@ -121,7 +122,7 @@ export const sweepReportCommand: Command<typeof SweepReportSchema> = {
     const dir = resolve(io.cwd, opts.dir);
     const { plan, results, missing } = loadSweepResults(dir);
     if (missing.length > 0) io.err(`saelab sweep report: ${missing.length} of ${plan.cells.length} cells are not finished; the report covers the other ${results.length}`);
-    report(io, dir, plan, results, opts.json, {});
+    report(io, dir, opts.dir, plan, results, opts.json, {});
     return 0;
   },
 };

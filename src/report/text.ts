@@ -48,3 +48,9 @@ export function renderEdgeTable(input: ReportInput): string {
   }
   return alignTable(header, rows);
 }
+
+/** Returns the evaluations' notes (where measures disagree or are undefined), one line each under a heading, or a line saying there are none. */
+export function renderNotes(input: ReportInput): string {
+  const lines = input.saes.flatMap(({ name, evaluation }) => evaluation.notes.map((n) => `  ${name}: ${n}`));
+  return lines.length > 0 ? ["Notes (where measures disagree or are undefined):", ...lines].join("\n") : "Notes: no measures disagree and none is undefined.";
+}

@@ -24,6 +24,16 @@ export function layerHookName(layer: number, layerType: LayerType = "decoder_blo
   return `blocks.${layer}.${LAYER_TYPES[layerType]}`;
 }
 
+/** Returns the layer and layer type whose steering hook is the hook point `name` (blocks.L.hook_resid_pre is block L-1's output), or undefined when no steering hook reaches it. */
+export function steeringSiteOfHook(name: string): { layer: number; layerType: LayerType } | undefined {
+  const m = /^blocks\.(\d+)\.(hook_\w+)$/.exec(name);
+  if (!m) return undefined;
+  const layer = Number(m[1]);
+  if (m[2] === "hook_resid_pre") return layer > 0 ? { layer: layer - 1, layerType: "decoder_block" } : undefined;
+  const type = (Object.keys(LAYER_TYPES) as LayerType[]).find((t) => LAYER_TYPES[t] === m[2]);
+  return type ? { layer, layerType: type } : undefined;
+}
+
 /** Returns `layer` with negative values counted from the end (-1 = last block), checked against nLayers. */
 export function resolveLayer(layer: number, nLayers: number): number {
   const l = layer < 0 ? nLayers + layer : layer;
