@@ -124,7 +124,7 @@ export function renderBaseline(b: NullBaseline): string {
 }
 
 /** Returns the detector options set by the flags. */
-export function detectOptionsOf(opts: DataFlags): DetectOptionsInput {
+export function detectOptionsOf(opts: { presence?: number | undefined; minScore?: number | undefined }): DetectOptionsInput {
   return { ...(opts.presence !== undefined ? { presence: opts.presence } : {}), ...(opts.minScore !== undefined ? { minScore: opts.minScore } : {}) };
 }
 
