@@ -110,6 +110,7 @@ describe("saelab detect / mitigate", () => {
     expect(text).toMatch(/Null baseline \(1 Gaussian control with the inputs' mean and covariance, seed 7: no sparse features, so no absorption\): 0\.00 confident pairs expected by chance against 1 found; estimated false-discovery rate 0\.00; 0 of the 1 confident pairs are confident in the control too\./);
     expect(text).toMatch(/\n0\.10 \* +1 +0\.00 +0\.00\n/);
     expect(text).not.toMatch(/caveat/);
+    expect(text).toMatch(/\nnote: this control counts the pairs chance and the SAE.s geometry produce, not the detector.s systematic errors in superposition/);
     expect(text).toMatch(/Null baseline against the truth: 0\.00 false discoveries estimated, 0 measured/);
     const { code, io } = await run(["detect", "absorbing", "--activations", "acts", "--json", "--baselineRepeats", "2"]);
     expect(code, io.errors()).toBe(0);
