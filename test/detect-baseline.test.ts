@@ -12,7 +12,7 @@ import { detectAbsorption } from "../src/detect/detect.js";
 import { renderBaseline } from "../src/cli/detect.js";
 import { kernels } from "./sae-fixtures.js";
 import { handSae } from "./helpers/hand-sae.js";
-import { basis, handBatch, handWorld, repeat } from "./helpers/hand-world.js";
+import { absorbing, batches } from "./helpers/absorbing-hand.js";
 
 /** Plain-loop mean and covariance of rows of width n. */
 function moments(xs: Float32Array[], n: number): { mean: number[]; cov: number[][] } {
@@ -64,25 +64,7 @@ describe("gaussianSurrogate", () => {
   });
 });
 
-const D = 12;
-const e = (i: number) => basis(D, i);
-const add = (...vs: number[][]) => vs.reduce((a, v) => a.map((x, i) => x + v[i]!));
-const scale = (v: number[], s: number) => v.map((x) => x * s);
-// Feature 0 is the parent of mutually exclusive 1, 2, 3 (detect.test.ts's world); latent 1 absorbs child 1.
-const world = handWorld({ features: Array.from({ length: 8 }, (_, i) => e(i)), parent: [-1, 0, 0, 0, -1, -1, -1, -1], mutuallyExclusive: [0] });
-const samples: Record<number, number>[] = [
-  ...repeat([{ 0: 1 }], 60),
-  ...repeat([{ 0: 1, 1: 1 }], 30),
-  ...repeat([{ 0: 1, 2: 1 }], 30),
-  ...repeat([{ 0: 1, 3: 1 }], 30),
-  ...repeat<Record<number, number>>([{ 4: 1 }, { 5: 1 }, { 6: 1 }, { 7: 1 }], 50),
-  ...repeat([{ 0: 1, 4: 1 }], 15),
-];
-const planted = [handBatch(world, samples).acts];
-const absorbing = handSae({
-  encoder: [add(e(0), scale(e(1), -1)), e(1), e(2), e(3), e(4), e(5), e(6), e(7)],
-  decoder: [e(0), add(e(0), e(1)), e(2), e(3), e(4), e(5), e(6), e(7)],
-});
+const planted = batches;
 
 /** A random SAE (decoder rows overlapping in 8 dims, encoder = decoder + noise) and Gaussian inputs: no features, no absorption. */
 function structureless(rows: number): { sae: ReturnType<typeof handSae>; batches: Float32Array[] } {

@@ -243,7 +243,9 @@ export const detectCommand: Command<typeof DetectSchema> = {
   summary: "Detect feature absorption in a saved SAE without ground truth: ranked (parent, absorber) pairs, recall holes, latent hierarchy.",
   details:
     "Reads only unlabelled inputs (activation shards, or a world's samples). With a world, a separately labelled section then\n" +
-    "compares the detections with the world's true absorption (precision/recall). See docs/detect.md for the signals.",
+    "compares the detections with the world's true absorption (precision/recall). A null baseline (the detector on Gaussian inputs with\n" +
+    "the data's mean and covariance) gives the confident pairs expected by chance and a false-discovery estimate per cutoff: a lower\n" +
+    "bound, blind to the systematic errors in superposition (--no-baseline skips it). See docs/detect.md for the signals and figures.",
   schema: DetectSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {

@@ -4,7 +4,8 @@
  * (the exact transform of src/detect/mitigate.ts) and writes the result as a SAELens directory whose
  * parent encoder columns are refitted (src/detect/refit.ts: SAELens's encoder formula cannot express
  * the exact transform). mitigation.json beside it records the pairs, coefficients and the refit's
- * fidelity. --fineTuneSteps N also writes a tie_loss fine-tune (of the un-absorbed SAE by default). With a world, a
+ * fidelity. --fineTuneSteps N also writes a tie_loss fine-tune (of the un-absorbed SAE by default). It prints the
+ * detector's confident pairs and, with a hook, splice figures before and after (mitigate-compare.ts). With a world, a
  * separately labelled ground-truth table compares absorption before and after.
  */
 import { join, resolve } from "node:path";
@@ -55,8 +56,9 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
   details:
     "The exact transform keeps every reconstruction; the saved SAE refits the parents' encoder columns to it (SAELens's encoder\n" +
     "cannot express it exactly; mitigation.json reports how close the refit is). TopK SAEs cannot be saved un-absorbed (fixed k);\n" +
-    "use --fineTuneSteps with --fineTuneFrom original for them. With a world, ground-truth absorption before/after is printed,\n" +
-    "labelled as such.",
+    "use --fineTuneSteps with --fineTuneFrom original for them. Before/after: the detector's confident pairs on the same inputs and,\n" +
+    "when the SAE's cfg.json records a hook, splice-in figures (loss recovered, KL, L0, explained variance) on the model. With a\n" +
+    "world, ground-truth absorption before/after is printed, labelled as such.",
   schema: MitigateSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
