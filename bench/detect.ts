@@ -9,6 +9,8 @@
  * Flags (or env SAELAB_BENCH_<FLAG>): --worlds basic,forest  --steps 2000  --n 20000
  *   --presence 0.7 (comma list to compare)  --min-score (detector default)  --backend auto|native|reference  --json
  *   --save DIR (write each trained SAE as DIR/<world>/<sae> and the world as DIR/<world>/world)
+ *   --baseline-repeats 4 (shuffled controls averaged for the null baseline: expected confident pairs by chance,
+ *   the false-discovery estimate beside the measured false positives, and the pairs the control reproduces)
  */
 import { loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import { createWorld, type ToyWorld, type WorldConfigInput } from "../src/toy/world.js";
@@ -18,7 +20,7 @@ import { TrainConfigSchema } from "../src/train/config.js";
 import { trainOnWorld } from "../src/experiments/parallel.js";
 import { evaluateOnWorld } from "../src/experiments/evaluate.js";
 import { sampleBatches } from "../src/metrics/evaluate.js";
-import { detectAbsorption } from "../src/detect/detect.js";
+import { detectWithBaseline } from "../src/detect/baseline.js";
 import { planMitigation, unabsorb } from "../src/detect/mitigate.js";
 import { refitSae } from "../src/detect/refit.js";
 import { validateDetection } from "../src/experiments/detect-validate.js";
@@ -38,6 +40,7 @@ const N = Number(flag("n", "20000"));
 const PRESENCES = flag("presence", "0.7").split(",").map(Number);
 const JSON_OUT = process.argv.includes("--json");
 const MIN_SCORE = flag("min-score", "");
+const BASELINE_REPEATS = Number(flag("baseline-repeats", "4"));
 
 /**
  * A forest: 6 parents (features 0-5, firing 20%) with 3 mutually exclusive children each (6-23, 4%
@@ -92,8 +95,10 @@ for (const name of flag("worlds", "basic,forest").split(",")) {
   const batches = Array.from({ length: Math.ceil(N / 4096) }, (_, i) => sampler.next(Math.min(4096, N - i * 4096)).acts);
   saes.forEach((sae, i) => {
     for (const presence of PRESENCES) {
-      const det = detectAbsorption(sae, batches, { presence, ...(MIN_SCORE ? { minScore: Number(MIN_SCORE) } : {}) }, kernels);
+      const { detection: det, baseline } = detectWithBaseline(sae, batches, { presence, ...(MIN_SCORE ? { minScore: Number(MIN_SCORE) } : {}) }, { seed: 0, repeats: BASELINE_REPEATS }, kernels);
       const v = validateDetection(det, sae, world, evals[i]!, sampleBatches(world.sampler(99), N, 4096));
+      const reproduced = new Set(baseline.pairs.filter((p) => p.reproduced).map((p) => `${p.parent}:${p.absorber}`));
+      const kept = v.pairs.filter((p) => p.confident && !reproduced.has(`${p.parent}:${p.absorber}`));
       const plan = planMitigation(det);
       let after: number | null = null;
       let afterRefit: number | null = null;
@@ -115,6 +120,13 @@ for (const name of flag("worlds", "basic,forest").split(",")) {
         absorbedEdges: v.absorbedEdges.length,
         confident: v.nConfident,
         truePositives: v.truePositives,
+        falsePositives: v.nConfident - v.truePositives,
+        expectedNull: baseline.expectedConfident,
+        fdrEstimate: baseline.fdr,
+        fdrMeasured: v.nConfident > 0 ? (v.nConfident - v.truePositives) / v.nConfident : null,
+        reproduced: reproduced.size,
+        keptConfident: kept.length,
+        keptTruePositives: kept.filter((p) => p.truePositive).length,
         precision: v.precision,
         recall: v.recall,
         hierarchyEdges: v.hierarchy.edges.length,
@@ -127,7 +139,7 @@ for (const name of flag("worlds", "basic,forest").split(",")) {
       rows.push(row);
       if (!JSON_OUT) {
         console.log(
-          `${name.padEnd(7)} ${sae.name.padEnd(12)} pres ${presence}  full ${f(row.fullAbsorption)}  edges>=0.1 ${String(row.absorbedEdges).padStart(2)}  conf ${String(row.confident).padStart(3)}  TP ${String(row.truePositives).padStart(3)}  P ${f(row.precision)}  R ${f(row.recall)}  | hier n ${String(row.hierarchyEdges).padStart(3)} P ${f(row.hierarchyPrecision)} R ${f(row.hierarchyRecall)}  | mitigate ${row.transfers} -> full ${f(after)} refit ${f(afterRefit)}`,
+          `${name.padEnd(7)} ${sae.name.padEnd(12)} pres ${presence}  full ${f(row.fullAbsorption)}  edges>=0.1 ${String(row.absorbedEdges).padStart(2)}  conf ${String(row.confident).padStart(3)}  TP ${String(row.truePositives).padStart(3)}  P ${f(row.precision)}  R ${f(row.recall)}  | hier n ${String(row.hierarchyEdges).padStart(3)} P ${f(row.hierarchyPrecision)} R ${f(row.hierarchyRecall)}  | null ${row.expectedNull.toFixed(2).padStart(6)} FP ${String(row.falsePositives).padStart(3)} FDR est ${f(row.fdrEstimate)} meas ${f(row.fdrMeasured)} | reproduced ${row.reproduced} kept ${row.keptTruePositives}/${row.keptConfident} | mitigate ${row.transfers} -> full ${f(after)} refit ${f(afterRefit)}`,
         );
       }
     }

@@ -105,6 +105,23 @@ describe("saelab detect / mitigate", () => {
     expect(text).toMatch(/Detection: precision 1\.00 \(1\/1 /);
   });
 
+  it("prints the null baseline beside the detection (world and shards), carries it in --json, and --no-baseline skips it", async () => {
+    const text = (await run(["detect", "absorbing", "--world", "world.json", "--n", "6000"])).io.text();
+    expect(text).toMatch(/Null baseline \(1 Gaussian control with the inputs' mean and covariance, seed 7: no sparse features, so no absorption\): 0\.00 confident pairs expected by chance against 1 found; estimated false-discovery rate 0\.00; 0 of the 1 confident pairs are confident in the control too\./);
+    expect(text).toMatch(/\n0\.10 \* +1 +0\.00 +0\.00\n/);
+    expect(text).not.toMatch(/caveat/);
+    expect(text).toMatch(/\nnote: this control counts the pairs chance and the SAE.s geometry produce, not the detector.s systematic errors in superposition/);
+    expect(text).toMatch(/Null baseline against the truth: 0\.00 false discoveries estimated, 0 measured/);
+    const { code, io } = await run(["detect", "absorbing", "--activations", "acts", "--json", "--baselineRepeats", "2"]);
+    expect(code, io.errors()).toBe(0);
+    const out = JSON.parse(io.text()) as { baseline: { control: string; repeats: number; confidentPairs: number; expectedConfident: number; fdr: number; pairs: { parent: number; absorber: number; reproduced: boolean }[] } };
+    expect(out.baseline).toMatchObject({ control: "gaussian", repeats: 2, confidentPairs: 1, expectedConfident: 0, fdr: 0 });
+    expect(out.baseline.pairs).toEqual([expect.objectContaining({ parent: 0, absorber: 1, reproduced: false })]);
+    const off = await run(["detect", "absorbing", "--activations", "acts", "--json", "--no-baseline"]);
+    expect((JSON.parse(off.io.text()) as { baseline: unknown }).baseline).toBeNull();
+    expect((await run(["detect", "absorbing", "--activations", "acts", "--no-baseline"])).io.text()).not.toMatch(/Null baseline/);
+  });
+
   it("writes the mitigated SAE, whose ground-truth absorption is zero, with mitigation.json beside it", async () => {
     const { code, io } = await run(["mitigate", "absorbing", "--world", "world.json", "--n", "6000", "--out", "fixed", "--json"]);
     expect(code, io.errors()).toBe(0);

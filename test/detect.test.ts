@@ -16,35 +16,10 @@ import { choleskySolve, refitSae } from "../src/detect/refit.js";
 import { evaluateSae } from "../src/metrics/evaluate.js";
 import { loadSaelensSae, saveSaelensSae } from "../src/io/saelens.js";
 import type { SaeModel } from "../src/sae/types.js";
-import type { WorldBatch } from "../src/toy/types.js";
 import { kernels } from "./sae-fixtures.js";
 import { handSae } from "./helpers/hand-sae.js";
-import { basis, handBatch, handWorld, repeat } from "./helpers/hand-world.js";
-
-const D = 12;
-const e = (i: number) => basis(D, i);
-const add = (...vs: number[][]) => vs.reduce((a, v) => a.map((x, i) => x + v[i]!));
-const scale = (v: number[], s: number) => v.map((x) => x * s);
-// Feature 0 is the parent of mutually exclusive 1, 2, 3; features 4..7 are independent.
-const world = handWorld({ features: Array.from({ length: 8 }, (_, i) => e(i)), parent: [-1, 0, 0, 0, -1, -1, -1, -1], mutuallyExclusive: [0] });
-// Counts above the detector's minSamples (25), so that its verdicts are not held back for thin data.
-const samples: Record<number, number>[] = [
-  ...repeat([{ 0: 1 }], 60),
-  ...repeat([{ 0: 1, 1: 1 }], 30),
-  ...repeat([{ 0: 1, 2: 1 }], 30),
-  ...repeat([{ 0: 1, 3: 1 }], 30),
-  ...repeat<Record<number, number>>([{ 4: 1 }, { 5: 1 }, { 6: 1 }, { 7: 1 }], 50),
-  ...repeat([{ 0: 1, 4: 1 }], 15),
-];
-const batch: WorldBatch = handBatch(world, samples);
-const batches = [batch.acts];
-
-const clean = handSae({ encoder: Array.from({ length: 8 }, (_, i) => e(i)), decoder: Array.from({ length: 8 }, (_, i) => e(i)) });
-// Latent 0 is the parent, carved out of child 1; latent 1 fires on child 1 and writes parent + child.
-const absorbing = handSae({
-  encoder: [add(e(0), scale(e(1), -1)), e(1), e(2), e(3), e(4), e(5), e(6), e(7)],
-  decoder: [e(0), add(e(0), e(1)), e(2), e(3), e(4), e(5), e(6), e(7)],
-});
+import { handBatch, handWorld, repeat } from "./helpers/hand-world.js";
+import { D, absorbing, add, batch, batches, clean, e, scale, world } from "./helpers/absorbing-hand.js";
 
 function reconstruct(sae: SaeModel, x: Float32Array): Float32Array {
   return sae.decode(sae.encode(x, x.length / sae.dIn));

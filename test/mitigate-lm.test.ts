@@ -1,7 +1,9 @@
 /**
  * `saelab mitigate` on LM activations keeps the source SAE's cfg.json data fields (hook_name,
  * model_name, context_size, prepend_bos...), so `saelab splice` runs on its output with no extra
- * flags: both the refitted un-absorbed SAE (standard) and the tying fine-tune (topk).
+ * flags: both the refitted un-absorbed SAE (standard) and the tying fine-tune (topk). mitigate itself
+ * reports before and after: confident pairs, and splice figures equal to what saelab splice reports
+ * for the original and the saved directory on the same windows.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,6 +49,30 @@ describe.skipIf(!sharedModelFiles())("mitigate then splice on stories260K activa
       expect(await main(["splice", out, "--sequences", "2", "--seqLen", "32"], s), s.errText()).toBe(0);
       expect(s.text()).toMatch(/at blocks\.2\.hook_resid_post/);
       expect(s.text()).toMatch(/loss recovered\s+0\.\d+/);
+    }
+  });
+
+  it("reports confident pairs and splice figures before and after, equal to saelab splice's on the same windows", async () => {
+    const q = io(dir);
+    expect(await main(["mitigate", "std", "--activations", "acts", "--out", "std-m2", "--spliceSequences", "3", "--spliceSeqLen", "40"], q), q.errText()).toBe(0);
+    expect(q.text()).toMatch(/Before and after \(confident pairs: the detector on the same \d+ inputs; splice-in at blocks\.2\.hook_resid_post on 3 sampled windows of 40 tokens/);
+    expect(q.text()).toMatch(/\noriginal +\d+ +0\.\d{4} +\d\.\d{4} +\d+\.\d\d +-?\d\.\d{4}\n/);
+    expect(q.text()).toMatch(/\nsaved \(refit\) +\d+ +-?\d\.\d{4} +\d\.\d{4} +\d+\.\d\d +-?\d\.\d{4}/);
+    const j = io(dir);
+    expect(await main(["mitigate", "std", "--activations", "acts", "--out", "std-m3", "--spliceSequences", "3", "--spliceSeqLen", "40", "--json"], j)).toBe(0);
+    type Row = { name: string; confidentPairs: number; splice: { lossRecovered: number; klSae: number; l0: number; explainedVariance: number } };
+    const ba = (JSON.parse(j.text()) as { beforeAfter: { saes: Row[]; splice: { hook: string; sequences: number } } }).beforeAfter;
+    expect(ba.splice).toMatchObject({ hook: "blocks.2.hook_resid_post", sequences: 3 });
+    expect(ba.saes.map((r) => r.name)).toEqual(["original", "saved (refit)"]);
+    // The confident pairs after are the detector's on the saved directory, read from disk.
+    const d = io(dir);
+    expect(await main(["detect", "std-m3", "--activations", "acts", "--json", "--no-baseline"], d)).toBe(0);
+    expect(ba.saes[1]!.confidentPairs).toBe((JSON.parse(d.text()) as { detection: { summary: { confidentPairs: number } } }).detection.summary.confidentPairs);
+    for (const [row, sae] of [[ba.saes[0]!, "std"], [ba.saes[1]!, "std-m3"]] as const) {
+      const s = io(dir);
+      expect(await main(["splice", sae, "--sequences", "3", "--seqLen", "40", "--json"], s), s.errText()).toBe(0);
+      const want = JSON.parse(s.text()) as Row["splice"];
+      for (const k of ["lossRecovered", "klSae", "l0", "explainedVariance"] as const) expect(row.splice[k], `${sae} ${k}`).toBeCloseTo(want[k], 4);
     }
   });
 });

@@ -4,7 +4,8 @@
  * (the exact transform of src/detect/mitigate.ts) and writes the result as a SAELens directory whose
  * parent encoder columns are refitted (src/detect/refit.ts: SAELens's encoder formula cannot express
  * the exact transform). mitigation.json beside it records the pairs, coefficients and the refit's
- * fidelity. --fineTuneSteps N also writes a tie_loss fine-tune (of the un-absorbed SAE by default). With a world, a
+ * fidelity. --fineTuneSteps N also writes a tie_loss fine-tune (of the un-absorbed SAE by default). It prints the
+ * detector's confident pairs and, with a hook, splice figures before and after (mitigate-compare.ts). With a world, a
  * separately labelled ground-truth table compares absorption before and after.
  */
 import { join, resolve } from "node:path";
@@ -26,6 +27,7 @@ import type { Command } from "./args.js";
 import { resolveSaeDir } from "./sae-source.js";
 import { detectDataShape, loadDetectInputs, runDetection } from "./detect.js";
 import { progressBar } from "./progress.js";
+import { compareBeforeAfter, compareFlags, renderBeforeAfter } from "./mitigate-compare.js";
 
 /** The record written beside the mitigated SAE. */
 export const MITIGATION_FILE = "mitigation.json";
@@ -44,6 +46,7 @@ const MitigateSchema = z
     lr: z.number().positive().default(1e-3).describe("Learning rate of the fine-tune."),
     batchSize: z.number().int().positive().default(1024).describe("Samples per fine-tune step."),
     json: z.boolean().default(false).describe("Print what was done (and, for a world, the ground-truth evaluations) as JSON."),
+    ...compareFlags,
   })
   .strict();
 
@@ -53,12 +56,14 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
   details:
     "The exact transform keeps every reconstruction; the saved SAE refits the parents' encoder columns to it (SAELens's encoder\n" +
     "cannot express it exactly; mitigation.json reports how close the refit is). TopK SAEs cannot be saved un-absorbed (fixed k);\n" +
-    "use --fineTuneSteps with --fineTuneFrom original for them. With a world, ground-truth absorption before/after is printed,\n" +
-    "labelled as such.",
+    "use --fineTuneSteps with --fineTuneFrom original for them. Before/after: the detector's confident pairs on the same inputs and,\n" +
+    "when the SAE's cfg.json records a hook, splice-in figures (loss recovered, KL, L0, explained variance) on the model. With a\n" +
+    "world, ground-truth absorption before/after is printed, labelled as such.",
   schema: MitigateSchema,
   positionals: [{ key: "sae", name: "sae-dir" }],
   async run(opts, io) {
-    const input = loadDetectInputs({ ...opts, sae: await resolveSaeDir(opts.sae, io) }, io);
+    const saeDir = await resolveSaeDir(opts.sae, io);
+    const input = loadDetectInputs({ ...opts, sae: saeDir }, io);
     const { sae, kernels, batches, world } = input;
     const det = runDetection(input, opts, io);
     const plan = planMitigation(det);
@@ -83,6 +88,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       evaluated.push({ name: "exact transform", model: wrapped });
     }
     let fineTuneDir: string | null = null;
+    let tuned: Sae | null = null;
     if (opts.fineTuneSteps > 0) {
       // The fine-tune's stream is drawn with --seed at --batchSize (fineTuneTied trains with both).
       let data;
@@ -95,11 +101,13 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       if (!start) {
         throw new UserError(`there is no saved un-absorbed SAE to fine-tune from (${refused ?? "no confident pairs"}); pass --fineTuneFrom original`);
       }
-      const tuned = fineTuneTied(start, data, { steps: opts.fineTuneSteps, batchSize: opts.batchSize, lr: opts.lr, coefficient: opts.tieCoefficient, seed: opts.seed }, kernels);
+      tuned = fineTuneTied(start, data, { steps: opts.fineTuneSteps, batchSize: opts.batchSize, lr: opts.lr, coefficient: opts.tieCoefficient, seed: opts.seed }, kernels);
       fineTuneDir = resolve(io.cwd, opts.fineTuneOut ?? `${opts.out}-tie-finetuned`);
       saveSaelensSae(fineTuneDir, tuned, { mitigation: { source: resolve(io.cwd, opts.sae), fineTune: { from: opts.fineTuneFrom, steps: opts.fineTuneSteps, lr: opts.lr, tieCoefficient: opts.tieCoefficient }, data: input.label } }, input.metadata);
       evaluated.push({ name: `tie fine-tune of ${opts.fineTuneFrom} (${opts.fineTuneSteps} steps)`, model: tuned });
     }
+    const saved = [...(unabsorbed ? [{ name: "saved (refit)", model: unabsorbed as SaeModel }] : []), ...(tuned ? [{ name: `tie fine-tune of ${opts.fineTuneFrom}`, model: tuned as SaeModel }] : [])];
+    const beforeAfter = await compareBeforeAfter({ dir: resolve(io.cwd, saeDir), confidentPairs: det.summary.confidentPairs }, saved, input, opts, io);
     let report: ReportInput | null = null;
     if (world) {
       const bar = progressBar(io, "ground truth");
@@ -112,7 +120,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
     }
     const wrote = [plan.transfers.length > 0 && fidelity ? out : null, fineTuneDir].filter((d): d is string => d !== null);
     if (opts.json) {
-      io.out(JSON.stringify({ sae: opts.sae, data: input.label, plan, applied: wrapped.transfers, fidelity, wrote, groundTruth: report?.saes.map((s) => ({ name: s.name, absorption: s.evaluation.absorption.summary, reconstruction: s.evaluation.reconstruction, l0: s.evaluation.sparsity.l0 })) ?? null }));
+      io.out(JSON.stringify({ sae: opts.sae, data: input.label, plan, applied: wrapped.transfers, fidelity, wrote, beforeAfter, groundTruth: report?.saes.map((s) => ({ name: s.name, absorption: s.evaluation.absorption.summary, reconstruction: s.evaluation.reconstruction, l0: s.evaluation.sparsity.l0 })) ?? null }));
       return 0;
     }
     const lines = [
@@ -127,6 +135,7 @@ export const mitigateCommand: Command<typeof MitigateSchema> = {
       );
     }
     if (fineTuneDir) lines.push(`Saved the tying fine-tune to ${fineTuneDir}`);
+    lines.push("", renderBeforeAfter(beforeAfter, batches.reduce((s, x) => s + x.length / sae.dIn, 0)));
     if (report) lines.push("", `GROUND TRUTH (the world's true features, ${DEFAULT_EVAL_SAMPLES} samples, seed ${DEFAULT_EVAL_SEED}; not used for the mitigation):`, renderTable(report), "", renderEdgeTable(report));
     io.out(lines.join("\n"));
     return 0;

@@ -7,10 +7,11 @@
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { loadSaelensSae } from "../io/saelens.js";
-import { spliceEvaluate } from "../lm/splice.js";
+import { spliceEvaluate, type SpliceResult } from "../lm/splice.js";
+import type { SaeModel } from "../sae/types.js";
 import { ReconstructionAccumulator } from "../metrics/reconstruction.js";
 import type { Command } from "./args.js";
-import { checkSaeFits, corpusFlags, loadCorpus, loadLm, modelFlags, readSaeCfg } from "./lm-common.js";
+import { checkSaeFits, corpusFlags, loadCorpus, loadLm, modelFlags, readSaeCfg, type LoadedLm } from "./lm-common.js";
 import { saePrependBos } from "../lm/sae-compat.js";
 import { resolveSaeDir } from "./sae-source.js";
 
@@ -35,6 +36,34 @@ export function savedHookName(cfg: Record<string, unknown>, saelab: Record<strin
     if (typeof v === "string" && v.length > 0) return v;
   }
   return undefined;
+}
+
+/** The splice-in figures of one SAE: cross-entropies, loss recovered, KL, and reconstruction and L0 on the same activations. */
+export type SpliceFigures = SpliceResult & { explainedVariance: number; mse: number; l0: number; reconstructedRows: number };
+
+/** Returns the splice-in figures of `sae` at `hook` on token windows `seqs` (BOS rows left out of the reconstruction figures with excludeBos). */
+export function spliceFigures(lm: LoadedLm, sae: SaeModel, hook: string, seqs: readonly Int32Array[], opts: { batch: number; excludeBos: boolean }): SpliceFigures {
+  const bos = lm.tok.bos ?? -1;
+  const D = sae.dIn;
+  const recon = new ReconstructionAccumulator(D);
+  let fired = 0;
+  let rowsSeen = 0;
+  const r = spliceEvaluate(lm.model, sae, seqs, {
+    hook,
+    batchSequences: opts.batch,
+    excludeBos: opts.excludeBos,
+    bos,
+    onReconstruction: (x, latents, xHat, ctx) => {
+      for (let i = 0; i < ctx.rows; i++) {
+        if (opts.excludeBos && ctx.tokens[i] === bos) continue;
+        recon.add(x.subarray(i * D, (i + 1) * D), xHat.subarray(i * D, (i + 1) * D), 1);
+        fired += latents.rowPtr[i + 1]! - latents.rowPtr[i]!;
+        rowsSeen++;
+      }
+    },
+  });
+  const rec = recon.finish();
+  return { ...r, explainedVariance: rec.explainedVariance, mse: rec.mse, l0: rowsSeen > 0 ? fired / rowsSeen : 0, reconstructedRows: rowsSeen };
 }
 
 export const spliceCommand: Command<typeof SpliceSchema> = {
@@ -62,32 +91,13 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
     if (opts.hook && saved && opts.hook !== saved) io.err(`saelab splice: note: the SAE was trained at ${saved}, evaluating it at ${opts.hook}`);
     if (sae.dIn !== model.spec.dModel) throw new UserError(`the SAE in ${dir} reads ${sae.dIn}-dimensional activations but the model's ${hook} has dModel ${model.spec.dModel}`);
     const { seqs, source } = loadCorpus(lm, opts, DEFAULT_SEQUENCES, io, saePrependBos(cfg, `${dir}/cfg.json`));
-    const bos = lm.tok.bos ?? -1;
-    const D = sae.dIn;
-    const recon = new ReconstructionAccumulator(D);
-    let fired = 0;
-    let rowsSeen = 0;
-    const r = spliceEvaluate(model, sae, seqs, {
-      hook,
-      batchSequences: opts.batch,
-      excludeBos: opts.excludeBos,
-      bos,
-      onReconstruction: (x, latents, xHat, ctx) => {
-        for (let i = 0; i < ctx.rows; i++) {
-          if (opts.excludeBos && ctx.tokens[i] === bos) continue;
-          recon.add(x.subarray(i * D, (i + 1) * D), xHat.subarray(i * D, (i + 1) * D), 1);
-          fired += latents.rowPtr[i + 1]! - latents.rowPtr[i]!;
-          rowsSeen++;
-        }
-      },
-    });
-    const rec = recon.finish();
+    const fig = spliceFigures(lm, sae, hook, seqs, { batch: opts.batch, excludeBos: opts.excludeBos });
+    const r = fig;
+    const rec = fig;
+    const rowsSeen = fig.reconstructedRows;
     const result = {
       sae: dir, hook, processing: lm.processing, sequences: seqs.length, seqLen: opts.seqLen, corpus: source,
-      predictions: r.predictions, positions: r.positions,
-      ceClean: r.ceClean, ceSae: r.ceSae, ceZero: r.ceZero, lossRecovered: r.lossRecovered,
-      klSae: r.klSae, klZero: r.klZero, klScore: r.klScore,
-      explainedVariance: rec.explainedVariance, mse: rec.mse, l0: rowsSeen > 0 ? fired / rowsSeen : 0, reconstructedRows: rowsSeen,
+      ...fig,
     };
     if (opts.json) {
       io.out(JSON.stringify(result));

@@ -43,8 +43,8 @@ export function collectStats(
   o: DetectOptions,
   kernels: Kernels,
   onProgress?: (done: number, total: number) => void,
+  latents: readonly SparseRows[] = encodeBatches(sae, batches),
 ): { stats: DetectionStats; rows: DecoderRows } {
-  const latents = encodeBatches(sae, batches);
   const rows = decoderRows(sae);
   const nb = decoderNeighbors(rows, o.minDecoderCos, o.maxNeighbors, kernels);
   const stats = new DetectionStats(sae, rows, nb, o, kernels);
@@ -70,11 +70,21 @@ export function detectAbsorption(
   kernels: Kernels = referenceKernels(),
   onProgress?: (done: number, total: number) => void,
 ): Detection {
-  const o = parseConfig(DetectOptionsSchema, options, "detection options");
-  const { stats, rows } = collectStats(sae, batches, o, kernels, onProgress);
+  return detectFromLatents(sae, batches, encodeBatches(sae, batches), parseConfig(DetectOptionsSchema, options, "detection options"), kernels, onProgress).detection;
+}
+
+/** Returns the detection of `sae` on `batches` whose latents are given ([rows, dSae] per batch), with the statistics it rests on. */
+export function detectFromLatents(
+  sae: SaeModel,
+  batches: ActivationBatches,
+  latentsOf: readonly SparseRows[],
+  o: DetectOptions,
+  kernels: Kernels,
+  onProgress?: (done: number, total: number) => void,
+): { detection: Detection; stats: DetectionStats; rows: DecoderRows } {
+  const { stats, rows } = collectStats(sae, batches, o, kernels, onProgress, latentsOf);
   const enc = sae.encoderWeights();
-  const all = markSiblings(scorePairs(stats, rows, enc, o), rows, o);
-  const pairs = orient(all).slice(0, o.maxPairs);
+  const pairs = rankPairs(stats, rows, enc, o).slice(0, o.maxPairs);
   const latents = latentHoles(stats, o);
   const hierarchy = inferHierarchy(stats, rows, pairs, o);
   const parentsOfConfident = [...new Set(pairs.filter((p) => p.confident).map((p) => p.parent))];
@@ -96,7 +106,17 @@ export function detectAbsorption(
     },
     notes: detectionNotes(pairs, stats, o),
   };
-  return DetectionSchema.parse(result);
+  return { detection: DetectionSchema.parse(result), stats, rows };
+}
+
+/** Returns every scored pair once, in its kept orientation, highest score first (confidence judged at `o.minScore`). */
+export function rankPairs(stats: DetectionStats, rows: DecoderRows, enc: Float32Array, o: DetectOptions): AbsorptionPair[] {
+  return orient(scoredPairs(stats, rows, enc, o));
+}
+
+/** Returns every ordered candidate pair, both orientations, scored and with siblings marked. */
+export function scoredPairs(stats: DetectionStats, rows: DecoderRows, enc: Float32Array, o: DetectOptions): AbsorptionPair[] {
+  return markSiblings(scorePairs(stats, rows, enc, o), rows, o);
 }
 
 function scorePairs(stats: DetectionStats, rows: DecoderRows, enc: Float32Array, o: DetectOptions): AbsorptionPair[] {
