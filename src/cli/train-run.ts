@@ -17,7 +17,7 @@ import { runTraining } from "../train/run.js";
 import { worldStream, type TrainingStream } from "../train/stream.js";
 import { runDirectory } from "../experiments/run-dir.js";
 import { describeFields, type CliIO } from "./args.js";
-import { createProgressBar } from "./progress.js";
+import { createProgressBar, createProgressLines } from "./progress.js";
 
 export { CHECKPOINT_FILE, LOG_FILE } from "../experiments/run-dir.js";
 
@@ -103,19 +103,15 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
       onStart(trainer, resumed) {
         if (resumed) io.err(`saelab train: resuming at step ${trainer.step} of ${trainCfg.steps}`);
         const startStep = trainer.step;
-        bar = createProgressBar({
-          total: trainCfg.steps,
-          label: "train",
-          isTTY: io.isTTY,
-          write: (t) => process.stderr.write(t),
-          columns: process.stderr.columns,
-          unit: "tok",
-          rateOf: (done) => (done - startStep) * trainCfg.batchSize,
-        });
+        const common = { total: trainCfg.steps, label: "train", unit: "tok", rateOf: (done: number) => (done - startStep) * trainCfg.batchSize };
+        // On a terminal a redrawn bar; in a log (stderr not a TTY) about ten plain lines.
+        bar = io.isTTY
+          ? createProgressBar({ ...common, isTTY: true, write: (t) => process.stderr.write(t), columns: process.stderr.columns })
+          : createProgressLines({ ...common, every: Math.max(1, Math.ceil(trainCfg.steps / 10)), writeLine: (t) => io.err(t) });
       },
       onStep(t) {
         const s = t.stats()[0]!;
-        bar?.update(t.step, { mse: s.losses.mse ?? NaN, L0: s.l0, dead: s.dead, ...(t.runs.length > 1 ? { saes: t.runs.length } : {}) });
+        bar?.update(t.step, { mse: s.losses.mse ?? NaN, EV: s.explainedVariance ?? NaN, L0: s.l0, dead: s.dead, ...(t.runs.length > 1 ? { saes: t.runs.length } : {}) });
       },
     });
   } finally {
@@ -127,11 +123,14 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
     return 0;
   }
   const multi = trainer.runs.length > 1;
-  const rows = trainer.stats().map((s) => `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
+  const rows = trainer.stats().map((s) =>
+    `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), ` +
+    `explained variance ${s.explainedVariance !== undefined ? s.explainedVariance.toFixed(3) : "n/a"}, L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
   io.out(
     [
       `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${backendLabel(kernels)} backend)`,
       ...rows,
+      "  (last step's batch, before its update; mse is ||x - x_hat||^2 summed over the input's dimensions and averaged over the batch, SAELens's training MSE; saelab splice reports MSE per element)",
       `saved to ${out}`,
     ].join("\n"),
   );
