@@ -35,6 +35,9 @@ export function worldInput(world: World): TrainInput {
   return { stream: worldStream(world), description: { world: world.config } };
 }
 
+/** Steps `saelab train` runs when --steps is not given (the README's toy-world examples). */
+export const DEFAULT_TRAIN_STEPS = 2000;
+
 /** Flags of `saelab train` other than the data source's (the training config's keys plus these). */
 export const trainFlagsShape = {
   sae: z.string().describe("SAE config JSON file: one config object, or an array of them (each with a distinct name) trained on the same data."),
@@ -42,6 +45,7 @@ export const trainFlagsShape = {
   resume: z.boolean().default(false).describe("Continue from <out>/checkpoint.safetensors (same settings required); ends with the same weights as an uninterrupted run."),
   backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
   ...TrainConfigSchema.shape,
+  steps: TrainConfigSchema.shape.steps.default(DEFAULT_TRAIN_STEPS).describe("Number of optimizer steps."),
 } as const;
 
 /** Parsed `saelab train` flags (without the data source's). */
