@@ -171,11 +171,15 @@ describe("saelab splice with hand-built SAEs on the tiny model", () => {
     expect(num("CE with SAE")).toBe(num("CE zero-ablated"));
     expect(num("CE clean")).not.toBe(num("CE zero-ablated"));
     expect(num("explained variance")).toBeLessThan(0.01);
+    // MSE says its unit: per element, beside the sum over dimensions (train's unit).
+    const [, perElement, summed] = /MSE per element ([\d.e+-]+) \(summed over dimensions ([\d.e+-]+)\)/.exec(text)!;
     const js = capture(f.dir);
     await main(["splice", "zero", ...m, ...corpus, "--hook", hook, "--json"], js);
     const r = JSON.parse(js.stdout.join(""));
     expect(r.klSae).toBe(r.klZero);
     expect(r.klScore).toBe(0);
+    expect(Number(perElement) / r.mse).toBeCloseTo(1, 3);
+    expect(Number(summed) / Number(perElement)).toBeCloseTo(16, 2);
   });
 
   it("asks for --hook when the SAE records none, and rejects a width mismatch", async () => {

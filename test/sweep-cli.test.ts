@@ -4,13 +4,16 @@
  * the stored cells, a partial directory's report, and the errors a user can make. The default
  * preset runs in full behind SAELAB_SLOW.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import type { CellResult } from "../src/experiments/sweep-results.js";
+import { saveWorld } from "../src/io/world.js";
+import { getPreset } from "../src/toy/presets.js";
+import { createWorld } from "../src/toy/world.js";
 
 function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[]; text(): string; errText(): string } {
   const stdout: string[] = [];
@@ -95,6 +98,38 @@ describe("saelab sweep (tiny spec)", () => {
     const e = capture(dir);
     expect(await main(["sweep", "spec2.json", "--out", "run"], e)).toBe(1);
     expect(e.errText()).toMatch(/holds results of a different sweep spec \(they differ at spec.seeds\[0\]\)/);
+  });
+
+  it("a spec's world may be a world config .json or a saved world directory, relative to the spec file; the numbers equal the preset's", async () => {
+    const preset = getPreset("absorption-basic");
+    mkdirSync(join(dir, "worlds"), { recursive: true });
+    mkdirSync(join(dir, "specs"), { recursive: true });
+    writeFileSync(join(dir, "worlds", "ab.json"), JSON.stringify(preset));
+    saveWorld(join(dir, "worlds", "ab-dir"), createWorld(preset));
+    const metrics = (out: string) =>
+      readdirSync(join(dir, out, "cells")).sort().map((f) => (JSON.parse(readFileSync(join(dir, out, "cells", f), "utf8")) as CellResult).saes.map((x) => x.metrics));
+    for (const [world, out] of [["../worlds/ab.json", "run-file"], ["../worlds/ab-dir", "run-dir"]] as const) {
+      writeFileSync(join(dir, "specs", "spec.json"), JSON.stringify({ ...TINY, world }));
+      const io = capture(dir);
+      expect(await main(["sweep", "specs/spec.json", "--out", out, "--workers", "1"], io)).toBe(0);
+    }
+    // "run" (the preset) keeps only cell 0001 after the report test removed 0000.
+    expect(metrics("run-file")).toEqual(metrics("run-dir"));
+    expect(metrics("run-file")[1]).toEqual(metrics("run")[0]);
+    writeFileSync(join(dir, "specs", "missing.json"), JSON.stringify({ ...TINY, world: "../worlds/nope.json" }));
+    const e = capture(dir);
+    expect(await main(["sweep", "specs/missing.json", "--out", "x"], e)).toBe(1);
+    expect(e.errText()).toMatch(/missing\.json: world "\.\.\/worlds\/nope\.json": no such file or directory .*worlds\/nope\.json \(a world config \.json or a saved world directory, relative to the spec file\)/);
+  });
+
+  it("adding seeds to a finished sweep extends it: only the new seed's cells run", async () => {
+    // run-dir is the finished sweep of specs/spec.json (world ../worlds/ab-dir, seed 1) from the test above.
+    writeFileSync(join(dir, "specs", "spec3.json"), JSON.stringify({ ...TINY, world: "../worlds/ab-dir", seeds: [1, 4] }));
+    const ext = capture(dir);
+    expect(await main(["sweep", "specs/spec3.json", "--out", "run-dir", "--workers", "1"], ext)).toBe(0);
+    expect(ext.errText()).toMatch(/extending the stored sweep with seed 4; its finished cells are kept/);
+    expect(ext.errText()).toMatch(/ran 2 cells, skipped 2 already in run-dir/);
+    expect(readdirSync(join(dir, "run-dir", "cells"))).toHaveLength(4);
   });
 
   it("names the problem for bad input", async () => {

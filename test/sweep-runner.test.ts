@@ -4,7 +4,7 @@
  * uninterrupted run; a directory of another spec, or one that is not a sweep's, is refused; an
  * unreadable cell file is run again.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +103,25 @@ describe("sweep runner", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(manifest));
     await expect(runSweep({ plan: plan(), out: dir, kernels, workers: 1 })).rejects.toThrow(/they differ at baseWorld.biasNorm/);
+  });
+
+  it("a spec that only adds seeds extends a finished directory: only the new cells run, and every number equals a fresh run's", async () => {
+    const dir = join(root, "extended");
+    cpSync(join(root, "full"), dir, { recursive: true });
+    // The new seed comes first, so the kept cells move to new indices.
+    const wider = plan({ seeds: [3, 1] });
+    const events: SweepEvent[] = [];
+    const run = await runSweep({ plan: wider, out: dir, kernels, workers: 1, onEvent: (e) => events.push(e) });
+    expect([run.ran, run.skipped]).toEqual([2, 2]);
+    expect(events.find((e) => e.type === "start")).toMatchObject({ addedSeeds: [3], finished: 2 });
+    expect(events.filter((e) => e.type === "cell").map((e) => (e as { cell: { seed: number } }).cell.seed)).toEqual([3, 3]);
+    expect(readdirSync(join(dir, "cells")).sort()).toEqual(wider.cells.map((c) => `${c.id}.json`).sort());
+    const fresh = await runSweep({ plan: wider, out: join(root, "fresh-wider"), kernels, workers: 1 });
+    expect(run.results.map(numbers)).toEqual(fresh.results.map(numbers));
+    const loaded = loadSweepResults(dir);
+    expect([loaded.results.length, loaded.missing]).toEqual([4, []]);
+    // Dropping a seed is still another spec.
+    await expect(runSweep({ plan: plan({ seeds: [3] }), out: dir, kernels, workers: 1 })).rejects.toThrow(/holds results of a different sweep spec/);
   });
 
   it("refuses a non-empty directory that is not a sweep's", async () => {

@@ -15,6 +15,9 @@ import type { World } from "../src/toy/types.js";
 import { z } from "zod";
 import { kernels } from "./sae-fixtures.js";
 import { main } from "../src/cli/main.js";
+import { SaeConfigSchema } from "../src/sae/registry.js";
+import { TrainConfigSchema } from "../src/train/config.js";
+import { createTrainer } from "../src/train/trainer.js";
 
 const D = 10;
 
@@ -191,6 +194,56 @@ describe("saelab train on a preset world (the registered command)", () => {
     const bad = io(dir);
     expect(await main(["train", "--sae", "sae.json", "--steps", "4", "--out", "r2"], bad)).toBe(1);
     expect(bad.stderr.join("\n")).toMatch(/no world given/);
+  });
+});
+
+describe("saelab train output", () => {
+  it("--steps defaults to 2000; off a terminal it prints ten plain progress lines; the result names explained variance and the MSE's unit", async () => {
+    const dir = setup({ architecture: "standard", dSae: 8, l1Coefficient: 0.01 });
+    const c = io(dir);
+    expect(await runTrain(flags(["--sae", "sae.json", "--out", "run", "--batchSize", "16"]), c, source())).toBe(0);
+    const lines = c.stderr.filter((l) => l.startsWith("train "));
+    expect(lines.map((l) => Number(/^train (\d+)\/2000 \(\d+%\) \| /.exec(l)![1]))).toEqual([200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000]);
+    for (const l of lines) expect(l).toMatch(/\| mse [\d.e+-]+ {2}EV -?[\d.e+-]+ {2}L0 [\d.]+ {2}dead \d+$/);
+    expect(lines.some((l) => l.includes("\r") || l.includes("\u001b") || l.includes("#"))).toBe(false);
+    const text = c.stdout.join("\n");
+    expect(text).toMatch(/trained 1 SAE for 2000 steps/);
+    // The printed explained variance is the last step event's, i.e. 1 - mse / (batch variance).
+    const log = readFileSync(join(dir, "run", "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const last = log.filter((e) => e.type === "step").at(-1).saes[0];
+    expect(Number(/explained variance (-?[\d.]+)/.exec(text)![1])).toBeCloseTo(last.explainedVariance, 3);
+    expect(text).toMatch(/mse is \|\|x - x_hat\|\|\^2 summed over the input's dimensions and averaged over the batch/);
+  });
+
+  it("a step's explained variance is 1 - E||x - x_hat||^2 / E||x - mean x||^2 of its batch, with the weights before the update", () => {
+    const cfg = TrainConfigSchema.parse({ steps: 3, batchSize: 32, seed: 5 });
+    const trainer = createTrainer(kernels, [SaeConfigSchema.parse({ architecture: "topk", dSae: 12, k: 3 })], cfg, D);
+    const sampler = toyWorld().sampler(9);
+    trainer.trainStep(sampler.next(32).acts);
+    const x = sampler.next(32).acts;
+    const sae = trainer.runs[0]!.sae;
+    const xHat = sae.decode(sae.encode(x, 32)).slice();
+    let resid = 0;
+    let total = 0;
+    for (let j = 0; j < D; j++) {
+      let mean = 0;
+      for (let r = 0; r < 32; r++) mean += x[r * D + j]! / 32;
+      for (let r = 0; r < 32; r++) {
+        resid += (x[r * D + j]! - xHat[r * D + j]!) ** 2;
+        total += (x[r * D + j]! - mean) ** 2;
+      }
+    }
+    trainer.trainStep(x);
+    expect(trainer.stats()[0]!.explainedVariance).toBeCloseTo(1 - resid / total, 4);
+  });
+
+  it("--help says why the defaults (SAELens's lr 3e-4 and l1Coefficient 1) differ from the examples'", async () => {
+    const c = io("/");
+    expect(await main(["train", "--help"], c)).toBe(0);
+    const h = c.stdout.join("\n");
+    expect(h).toMatch(/--steps <n> +Number of optimizer steps\. \[default: 2000\]/);
+    expect(h).toMatch(/--lr <n> +.*\[default: 0\.0003\]/);
+    expect(h).toMatch(/lr 3e-4 and l1Coefficient 1 are SAELens's defaults/);
   });
 });
 

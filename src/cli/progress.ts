@@ -63,7 +63,39 @@ export function createProgressBar(opts: ProgressOptions): ProgressBar {
   };
 }
 
-/** Returns the text of one progress line (without control characters). */
+/**
+ * Returns progress reporting for a log rather than a terminal (stderr not a TTY): one plain line, no
+ * bar and no control characters, each time `done` reaches a multiple of `every`, and the final state
+ * at finish unless that was just written.
+ */
+export function createProgressLines(opts: Omit<ProgressOptions, "isTTY" | "write" | "minIntervalMs"> & { every: number; writeLine: (text: string) => void }): ProgressBar {
+  const now = opts.now ?? (() => performance.now());
+  const start = now();
+  let done = 0;
+  let fields: Readonly<Record<string, string | number>> = {};
+  let lastWritten = -1;
+  let nextAt = -1;
+  const write = (): void => {
+    lastWritten = done;
+    opts.writeLine(renderProgressLine({ ...opts, done, elapsed: (now() - start) / 1000, fields, plain: true }));
+  };
+  return {
+    update(d, f) {
+      if (nextAt < 0) nextAt = (Math.floor(d / opts.every) + 1) * opts.every;
+      done = d;
+      if (f) fields = f;
+      if (d >= nextAt) {
+        nextAt = (Math.floor(d / opts.every) + 1) * opts.every;
+        write();
+      }
+    },
+    finish() {
+      if (lastWritten !== done) write();
+    },
+  };
+}
+
+/** Returns the text of one progress line (without control characters); `plain` leaves out the bar: "train 40/100 (40%) | ...". */
 export function renderProgressLine(o: {
   total: number;
   done: number;
@@ -74,11 +106,17 @@ export function renderProgressLine(o: {
   fields?: Readonly<Record<string, string | number>>;
   columns?: number;
   barWidth?: number;
+  plain?: boolean;
 }): string {
   const frac = o.total > 0 ? Math.min(1, Math.max(0, o.done / o.total)) : 0;
   const w = o.barWidth ?? 20;
   const filled = Math.round(frac * w);
-  const parts = [`${o.label ? `${o.label} ` : ""}[${"#".repeat(filled)}${"-".repeat(w - filled)}] ${Math.floor(frac * 100)}% ${o.done}/${o.total}`];
+  const pct = Math.floor(frac * 100);
+  const parts = [
+    o.plain
+      ? `${o.label ? `${o.label} ` : ""}${o.done}/${o.total} (${pct}%)`
+      : `${o.label ? `${o.label} ` : ""}[${"#".repeat(filled)}${"-".repeat(w - filled)}] ${pct}% ${o.done}/${o.total}`,
+  ];
   if (o.elapsed > 0 && o.done > 0) {
     const qty = o.rateOf ? o.rateOf(o.done) : o.done;
     parts.push(`${formatCount(qty / o.elapsed)} ${o.unit ?? "it"}/s`);

@@ -112,7 +112,7 @@ export const spliceCommand: Command<typeof SpliceSchema> = {
         `  CE zero-ablated    ${f(r.ceZero)}`,
         `  loss recovered     ${f(r.lossRecovered)}   (CE_zero - CE_sae) / (CE_zero - CE_clean)`,
         `  KL(clean || SAE)   ${f(r.klSae)}   KL(clean || zero) ${f(r.klZero)}   KL score ${f(r.klScore)}`,
-        `  explained variance ${f(rec.explainedVariance)}   MSE ${rec.mse.toPrecision(4)}   L0 ${result.l0.toFixed(2)} (over ${rowsSeen} rows${opts.excludeBos ? ", BOS excluded" : ""})`,
+        `  explained variance ${f(rec.explainedVariance)}   MSE per element ${rec.mse.toPrecision(4)} (summed over dimensions ${rec.mseSumOverDims.toPrecision(4)})   L0 ${result.l0.toFixed(2)} (over ${rowsSeen} rows${opts.excludeBos ? ", BOS excluded" : ""})`,
       ].join("\n"),
     );
     return 0;

@@ -23,6 +23,7 @@ import { shownPath } from "./paths.js";
 import { createProgressBar } from "./progress.js";
 import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
+import { inlineSpecWorld } from "./world-source.js";
 
 /** The report file a sweep writes into its results directory. */
 export const SWEEP_REPORT_FILE = "report.html";
@@ -53,7 +54,7 @@ const SweepReportSchema = z
 
 /** Returns the plan of the sweep spec file at `path`; a spec that plans an invalid cell is an error naming the file. */
 export function planSweepFile(path: string): SweepPlan {
-  const spec = parseSweepSpec(readJsonFile(path), path);
+  const spec = parseSweepSpec(inlineSpecWorld(readJsonFile(path), path), path);
   try {
     return planSweep(spec);
   } catch (e) {
@@ -137,6 +138,7 @@ function progressHandler(io: CliIO, plan: SweepPlan): (e: SweepEvent) => void {
   return (e) => {
     if (e.type === "start") {
       toRun = e.cells - e.finished;
+      if (e.addedSeeds.length > 0) io.err(`saelab sweep: extending the stored sweep with seed${e.addedSeeds.length === 1 ? "" : "s"} ${e.addedSeeds.join(", ")}; its finished cells are kept`);
       if (e.finished > 0) io.err(`saelab sweep: resuming, ${e.finished} of ${e.cells} cells already finished`);
       bar = createProgressBar({ total: toRun * steps, label: "sweep", isTTY: io.isTTY, write: (t) => process.stderr.write(t), columns: process.stderr.columns, unit: "SAE-steps", rateOf: (d) => d * e.saesPerCell });
     } else if (e.type === "redo") {

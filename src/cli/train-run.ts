@@ -17,7 +17,7 @@ import { runTraining } from "../train/run.js";
 import { worldStream, type TrainingStream } from "../train/stream.js";
 import { runDirectory } from "../experiments/run-dir.js";
 import { describeFields, type CliIO } from "./args.js";
-import { createProgressBar } from "./progress.js";
+import { createProgressBar, createProgressLines } from "./progress.js";
 
 export { CHECKPOINT_FILE, LOG_FILE } from "../experiments/run-dir.js";
 
@@ -35,6 +35,9 @@ export function worldInput(world: World): TrainInput {
   return { stream: worldStream(world), description: { world: world.config } };
 }
 
+/** Steps `saelab train` runs when --steps is not given (the README's toy-world examples). */
+export const DEFAULT_TRAIN_STEPS = 2000;
+
 /** Flags of `saelab train` other than the data source's (the training config's keys plus these). */
 export const trainFlagsShape = {
   sae: z.string().describe("SAE config JSON file: one config object, or an array of them (each with a distinct name) trained on the same data."),
@@ -42,6 +45,7 @@ export const trainFlagsShape = {
   resume: z.boolean().default(false).describe("Continue from <out>/checkpoint.safetensors (same settings required); ends with the same weights as an uninterrupted run."),
   backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
   ...TrainConfigSchema.shape,
+  steps: TrainConfigSchema.shape.steps.default(DEFAULT_TRAIN_STEPS).describe("Number of optimizer steps."),
 } as const;
 
 /** Parsed `saelab train` flags (without the data source's). */
@@ -103,19 +107,15 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
       onStart(trainer, resumed) {
         if (resumed) io.err(`saelab train: resuming at step ${trainer.step} of ${trainCfg.steps}`);
         const startStep = trainer.step;
-        bar = createProgressBar({
-          total: trainCfg.steps,
-          label: "train",
-          isTTY: io.isTTY,
-          write: (t) => process.stderr.write(t),
-          columns: process.stderr.columns,
-          unit: "tok",
-          rateOf: (done) => (done - startStep) * trainCfg.batchSize,
-        });
+        const common = { total: trainCfg.steps, label: "train", unit: "tok", rateOf: (done: number) => (done - startStep) * trainCfg.batchSize };
+        // On a terminal a redrawn bar; in a log (stderr not a TTY) about ten plain lines.
+        bar = io.isTTY
+          ? createProgressBar({ ...common, isTTY: true, write: (t) => process.stderr.write(t), columns: process.stderr.columns })
+          : createProgressLines({ ...common, every: Math.max(1, Math.ceil(trainCfg.steps / 10)), writeLine: (t) => io.err(t) });
       },
       onStep(t) {
         const s = t.stats()[0]!;
-        bar?.update(t.step, { mse: s.losses.mse ?? NaN, L0: s.l0, dead: s.dead, ...(t.runs.length > 1 ? { saes: t.runs.length } : {}) });
+        bar?.update(t.step, { mse: s.losses.mse ?? NaN, EV: s.explainedVariance ?? NaN, L0: s.l0, dead: s.dead, ...(t.runs.length > 1 ? { saes: t.runs.length } : {}) });
       },
     });
   } finally {
@@ -127,11 +127,14 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
     return 0;
   }
   const multi = trainer.runs.length > 1;
-  const rows = trainer.stats().map((s) => `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
+  const rows = trainer.stats().map((s) =>
+    `  ${s.name}: loss ${s.loss.toPrecision(4)} (${Object.entries(s.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ")}), ` +
+    `explained variance ${s.explainedVariance !== undefined ? s.explainedVariance.toFixed(3) : "n/a"}, L0 ${s.l0.toFixed(1)}, dead ${s.dead}`);
   io.out(
     [
       `trained ${trainer.runs.length} SAE${multi ? "s" : ""} for ${summary.steps} steps (${summary.tokens} tokens this session, ${(summary.tokens / Math.max(summary.seconds, 1e-9)).toFixed(0)} tokens/s on the ${backendLabel(kernels)} backend)`,
       ...rows,
+      "  (last step's batch, before its update; mse is ||x - x_hat||^2 summed over the input's dimensions and averaged over the batch, SAELens's training MSE; saelab splice reports MSE per element)",
       `saved to ${out}`,
     ].join("\n"),
   );

@@ -35,7 +35,13 @@ export const trainCommand: Command<typeof TrainSchema> = {
     "world.sampler(mixSeed(seed, s)); on activation shards (--activations DIR, from `saelab activations`), batches are\n" +
     "drawn shuffled with --seed, cycling over the shards (reshuffled each pass) for as many steps as asked. Either way\n" +
     "--resume ends with the weights of an uninterrupted run. A NaN or Inf loss stops the run and keeps the last good\n" +
-    "checkpoint. Events go to <out>/train_log.jsonl; a progress bar shows on a terminal.\n\n" +
+    "checkpoint. Events go to <out>/train_log.jsonl; a progress bar shows on a terminal, ten plain lines otherwise.\n" +
+    "The result gives each SAE's losses (mse: ||x - x_hat||^2 summed over dimensions, averaged over the batch, as SAELens\n" +
+    "trains; saelab splice reports MSE per element) and the explained variance of the last batch.\n\n" +
+    "Defaults: lr 3e-4 and l1Coefficient 1 are SAELens's defaults, kept so a SAELens config trains the same. The README's\n" +
+    "toy examples set l1Coefficient 0.3: on absorption-basic (dSae 64, 2000 steps of 1024) L1 1 leaves explained variance\n" +
+    "0.70 (L0 0.6-1.6), L1 0.3 reaches 0.97-0.98 (L0 3-5); lr 3e-3 (the demo's, used in the examples) and 3e-4 end within\n" +
+    "0.004 of each other there, so the default stays SAELens's.\n\n" +
     saeConfigHelp(),
   schema: TrainSchema,
   async run(opts, io) {

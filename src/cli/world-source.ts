@@ -3,11 +3,11 @@
  * `--preset NAME`, exactly one of them. Commands merge WorldSourceSchema into their own flag schema
  * (`WorldSourceSchema.extend({...}).strict()`) and call loadWorldSource with the parsed flags.
  */
-import { statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfig, UserError } from "../errors.js";
-import { loadWorld, readJsonFile } from "../io/world.js";
+import { loadWorld, readJsonFile, WORLD_CONFIG_FILE } from "../io/world.js";
 import { getPreset, presetNames } from "../toy/presets.js";
 import { createWorld, WorldConfigSchema, type CreateWorldOptions, type ToyWorld } from "../toy/world.js";
 
@@ -47,4 +47,24 @@ export function loadWorldSource(opts: { world?: string | undefined; preset?: str
   }
   if (isDir) return loadWorld(path, options);
   return createWorld(parseConfig(WorldConfigSchema, readJsonFile(path), path), options);
+}
+
+/**
+ * Returns a sweep spec (parsed JSON) whose `world` names a world config .json file or a saved world
+ * directory (relative to the spec file at `specPath`) with that world's config inlined; a preset name,
+ * an inline config or anything else is returned unchanged for the spec schema to judge.
+ */
+export function inlineSpecWorld(raw: unknown, specPath: string): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const world = (raw as Record<string, unknown>).world;
+  if (typeof world !== "string" || (presetNames() as string[]).includes(world)) return raw;
+  const path = resolve(dirname(specPath), world);
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) {
+    if (!/[/\\]|\.json$/i.test(world)) return raw;
+    throw new UserError(`${specPath}: world "${world}": no such file or directory ${path} (a world config .json or a saved world directory, relative to the spec file)`);
+  }
+  const configPath = stat.isDirectory() ? join(path, WORLD_CONFIG_FILE) : path;
+  if (stat.isDirectory() && !existsSync(configPath)) throw new UserError(`${specPath}: world "${world}": ${path} is not a saved world directory (no ${WORLD_CONFIG_FILE})`);
+  return { ...(raw as Record<string, unknown>), world: parseConfig(WorldConfigSchema, readJsonFile(configPath), configPath) };
 }

@@ -60,7 +60,7 @@ export const SweepSpecSchema = z
     description: z.string().optional().describe("Free text shown in the report."),
     world: z
       .union([z.string().min(1), z.record(z.string(), z.unknown())])
-      .describe(`The base world: a preset name (${presetNames().join(", ")}) or an inline world config object.`),
+      .describe(`The base world: a preset name (${presetNames().join(", ")}), an inline world config object, or (in a spec file) a path to a world config .json or a saved world directory, relative to the spec file.`),
     axes: SweepAxesSchema,
     saes: z
       .array(z.record(z.string(), z.unknown()))
@@ -86,7 +86,7 @@ type Issue = (path: (string | number)[], message: string) => void;
 
 function checkWorld(world: SweepSpec["world"], issue: Issue): void {
   if (typeof world === "string") {
-    if (!(presetNames() as string[]).includes(world)) issue(["world"], `unknown world preset "${world}"; the presets are ${presetNames().join(", ")} (or give an inline world config object)`);
+    if (!(presetNames() as string[]).includes(world)) issue(["world"], `unknown world preset "${world}"; the presets are ${presetNames().join(", ")} (or give an inline world config object, or a path to a world config .json or saved world directory)`);
     return;
   }
   const r = WorldConfigSchema.safeParse(world);

@@ -1,7 +1,8 @@
 /**
  * The sweep runner: trains and evaluates every cell of a plan and stores one JSON per cell in a
  * results directory, atomically, beside a manifest of the spec. Re-running with the same spec skips
- * finished cells; a directory holding another spec's results is refused. A cell's SAEs train on
+ * finished cells, and a spec that only adds seeds extends the directory (sweep-extend.ts); a
+ * directory holding another spec's results is refused. A cell's SAEs train on
  * one stream (step s: `world.sampler(mixSeed(seed, s))`, as `saelab train` draws it) from one
  * initialisation seed, split over worker threads without changing a bit, then are evaluated on one
  * evaluation stream; so the same spec gives the same numbers whatever the worker count or the
@@ -23,6 +24,7 @@ import { describeValues, planSweep, saesPerCell, type SweepCell, type SweepPlan 
 import { WorldStatsAccumulator } from "./sweep-measure.js";
 import { CELL_FORMAT, CellResultSchema, ManifestSchema, SWEEP_FORMAT, sweepMetrics, type CellResult, type Manifest } from "./sweep-results.js";
 import { canonicalJson } from "../json.js";
+import { addedSeeds, extendResults } from "./sweep-extend.js";
 import { parseSweepSpec, sweepTrainConfig } from "./sweep-spec.js";
 
 /** The manifest's file name. */
@@ -73,12 +75,20 @@ export function readManifest(dir: string): Manifest | null {
   return r.data;
 }
 
-/** Prepares `dir` for `plan`: writes the manifest, or checks that an existing one is the same spec. */
-export function openResultsDir(dir: string, plan: SweepPlan): void {
+/**
+ * Prepares `dir` for `plan`: writes the manifest, or checks that an existing one is the same spec;
+ * returns the seeds `plan` adds when it extends the stored spec with more seeds (else []).
+ */
+export function openResultsDir(dir: string, plan: SweepPlan): number[] {
   const old = readManifest(dir);
   if (old) {
-    if (old.specHash === plan.hash) return;
+    if (old.specHash === plan.hash) return [];
     const now = manifestOf(plan);
+    const added = addedSeeds(old, now);
+    if (added) {
+      extendResults(old, plan, (c) => cellPath(dir, c), join(dir, MANIFEST_FILE), `${JSON.stringify(now, null, 1)}\n`);
+      return added;
+    }
     const where = firstDifference({ spec: old.spec, baseWorld: old.baseWorld }, { spec: now.spec, baseWorld: now.baseWorld });
     throw new UserError(
       `${dir} holds results of a different sweep spec (they differ at ${where}); resuming would mix results. ` +
@@ -89,6 +99,7 @@ export function openResultsDir(dir: string, plan: SweepPlan): void {
     throw new UserError(`${dir} exists, is not empty and has no ${MANIFEST_FILE}: it is not a sweep results directory; choose another --out`);
   }
   writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifestOf(plan), null, 1)}\n`);
+  return [];
 }
 
 /** Returns the stored result of `cell`, or null with the reason when it is missing or unusable. */
@@ -109,7 +120,7 @@ export function readCell(dir: string, cell: SweepCell, hash: string): { result: 
 
 /** Progress and outcome events of a sweep. */
 export type SweepEvent =
-  | { type: "start"; cells: number; finished: number; saesPerCell: number; steps: number }
+  | { type: "start"; cells: number; finished: number; saesPerCell: number; steps: number; addedSeeds: number[] }
   | { type: "redo"; cell: SweepCell; reason: string }
   | { type: "step"; cell: SweepCell; step: number }
   | { type: "cell"; cell: SweepCell; result: CellResult };
@@ -136,7 +147,7 @@ export interface SweepRun {
 /** Returns every cell's result, running the cells that `out` does not hold yet and storing each as it finishes. */
 export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
   const { plan, out } = opts;
-  openResultsDir(out, plan);
+  const added = openResultsDir(out, plan);
   const results = new Array<CellResult | undefined>(plan.cells.length);
   const todo: SweepCell[] = [];
   for (const cell of plan.cells) {
@@ -148,7 +159,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
     }
   }
   const perCell = saesPerCell(plan);
-  opts.onEvent?.({ type: "start", cells: plan.cells.length, finished: plan.cells.length - todo.length, saesPerCell: perCell, steps: plan.spec.train.steps });
+  opts.onEvent?.({ type: "start", cells: plan.cells.length, finished: plan.cells.length - todo.length, saesPerCell: perCell, steps: plan.spec.train.steps, addedSeeds: added });
   // Few SAEs per cell: run several cells at once, so every worker has work.
   const workers = Math.max(1, opts.workers);
   const atOnce = Math.max(1, Math.min(todo.length, Math.floor(workers / perCell)));

@@ -16,6 +16,8 @@ export interface SaeStepStats {
   /** Latents that have not fired within the dead-latent window. */
   dead: number;
   lr: number;
+  /** 1 - mse / (mean over the batch of ||x - mean(x)||^2): the explained variance of the step's batch, before the update. */
+  explainedVariance?: number;
   /** Current sparsity coefficient (after warm-up), when the architecture has one. */
   coefficient?: number;
   /** BatchTopK family: the running inference threshold. */

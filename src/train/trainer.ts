@@ -41,6 +41,8 @@ export class Trainer {
   readonly dIn: number;
   /** Step buffers shared by SAEs of the same shape (they run one after another), keyed by shape and batch. */
   private readonly workspaces = new Map<string, Workspace>();
+  /** Mean over the last batch's rows of ||x - mean(x)||^2 (the denominator of its explained variance). */
+  private lastBatchVariance = NaN;
 
   constructor(
     readonly kernels: Kernels,
@@ -111,6 +113,7 @@ export class Trainer {
       for (let j = 0; j < r.sae.dSae; j++) r.stepsSinceFired[j] = fired[j] ? 0 : r.stepsSinceFired[j]! + 1;
       r.last = { result, lr, coefficient, dead: numDead, optimizerFlops };
     }
+    this.lastBatchVariance = batchVariance(x, B, n);
     this.step++;
   }
 
@@ -136,6 +139,8 @@ export class Trainer {
         dead: last?.dead ?? 0,
         lr: last?.lr ?? 0,
       };
+      const mse = last?.result.losses.mse;
+      if (mse !== undefined && this.lastBatchVariance > 0) s.explainedVariance = 1 - mse / this.lastBatchVariance;
       if (r.coefficient) s.coefficient = last?.coefficient ?? 0;
       if (r.sae.def.commit) s.threshold = r.sae.state.topkThreshold;
       return s;
@@ -231,4 +236,21 @@ export function train(opts: TrainOptions): TrainSummary {
   const seconds = (now() - t0) / 1000;
   sink?.({ type: "end", step: trainer.step, tokens: before + tokens, seconds, reason });
   return { steps: trainer.step, tokens, seconds, reason };
+}
+
+/** Returns the mean over rows of ||x_r - mean(x)||^2 for x [batch, dIn], summed in double precision. */
+function batchVariance(x: Float32Array, batch: number, dIn: number): number {
+  const mean = new Float64Array(dIn);
+  let ss = 0;
+  for (let r = 0; r < batch; r++) {
+    const o = r * dIn;
+    for (let j = 0; j < dIn; j++) {
+      const v = x[o + j]!;
+      mean[j] = mean[j]! + v;
+      ss += v * v;
+    }
+  }
+  let mm = 0;
+  for (let j = 0; j < dIn; j++) mm += mean[j]! * mean[j]!;
+  return (ss - mm / batch) / batch;
 }
