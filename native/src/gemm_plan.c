@@ -150,8 +150,9 @@ int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float 
   for (int64_t pc = 0; pc < q->k; pc += kcb) {
     int64_t kc = q->k - pc < kcb ? q->k - pc : kcb;
 #ifdef SAELAB_AVX512
-    if (q->bf16 == 2) {
+    if (q->bf16 >= 2) {
       saelab_pack_b_bf16(q, 0, q->n, pc, kc, Bp + pc * nPad);
+      if (saelab_gemm_uses_amx(q)) saelab_amx_pad_b(Bp + pc * nPad, q->n, kc);
       continue;
     }
 #endif
