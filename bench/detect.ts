@@ -10,7 +10,7 @@
  *   --presence 0.7 (comma list to compare)  --min-score (detector default)  --backend auto|native|reference  --json
  *   --save DIR (write each trained SAE as DIR/<world>/<sae> and the world as DIR/<world>/world)
  */
-import { loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import { createWorld, type ToyWorld, type WorldConfigInput } from "../src/toy/world.js";
 import { getPreset } from "../src/toy/presets.js";
 import { SaeConfigSchema, type SaeConfig } from "../src/sae/registry.js";
@@ -31,6 +31,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 const STEPS = Number(flag("steps", "2000"));

@@ -4,7 +4,7 @@
  * several runs; other processes on the machine make the median noisy, the best is the capability.
  * Options: --quick (fewer and smaller runs), --only=gemm|sparse.
  */
-import { backendLabel, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
+import { configureThreads, backendLabel, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
 import { emptySparse, type Kernels } from "../src/tensor/kernels.js";
 import { cpuFeatures, loadNativeAddon, nativeIsas, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -106,6 +106,7 @@ function benchSparse(K: Kernels): void {
   row(`adam over ${(nParams / 1e6).toFixed(1)}M parameters`, timeRuns(reps, 1, () => K.adam({ params: p, grads: g, m: m1, v: v1, lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: ++step })));
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels: K, warning } = loadKernels(resolveBackend("auto", process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.warn(warning);
 const loaded = K.isa ? loadNativeAddon(K.isa as NativeIsa) : loadNativeAddon();

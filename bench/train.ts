@@ -23,7 +23,7 @@
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
+import { configureThreads, backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import type { EncodeArgs, Kernels } from "../src/tensor/kernels.js";
 import { loadNativeAddon, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -37,6 +37,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels: base, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 const B = Number(flag("batch", "4096"));

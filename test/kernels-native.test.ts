@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
+import { loadKernels, parseIsa, parseThreads, resolveBackend } from "../src/tensor/backend.js";
 import { main } from "../src/cli/main.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
 import { cpuFeatures, loadNativeAddon, NATIVE_ISAS, nativeIsas, nativeKernels } from "../src/tensor/native.js";
@@ -160,6 +160,10 @@ describe("backend selection", () => {
       if (!f.avx512) expect(() => loadKernels("native", "avx512")).toThrow(/ISA "avx512" is not available on this CPU/);
     }
     expect(parseIsa("")).toBe("auto");
+    // SAELAB_THREADS is read at the edge too (the C pool reads no environment).
+    expect(parseThreads(undefined)).toBeUndefined();
+    expect(parseThreads("3")).toBe(3);
+    for (const bad of ["0", "-1", "2.5", "many", "65"]) expect(() => parseThreads(bad)).toThrow(/SAELAB_THREADS must be an integer from 1 to 64/);
     expect(() => parseIsa("sse9")).toThrow(/SAELAB_ISA must be one of amx, avx512, avx2, portable or auto, got "sse9"/);
     expect(loadKernels("reference").kernels.name).toBe("reference");
     expect(loadKernels("reference").warning).toBeUndefined();

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include "common.h"
 #include "isa.h"
+#include "pool.h"
 
 /* The kernel libraries binding.gyp builds, best first: each is the same sources compiled for one ISA. */
 void saelab_register_isa_portable(napi_env env, napi_value exports);
@@ -87,7 +88,19 @@ static napi_value cpu_features(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* setThreads(n) -> the pool's thread count: starts the shared pool with n threads (0: the CPUs
+   available) unless a kernel started it already. */
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], r;
+  int64_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !saelab_int(env, argv[0], &n, "setThreads n")) return NULL;
+  napi_create_int32(env, saelab_pool_set_threads(n > 64 ? 64 : (int)n), &r);
+  return r;
+}
+
 void saelab_register_core(napi_env env, napi_value exports) {
+  saelab_export(env, exports, "setThreads", set_threads);
   saelab_export(env, exports, "abiVersion", abi_version);
   saelab_export(env, exports, "cpuFeatures", cpu_features);
 }

@@ -30,6 +30,7 @@ export interface CpuFeatures {
 interface NativeModule extends Partial<NativeAddon> {
   abiVersion(): number;
   cpuFeatures?(): CpuFeatures;
+  setThreads?(threads: number): number;
   isas?: Partial<Record<NativeIsa, NativeAddon>>;
 }
 
@@ -111,6 +112,18 @@ export function nativeIsas(): NativeIsa[] {
   if ("error" in loaded) return [];
   const libs = loaded.mod.isas ?? {};
   return NATIVE_ISAS.filter((i) => libs[i]);
+}
+
+/**
+ * Sizes the addon's shared thread pool (every kernel library and the LM kernels use it): `threads`
+ * threads, or the CPUs available when undefined. The pool starts once per process, so this applies
+ * only before any kernel has run (the CLI and the benches call it first, with SAELAB_THREADS); returns
+ * the pool's thread count (0 when `threads` is undefined, which leaves the pool alone, or without the addon).
+ */
+export function setNativeThreads(threads: number | undefined): number {
+  if (threads === undefined) return 0;
+  const loaded = loadModule();
+  return "error" in loaded || !loaded.mod.setThreads ? 0 : loaded.mod.setThreads(threads);
 }
 
 /** The CPU's features as the addon sees them (all false without the addon). */

@@ -8,6 +8,8 @@ import { createRequire } from "node:module";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
 const M = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+// The edge of this process: the pool's size from SAELAB_THREADS (the addon reads no environment).
+if (process.env.SAELAB_THREADS) M.setThreads(Number(process.env.SAELAB_THREADS));
 const isa = process.argv.find((a) => a.startsWith("--isa="))?.slice(6) ?? M.isa;
 const N = M.isas[isa];
 if (!N) throw new Error(`no kernel library for ISA ${isa}`);
