@@ -9,6 +9,7 @@
       "native/src/lm_blocks.c",
       "native/src/gemm.c",
       "native/src/gemm_bf16.c",
+      "native/src/gemm_amx.c",
       "native/src/gemm_small.c",
       "native/src/gemm_plan.c",
       "native/src/sparse_select.c",

@@ -27,7 +27,7 @@ import { createSae } from "../src/sae/model.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
 import { Rng } from "../src/tensor/rng.js";
 import { gpt2TokenizerJson } from "../test/helpers/tiktoken-tokenizer-json.js";
-import { loadKernels, type BackendChoice } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels, type BackendChoice } from "../src/tensor/backend.js";
 import type { SaeModel } from "../src/sae/types.js";
 import { AbsorptionEvalConfigSchema, ProbeSettingsSchema } from "../src/experiments/first-letter-config.js";
 import { corpusActivations, trainDemoSaes } from "../src/experiments/first-letter-demo.js";
@@ -45,6 +45,7 @@ if (!files) {
   console.error("bench:absorption needs ../shared/models/stories260K/ beside the repository");
   process.exit(1);
 }
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels, warning } = loadKernels(flag("backend", "auto") as BackendChoice);
 if (warning) console.error(warning);
 const ckpt = readLlama2cCheckpoint(files.model);

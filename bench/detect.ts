@@ -12,7 +12,7 @@
  *   --baseline-repeats 4 (shuffled controls averaged for the null baseline: expected confident pairs by chance,
  *   the false-discovery estimate beside the measured false positives, and the pairs the control reproduces)
  */
-import { loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import { createWorld, type ToyWorld, type WorldConfigInput } from "../src/toy/world.js";
 import { getPreset } from "../src/toy/presets.js";
 import { SaeConfigSchema, type SaeConfig } from "../src/sae/registry.js";
@@ -33,6 +33,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 const STEPS = Number(flag("steps", "2000"));

@@ -20,7 +20,7 @@ import { openActivations } from "../src/io/activations.js";
 import { saveSaelensSae, SAE_WEIGHTS_FILENAME } from "../src/io/saelens.js";
 import { createSae } from "../src/sae/model.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
-import { loadKernels } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels } from "../src/tensor/backend.js";
 import { buildCatalog } from "../src/dashboard/catalog.js";
 import { Api } from "../src/dashboard/api.js";
 import { startDashboard } from "../src/dashboard/server.js";
@@ -56,6 +56,7 @@ if (!existsSync(join(acts, "manifest.json"))) {
 const total = openActivations(acts).totalTokens;
 
 // 2. The SAE.
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels } = loadKernels();
 const saeDir = join(DATA, `sae-topk-${D_SAE}-k${K}`);
 rmSync(join(saeDir, "features.sqlite"), { force: true });

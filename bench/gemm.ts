@@ -4,7 +4,7 @@
  * several runs; other processes on the machine make the median noisy, the best is the capability.
  * Options: --quick (fewer and smaller runs), --only=gemm|sparse.
  */
-import { backendLabel, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
+import { configureThreads, backendLabel, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
 import { emptySparse, type Kernels } from "../src/tensor/kernels.js";
 import { cpuFeatures, loadNativeAddon, nativeIsas, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -106,6 +106,7 @@ function benchSparse(K: Kernels): void {
   row(`adam over ${(nParams / 1e6).toFixed(1)}M parameters`, timeRuns(reps, 1, () => K.adam({ params: p, grads: g, m: m1, v: v1, lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: ++step })));
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels: K, warning } = loadKernels(resolveBackend("auto", process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.warn(warning);
 const loaded = K.isa ? loadNativeAddon(K.isa as NativeIsa) : loadNativeAddon();
@@ -114,22 +115,25 @@ if (K.name !== "native" || !("addon" in loaded)) {
   process.exit(1);
 }
 console.log(`saelab compute core: backend ${backendLabel(K)}, ${K.threads} threads, bf16 ${K.bf16}${quick ? " (--quick)" : ""}; CPU features ${JSON.stringify(cpuFeatures())}`);
-// Peaks of every ISA present (each library's own probe: AVX2 ymm FMAs, AVX-512 zmm FMAs, vdpbf16ps),
+// Peaks of every ISA present (each library's own probe: AVX2 ymm FMAs, AVX-512 zmm FMAs, vdpbf16ps,
+// AMX tdpbf16ps; "amx" is the AVX-512 library, so only its tile peak is its own),
 // the best of several short probes, since other processes may hold a core for a while; each is the
 // larger of the all-threads probe and threads x the one-thread probe, so a busy probe cannot inflate a share.
 const peaks = new Map<string, number>();
 for (const isa of nativeIsas().filter((i) => i !== "portable")) {
   const lib = loadNativeAddon(isa);
   if (!("addon" in lib)) continue;
-  for (const bf16 of isa === "avx512" && lib.addon.bf16Mode() === 2 ? [0, 1] : [0]) {
+  for (const bf16 of isa === "amx" ? [2] : isa === "avx512" && lib.addon.bf16Mode() === 2 ? [0, 1] : [0]) {
     const probe = (threads: number) => Math.max(...Array.from({ length: quick ? 3 : 8 }, () => lib.addon.fmaPeak(0.25, threads, bf16)));
     const p1 = probe(1), pn = probe(K.threads);
-    const name = bf16 ? "BF16 dot (vdpbf16ps)" : isa === "avx512" ? "AVX-512 FMA" : "AVX2 FMA";
-    peaks.set(bf16 ? "bf16" : isa, Math.max(pn, K.threads * p1));
+    const name = bf16 === 2 ? "AMX-BF16 (tdpbf16ps)" : bf16 ? "BF16 dot (vdpbf16ps)" : isa === "avx512" ? "AVX-512 FMA" : "AVX2 FMA";
+    peaks.set(bf16 === 2 ? "amx-bf16" : bf16 ? "bf16" : isa, Math.max(pn, K.threads * p1));
     console.log(`Peak ${name.padEnd(21)} ${(pn / 1e9).toFixed(1).padStart(7)} GFLOP/s on ${K.threads} threads, ${(p1 / 1e9).toFixed(1).padStart(7)} on 1${pn < 0.9 * K.threads * p1 ? "  (below threads x 1-thread: the cores were busy)" : ""}`);
   }
 }
-const peakRef = peaks.get(K.isa ?? "") ?? loaded.addon.fmaPeak(0.25, K.threads);
-console.log(`GEMM percentages are of the ${K.isa} peak, ${(peakRef / 1e9).toFixed(1)} GFLOP/s; bf16 rows of the BF16 peak.`);
-if (only !== "sparse") benchGemm(K, peakRef, peaks.get("bf16") ?? peakRef);
+const fp32Isa = K.isa === "amx" ? "avx512" : K.isa;
+const peakRef = peaks.get(fp32Isa ?? "") ?? loaded.addon.fmaPeak(0.25, K.threads);
+const bf16Key = K.bf16 === "amx" ? "amx-bf16" : "bf16";
+console.log(`GEMM percentages are of the ${fp32Isa} peak, ${(peakRef / 1e9).toFixed(1)} GFLOP/s; bf16 rows of the ${K.bf16 === "amx" ? "AMX-BF16" : "BF16 dot"} peak.`);
+if (only !== "sparse") benchGemm(K, peakRef, peaks.get(bf16Key) ?? peakRef);
 if (only !== "gemm") benchSparse(K);

@@ -23,7 +23,7 @@ import { extractActivations } from "../src/lm/activations.js";
 import { generate } from "../src/lm/generate.js";
 import { LlamaModel } from "../src/lm/model.js";
 import { loadLmKernels } from "../src/lm/native.js";
-import { loadKernels, resolveBackend } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels, resolveBackend } from "../src/tensor/backend.js";
 import { Rng } from "../src/tensor/rng.js";
 
 const args = process.argv.slice(2);
@@ -46,6 +46,7 @@ if (!modelPath) {
 }
 const ckpt = readLlama2cCheckpoint(modelPath);
 const backend = resolveBackend("auto", process.env.SAELAB_BACKEND);
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels, warning } = loadKernels(backend);
 if (warning) console.error(warning);
 const lm = loadLmKernels(backend);

@@ -15,14 +15,15 @@
  *   at the small size, 4 at the large)  --warmup 2  --l0 64  --backend auto|native|reference
  *   --torch auto|off  --cases std,std-init,std-tied,topk,batchtopk,std-bf16
  * (std-bf16, row "standard bf16": the standard step with precision "bf16", its encoder share taken of
- * the BF16 dot-product peak when the product runs on AVX512-BF16, its ratio to PyTorch's fp32 step).
+ * the AMX tile peak when the product runs on AMX-BF16, of the BF16 dot-product peak on AVX512-BF16,
+ * its ratio to PyTorch's fp32 step).
  * The ISA is the backend's (SAELAB_ISA forces one); every share is of that ISA's measured peak.
  * With the reference backend the default sizes are 64x512 only (768x16384 takes minutes per step).
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
+import { configureThreads, backendLabel, loadKernels, parseIsa, resolveBackend, type BackendChoice } from "../src/tensor/backend.js";
 import type { EncodeArgs, Kernels } from "../src/tensor/kernels.js";
 import { loadNativeAddon, type NativeIsa } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
@@ -36,6 +37,7 @@ function flag(name: string, def: string): string {
   return process.env[`SAELAB_BENCH_${name.toUpperCase()}`] ?? def;
 }
 
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels: base, warning } = loadKernels(resolveBackend(flag("backend", "auto") as BackendChoice, process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 const B = Number(flag("batch", "4096"));
@@ -226,18 +228,19 @@ const sci = (v: number) => v.toExponential(2);
 const load = () => loadavg()[0]!.toFixed(2);
 
 const addon = base.isa ? loadNativeAddon(base.isa as NativeIsa) : loadNativeAddon();
-/** The backend ISA's FMA peak (bf16: its vdpbf16ps peak): the larger of the all-threads probe and threads x the one-thread probe (best of several), so a busy core cannot inflate the shares. */
-function measurePeak(bf16: boolean): number {
+/** The backend ISA's FMA peak (bf16 1: its vdpbf16ps peak, 2: its AMX tdpbf16ps peak): the larger of the all-threads probe and threads x the one-thread probe (best of several), so a busy core cannot inflate the shares. */
+function measurePeak(bf16: 0 | 1 | 2): number {
   if (base.name !== "native" || !("addon" in addon)) return NaN;
-  const probe = (t: number) => Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, t, bf16 ? 1 : 0)));
+  const probe = (t: number) => Math.max(...Array.from({ length: 5 }, () => addon.addon.fmaPeak(0.2, t, bf16)));
   return Math.max(probe(base.threads), base.threads * probe(1)) / 1e9 || NaN;
 }
-const peak = measurePeak(false);
-const bf16Peak = CASES.some((c) => BF16_CASES.has(c)) && base.bf16 === "hardware" ? measurePeak(true) : NaN;
+const peak = measurePeak(0);
+const wantsBf16 = CASES.some((c) => BF16_CASES.has(c));
+const bf16Peak = wantsBf16 && base.bf16 === "hardware" ? measurePeak(1) : wantsBf16 && base.bf16 === "amx" ? measurePeak(2) : NaN;
 console.log(`saelab bench:train  backend=${backendLabel(base)} (${base.threads} thread${base.threads > 1 ? "s" : ""}, bf16 ${base.bf16})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
   `machine: ${cpus().length} cores, load average ${load()} at start; measured ${base.isa ?? ""} FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
-    `${Number.isNaN(bf16Peak) ? "" : `, BF16 dot peak ${bf16Peak.toFixed(1)} GFLOP/s`}` +
+    `${Number.isNaN(bf16Peak) ? "" : `, ${base.bf16 === "amx" ? "AMX-BF16 tile" : "BF16 dot"} peak ${bf16Peak.toFixed(1)} GFLOP/s`}` +
     " (other processes share the cores: best-of-N is the capability, the median the typical case)",
 );
 const py = findTorchPython();

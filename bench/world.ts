@@ -5,13 +5,14 @@
  * to build each world. Set SAELAB_BACKEND=reference to force the TypeScript kernels,
  * SAELAB_BENCH_REPS to change the number of timed batches.
  */
-import { loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
+import { configureThreads, loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
 import { getPreset, presetNames } from "../src/toy/presets.js";
 import { activations } from "../src/toy/sampler.js";
 import { createWorld } from "../src/toy/world.js";
 
 const BATCH = 4096;
 const reps = Math.max(1, Number(process.env.SAELAB_BENCH_REPS ?? 7));
+configureThreads(process.env.SAELAB_THREADS);
 const { kernels, warning } = loadKernels(resolveBackend("auto", process.env.SAELAB_BACKEND), parseIsa(process.env.SAELAB_ISA));
 if (warning) console.error(warning);
 console.log(`bench:world  batch ${BATCH}, ${reps} timed batches after >= 1 s of warm-up, backend "${kernels.name}" (${kernels.threads} thread${kernels.threads === 1 ? "" : "s"}), node ${process.version}`);

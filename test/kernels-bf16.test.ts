@@ -68,13 +68,16 @@ it("bf16Round rounds to nearest even on 8 significant bits, flushes subnormals a
 
 describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: bf16 products", (_name, K: Kernels) => {
   it("says how it runs them", () => {
-    expect(["hardware", "emulated"]).toContain(K.bf16);
-    if (K.name === "reference" || K.isa !== "avx512") expect(K.bf16).toBe("emulated");
+    expect(["amx", "hardware", "emulated"]).toContain(K.bf16);
+    if (K.name === "reference" || (K.isa !== "avx512" && K.isa !== "amx")) expect(K.bf16).toBe("emulated");
+    if (K.isa === "avx512") expect(K.bf16).not.toBe("amx");
+    if (K.isa === "amx") expect(K.bf16).toBe("amx");
   });
 
   it("gemm with bf16 is the rounded inputs' product within the fp32 summation bound, and the fp32 product within the bf16 bound", () => {
     const rng = new Rng(77);
-    const shapes: [number, number, number][] = [[1, 1, 1], [3, 37, 5], [7, 33, 1], [6, 32, 2], [13, 97, 67], [61, 31, 17], [97, 70, 40], [5, 300, 100], [100, 40, 801]];
+    // AMX tiles take k >= 32 (16-row x 32-element tiles, 32 x 32 blocks of C): shapes with row, column and shared tails around them.
+    const shapes: [number, number, number][] = [[1, 1, 1], [3, 37, 5], [7, 33, 1], [6, 32, 2], [13, 97, 67], [61, 31, 17], [97, 70, 40], [5, 300, 100], [100, 40, 801], [33, 47, 32], [40, 33, 31], [130, 65, 97]];
     for (const [m, n, k] of shapes) {
       for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
         const a = rand(rng, m * k), b = rand(rng, k * n), bias = rand(rng, n), colScale = rand(rng, n, 0.5, 2);

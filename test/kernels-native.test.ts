@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadKernels, parseIsa, resolveBackend } from "../src/tensor/backend.js";
+import { loadKernels, parseIsa, parseThreads, resolveBackend } from "../src/tensor/backend.js";
 import { main } from "../src/cli/main.js";
 import { emptySparse, type SparseRows } from "../src/tensor/kernels.js";
 import { cpuFeatures, loadNativeAddon, NATIVE_ISAS, nativeIsas, nativeKernels } from "../src/tensor/native.js";
@@ -45,6 +45,10 @@ describe.skipIf(!addon)("native backend", () => {
   it.skipIf(nm.status !== 0)("every global symbol of each ISA's kernel library carries its suffix (native/src/isa/names.h), so none collide", () => {
     for (const isa of NATIVE_ISAS) {
       const lib = fileURLToPath(new URL(`../build/Release/saelab_isa_${isa}.a`, import.meta.url));
+      if (isa === "amx") {
+        expect(existsSync(lib)).toBe(false); // the AVX-512 library, its bf16 products on AMX
+        continue;
+      }
       if (!existsSync(lib)) continue;
       const out = execFileSync("nm", ["-g", "--defined-only", lib]).toString();
       const names = out.split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 3).map((f) => f[2]!);
@@ -150,10 +154,17 @@ describe("backend selection", () => {
       const f = cpuFeatures();
       expect(isas.includes("avx512")).toBe(f.avx512);
       expect(isas.includes("avx2")).toBe(f.avx2);
+      expect(isas.includes("amx")).toBe(f.amxBf16 && f.avx512);
+      if (f.amxBf16) expect(loadKernels("native", "amx").kernels.bf16).toBe("amx");
+      if (f.avx512bf16) expect(loadKernels("native", "avx512").kernels.bf16).toBe("hardware");
       if (!f.avx512) expect(() => loadKernels("native", "avx512")).toThrow(/ISA "avx512" is not available on this CPU/);
     }
     expect(parseIsa("")).toBe("auto");
-    expect(() => parseIsa("sse9")).toThrow(/SAELAB_ISA must be one of avx512, avx2, portable or auto, got "sse9"/);
+    // SAELAB_THREADS is read at the edge too (the C pool reads no environment).
+    expect(parseThreads(undefined)).toBeUndefined();
+    expect(parseThreads("3")).toBe(3);
+    for (const bad of ["0", "-1", "2.5", "many", "65"]) expect(() => parseThreads(bad)).toThrow(/SAELAB_THREADS must be an integer from 1 to 64/);
+    expect(() => parseIsa("sse9")).toThrow(/SAELAB_ISA must be one of amx, avx512, avx2, portable or auto, got "sse9"/);
     expect(loadKernels("reference").kernels.name).toBe("reference");
     expect(loadKernels("reference").warning).toBeUndefined();
   });

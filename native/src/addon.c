@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include "common.h"
 #include "isa.h"
+#include "pool.h"
 
 /* The kernel libraries binding.gyp builds, best first: each is the same sources compiled for one ISA. */
 void saelab_register_isa_portable(napi_env env, napi_value exports);
@@ -12,8 +13,11 @@ void saelab_register_isa_avx2(napi_env env, napi_value exports);
 void saelab_register_isa_avx512(napi_env env, napi_value exports);
 #endif
 typedef struct { const char *name; void (*reg)(napi_env, napi_value); int needs; } isa_lib;
+/* "amx" is the AVX-512 library whose mixed-precision products the caller asks to run on AMX tiles
+   (src/tensor/native.ts passes that with each bf16 call); fp32 kernels are the AVX-512 ones. */
 static const isa_lib ISAS[] = {
 #ifdef SAELAB_X86_ISAS
+  {"amx", saelab_register_isa_avx512, SAELAB_CPU_AVX512 | SAELAB_CPU_AMXBF16},
   {"avx512", saelab_register_isa_avx512, SAELAB_CPU_AVX512},
   {"avx2", saelab_register_isa_avx2, SAELAB_CPU_AVX2},
 #endif
@@ -71,7 +75,8 @@ static void set_bool(napi_env env, napi_value obj, const char *name, int v) {
   napi_set_named_property(env, obj, name, b);
 }
 
-/* cpuFeatures() -> { avx2, avx512, avx512bf16, amxBf16 }: what this CPU (and OS) can run. */
+/* cpuFeatures() -> { avx2, avx512, avx512bf16, amxBf16 }: what this CPU (and OS) can run (amxBf16: the
+   tiles are there and Linux granted this process their use). */
 static napi_value cpu_features(napi_env env, napi_callback_info info) {
   int f = saelab_cpu_features();
   napi_value o;
@@ -83,7 +88,19 @@ static napi_value cpu_features(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* setThreads(n) -> the pool's thread count: starts the shared pool with n threads (0: the CPUs
+   available) unless a kernel started it already. */
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], r;
+  int64_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !saelab_int(env, argv[0], &n, "setThreads n")) return NULL;
+  napi_create_int32(env, saelab_pool_set_threads(n > 64 ? 64 : (int)n), &r);
+  return r;
+}
+
 void saelab_register_core(napi_env env, napi_value exports) {
+  saelab_export(env, exports, "setThreads", set_threads);
   saelab_export(env, exports, "abiVersion", abi_version);
   saelab_export(env, exports, "cpuFeatures", cpu_features);
 }
@@ -91,6 +108,7 @@ void saelab_register_core(napi_env env, napi_value exports) {
 /* exports.isas.<name>: every kernel library this CPU can run, each with all the kernels; exports.isa
    names the best, whose kernels are also exports' own (for callers that do not choose). */
 static napi_value init(napi_env env, napi_value exports) {
+  saelab_amx_request(); /* before the features are read: AMX counts only once this process may use it */
   saelab_register_core(env, exports);
   const int f = saelab_cpu_features();
   napi_value isas;

@@ -27,14 +27,14 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   DBL(7, alpha, "gemm alpha"); DBL(8, beta, "gemm beta");
   int64_t lda, ldb, ldc; /* optional strides (argv 11-13), for the C API's callers and its tests */
   if (!opt_ld(env, argv[11], &lda) || !opt_ld(env, argv[12], &ldb) || !opt_ld(env, argv[13], &ldc)) return NULL;
-  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1); /* flags & 4: the mixed-precision (bf16) product */
+  int ta = (int)(flags & 1), tb = (int)((flags >> 1) & 1); /* flags & 4: the mixed-precision (bf16) product, & 8: on AMX where there is AMX */
   NEED(m >= 0 && n >= 0 && k >= 0, "saelab native: gemm sizes must be >= 0");
   NEED((!lda || lda >= (ta ? m : k)) && (!ldb || ldb >= (tb ? k : n)) && (!ldc || ldc >= n), "saelab native: gemm leading dimension too small");
   NEED((int64_t)la >= (ta ? span(k, m, lda) : span(m, k, lda)) && (int64_t)lb >= (tb ? span(n, k, ldb) : span(k, n, ldb)) &&
        (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
   float *cs, *bias;
   if (!bind_opt_f32(env, argv[9], &cs, n, "gemm colScale") || !bind_opt_f32(env, argv[10], &bias, n, "gemm bias")) return NULL;
-  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0, (flags & 4) ? saelab_bf16_mode() : 0};
+  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0, (flags & 4) ? saelab_bf16_mode((flags & 8) != 0) : 0};
   if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
   return NULL;
 }
@@ -154,8 +154,16 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
 
 static napi_value js_threads(napi_env env, napi_callback_info info) { return bind_num(env, saelab_pool_threads()); }
 
-/* bf16Mode() -> 2 when this library's mixed-precision product uses AVX512-BF16, 1 when it is emulated. */
-static napi_value js_bf16_mode(napi_env env, napi_callback_info info) { return bind_num(env, saelab_bf16_mode()); }
+/* bf16Mode(amx) -> how this library's mixed-precision product runs (amx: AMX allowed): 3 on AMX tiles,
+   2 on AVX512-BF16, 1 emulated. */
+static napi_value js_bf16_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  SAELAB_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); /* absent: undefined */
+  int64_t amx = 0;
+  if (!bind_nullish(env, argv[0]) && !saelab_int(env, argv[0], &amx, "bf16Mode amx")) return NULL;
+  return bind_num(env, saelab_bf16_mode(amx != 0));
+}
 
 /* ---- a machine-peak probe for bench/: independent FMA chains on every pool thread ---- */
 typedef struct { double seconds; int bf16; double flops[64]; double elapsed[64]; } peak_job;
@@ -168,7 +176,7 @@ static void peak_task(void *ctx, int tid, int nt) {
   float sink = 0;
   while (t - t0 < J->seconds) {
     if (J->bf16) {
-      double f = saelab_bf16_peak(&sink);
+      double f = J->bf16 == 2 ? saelab_amx_peak(&sink) : saelab_bf16_peak(&sink);
       if (f == 0) break;
       flops += f;
       t = now_s();
@@ -219,7 +227,7 @@ static void peak_task(void *ctx, int tid, int nt) {
 }
 
 /* fmaPeak(seconds, threads[, bf16]) -> FLOP/s of independent FMA chains of this library's widest
-   vectors (bf16: vdpbf16ps chains; 0 without AVX512-BF16). */
+   vectors (bf16 1: vdpbf16ps chains, 0 without AVX512-BF16; 2: AMX tdpbf16ps, 0 without AMX). */
 static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   ARGS(2);
   DBL(0, seconds, "seconds"); INT(1, nthreads, "threads");

@@ -48,10 +48,10 @@ static napi_value js_encode(napi_env env, napi_callback_info info) {
   if (!bind_opt_f32(env, argv[20], &guess, 1, "encode guess")) return NULL;
   NEED(select >= 0 && select <= 3 && (int64_t)lrp >= rows + 1, "saelab native: encode select or rowPtr invalid");
   saelab_csr_out o = {rows, cols, rp, ci, va, (int64_t)(lci < lva ? lci : lva)};
-  int64_t bf16 = 0; /* argv[21], optional: 1 for the mixed-precision product */
+  int64_t bf16 = 0; /* argv[21], optional: 1 for the mixed-precision product, 2 for it on AMX where there is AMX */
   if (!bind_nullish(env, argv[21]) && !saelab_int(env, argv[21], &bf16, "encode bf16")) return NULL;
   saelab_encode_args a = {x, rows, n, cols, center, xc, w, (int)transW, colScale, bias, pre, (int)keepPre, (int)select, thr, k, total, guess, &o,
-                          bf16 ? saelab_bf16_mode() : 0};
+                          bf16 ? saelab_bf16_mode(bf16 == 2) : 0};
   int64_t nnz = saelab_encode(&a, (int)ready);
   if (nnz == -1) SAELAB_THROW(env, "saelab native: encode ran out of memory");
   if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");

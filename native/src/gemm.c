@@ -267,7 +267,11 @@ void saelab_pack_b(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc,
 void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                        const float *BpAll, int64_t cRow0) {
 #ifdef SAELAB_AVX512
-  if (g->bf16 == 2) {
+  if (saelab_gemm_uses_amx(g)) {
+    saelab_gemm_block_amx(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0);
+    return;
+  }
+  if (g->bf16 >= 2) {
     saelab_gemm_block_bf16(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0);
     return;
   }

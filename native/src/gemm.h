@@ -16,14 +16,17 @@ typedef struct {
   const float *bias;     /* [n] or NULL */
   int nthreads;          /* 0: as many as the pool has and the size warrants; 1: the calling thread only */
   int bf16;              /* 0: fp32; else op(A) and op(B) rounded to bfloat16 (nearest even, subnormals to
-                            zero, as vcvtneps2bf16) with fp32 sums: 2 with vdpbf16ps (saelab_bf16_mode()),
-                            1 emulated (rounded while packing, fp32 FMAs) */
+                            zero, as vcvtneps2bf16) with fp32 sums: 3 on AMX tiles (k >= 32; smaller as 2),
+                            2 with vdpbf16ps, 1 emulated (rounded while packing, fp32 FMAs); see saelab_bf16_mode */
 } saelab_gemm_args;
 
-/* The bf16 mode this library and CPU give a mixed-precision product: 2 hardware (AVX512-BF16), 1 emulated. */
-int saelab_bf16_mode(void);
+/* The bf16 mode this library and CPU give a mixed-precision product: 3 AMX tiles (when amx is set and
+   the CPU and OS allow them), 2 AVX512-BF16, 1 emulated. */
+int saelab_bf16_mode(int amx);
 /* FLOPs of one probe block of independent vdpbf16ps chains (bench/: the BF16 peak); 0 without AVX512-BF16. */
 double saelab_bf16_peak(float *sink);
+/* FLOPs of one probe block of tdpbf16ps on four accumulator tiles (bench/: the AMX peak); 0 without AMX. */
+double saelab_amx_peak(float *sink);
 
 /* Computes the product described by g; returns 0, or -1 when scratch memory could not be allocated.
    Each output element's value does not depend on the thread count or timing. */

@@ -14,7 +14,10 @@
 #pragma GCC push_options
 #pragma GCC target("avx512bf16")
 
-int saelab_bf16_mode(void) { return (saelab_cpu_features() & SAELAB_CPU_AVX512BF16) ? 2 : 1; }
+int saelab_bf16_mode(int amx) {
+  const int f = saelab_cpu_features();
+  return amx && (f & SAELAB_CPU_AMXBF16) ? 3 : (f & SAELAB_CPU_AVX512BF16) ? 2 : 1;
+}
 
 static inline uint32_t pair_bits(float lo, float hi) { return (uint32_t)saelab_bf16_bits(lo) | ((uint32_t)saelab_bf16_bits(hi) << 16); }
 
@@ -172,6 +175,6 @@ double saelab_bf16_peak(float *sink) {
 #pragma GCC pop_options
 
 #else
-int saelab_bf16_mode(void) { return 1; }
+int saelab_bf16_mode(int amx) { (void)amx; return 1; }
 double saelab_bf16_peak(float *sink) { (void)sink; return 0; }
 #endif

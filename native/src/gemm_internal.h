@@ -92,4 +92,13 @@ void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int6
 void saelab_pack_b_bf16(const saelab_gemm_args *g, int64_t j, int64_t nc, int64_t pc, int64_t kc, float *dst);
 void saelab_gemm_block_bf16(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                             const float *BpAll, int64_t cRow0);
+/* The AMX product (g->bf16 == 3 and k >= SAELAB_AMX_MIN_K, gemm_amx.c): the same arguments and
+   packed B, whose panels must have their pair rows past each block's end zeroed (saelab_amx_pad_b). */
+#define SAELAB_AMX_MIN_K 32
+void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
+                           const float *BpAll, int64_t cRow0);
+/* Zeroes pair rows [(kc + 1) / 2, whole tiles) of each NR-column bf16 panel of a kc block of nc columns. */
+void saelab_amx_pad_b(float *panels, int64_t nc, int64_t kc);
+/* Whether g's bf16 product runs on AMX tiles. */
+static inline int saelab_gemm_uses_amx(const saelab_gemm_args *g) { return g->bf16 == 3 && g->k >= SAELAB_AMX_MIN_K; }
 #endif

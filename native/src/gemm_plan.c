@@ -22,12 +22,12 @@ static void gemm_chunk(void *ctx, int64_t c, int tid) {
   const saelab_gemm_args *g = J->g;
   (void)tid;
   int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
+  float *Ap = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_A, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Ap) { J->failed = 1; return; }
   if (J->splitN) {
     int64_t j0 = c * J->chunk, j1 = j0 + J->chunk < g->n ? j0 + J->chunk : g->n;
     int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
-    float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
+    float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_B, (size_t)(ncMax * kcb) * sizeof(float));
     if (!Bp) { J->failed = 1; return; }
     saelab_gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0);
   } else {
@@ -46,8 +46,8 @@ static void gemm_task(void *ctx, int tid, int nt) {
   int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
   /* Equal shared-dimension blocks, so no block is a sliver; fixed by k alone (it sets the sum order). */
   int64_t nk = (g->k + KC - 1) / KC, kcb = (g->k + nk - 1) / nk;
-  float *Bp = saelab_scratch(0, (size_t)(ncMax * kcb) * sizeof(float));
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
+  float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_B, (size_t)(ncMax * kcb) * sizeof(float));
+  float *Ap = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_A, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Bp || !Ap) { J->failed = 1; return; }
   saelab_gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, NULL, 0);
 }
@@ -88,7 +88,7 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
   int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
   job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL};
   if (g.colScale) {
-    float *s = saelab_scratch(2, (size_t)g.n * sizeof(float));
+    float *s = saelab_scratch(SAELAB_SCRATCH_GEMM_ROW, (size_t)g.n * sizeof(float));
     if (!s) return -1;
     for (int64_t j = 0; j < g.n; j++) s[j] = g.alpha * g.colScale[j];
     J.e.scale = s;
@@ -107,7 +107,7 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
     }
     size_t bpf = saelab_gemm_plan_floats(g.n, g.k);
     if (bpf * sizeof(float) <= (4u << 20)) {
-      float *Bp = saelab_scratch(16, bpf * sizeof(float));
+      float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_SHARED_B, bpf * sizeof(float));
       if (!Bp) return -1;
       saelab_gemm_plan plan;
       saelab_gemm_plan_init(&plan, &g, Bp, NULL);
@@ -150,8 +150,9 @@ int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float 
   for (int64_t pc = 0; pc < q->k; pc += kcb) {
     int64_t kc = q->k - pc < kcb ? q->k - pc : kcb;
 #ifdef SAELAB_AVX512
-    if (q->bf16 == 2) {
+    if (q->bf16 >= 2) {
       saelab_pack_b_bf16(q, 0, q->n, pc, kc, Bp + pc * nPad);
+      if (saelab_gemm_uses_amx(q)) saelab_amx_pad_b(Bp + pc * nPad, q->n, kc);
       continue;
     }
 #endif
@@ -174,7 +175,7 @@ int saelab_gemm_plan_rows(const saelab_gemm_plan *p, int64_t i0, int64_t i1, flo
     return 0;
   }
   int64_t kcb = plan_kcb(g.k);
-  float *Ap = saelab_scratch(1, (size_t)(MC * kcb + 8) * sizeof(float));
+  float *Ap = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_A, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Ap) return -1;
   saelab_gemm_epi e = {p->scale, g.alpha, g.beta, g.bias};
   saelab_gemm_block(&g, &e, i0, i1, 0, g.n, kcb, Ap, NULL, p->Bp, i0);

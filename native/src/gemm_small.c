@@ -103,7 +103,7 @@ static void row_nt(const saelab_gemm_args *g, const float *x, float *c, int64_t 
    as row_nn's. Returns -1 when out of scratch memory. */
 static int rows_nn_stream(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
   const int64_t w = j1 - j0, m = g->m, k = g->k;
-  float *acc = saelab_scratch(2, (size_t)(m * w) * sizeof(float) + 64);
+  float *acc = saelab_scratch(SAELAB_SCRATCH_GEMM_ROW, (size_t)(m * w) * sizeof(float) + 64);
   if (!acc) return -1;
   memset(acc, 0, (size_t)(m * w) * sizeof(float));
   for (int64_t p = 0; p < k; p++) {
@@ -136,7 +136,7 @@ void saelab_sgemm_small(const saelab_gemm_args *g, int64_t j0, int64_t j1) {
   double slice = (double)g->k * (double)(j1 - j0);
   if (!g->transB && (slice > 4194304.0 / 4 || (g->m > 1 && slice > 131072.0)) && rows_nn_stream(g, j0, j1) == 0) return;
   float *col = NULL;
-  if (g->transA) col = saelab_scratch(3, (size_t)g->k * sizeof(float) + 64);
+  if (g->transA) col = saelab_scratch(SAELAB_SCRATCH_GEMM_COL, (size_t)g->k * sizeof(float) + 64);
   for (int64_t i = 0; i < g->m; i++) {
     const float *x = g->a + i * g->lda;
     if (g->transA) {

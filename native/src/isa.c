@@ -3,6 +3,39 @@
 #include "isa.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#endif
+
+/* cpuid leaf 7 EDX: AMX-BF16 (bit 22) and AMX-TILE (bit 24); bit 25, AMX-INT8, is not needed here. */
+static int amx_cpuid(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return ((d >> 22) & 1) && ((d >> 24) & 1);
+}
+
+/* Whether Linux lets this process use the AMX tile data (granted by saelab_amx_request). */
+static int amx_permitted(void) {
+#if defined(__linux__) && defined(__x86_64__)
+  unsigned long perm = 0;
+  if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0) return 0;
+  return (perm >> XFEATURE_XTILEDATA) & 1;
+#else
+  return 0;
+#endif
+}
+
+int saelab_amx_request(void) {
+  if (!amx_cpuid()) return 0;
+#if defined(__linux__) && defined(__x86_64__)
+  if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
+#endif
+  return amx_permitted();
+}
 
 static unsigned long long xcr0(void) {
   unsigned int lo, hi;
@@ -30,9 +63,11 @@ int saelab_cpu_features(void) {
     f |= SAELAB_CPU_AVX512;
     if ((a71 >> 5) & 1) f |= SAELAB_CPU_AVX512BF16;
   }
-  if (((d7 >> 22) & 1) && ((d7 >> 24) & 1)) f |= SAELAB_CPU_AMXBF16; /* AMX-BF16 and AMX-TILE */
+  /* AMX tiles: the CPU has them, the OS saves their state (XCR0 bits 17-18) and let this process use them. */
+  if ((f & SAELAB_CPU_AVX512BF16) && ((d7 >> 22) & 1) && ((d7 >> 24) & 1) && ((x >> 17) & 3) == 3 && amx_permitted()) f |= SAELAB_CPU_AMXBF16;
   return f;
 }
 #else
 int saelab_cpu_features(void) { return 0; }
+int saelab_amx_request(void) { return 0; }
 #endif

@@ -35,6 +35,8 @@ static struct {
   int active;                /* threads taking part in the current run */
 } P;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static atomic_int wanted; /* the thread count asked for before the pool starts (0: the CPUs available) */
+static atomic_int started;
 
 static long now_ns(void) {
   struct timespec t;
@@ -73,11 +75,8 @@ static void *worker(void *arg) {
 }
 
 static int detect_threads(void) {
-  const char *env = getenv("SAELAB_THREADS");
-  if (env && *env) {
-    int v = atoi(env);
-    if (v >= 1) return v < MAX_THREADS ? v : MAX_THREADS;
-  }
+  const int v = atomic_load(&wanted);
+  if (v >= 1) return v < MAX_THREADS ? v : MAX_THREADS;
   int n = 0;
 #ifdef CPU_COUNT
   cpu_set_t set;
@@ -98,6 +97,7 @@ static void pin_library(void) {
 
 static void init_pool(void) {
   pin_library();
+  atomic_store(&started, 1);
   P.n = detect_threads();
   pthread_mutex_init(&P.busy, NULL);
   pthread_mutex_init(&P.lock, NULL);
@@ -114,6 +114,11 @@ static void init_pool(void) {
     if (pthread_create(&th, &attr, worker, (void *)(intptr_t)t) != 0) { P.n = t; pthread_attr_destroy(&attr); break; }
     pthread_attr_destroy(&attr);
   }
+}
+
+int saelab_pool_set_threads(int n) {
+  if (!atomic_load(&started)) atomic_store(&wanted, n > 0 ? n : 0);
+  return saelab_pool_threads();
 }
 
 int saelab_pool_threads(void) {

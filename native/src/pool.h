@@ -10,8 +10,12 @@
 /* A parallel task: called once for each tid in [0, nthreads). */
 typedef void (*saelab_task_fn)(void *ctx, int tid, int nthreads);
 
-/* Number of threads the pool runs (>= 1): SAELAB_THREADS, else the CPUs this process may use. */
+/* Number of threads the pool runs (>= 1): as set by saelab_pool_set_threads, else the CPUs this process may use. */
 int saelab_pool_threads(void);
+/* Starts the pool with n threads (n <= 0: the CPUs this process may use; at most 64) unless it has
+   started already; returns the pool's thread count either way. The edge (src/tensor/native.ts's
+   setNativeThreads, from SAELAB_THREADS) calls it before any kernel runs. */
+int saelab_pool_set_threads(int n);
 
 /* Runs fn(ctx, t, n) for every t < n with n = min(nthreads, pool size) (nthreads <= 0: pool size)
    and returns when all are done. When the pool is busy (another JS thread, or a nested call) the

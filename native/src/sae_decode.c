@@ -208,7 +208,7 @@ int saelab_decode_loss(const saelab_decode_args *a, double *sq) {
   J.nb = (rows + DB - 1) / DB;
   J.rowwise = (double)s->cols * (double)n * sizeof(float) <= ROWWISE_BYTES;
   size_t csumFloats = a->valueColSum ? (size_t)(J.nb * s->cols) : 0;
-  char *mem = saelab_scratch(21, (size_t)J.nb * (sizeof(double) + (size_t)n * sizeof(float)) + csumFloats * sizeof(float) + 64);
+  char *mem = saelab_scratch(SAELAB_SCRATCH_STEP_DECODE, (size_t)J.nb * (sizeof(double) + (size_t)n * sizeof(float)) + csumFloats * sizeof(float) + 64);
   if (!mem) return -1;
   J.sq = (double *)mem;
   J.bsum = (float *)(J.sq + J.nb);

@@ -149,12 +149,12 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
     return;
   }
   saelab_pack_ready();
-  float *cbuf = a->keepPre ? NULL : saelab_scratch(19, (size_t)(J->rb * cols) * sizeof(float));
+  float *cbuf = a->keepPre ? NULL : saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(J->rb * cols) * sizeof(float));
   char *ts = NULL;
   size_t tsBytes = 0;
   if (a->select == SAELAB_SELECT_TOPK) {
     tsBytes = saelab_topk_row_scratch(k, cols);
-    ts = saelab_scratch(20, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
+    ts = saelab_scratch(SAELAB_SCRATCH_STEP_TOPK, tsBytes + (size_t)(k > 0 ? k : 1) * 8);
   }
   int ok = (a->keepPre || cbuf) && (a->select != SAELAB_SELECT_TOPK || ts);
   float *c = a->keepPre ? a->pre + b0 * cols : cbuf;
@@ -217,7 +217,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     return 0;
   }
   saelab_pack_ready();
-  float *buf = saelab_scratch(19, (size_t)(3 * (nnz + 8)) * sizeof(float));
+  float *buf = saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(3 * (nnz + 8)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
@@ -286,8 +286,8 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   memset(&J, 0, sizeof J);
   J.a = a;
   J.scalar = batch ? *a->guess : 0.0f;
-  float *Bp = saelab_scratch(17, bpf * sizeof(float));
-  float *scale = saelab_scratch(18, (size_t)cols * sizeof(float));
+  float *Bp = saelab_scratch(SAELAB_SCRATCH_STEP_PACKED_B, bpf * sizeof(float));
+  float *scale = saelab_scratch(SAELAB_SCRATCH_STEP_SCALE, (size_t)cols * sizeof(float));
   if (!Bp || !scale) return -1;
   saelab_gemm_plan_init(&J.plan, &g, Bp, scale);
   int64_t rb = BLOCK_FLOATS / cols / SAELAB_GEMM_MR * SAELAB_GEMM_MR;
@@ -305,7 +305,7 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   int nth = nt == 1 ? 1 : saelab_pool_threads();
   if (nth > MAXT) nth = MAXT;
   J.stCap = (nth == 1 ? o->cap : o->cap - o->cap / 4) + 1024;
-  char *st = saelab_scratch(9, (size_t)(nth * J.stCap) * 8 + (size_t)nchunks * 29 + (size_t)rows * 4 + 64);
+  char *st = saelab_scratch(SAELAB_SCRATCH_ENCODE_STAGE, (size_t)(nth * J.stCap) * 8 + (size_t)nchunks * 29 + (size_t)rows * 4 + 64);
   if (!st) return -1;
   J.stIdx = (int32_t *)st;
   J.stVal = (float *)(J.stIdx + nth * J.stCap);

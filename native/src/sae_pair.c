@@ -103,7 +103,7 @@ static void walk_chunk(void *ctx, int64_t chunk, int tid) {
   }
   size_t accFloats = (size_t)(w * n) * ((doA ? 1 : 0) + (doB ? 1 : 0));
   size_t bytes = (accFloats + (size_t)w + CB) * sizeof(float) + (size_t)(w + 2) * sizeof(int32_t) + (size_t)maxBlock * 12 + (size_t)rb * 8 + 256;
-  char *mem = saelab_scratch(22, bytes);
+  char *mem = saelab_scratch(SAELAB_SCRATCH_STEP_PAIR, bytes);
   if (!mem) { J->failed = 1; return; }
   float *accA = (float *)mem, *accB = accA + (doA ? w * n : 0), *csum = accA + accFloats;
   int32_t *cur = (int32_t *)(csum + w + CB);          /* [w + 2]: the block's latent-major offsets */
@@ -189,7 +189,7 @@ int saelab_spmmT_pair(const saelab_pair_args *p) {
     if ((p->bCols ? saelab_spmmT_cols(&sB, p->b, n, p->outB) : saelab_spmmT(&sB, p->b, n, p->outB)) != 0) return -1;
     if (!p->colSumB && !p->fired) return 0;
   }
-  int32_t *mem = saelab_scratch(8, ((size_t)(nt + 1) * cols + 1 + (size_t)rows * (WALK_CHUNKS + 1)) * sizeof(int32_t) + 64);
+  int32_t *mem = saelab_scratch(SAELAB_SCRATCH_PAIR_STAGE, ((size_t)(nt + 1) * cols + 1 + (size_t)rows * (WALK_CHUNKS + 1)) * sizeof(int32_t) + 64);
   if (!mem) return -1;
   J.cnt = mem;
   J.prefix = mem + (size_t)nt * cols;

@@ -130,8 +130,8 @@ int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out 
   if (total <= 0 || rows * cols == 0) return 0;
   int nt = (double)rows * cols < 65536 ? 1 : saelab_pool_threads();
   if (nt > MAXT) nt = MAXT;
-  uint32_t *hist = saelab_scratch(5, (size_t)nt * HI_BINS * sizeof(uint32_t));
-  uint32_t *lo = saelab_scratch(7, LO_BINS * sizeof(uint32_t));
+  uint32_t *hist = saelab_scratch(SAELAB_SCRATCH_BATCH_HIST, (size_t)nt * HI_BINS * sizeof(uint32_t));
+  uint32_t *lo = saelab_scratch(SAELAB_SCRATCH_SPARSE_ROW, LO_BINS * sizeof(uint32_t));
   if (!hist || !lo) return -1;
   batch_job J;
   memset(&J, 0, sizeof J);
@@ -151,7 +151,7 @@ int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out 
     if (nextGuess) *nextGuess = b > 0 ? float_of((uint32_t)b << HI_SHIFT) : 0.0f; /* about 5/4 of total above it */
     if (b > 0) {
       int64_t cap = (int64_t)(2.0 * total / nt) + 4096;
-      char *mem = saelab_scratch(6, (size_t)(nt * cap) * (sizeof(int64_t) + sizeof(float)) + 64);
+      char *mem = saelab_scratch(SAELAB_SCRATCH_SPARSE_TILE, (size_t)(nt * cap) * (sizeof(int64_t) + sizeof(float)) + 64);
       if (!mem) return -1;
       J.candIdx = (int64_t *)mem;
       J.candVal = (float *)(mem + (size_t)(nt * cap) * sizeof(int64_t));
@@ -176,7 +176,7 @@ int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out 
       for (int bb = b; bb < HI_BINS; bb++) c += hist[(size_t)t * HI_BINS + bb];
       if (c > cap) cap = c;
     }
-    char *mem = saelab_scratch(6, (size_t)(nt * cap + 1) * (sizeof(int64_t) + sizeof(float)) + 64);
+    char *mem = saelab_scratch(SAELAB_SCRATCH_SPARSE_TILE, (size_t)(nt * cap + 1) * (sizeof(int64_t) + sizeof(float)) + 64);
     if (!mem) return -1;
     J.candIdx = (int64_t *)mem;
     J.candVal = (float *)(mem + (size_t)(nt * cap + 1) * sizeof(int64_t));

@@ -21,7 +21,7 @@ static void spmm_task(void *ctx, int64_t chunk, int tid) {
   if (r0 >= r1) return;
   saelab_csc c;
   /* ob: this thread's rows of one column block of out, contiguous, so it stays in L2. */
-  float *ob = saelab_scratch(6, (size_t)((r1 - r0) * OB_COLS) * sizeof(float));
+  float *ob = saelab_scratch(SAELAB_SCRATCH_SPARSE_TILE, (size_t)((r1 - r0) * OB_COLS) * sizeof(float));
   if (!ob || saelab_build_csc(s, r0, r1, 0, 5, &c) != 0) { J->failed = 1; return; }
   for (int64_t c0 = 0; c0 < n; c0 += OB_COLS) {
     int64_t w = n - c0 < OB_COLS ? n - c0 : OB_COLS;
@@ -157,7 +157,7 @@ static void spmmT_cols_task(void *ctx, int64_t chunk, int tid) {
   while (b1 < nblk && cp[b1 * JB] < hi) b1++;
   if (c == 0) b0 = 0;
   if (c == nt - 1) b1 = nblk;
-  float *tt = saelab_scratch(6, (size_t)(JB * n + CB) * sizeof(float));
+  float *tt = saelab_scratch(SAELAB_SCRATCH_SPARSE_TILE, (size_t)(JB * n + CB) * sizeof(float));
   if (!tt) { J->failed = 1; return; }
   for (int64_t b = b0; b < b1; b++) {
     int64_t jb = b * JB, jn = cols - jb < JB ? cols - jb : JB;

@@ -225,7 +225,7 @@ static void topk_chunk(void *ctx, int64_t c, int tid) {
     return;
   }
   if (r0 >= r1) return;
-  void *scratch = saelab_scratch(7, saelab_topk_row_scratch(J->k, o->cols));
+  void *scratch = saelab_scratch(SAELAB_SCRATCH_SPARSE_ROW, saelab_topk_row_scratch(J->k, o->cols));
   if (!scratch) { J->failed = 1; return; }
   float guess = 0.0f;
   for (int64_t r = r0; r < r1; r++)
@@ -240,7 +240,7 @@ int64_t saelab_topk_rows(const float *pre, int64_t k, const uint8_t *mask, saela
     return 0;
   }
   saelab_pack_ready();
-  char *slots = saelab_scratch(4, (size_t)(o->rows * k) * 8);
+  char *slots = saelab_scratch(SAELAB_SCRATCH_TOPK_SLOTS, (size_t)(o->rows * k) * 8);
   if (!slots) return -1;
   topk_job J = {pre, mask, k, (int32_t *)slots, (float *)(slots + (size_t)(o->rows * k) * 4), o, 0, 0};
   int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;

@@ -18,6 +18,8 @@ export interface CliIO {
   backendEnv?: string | undefined;
   /** The environment's SAELAB_ISA (read once, by processIO): the native kernel library to run on (unset: the best the CPU runs). */
   isaEnv?: string | undefined;
+  /** The environment's SAELAB_THREADS (read once, by processIO): the native thread pool's size (unset: the CPUs available). */
+  threadsEnv?: string | undefined;
   /** Environment variables (HF_HOME, HF_TOKEN, ...); the process's when absent. */
   env?: Readonly<Record<string, string | undefined>>;
 }

@@ -4,6 +4,7 @@
  */
 import { nearest, parseArgs, renderHelp, type CliIO, type Command } from "./args.js";
 import { COMMANDS } from "./commands.js";
+import { configureThreads } from "../tensor/backend.js";
 
 /** Returns the real process's IO. */
 export function processIO(): CliIO {
@@ -14,6 +15,7 @@ export function processIO(): CliIO {
     cwd: process.cwd(),
     backendEnv: process.env.SAELAB_BACKEND,
     isaEnv: process.env.SAELAB_ISA,
+    threadsEnv: process.env.SAELAB_THREADS,
     env: process.env,
   };
 }
@@ -61,6 +63,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO(), com
       return 0;
     }
     const opts = parseArgs(best, rest);
+    configureThreads(io.threadsEnv);
     return await best.run(opts, io);
   } catch (e) {
     const err = e as Error;

@@ -91,7 +91,7 @@ export async function runTrain(opts: TrainFlags, io: CliIO, input: TrainInput, l
   );
   const saes = readSaeConfigs(resolve(io.cwd, opts.sae));
   const kernels = loaded ?? loadBackend(opts.backend, io);
-  if (trainCfg.precision === "bf16") io.err(`saelab train: precision bf16, the encoder product ${kernels.bf16 === "hardware" ? "on AVX512-BF16" : "emulated (no AVX512-BF16 on this backend/CPU)"}`);
+  if (trainCfg.precision === "bf16") io.err(`saelab train: precision bf16, the encoder product ${kernels.bf16 === "amx" ? "on AMX-BF16 tiles" : kernels.bf16 === "hardware" ? "on AVX512-BF16" : "emulated (no AVX512-BF16 on this backend/CPU)"}`);
   let bar: ReturnType<typeof createProgressBar> | null = null;
   let result;
   try {

@@ -4,7 +4,7 @@
  * on the best ISA library this CPU supports unless one is asked for.
  */
 import { referenceKernels } from "./reference.js";
-import { loadNativeAddon, nativeIsas, nativeKernels, NATIVE_ISAS, type IsaChoice } from "./native.js";
+import { loadNativeAddon, nativeIsas, nativeKernels, NATIVE_ISAS, setNativeThreads, type IsaChoice } from "./native.js";
 import type { Kernels } from "./kernels.js";
 
 export type BackendChoice = "auto" | "native" | "reference";
@@ -23,7 +23,19 @@ export function parseIsa(value: string | undefined): IsaChoice {
   throw new Error(`SAELAB_ISA must be one of ${NATIVE_ISAS.join(", ")} or auto, got "${value}"`);
 }
 
-/**
+/** Returns the native thread count named by a SAELAB_THREADS value (undefined or "": the CPUs available), or throws. */
+export function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`SAELAB_THREADS must be an integer from 1 to 64, got "${value}"`);
+  return n;
+}
+
+/** Sizes the native thread pool from a SAELAB_THREADS value (the CLI and the benches pass the environment's, once, before any kernel runs). */
+export function configureThreads(value: string | undefined): void {
+  setNativeThreads(parseThreads(value));
+}
+
 /**
  * Returns the backend asked for by `choice`, where "auto" defers to `fallback` (the environment's
  * SAELAB_BACKEND, which the CLI and the benches read once and pass here); throws on a value that

@@ -197,8 +197,8 @@ export interface Kernels {
   readonly isa?: string;
   /** Number of threads the backend uses. */
   readonly threads: number;
-  /** How a `bf16` product runs: on bfloat16 dot-product instructions ("hardware") or rounded and summed with fp32 FMAs ("emulated"). */
-  readonly bf16: "hardware" | "emulated";
+  /** How a `bf16` product runs: on AMX tiles ("amx"), on AVX512-BF16 dot-product instructions ("hardware") or rounded and summed with fp32 FMAs ("emulated"). */
+  readonly bf16: "amx" | "hardware" | "emulated";
   /** Returns a zeroed Float32Array of n elements laid out for the backend (64-byte aligned on the native one). */
   alloc(n: number): Float32Array;
 

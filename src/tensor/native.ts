@@ -1,7 +1,7 @@
 /**
  * The native backend: the C addon built from native/src wrapped as `Kernels`. The addon holds one
  * kernel library per ISA (AVX-512, AVX2/FMA, portable C; binding.gyp), of which it offers those the
- * CPU can run (cpuid at load); a persistent thread pool serves them all. Every argument is validated here, with messages naming the problem, before
+ * CPU can run (cpuid at load; "amx" is the AVX-512 library asked to run bf16 products on AMX tiles); a persistent thread pool serves them all. Every argument is validated here, with messages naming the problem, before
  * any native code runs; the addon re-checks lengths and sparse indices because a bad one would read
  * or write out of bounds.
  */
@@ -12,8 +12,8 @@ type F32 = Float32Array;
 type I32 = Int32Array;
 type Opt<T> = T | null;
 
-/** The kernel libraries the addon may hold, best first. */
-export const NATIVE_ISAS = ["avx512", "avx2", "portable"] as const;
+/** The kernel libraries the addon may hold, best first ("amx": the AVX-512 library with its bf16 products on AMX tiles). */
+export const NATIVE_ISAS = ["amx", "avx512", "avx2", "portable"] as const;
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 /** An ISA to run on: one of NATIVE_ISAS, or "auto" (the best this CPU runs). */
 export type IsaChoice = NativeIsa | "auto";
@@ -30,6 +30,7 @@ export interface CpuFeatures {
 interface NativeModule extends Partial<NativeAddon> {
   abiVersion(): number;
   cpuFeatures?(): CpuFeatures;
+  setThreads?(threads: number): number;
   isas?: Partial<Record<NativeIsa, NativeAddon>>;
 }
 
@@ -38,7 +39,7 @@ export interface NativeAddon {
   /** The ISA these kernels were compiled for. */
   isa: NativeIsa;
   threads(): number;
-  /** flags: 1 transA, 2 transB, 4 bf16; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
+  /** flags: 1 transA, 2 transB, 4 bf16, 8 bf16 on AMX where there is AMX; lda/ldb/ldc: optional row strides (the C API's; the Kernels wrapper passes none). */
   gemm(a: F32, b: F32, out: F32, m: number, n: number, k: number, flags: number, alpha: number, beta: number, colScale: Opt<F32>, bias: Opt<F32>, lda?: number, ldb?: number, ldc?: number): void;
   sparsifyAbove(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, threshold: Opt<F32>, countsReady: number): number;
   window(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, center: F32, halfWidth: number, countsReady: number): number;
@@ -55,11 +56,14 @@ export interface NativeAddon {
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
   alignedF32(n: number): F32;
-  /** Measured FMA throughput (FLOP/s) of `threads` threads over `seconds`: fp32 on this library's widest vectors, or with bf16 = 1 the vdpbf16ps one (0 without AVX512-BF16). */
+  /** Measured FMA throughput (FLOP/s) of `threads` threads over `seconds`: fp32 on this library's widest vectors, or with bf16 = 1 the vdpbf16ps one (0 without AVX512-BF16), with bf16 = 2 AMX's tdpbf16ps (0 without AMX). */
   fmaPeak(seconds: number, threads: number, bf16?: number): number;
-  /** 2: a bf16 product runs on AVX512-BF16; 1: it is emulated. */
-  bf16Mode(): number;
+  /** 3: a bf16 product runs on AMX tiles (only when amx is 1), 2: on AVX512-BF16; 1: it is emulated. */
+  bf16Mode(amx?: number): number;
 }
+
+/** How each bf16Mode() value runs a bf16 product. */
+const BF16_MODES: Record<number, Kernels["bf16"]> = { 1: "emulated", 2: "hardware", 3: "amx" };
 
 const ADDON_PATH = "../../build/Release/saelab_native.node";
 const ABI_VERSION = 2;
@@ -110,6 +114,18 @@ export function nativeIsas(): NativeIsa[] {
   return NATIVE_ISAS.filter((i) => libs[i]);
 }
 
+/**
+ * Sizes the addon's shared thread pool (every kernel library and the LM kernels use it): `threads`
+ * threads, or the CPUs available when undefined. The pool starts once per process, so this applies
+ * only before any kernel has run (the CLI and the benches call it first, with SAELAB_THREADS); returns
+ * the pool's thread count (0 when `threads` is undefined, which leaves the pool alone, or without the addon).
+ */
+export function setNativeThreads(threads: number | undefined): number {
+  if (threads === undefined) return 0;
+  const loaded = loadModule();
+  return "error" in loaded || !loaded.mod.setThreads ? 0 : loaded.mod.setThreads(threads);
+}
+
 /** The CPU's features as the addon sees them (all false without the addon). */
 export function cpuFeatures(): CpuFeatures {
   const loaded = loadModule();
@@ -118,11 +134,12 @@ export function cpuFeatures(): CpuFeatures {
 
 /** Returns the native kernels over a loaded addon. */
 export function nativeKernels(addon: NativeAddon): Kernels {
+  const amx = addon.isa === "amx" ? 1 : 0;
   return {
     name: "native",
     isa: addon.isa,
     threads: addon.threads(),
-    bf16: addon.bf16Mode() === 2 ? "hardware" : "emulated",
+    bf16: BF16_MODES[addon.bf16Mode(amx)] ?? "emulated",
 
     alloc(n: number): Float32Array {
       dim("alloc", "n", n);
@@ -142,7 +159,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const alpha = num("gemm alpha", args.alpha ?? 1);
       const beta = num("gemm beta", args.beta ?? 0);
       noOverlap("gemm out", out, m * n, a, b);
-      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0) | (args.bf16 ? 4 : 0);
+      const flags = (args.transA ? 1 : 0) | (args.transB ? 2 : 0) | (args.bf16 ? 4 | 8 * amx : 0);
       addon.gemm(a, b, out, m, n, k, flags, alpha, beta, args.colScale ?? null, args.bias ?? null);
     },
 
@@ -278,7 +295,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const call = (ready: number) =>
         addon.encode(
           x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k,
-          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 : 0,
+          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 + amx : 0,
         );
       let nnz = call(0);
       if (!sel) return;

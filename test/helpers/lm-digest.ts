@@ -6,9 +6,12 @@ import { createHash } from "node:crypto";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 import { LlamaModel } from "../../src/lm/model.js";
 import { loadLmKernels } from "../../src/lm/native.js";
-import { loadKernels } from "../../src/tensor/backend.js";
+import { configureThreads, loadKernels } from "../../src/tensor/backend.js";
 import { Rng } from "../../src/tensor/rng.js";
 import { tinyCheckpoint } from "../lm-fixtures.js";
+
+// The edge of this process: the pool's size from SAELAB_THREADS, as the CLI and the benches set it.
+configureThreads(process.env.SAELAB_THREADS);
 
 function digest(): string {
   const ckpt = tinyCheckpoint(17, { dim: 64, nHeads: 8, nKvHeads: 4, hiddenDim: 172, nLayers: 2, seqLen: 300 });

@@ -8,9 +8,12 @@ import { createRequire } from "node:module";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
 
 const M = createRequire(import.meta.url)("../../build/Release/saelab_native.node");
+// The edge of this process: the pool's size from SAELAB_THREADS (the addon reads no environment).
+if (process.env.SAELAB_THREADS) M.setThreads(Number(process.env.SAELAB_THREADS));
 const isa = process.argv.find((a) => a.startsWith("--isa="))?.slice(6) ?? M.isa;
 const N = M.isas[isa];
 if (!N) throw new Error(`no kernel library for ISA ${isa}`);
+const amx = isa === "amx"; // the AVX-512 library asked for its bf16 products on AMX tiles
 
 function digest() {
   let seed = 12345;
@@ -25,15 +28,15 @@ function digest() {
     add(out);
   }
   // The mixed-precision (bf16) product: row chunks over B packed once, and column chunks.
-  for (const [m, n, k, flags] of [[203, 517, 301, 4], [203, 517, 301, 7], [50, 2100, 40, 6]]) {
+  for (const [m, n, k, flags] of [[203, 517, 301, 4], [203, 517, 301, 7], [50, 2100, 40, 6], [700, 90, 1601, 4], [97, 64, 20, 4]]) {
     const out = rand(m * n);
-    N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags, 1.25, 0.5, rand(n), rand(n));
+    N.gemm(rand(m * k), rand(k * n), out, m, n, k, flags | (amx ? 8 : 0), 1.25, 0.5, rand(n), rand(n));
     add(out);
   }
   for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
     const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);
     const rp = new Int32Array(er + 1), ci = new Int32Array(er * ec), va = new Float32Array(er * ec);
-    const enz = N.encode(rand(er * en), er, en, ec, rand(en), xc, rand(en * ec), 0, null, rand(ec), epre, 1, 2, null, 40, rp, ci, va, 0, 0, null, 1);
+    const enz = N.encode(rand(er * en), er, en, ec, rand(en), xc, rand(en * ec), 0, null, rand(ec), epre, 1, 2, null, 40, rp, ci, va, 0, 0, null, amx ? 2 : 1);
     add(epre); add(rp); add(ci.subarray(0, enz));
   }
   const rows = 300, cols = 700, n = 96;
