@@ -5,7 +5,7 @@
  * which mutant a crash, hang or out-of-memory kill happened on) and "D" after each batch. It exits
  * when stdin closes. Usage: node --import tsx child.ts '<json ChildArgs>'.
  */
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { UserError } from "../../src/errors.js";
@@ -32,11 +32,14 @@ export interface ChildArgs {
 
 /**
  * Writes the mutant's files into `dir`, removing those of the previous mutant that it lacks and
- * skipping files whose bytes are unchanged (cheaper than a fresh directory; loaders only read).
+ * anything a loader left there (an SQLite -wal or -journal file), and skipping files whose bytes are
+ * unchanged (cheaper than a fresh directory; loaders only read their files).
  */
 function writeFiles(written: Map<string, FuzzFiles>, dir: string, files: FuzzFiles): void {
   const before = written.get(dir) ?? {};
   for (const old of Object.keys(before)) if (!(old in files)) rmSync(join(dir, old), { force: true });
+  const top = new Set(Object.keys(files).map((n) => n.split("/")[0]!));
+  for (const e of existsSync(dir) ? readdirSync(dir) : []) if (!top.has(e)) rmSync(join(dir, e), { recursive: true, force: true });
   for (const [name, bytes] of Object.entries(files)) {
     const had = before[name];
     if (had && Buffer.compare(had, bytes) === 0) continue;
@@ -78,11 +81,11 @@ async function main(): Promise<void> {
   for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
     for (const seg of JSON.parse(line) as Segment[]) {
       const target = targetNamed(seg.parser);
-      if (!seedsOf.has(seg.parser)) seedsOf.set(seg.parser, target.seeds());
+      if (!seedsOf.has(seg.parser)) seedsOf.set(seg.parser, await target.seeds());
       const seeds = seedsOf.get(seg.parser)!;
       const dir = join(args.work, seg.parser);
       for (let i = seg.from; i < seg.to; i++) {
-        const files = mutantOf(seeds, args.seed, i);
+        const files = mutantOf(seeds, args.seed, i, target.mutable);
         writeFiles(written, dir, files);
         if (args.save) cpSync(dir, join(args.save, `${seg.parser}-${i}`), { recursive: true });
         say(`S ${seg.parser} ${i}`);
