@@ -1,6 +1,6 @@
 /**
- * `npm run crash-trials -- [--trials N] [--seed S] [--commands train,sweep,activations] [--work DIR]`:
- * kills `saelab train`, `sweep` and `activations` with SIGKILL at random moments, resumes them, and
+ * `npm run crash-trials -- [--trials N] [--seed S] [--commands train,sweep,features,activations] [--work DIR]`:
+ * kills `saelab train`, `sweep`, `features` and `activations` with SIGKILL at random moments, resumes them, and
  * compares every output file byte for byte with an uninterrupted run's; prints
  * trials / killed / resumed / identical / lost / corrupt per command and exits 1 unless all match.
  */

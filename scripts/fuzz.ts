@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- [--parser NAME[,NAME]] [--n N] [--seed S] [--workers W] [--batch B]
+ * `npm run fuzz -- [--parser NAME[,NAME]] [--n N] [--seed S] [--workers W] [--batch B] [--recycle R]
  * [--timeout-ms T] [--memory-mib M] [--only I,J] [--save DIR]`: mutation-fuzzes every parser a
  * user's file reaches (scripts/fuzz/targets.ts) and prints a table of outcomes; exits 1 on any
  * crash, hang, out-of-memory, non-UserError rejection, unnamed UserError or inconsistent acceptance.
@@ -25,6 +25,7 @@ const results = await runFuzz({
   seed,
   workers: Number(flag("workers") ?? Math.min(2, availableParallelism())),
   batch: Number(flag("batch") ?? 2000),
+  recycle: Number(flag("recycle") ?? 50_000),
   timeoutMs: Number(flag("timeout-ms") ?? 10_000),
   memoryMiB: Number(flag("memory-mib") ?? 1024),
   ...(only ? { only } : {}),

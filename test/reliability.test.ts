@@ -284,6 +284,48 @@ describe("what the fuzzer found", () => {
   });
 });
 
+describe("what the 100,000-mutant runs found", () => {
+  it("an SAE weight of 3e38 (an exponent bit flipped) is refused: float32 reconstructions overflow (was accepted)", () => {
+    const dir = join(tmp, "sae-huge-weight");
+    cpSync(new URL("./fixtures/saelens/standard/", import.meta.url).pathname, dir, { recursive: true });
+    const wPath = join(dir, "sae_weights.safetensors");
+    const t: Record<string, TensorToWrite> = {};
+    for (const [name, raw] of readSafetensors(wPath).tensors) t[name] = { data: toFloat32(raw), shape: raw.shape };
+    t.W_dec!.data[5] = 3.1470154289170566e38;
+    writeSafetensors(wPath, t);
+    const e = thrown(() => loadSaelensSae(dir, kernels));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/sae_weights\.safetensors: tensor "W_dec" holds 3\.14\d*e\+38, beyond ±10000000000/);
+  });
+
+  it.each([["true", true], ["65536", 65536], ["199999992 (was a hang)", 199999992], ["-1", -1], ["1.5", 1.5]])("a tokenizer.json vocab id %s is refused, naming the file and the token", (_label, id) => {
+    const files = llama2cTokenizerFiles(tinyVocab());
+    (files.tokenizer.model as { vocab: Record<string, unknown> }).vocab["<0x63>"] = id;
+    const t0 = performance.now();
+    const e = thrown(() => hfTokenizer({ ...files, source: "tok/tokenizer.json" }));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toBe(`tok/tokenizer.json: model.vocab["<0x63>"] has id ${JSON.stringify(id)}; token ids must be integers below the ${Object.keys((files.tokenizer.model as { vocab: object }).vocab).length + (files.tokenizer.added_tokens as unknown[]).length} tokens`);
+  });
+
+  it("a tokenizer.json id at or past config.json's vocab_size is refused; one below it is read", () => {
+    const files = llama2cTokenizerFiles(tinyVocab());
+    const n = Object.keys((files.tokenizer.model as { vocab: object }).vocab).length;
+    expect(() => hfTokenizer({ ...files, modelConfig: { vocab_size: n }, source: "t.json" })).not.toThrow();
+    const e = thrown(() => hfTokenizer({ ...files, modelConfig: { vocab_size: n - 1 }, source: "t.json" }));
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(new RegExp(`has id ${n - 1}; token ids must be integers below config\\.json's vocab_size ${n - 1}$`));
+  });
+
+  it("a generated hierarchy with -1 roots and depth 2^32 is a ConfigError at once (was a hang sizing the forest)", () => {
+    const t0 = performance.now();
+    const e = thrown(() => parseConfig(WorldConfigSchema, { nFeatures: 64, dModel: 8, firing: { kind: "constant", probability: 0.1 }, hierarchy: { generate: { roots: -1, branching: 4, depth: 4294967296 } } }, "w.json"));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/hierarchy\.generate\.roots/);
+  });
+});
+
 describe("CLI messages", () => {
   const run = async (argv: string[]): Promise<{ code: number; err: string }> => {
     const err: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * kill -9 trials: each command runs once uninterrupted (the reference), then per trial it is started
+ * kill -9 trials (train, sweep, features, activations): each command runs once uninterrupted (the reference), then per trial it is started
  * afresh, killed with SIGKILL at a random moment of its reference duration, resumed as a user would,
  * and every output file is compared byte for byte with the reference's.
  */
@@ -7,6 +7,12 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Rng } from "../../src/tensor/rng.js";
+import { referenceKernels } from "../../src/tensor/reference.js";
+import { saveSaelensSae } from "../../src/io/saelens.js";
+import { createSae } from "../../src/sae/model.js";
+import { SaeConfigSchema } from "../../src/sae/registry.js";
+import { getPreset } from "../../src/toy/presets.js";
+import { sqliteDump } from "./sqlite-dump.js";
 
 /** A command under trial: how to start it in a directory and how to resume it there. */
 export interface TrialCommand {
@@ -19,8 +25,8 @@ export interface TrialCommand {
   resume(dir: string): string[];
   /** Output paths (relative to dir) that are inputs, not results, and so are not compared. */
   inputs: readonly string[];
-  /** Masks what differs between two uninterrupted runs too (wall times), so the comparison sees only the rest. */
-  normalize?(name: string, bytes: Buffer): Buffer;
+  /** Masks what differs between two uninterrupted runs too (wall times, the run's own directory), so the comparison sees only the rest. */
+  normalize?(name: string, bytes: Buffer, dir: string): Buffer;
 }
 
 /** One command's trial figures. */
@@ -90,8 +96,8 @@ export async function crashTrials(cmd: TrialCommand, trials: number, seed: numbe
   cmd.prepare(refDir);
   const ref = await runSaelab(cmd.start, refDir);
   if (ref.code !== 0) throw new Error(`${cmd.name}: the reference run failed (exit ${ref.code}): ${ref.stderr}`);
-  const norm = (m: Map<string, Buffer>): Map<string, Buffer> => new Map([...m].map(([k, v]) => [k, cmd.normalize ? cmd.normalize(k, v) : v]));
-  const want = norm(snapshot(refDir));
+  const norm = (m: Map<string, Buffer>, dir: string): Map<string, Buffer> => new Map([...m].map(([k, v]) => [k, cmd.normalize ? cmd.normalize(k, v, dir) : v]));
+  const want = norm(snapshot(refDir), refDir);
   for (const i of cmd.inputs) want.delete(i);
   const r: TrialResult = { command: cmd.name, trials, killed: 0, resumed: 0, identical: 0, lost: 0, corrupt: 0, leftovers: 0, examples: [], referenceSeconds: ref.ms / 1000 };
   const rng = new Rng(seed);
@@ -106,7 +112,7 @@ export async function crashTrials(cmd: TrialCommand, trials: number, seed: numbe
     if (first.killed) r.killed++;
     const again = await runSaelab(cmd.resume(dir), dir);
     if (again.code === 0) r.resumed++;
-    const got = norm(snapshot(dir));
+    const got = norm(snapshot(dir), dir);
     for (const i of cmd.inputs) got.delete(i);
     let same = again.code === 0;
     for (const [name, bytes] of want) {
@@ -176,6 +182,17 @@ export function trialCommands(modelDir: string | undefined): TrialCommand[] {
       },
     },
   ];
+  // A pass over a toy world that checkpoints every 0.3 s, so kills land before, between and after checkpoints.
+  const featuresArgs = ["features", "sae", "--preset", "absorption-basic", "--tokens", "40000", "--detectRows", "4096", "--checkpointSeconds", "0.3", "--backend", "reference"];
+  out.push({
+    name: "features",
+    prepare: (dir) => saveSaelensSae(join(dir, "sae"), createSae(referenceKernels(), SaeConfigSchema.parse({ architecture: "standard", dSae: 32 }), { dIn: getPreset("absorption-basic").dModel, seed: 5 })),
+    start: featuresArgs,
+    resume: () => featuresArgs,
+    inputs: ["sae/cfg.json", "sae/sae_weights.safetensors", "sae/saelab.json"],
+    // Compared as content (a resumed run lays its pages out differently); the creation time and the run's own directory are masked.
+    normalize: (name, bytes, dir) => (name === "sae/features.sqlite" ? sqliteDump(bytes, (l) => l.split(dir).join("<dir>").replace(/^(meta \["created",)".*"\]$/, '$1"(masked)"]')) : bytes),
+  });
   if (modelDir) {
     const args = ["activations", "--model", join(modelDir, "stories260K.bin"), "--tokenizer", join(modelDir, "tok512.bin"), "--hook", "blocks.2.hook_resid_post", "--out", "out", "--sequences", "48", "--seqLen", "64", "--shardTokens", "500"];
     out.push({ name: "activations", prepare: () => {}, start: args, resume: () => args, inputs: [] });

@@ -1,11 +1,13 @@
 /**
- * A fuzz worker process: for each segment (parser, from, to) it builds the mutants and runs each
- * through the parser's loader, printing "S parser i" before and one JSON result line after each, so
- * the parent can tell which mutant a crash, hang or out-of-memory kill happened on.
- * Usage: node --import tsx child.ts '<json ChildArgs>'.
+ * A fuzz worker process, kept alive across batches: it reads batches of segments (parser, from, to),
+ * one JSON line each, from stdin, builds each mutant and runs it through the parser's loader,
+ * printing "S parser i" before and one JSON result line after each mutant (so the parent can tell
+ * which mutant a crash, hang or out-of-memory kill happened on) and "D" after each batch. It exits
+ * when stdin closes. Usage: node --import tsx child.ts '<json ChildArgs>'.
  */
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
 import { UserError } from "../../src/errors.js";
 import { mutantOf, type FuzzFiles } from "./mutate.js";
 import { targetNamed, type FuzzTarget } from "./targets.js";
@@ -19,28 +21,32 @@ export interface Segment {
   confirm?: boolean;
 }
 
-/** Arguments of one child run. */
+/** Arguments of one child process (its batches come over stdin). */
 export interface ChildArgs {
   seed: number;
-  segments: Segment[];
   /** Scratch directory (each parser's mutant is written to <work>/<parser>). */
   work: string;
   /** When set, each mutant's files are also copied to <save>/<parser>-<i>. */
   save?: string;
 }
 
-const written = new Map<string, Set<string>>();
-
-/** Writes the mutant's files into `dir`, removing those of the previous mutant that it lacks (cheaper than a fresh directory). */
-function writeFiles(dir: string, files: FuzzFiles): void {
-  const before = written.get(dir) ?? new Set<string>();
-  const names = new Set(Object.keys(files));
-  for (const old of before) if (!names.has(old)) rmSync(join(dir, old), { force: true });
+/**
+ * Writes the mutant's files into `dir`, removing those of the previous mutant that it lacks and
+ * anything a loader left there (an SQLite -wal or -journal file), and skipping files whose bytes are
+ * unchanged (cheaper than a fresh directory; loaders only read their files).
+ */
+function writeFiles(written: Map<string, FuzzFiles>, dir: string, files: FuzzFiles): void {
+  const before = written.get(dir) ?? {};
+  for (const old of Object.keys(before)) if (!(old in files)) rmSync(join(dir, old), { force: true });
+  const top = new Set(Object.keys(files).map((n) => n.split("/")[0]!));
+  for (const e of existsSync(dir) ? readdirSync(dir) : []) if (!top.has(e)) rmSync(join(dir, e), { recursive: true, force: true });
   for (const [name, bytes] of Object.entries(files)) {
-    if (!before.has(name)) mkdirSync(dirname(join(dir, name)), { recursive: true });
+    const had = before[name];
+    if (had && Buffer.compare(had, bytes) === 0) continue;
+    if (!had) mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), bytes);
   }
-  written.set(dir, names);
+  written.set(dir, files);
 }
 
 const say = (line: string): void => {
@@ -71,20 +77,24 @@ async function runOne(target: FuzzTarget, dir: string, files: FuzzFiles): Promis
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as ChildArgs;
   const seedsOf = new Map<string, FuzzFiles[]>();
-  for (const seg of args.segments) {
-    const target = targetNamed(seg.parser);
-    if (!seedsOf.has(seg.parser)) seedsOf.set(seg.parser, target.seeds());
-    const seeds = seedsOf.get(seg.parser)!;
-    const dir = join(args.work, seg.parser);
-    for (let i = seg.from; i < seg.to; i++) {
-      const files = mutantOf(seeds, args.seed, i);
-      writeFiles(dir, files);
-      if (args.save) cpSync(dir, join(args.save, `${seg.parser}-${i}`), { recursive: true });
-      say(`S ${seg.parser} ${i}`);
-      const t0 = performance.now();
-      const r = await runOne(target, dir, files);
-      say(JSON.stringify({ parser: seg.parser, i, ...r, ms: performance.now() - t0 }));
+  const written = new Map<string, FuzzFiles>();
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    for (const seg of JSON.parse(line) as Segment[]) {
+      const target = targetNamed(seg.parser);
+      if (!seedsOf.has(seg.parser)) seedsOf.set(seg.parser, await target.seeds());
+      const seeds = seedsOf.get(seg.parser)!;
+      const dir = join(args.work, seg.parser);
+      for (let i = seg.from; i < seg.to; i++) {
+        const files = mutantOf(seeds, args.seed, i, target.mutable);
+        writeFiles(written, dir, files);
+        if (args.save) cpSync(dir, join(args.save, `${seg.parser}-${i}`), { recursive: true });
+        say(`S ${seg.parser} ${i}`);
+        const t0 = performance.now();
+        const r = await runOne(target, dir, files);
+        say(JSON.stringify({ parser: seg.parser, i, ...r, ms: performance.now() - t0 }));
+      }
     }
+    say("D");
   }
 }
 

@@ -2,8 +2,10 @@
  * Mutations of a fuzz input (file name -> bytes): generic byte edits (bit flips, truncation, byte
  * runs, int32 overwrites) and format-aware edits that get past the first checks (JSON values swapped
  * for huge, negative, wrong-typed or architecture strings; keys deleted, added or duplicated;
- * safetensors and .npy headers edited and re-framed with a consistent length).
+ * safetensors and .npy headers edited and re-framed with a consistent length; SQLite databases
+ * edited through SQL: a cell set to an odd value or its JSON edited, a row deleted, a table dropped).
  */
+import Database from "better-sqlite3";
 import { mixSeed, Rng } from "../../src/tensor/rng.js";
 
 /** A fuzz input: relative file path -> contents. */
@@ -17,16 +19,16 @@ const INTERESTING_VALUES: unknown[] = [
   null, true, false, [], {}, [0], [1e308], [-1, 2], [2 ** 62, 0], [0, 9007199254740994],
 ];
 
-/** Returns mutant i of a target: the seeds themselves first, then mutations of them in turn. */
-export function mutantOf(seeds: readonly FuzzFiles[], seed: number, i: number): FuzzFiles {
+/** Returns mutant i of a target: the seeds themselves first, then mutations of them (of the `mutable` files only, when given) in turn. */
+export function mutantOf(seeds: readonly FuzzFiles[], seed: number, i: number, mutable?: readonly string[]): FuzzFiles {
   const base = seeds[i % seeds.length]!;
-  return i < seeds.length ? base : mutate(base, new Rng(mixSeed(seed, i)));
+  return i < seeds.length ? base : mutate(base, new Rng(mixSeed(seed, i)), mutable);
 }
 
-/** Returns a mutated copy of `files` (one to three edits), deterministic for the given rng. */
-export function mutate(files: FuzzFiles, rng: Rng): FuzzFiles {
+/** Returns a mutated copy of `files` (one to three edits of the `mutable` files, default all), deterministic for the given rng. */
+export function mutate(files: FuzzFiles, rng: Rng, mutable?: readonly string[]): FuzzFiles {
   const out: FuzzFiles = { ...files };
-  const names = Object.keys(out);
+  const names = mutable ?? Object.keys(out);
   const edits = 1 + rng.int(rng.bernoulli(0.3) ? 3 : 1);
   for (let e = 0; e < edits; e++) {
     const name = names[rng.int(names.length)]!;
@@ -36,6 +38,7 @@ export function mutate(files: FuzzFiles, rng: Rng): FuzzFiles {
     if (structured && name.endsWith(".json")) next = mutateJsonText(bytes, rng);
     else if (structured && (name.endsWith(".safetensors") || name.endsWith(".sft"))) next = mutateSafetensorsHeader(bytes, rng);
     else if (structured && name.endsWith(".npy")) next = mutateNpyHeader(bytes, rng);
+    else if (structured && name.endsWith(".sqlite")) next = mutateSqlite(bytes, rng);
     out[name] = next ?? mutateBytes(bytes, rng);
   }
   return out;
@@ -201,4 +204,53 @@ function mutateNpyHeader(bytes: Uint8Array, rng: Rng): Uint8Array | undefined {
   const head = Uint8Array.from(bytes.subarray(0, 10));
   new DataView(head.buffer).setUint16(8, body.length, true);
   return concat(head, body, bytes.subarray(10 + n));
+}
+
+const SQL_VALUES: unknown[] = [
+  null, "", "x", "{", "[", "null", "[]", "{}", "[[1]]", "[[1, 2, 3]]", "[-1]", "[1.5]", '["a"]', "[1e999]", "[0, null]", '{"a": 1}',
+  1e308, -1e308, -1, 0, 1, 0.5, 2 ** 62, 9007199254740994, -0.0, "NaN", "lm", "toy", "1", "2", "999999999999", Buffer.from([0xff, 0x00, 0x7b]),
+];
+
+/** Edits an SQLite database through SQL (opened in memory from its bytes): a cell set to an odd value or its JSON text edited, a row deleted, a table dropped. */
+function mutateSqlite(bytes: Uint8Array, rng: Rng): Uint8Array | undefined {
+  let db: Database.Database;
+  try {
+    db = new Database(Buffer.from(bytes));
+  } catch {
+    return undefined;
+  }
+  const q = (n: string) => `"${n.replace(/"/g, '""')}"`;
+  try {
+    db.pragma("ignore_check_constraints = ON");
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    const table = q(tables[rng.int(tables.length)]!);
+    const kind = rng.int(12);
+    if (kind === 11) {
+      db.exec(`DROP TABLE ${table}`);
+      return new Uint8Array(db.serialize());
+    }
+    const cols = db.pragma(`table_info(${table})`) as { name: string; pk: number }[];
+    const n = (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    if (n === 0) return undefined;
+    const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => q(c.name));
+    const key = pk.length ? pk : ["rowid"];
+    const row = db.prepare(`SELECT ${key.map((k, i) => `${k} AS k${i}`).join(", ")} FROM ${table} LIMIT 1 OFFSET ?`).get(rng.int(n)) as Record<string, unknown>;
+    const where = key.map((k) => `${k} = ?`).join(" AND ");
+    const at = key.map((_, i) => row[`k${i}`]);
+    if (kind === 10) {
+      db.prepare(`DELETE FROM ${table} WHERE ${where}`).run(...at);
+    } else {
+      const col = q(cols[rng.int(cols.length)]!.name);
+      const cur = (db.prepare(`SELECT ${col} AS v FROM ${table} WHERE ${where}`).get(...at) as { v: unknown }).v;
+      let v = SQL_VALUES[rng.int(SQL_VALUES.length)];
+      if (kind < 5 && typeof cur === "string") v = editJson(cur, rng) ?? v;
+      db.prepare(`UPDATE ${table} SET ${col} = ? WHERE ${where}`).run(v, ...at);
+    }
+    return new Uint8Array(db.serialize());
+  } catch {
+    // A constraint the edit broke (NOT NULL, a duplicate key): fall back to a byte edit.
+    return undefined;
+  } finally {
+    db.close();
+  }
 }

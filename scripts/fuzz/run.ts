@@ -1,10 +1,10 @@
 /**
- * The fuzz driver: splits the mutants of every parser into segments, packs segments into child
- * processes (`batch` mutants each, `workers` at a time) run under a time and memory watchdog,
- * restarts after the mutant a child died on (classifying it as a crash, hang or out of memory), and
- * tallies the outcomes per parser.
+ * The fuzz driver: splits the mutants of every parser into segments and feeds them in batches
+ * (`batch` mutants each) to `workers` long-lived child processes under a time and memory watchdog;
+ * after a death it re-runs the mutant the child died on alone in a fresh child (classifying it as a
+ * crash, hang or out of memory if it dies again) and goes on after it; tallies the outcomes per parser.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,8 +35,10 @@ export interface FuzzOptions {
   seed: number;
   /** Concurrent child processes. */
   workers: number;
-  /** Mutants per child process. */
+  /** Mutants sent to a child at a time. */
   batch: number;
+  /** A child is replaced by a fresh one after this many mutants (bounds what a long-lived process accumulates). */
+  recycle: number;
   /** A mutant running longer than this is a hang. */
   timeoutMs: number;
   /** A child whose V8 heap passes this (or whose resident memory passes 1.5x it) is out of memory. */
@@ -61,66 +63,118 @@ function rssMiB(pid: number): number {
 
 type Record_ = (parser: string, i: number, o: Outcome, message: string, ms: number) => void;
 
-/** Runs segments in one child; resolves with the segments left undone after a death (empty when it finished). */
-function runChild(segments: Segment[], opts: FuzzOptions, record: Record_, confirm = true): Promise<Segment[]> {
-  // Mutants are many small files written and read once: tmpfs when there is one.
-  const work = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "saelab-fuzz-"));
-  const args: ChildArgs = { seed: opts.seed, segments, work, ...(opts.save ? { save: opts.save } : {}) };
-  return new Promise((resolveJob) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${opts.memoryMiB}`, "--import", "tsx", CHILD, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] });
-    let current: { parser: string; i: number } | undefined;
-    let last: { parser: string; i: number } | undefined;
-    let started = Date.now();
-    let killedFor: "hang" | "oom" | undefined;
+/**
+ * A child process kept alive across batches (no start-up, seed building or JIT warm-up per batch),
+ * each mutant under the watchdog: a mutant running past the time limit is a hang, a child past the
+ * memory limit is out of memory, and a death is attributed to the mutant it happened on.
+ */
+class FuzzChild {
+  /** Mutants finished by this child. */
+  mutants = 0;
+  dead = false;
+  private readonly proc: ChildProcess;
+  private readonly work: string;
+  private readonly exited: Promise<void>;
+  private job: { segments: Segment[]; confirm: boolean; last?: { parser: string; i: number }; resolve: (left: Segment[]) => void } | undefined;
+  private current: { parser: string; i: number } | undefined;
+  private started = Date.now();
+  private killedFor: "hang" | "oom" | undefined;
+  private stderr = "";
+
+  constructor(private readonly opts: FuzzOptions, private readonly record: Record_) {
+    // Mutants are many small files written and read once: tmpfs when there is one.
+    this.work = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "saelab-fuzz-"));
+    const args: ChildArgs = { seed: opts.seed, work: this.work, ...(opts.save ? { save: opts.save } : {}) };
+    this.proc = spawn(process.execPath, [`--max-old-space-size=${opts.memoryMiB}`, "--import", "tsx", CHILD, JSON.stringify(args)], { stdio: ["pipe", "pipe", "pipe"] });
+    this.proc.stdin!.on("error", () => {}); // a dead child's closed pipe: its death is handled on "close"
     let buf = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
+    this.proc.stdout!.setEncoding("utf8");
+    this.proc.stdout!.on("data", (chunk: string) => {
       buf += chunk;
       let nl;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
+        this.line(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (line.startsWith("S ")) {
-          const [, parser, i] = line.split(" ");
-          current = { parser: parser!, i: Number(i) };
-          started = Date.now();
-        } else if (line.startsWith("{")) {
-          const r = JSON.parse(line) as { parser: string; i: number; outcome: Outcome; message: string; ms: number };
-          record(r.parser, r.i, r.outcome, r.message, r.ms);
-          last = current;
-          current = undefined;
-          started = Date.now();
-        }
       }
     });
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (c: string) => {
-      stderr = (stderr + c).slice(-4000);
+    this.proc.stderr!.setEncoding("utf8");
+    this.proc.stderr!.on("data", (c: string) => {
+      this.stderr = (this.stderr + c).slice(-4000);
     });
-    // Startup (tsx, the seeds) is not a mutant's time: the clock runs from each "S parser i".
+    // Start-up and seed building are not a mutant's time: the clock runs from each "S parser i".
     const timer = setInterval(() => {
-      if (current && Date.now() - started > opts.timeoutMs) killedFor = "hang";
-      else if (rssMiB(child.pid!) > opts.memoryMiB * 1.5) killedFor = "oom";
-      else if (!current && Date.now() - started > 120_000) killedFor = "hang";
-      if (killedFor) child.kill("SIGKILL");
+      if (!this.job) return;
+      const ms = Date.now() - this.started;
+      if (this.current && ms > opts.timeoutMs) this.killedFor = "hang";
+      else if (rssMiB(this.proc.pid!) > opts.memoryMiB * 1.5) this.killedFor = "oom";
+      else if (!this.current && ms > 120_000) this.killedFor = "hang";
+      if (this.killedFor) this.proc.kill("SIGKILL");
     }, 100);
-    child.on("close", (code, signal) => {
-      clearInterval(timer);
-      rmSync(work, { recursive: true, force: true });
-      if (!current && code === 0) return resolveJob([]);
-      // The mutant it died on (or, dying between mutants, the one after the last finished).
-      const at = current ?? nextAfter(segments, last);
-      if (!at) return resolveJob([]);
-      const oom = killedFor === "oom" || /heap out of memory|Allocation failed/i.test(stderr);
-      const outcome: Outcome = oom ? "oom" : killedFor === "hang" ? "hang" : "crash";
-      const rest = remainderAfter(segments, at);
-      // A death is counted once it recurs with the mutant alone in a fresh child (a child can also die of its surroundings).
-      if (outcome === "crash" && confirm) return resolveJob([{ parser: at.parser, from: at.i, to: at.i + 1, confirm: true }, ...rest]);
-      record(at.parser, at.i, outcome, `${outcome} (exit ${code ?? signal}): ${stderr.trim().split("\n").slice(-3).join(" | ").slice(0, 300)}`, 0);
-      resolveJob(rest);
+    this.exited = new Promise((resolveExit) => {
+      this.proc.on("close", (code, signal) => {
+        clearInterval(timer);
+        this.dead = true;
+        rmSync(this.work, { recursive: true, force: true });
+        this.died(code, signal);
+        resolveExit();
+      });
     });
-  });
+  }
+
+  private line(line: string): void {
+    const job = this.job;
+    if (!job) return;
+    if (line.startsWith("S ")) {
+      const [, parser, i] = line.split(" ");
+      this.current = { parser: parser!, i: Number(i) };
+      this.started = Date.now();
+    } else if (line.startsWith("{")) {
+      const r = JSON.parse(line) as { parser: string; i: number; outcome: Outcome; message: string; ms: number };
+      this.record(r.parser, r.i, r.outcome, r.message, r.ms);
+      this.mutants++;
+      job.last = this.current;
+      this.current = undefined;
+      this.started = Date.now();
+    } else if (line === "D") {
+      this.job = undefined;
+      job.resolve([]);
+    }
+  }
+
+  private died(code: number | null, signal: NodeJS.Signals | null): void {
+    const job = this.job;
+    this.job = undefined;
+    if (!job) return;
+    // The mutant it died on (or, dying between mutants, the one after the last finished).
+    const at = this.current ?? nextAfter(job.segments, job.last);
+    if (!at) return job.resolve([]);
+    const oom = this.killedFor === "oom" || /heap out of memory|Allocation failed/i.test(this.stderr);
+    const outcome: Outcome = oom ? "oom" : this.killedFor === "hang" ? "hang" : "crash";
+    const rest = remainderAfter(job.segments, at);
+    // A death is counted once it recurs with the mutant alone in a fresh child (a child can also die of
+    // its surroundings: load, or what earlier mutants left in a long-lived process).
+    if (!job.confirm) return job.resolve([{ parser: at.parser, from: at.i, to: at.i + 1, confirm: true }, ...rest]);
+    this.record(at.parser, at.i, outcome, `${outcome} (exit ${code ?? signal}): ${this.stderr.trim().split("\n").slice(-3).join(" | ").slice(0, 300)}`, 0);
+    job.resolve(rest);
+  }
+
+  /** Runs a batch; resolves with the segments left undone after a death (empty when it finished). */
+  run(segments: Segment[], confirm: boolean): Promise<Segment[]> {
+    if (this.dead) return Promise.resolve(segments);
+    return new Promise((resolveJob) => {
+      this.job = { segments, confirm, resolve: resolveJob };
+      this.current = undefined;
+      this.killedFor = undefined;
+      this.started = Date.now();
+      this.proc.stdin!.write(`${JSON.stringify(segments)}\n`);
+    });
+  }
+
+  /** Ends the child (it exits when its stdin closes) and waits for it. */
+  close(): Promise<void> {
+    this.proc.stdin!.end();
+    return this.exited;
+  }
 }
 
 function nextAfter(segments: readonly Segment[], last: { parser: string; i: number } | undefined): { parser: string; i: number } | undefined {
@@ -172,11 +226,24 @@ export async function runFuzz(opts: FuzzOptions): Promise<ParserResult[]> {
     return out;
   };
   const worker = async (): Promise<void> => {
+    let child: FuzzChild | undefined;
     for (let segs = take(); segs.length; segs = take()) {
-      const left = await runChild(segs, opts, record, !segs.some((x) => x.confirm));
+      let left: Segment[];
+      if (segs.some((x) => x.confirm)) {
+        const alone = new FuzzChild(opts, record);
+        left = await alone.run(segs, true);
+        await alone.close();
+      } else {
+        if (!child || child.dead || child.mutants >= opts.recycle) {
+          await child?.close();
+          child = new FuzzChild(opts, record);
+        }
+        left = await child.run(segs, false);
+      }
       queue.unshift(...left);
       opts.onProgress?.(done, total);
     }
+    await child?.close();
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.workers) }, worker));
   return [...results.values()];

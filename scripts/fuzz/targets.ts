@@ -10,7 +10,7 @@ import { parseConfig } from "../../src/errors.js";
 import { serializeSafetensors, readSafetensors, toFloat32 } from "../../src/io/safetensors.js";
 import { npyHeaderBytes, readNpy } from "../../src/io/npy.js";
 import {
-  checkpointArrays, parseLlama2cCheckpoint, readLlama2cCheckpoint, readLlama2cTokenizer, serializeLlama2cCheckpoint, serializeLlama2cTokenizer, type Llama2cConfig, type Llama2cWeights,
+  checkpointArrays, parseLlama2cCheckpoint, readLlama2cCheckpoint, readLlama2cTokenizer, serializeLlama2cTokenizer,
 } from "../../src/io/llama2c.js";
 import { loadSaelensSae, saveSaelensSae } from "../../src/io/saelens.js";
 import { readHfSnapshot, writeHfSnapshot } from "../../src/io/hf-snapshot.js";
@@ -34,14 +34,17 @@ import { PRESETS } from "../../src/toy/presets.js";
 import { planSweepFile } from "../../src/cli/sweep.js";
 import { SWEEP_PRESETS } from "../../src/experiments/sweep-presets.js";
 import type { FuzzFiles } from "./mutate.js";
-import { filesOf, sampleFinite, tempFiles } from "./seeds.js";
+import { filesOf, sampleFinite, tempFiles, tinyCheckpoint, tinyVocab } from "./seeds.js";
+import { dashboardTarget } from "./dashboard-target.js";
 
 /** One fuzzed parser. */
 export interface FuzzTarget {
   /** Name used by --parser. */
   name: string;
   /** Valid inputs the mutants start from (built once per child). */
-  seeds(): FuzzFiles[];
+  seeds(): FuzzFiles[] | Promise<FuzzFiles[]>;
+  /** The files mutations edit (default: all of them). */
+  mutable?: readonly string[];
   /** The path handed to the loader, relative to the mutant's directory ("" = the directory itself). */
   entry: string;
   /** Loads the input as the CLI would; returns what `check` needs. */
@@ -63,23 +66,6 @@ function safetensorsHeaderText(bytes: Uint8Array): string | undefined {
   if (bytes.length < 8) return undefined;
   const n = Number(Buffer.from(bytes).readBigUInt64LE(0));
   return 8 + n <= bytes.length ? Buffer.from(bytes.subarray(8, 8 + n)).toString("utf8") : undefined;
-}
-
-function tinyVocab(): { maxTokenLength: number; pieces: Uint8Array[]; scores: Float32Array } {
-  const pieces = [enc.encode("<unk>"), enc.encode("\n<s>\n"), enc.encode("\n</s>\n")];
-  for (let b = 0; b < 256; b++) pieces.push(enc.encode(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`));
-  for (const p of [" ", "e", "t", " t", "he", " the", "on", "ce", "Once"]) pieces.push(enc.encode(p));
-  return { maxTokenLength: 6, pieces, scores: Float32Array.from(pieces, (_, i) => (i > 258 ? -i / 10 : 0)) };
-}
-
-function tinyCheckpoint(shared: boolean, vocabSize = 16): Uint8Array {
-  const config: Llama2cConfig = { dim: 8, hiddenDim: 12, nLayers: 1, nHeads: 2, nKvHeads: 1, vocabSize, seqLen: 8, sharedClassifier: shared };
-  const rng = new Rng(shared ? 1 : 2);
-  const weights: Partial<Llama2cWeights> = {};
-  for (const [name, count] of checkpointArrays(config)) {
-    if (name !== "ropeReal" && name !== "ropeImag") weights[name] = rng.fillNormal(new Float32Array(count), 0, 0.2);
-  }
-  return Buffer.concat(serializeLlama2cCheckpoint({ config, weights: weights as Llama2cWeights }));
 }
 
 const SMALL_WORLD = { nFeatures: 6, dModel: 4, seed: 3, firing: { kind: "linear", max: 0.4, min: 0.1 }, hierarchy: { nodes: [{ feature: 0, children: [1, 2], mutuallyExclusive: true }] } };
@@ -323,6 +309,7 @@ export const TARGETS: readonly FuzzTarget[] = [
       return nonFiniteParams(t).length === 0 ? undefined : `restored parameters ${nonFiniteParams(t).join(", ")} are not finite`;
     },
   },
+  dashboardTarget,
   {
     // Tests the watchdog: seed i (i + 1 bytes long) is accepted (i = 0), hangs (1), dies (2), exhausts the heap (3), throws a plain Error (4).
     name: "watchdog-selftest",

@@ -36,6 +36,7 @@ const FeaturesSchema = WorldSourceSchema.extend({
   logitTokens: z.number().int().min(1).max(100).default(10).describe("Top and bottom tokens of each latent's logit effects."),
   detectRows: z.number().int().positive().default(20_000).describe("Rows the absorption detector reads (the first rows of the pass; for a world, saelab detect's stream)."),
   seed: seed().default(7).describe("Seed of the world's sample stream and of the context reservoir."),
+  checkpointSeconds: z.number().positive().default(60).describe("Seconds between checkpoints of the pass into features.sqlite.partial (what a killed run resumes from)."),
   backend: z.enum(["auto", "native", "reference"]).default("auto").describe("Compute backend (auto: native when built)."),
 }).strict();
 
@@ -144,7 +145,7 @@ export const featuresCommand: Command<typeof FeaturesSchema> = {
     const t0 = performance.now();
     const result = computeFeatures({
       saeDir: dir, sae, kernels, source, topK: opts.top, samples: opts.samples, seed: opts.seed, before: 12, after: 4,
-      neighbours: opts.neighbours, logitTokens: opts.logitTokens, detectBatches, detectOptions: {}, lm, world, checkpointSeconds: 60,
+      neighbours: opts.neighbours, logitTokens: opts.logitTokens, detectBatches, detectOptions: {}, lm, world, checkpointSeconds: opts.checkpointSeconds,
       onProgress: (d) => bar.update(d),
       log: (m) => io.err(`saelab features: ${m}`),
     });

@@ -3,10 +3,12 @@
  * latent's full data, an SAE's hierarchy and heatmaps, and a sweep's heatmap grids. Every query reads
  * features.sqlite read-only and by index, so a 16,384-latent SAE is served a page at a time.
  */
-import type Database from "better-sqlite3";
+import Database from "better-sqlite3";
+import { z } from "zod";
+import { UserError } from "../errors.js";
 import { getMeta, histEdges, openFeaturesDbReadOnly } from "../io/features-db.js";
-import type { Detection } from "../detect/schemas.js";
-import type { SaeEvaluation } from "../metrics/schemas.js";
+import { DetectionSchema, type Detection } from "../detect/schemas.js";
+import { SaeEvaluationSchema, type SaeEvaluation } from "../metrics/schemas.js";
 import { axisProfile, pairGrid, SWEEP_METRICS, type SweepView } from "../report/sweep-data.js";
 import type { Catalog, SaeEntry } from "./catalog.js";
 
@@ -16,6 +18,22 @@ export class ApiError extends Error {
     super(message);
   }
 }
+
+/** A features.sqlite that cannot be read as saelab writes it (corrupt pages, bad JSON in a column): names the file. */
+export class StoreError extends UserError {}
+
+/** The JSON columns and documents of features.sqlite, as the API reads them. */
+const STORED = {
+  hist: z.array(z.number().int().min(0)),
+  tokens: z.array(z.number().int()),
+  acts: z.array(z.number()),
+  ranked: z.array(z.tuple([z.number().int(), z.number()])),
+  neighbours: z.array(z.tuple([z.number().int(), z.number()])),
+  detail: z.unknown(),
+  sae: z.record(z.string(), z.unknown()),
+  evaluation: SaeEvaluationSchema,
+  detection: DetectionSchema,
+};
 
 /** Sort keys of the latent browser and their SQL (NULLs last). */
 export const LATENT_SORTS = {
@@ -50,11 +68,7 @@ export class Api {
     if (!s.features) return null;
     let db = this.dbs.get(s.id);
     if (!db) {
-      try {
-        db = openFeaturesDbReadOnly(s.features);
-      } catch (e) {
-        throw new ApiError(500, (e as Error).message);
-      }
+      db = openFeaturesDbReadOnly(s.features);
       this.dbs.set(s.id, db);
     }
     return db;
@@ -66,16 +80,40 @@ export class Api {
     return db;
   }
 
-  private doc<T>(db: Database.Database, name: string): T | null {
-    const r = db.prepare("SELECT json FROM documents WHERE name = ?").get(name) as { json: string } | undefined;
-    return r ? (JSON.parse(r.json) as T) : null;
+  /** Runs `read` over the SAE's store; an SQLite failure (a corrupt file) becomes a StoreError naming it. */
+  private reading<T>(s: SaeEntry, read: () => T): T {
+    try {
+      return read();
+    } catch (e) {
+      if (e instanceof Database.SqliteError) throw new StoreError(`${s.features}: cannot read the features database (${e.message}); recompute it with saelab features`);
+      throw e;
+    }
+  }
+
+  /** Parses a stored JSON column or document; text that is not JSON of the expected shape is a StoreError naming the file. */
+  private stored<K extends keyof typeof STORED>(s: SaeEntry, what: K, where: string, text: unknown): z.infer<(typeof STORED)[K]> {
+    let v: unknown;
+    try {
+      if (typeof text !== "string") throw new Error(`a ${text === null ? "NULL" : typeof text} where JSON text belongs`);
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new StoreError(`${s.features}: ${where} is not valid JSON (${(e as Error).message}); recompute it with saelab features`);
+    }
+    const r = STORED[what].safeParse(v);
+    if (!r.success) throw new StoreError(`${s.features}: ${where} is not what saelab features writes (${r.error.issues[0]?.message ?? "invalid"} at ${r.error.issues[0]?.path.join(".") || "top level"}); recompute it with saelab features`);
+    return r.data as z.infer<(typeof STORED)[K]>;
+  }
+
+  private doc<K extends "evaluation" | "detection">(s: SaeEntry, db: Database.Database, name: K): z.infer<(typeof STORED)[K]> | null {
+    const r = db.prepare("SELECT json FROM documents WHERE name = ?").get(name) as { json: unknown } | undefined;
+    return r ? this.stored(s, name, `document "${name}"`, r.json) : null;
   }
 
   private evaluation(s: SaeEntry): SaeEvaluation | null {
     // A demo's own evaluation (its results table) first, then the one saelab features stored.
     if (s.evaluation) return s.evaluation;
     const db = this.db(s);
-    return db ? this.doc<SaeEvaluation>(db, "evaluation") : null;
+    return db ? this.doc(s, db, "evaluation") : null;
   }
 
   /** Returns the overview: every SAE with its headline numbers, every demo and sweep. */
@@ -87,9 +125,13 @@ export class Api {
   }
 
   private saeSummary(s: SaeEntry): Record<string, unknown> {
+    return this.reading(s, () => this.readSummary(s));
+  }
+
+  private readSummary(s: SaeEntry): Record<string, unknown> {
     const ev = this.evaluation(s);
     const db = this.db(s);
-    const meta = db ? (JSON.parse(getMeta(db, "sae") ?? "{}") as Record<string, unknown>) : {};
+    const meta = db ? this.stored(s, "sae", "meta \"sae\"", getMeta(db, "sae") ?? "{}") : {};
     const stats = db ? (db.prepare("SELECT COUNT(*) AS n, SUM(n_fires = 0) AS dead FROM latents").get() as { n: number; dead: number }) : null;
     return {
       id: s.id, name: s.name, demo: s.demo,
@@ -113,8 +155,12 @@ export class Api {
   /** Returns one SAE's summary, meta, detector summary and whether heatmaps exist. */
   saeInfo(id: string): unknown {
     const s = this.sae(id);
+    return this.reading(s, () => this.readInfo(s));
+  }
+
+  private readInfo(s: SaeEntry): unknown {
     const db = this.db(s);
-    const det = db ? this.doc<Detection>(db, "detection") : null;
+    const det: Detection | null = db ? this.doc(s, db, "detection") : null;
     const ev = this.evaluation(s);
     const meta = db ? Object.fromEntries((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((r) => [r.key, r.value])) : null;
     return { ...this.saeSummary(s), meta, detection: det ? { summary: det.summary, notes: det.notes, nSamples: det.nSamples } : null, heatmap: ev !== null, notes: ev?.notes ?? [] };
@@ -122,7 +168,12 @@ export class Api {
 
   /** Returns a page of latents: sorted by `sort`, filtered by a token/text query. */
   latents(id: string, q: { offset: number; limit: number; sort: string; search: string }): unknown {
-    const db = this.needDb(this.sae(id));
+    const s = this.sae(id);
+    return this.reading(s, () => this.readLatents(s, q));
+  }
+
+  private readLatents(s: SaeEntry, q: { offset: number; limit: number; sort: string; search: string }): unknown {
+    const db = this.needDb(s);
     const order = LATENT_SORTS[q.sort as keyof typeof LATENT_SORTS];
     if (!order) throw new ApiError(400, `unknown sort "${q.sort}" (one of ${Object.keys(LATENT_SORTS).join(", ")})`);
     const term = q.search.trim().toLowerCase();
@@ -147,24 +198,29 @@ export class Api {
   /** Returns everything about one latent: statistics, histogram, contexts, logit effects, neighbours, absorption. */
   latent(id: string, j: number): unknown {
     const s = this.sae(id);
+    return this.reading(s, () => this.readLatent(s, j));
+  }
+
+  private readLatent(s: SaeEntry, j: number): unknown {
     const db = this.needDb(s);
     const row = db.prepare("SELECT * FROM latents WHERE latent = ?").get(j) as Record<string, unknown> | undefined;
     if (!row) throw new ApiError(404, `${s.name} has no latent ${j}`);
     const text = this.tokenTexts(db);
     const contexts = (db.prepare("SELECT kind, slot, activation, row, seq, pos, focus, tokens, acts FROM contexts WHERE latent = ? ORDER BY kind, slot").all(j) as Record<string, unknown>[]).map((c) => {
-      const tokens = JSON.parse(c.tokens as string) as number[];
-      return { ...c, tokens, text: text ? tokens.map(text) : tokens.map((t) => `f${t}`), acts: JSON.parse(c.acts as string) as number[] };
+      const where = `contexts (latent ${j}, ${String(c.kind)} ${String(c.slot)})`;
+      const tokens = this.stored(s, "tokens", `${where} tokens`, c.tokens);
+      return { ...c, tokens, text: text ? tokens.map(text) : tokens.map((t) => `f${t}`), acts: this.stored(s, "acts", `${where} acts`, c.acts) };
     });
-    const hist = (JSON.parse(row.hist as string) as number[]).map((count, b) => ({ bin: b, lo: histEdges(b)[0], hi: histEdges(b)[1], count })).filter((h) => h.count > 0);
-    const ranked = (v: unknown) => (v ? (JSON.parse(v as string) as [number, number][]).map(([t, x]) => ({ token: t, text: text ? text(t) : String(t), value: x })) : null);
-    const neighbours = row.neighbours ? (JSON.parse(row.neighbours as string) as [number, number][]).map(([l, cos]) => ({ latent: l, cos })) : [];
+    const hist = this.stored(s, "hist", `latents.hist of latent ${j}`, row.hist).map((count, b) => ({ bin: b, lo: histEdges(b)[0], hi: histEdges(b)[1], count })).filter((h) => h.count > 0);
+    const ranked = (v: unknown, col: string) => (v ? this.stored(s, "ranked", `latents.${col} of latent ${j}`, v).map(([t, x]) => ({ token: t, text: text ? text(t) : String(t), value: x })) : null);
+    const neighbours = row.neighbours ? this.stored(s, "neighbours", `latents.neighbours of latent ${j}`, row.neighbours).map(([l, cos]) => ({ latent: l, cos })) : [];
     const nbDensity = db.prepare("SELECT density FROM latents WHERE latent = ?");
     for (const n of neighbours) (n as Record<string, unknown>).density = (nbDensity.get(n.latent) as { density: number } | undefined)?.density ?? null;
     const pairs = db.prepare("SELECT * FROM pairs WHERE parent = ? OR absorber = ? ORDER BY score DESC").all(j, j);
     const edges = db.prepare("SELECT * FROM hierarchy_edges WHERE parent = ? OR child = ?").all(j, j);
-    const world = (db.prepare("SELECT role, parent_feature, child_feature, full_absorption, detail FROM world_absorption WHERE latent = ?").all(j) as Record<string, unknown>[]).map((w) => ({ ...w, detail: JSON.parse(w.detail as string) as unknown }));
+    const world = (db.prepare("SELECT role, parent_feature, child_feature, full_absorption, detail FROM world_absorption WHERE latent = ?").all(j) as Record<string, unknown>[]).map((w) => ({ ...w, detail: this.stored(s, "detail", `world_absorption.detail of latent ${j}`, w.detail) }));
     const { hist: _h, neighbours: _n, logit_top: lt, logit_bottom: lb, ...stats } = row;
-    return { sae: s.id, name: s.name, dSae: s.cfg.d_sae, stats, hist, contexts, logitTop: ranked(lt), logitBottom: ranked(lb), neighbours, pairs, edges, world };
+    return { sae: s.id, name: s.name, dSae: s.cfg.d_sae, stats, hist, contexts, logitTop: ranked(lt, "logit_top"), logitBottom: ranked(lb, "logit_bottom"), neighbours, pairs, edges, world };
   }
 
   private tokenTexts(db: Database.Database): ((t: number) => string) | null {
@@ -176,15 +232,15 @@ export class Api {
 
   /** Returns the detector's inferred hierarchy (edges, duplicates) with each involved latent's density. */
   hierarchy(id: string): unknown {
-    const db = this.needDb(this.sae(id));
-    const det = this.doc<Detection>(db, "detection");
+    const s = this.sae(id);
+    const det = this.reading(s, () => this.doc(s, this.needDb(s), "detection"));
     return { edges: det?.hierarchy.edges ?? [], duplicates: det?.hierarchy.duplicates ?? [], roots: det?.hierarchy.roots ?? [] };
   }
 
   /** Returns the toy-world cosine heatmaps (decoder and encoder against the true features). */
   heatmap(id: string): unknown {
     const s = this.sae(id);
-    const ev = this.evaluation(s);
+    const ev = this.reading(s, () => this.evaluation(s));
     if (!ev) throw new ApiError(404, `${s.name} has no toy-world evaluation (no features.sqlite from --world, and not from a demo)`);
     return ev.heatmap;
   }

@@ -153,13 +153,40 @@ export function openFeaturesDbReadOnly(path: string): FeaturesDb {
   let version: string | null;
   try {
     version = getMeta(db, "schema_version");
-  } catch {
+  } catch (e) {
     db.close();
-    throw new UserError(`${path}: not a saelab features database (no meta table)`);
+    throw new UserError(`${path}: not a saelab features database (${(e as Error).message})`);
   }
   if (version !== String(FEATURES_SCHEMA_VERSION)) {
     db.close();
     throw new UserError(`${path}: schema version ${version ?? "missing"}, this saelab reads version ${FEATURES_SCHEMA_VERSION}; recompute it with saelab features`);
   }
+  const bad = schemaMismatch(db);
+  if (bad) {
+    db.close();
+    throw new UserError(`${path}: ${bad}, not as saelab features writes schema version ${FEATURES_SCHEMA_VERSION} (a corrupt file?); recompute it with saelab features`);
+  }
   return db;
+}
+
+/**
+ * Returns how the tables and indexes of `db` differ from the ones this version creates (a column
+ * whose declaration was damaged reads as NULL everywhere), or undefined when each is there as
+ * written; objects a user added beside them are allowed.
+ */
+function schemaMismatch(db: FeaturesDb): string | undefined {
+  const expected = new Database(":memory:");
+  try {
+    expected.exec(SCHEMA);
+    const objects = (d: FeaturesDb) => new Map((d.prepare("SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL").all() as { type: string; name: string; sql: string }[]).map((o) => [o.name, o]));
+    const have = objects(db);
+    for (const [name, o] of objects(expected)) {
+      const got = have.get(name);
+      if (!got) return `${o.type} "${name}" is missing`;
+      if (got.type !== o.type || got.sql !== o.sql) return `${o.type} "${name}" is declared differently`;
+    }
+    return undefined;
+  } finally {
+    expected.close();
+  }
 }

@@ -19,6 +19,9 @@ import { architectureDefs, architectureOf, SaeConfigSchema, type ResolvedSaeConf
 import { writeFileAtomic } from "./atomic.js";
 import { getFloat32, readSafetensors, writeSafetensors, type TensorToWrite } from "./safetensors.js";
 
+/** No trained SAE has a weight this large; beyond it float32 encodings and reconstructions of unit-scale inputs overflow. */
+export const MAX_SAE_WEIGHT = 1e10;
+
 export const SAE_CFG_FILENAME = "cfg.json";
 export const SAE_WEIGHTS_FILENAME = "sae_weights.safetensors";
 export const SAELAB_META_FILENAME = "saelab.json";
@@ -168,6 +171,8 @@ export function loadSaelensSae(dir: string, kernels: Kernels): LoadedSae {
   }
   for (const [name, t] of [["W_enc", W_enc], ["W_dec", W_dec], ["b_enc", b_enc], ["b_dec", b_dec], ["threshold", threshold]] as const) {
     if (t && t.some((v) => !Number.isFinite(v))) throw new UserError(`${wPath}: tensor "${name}" holds NaN or Inf values`);
+    const big = t?.find((v) => Math.abs(v) > MAX_SAE_WEIGHT);
+    if (big !== undefined) throw new UserError(`${wPath}: tensor "${name}" holds ${big}, beyond ±${MAX_SAE_WEIGHT}: float32 encodings and reconstructions would overflow (is the file corrupt?)`);
   }
   if (arch === "topk" && cfg.rescale_acts_by_decoder_norm === true) foldDecoderNorm(W_enc, b_enc, W_dec, n, d);
 

@@ -28,10 +28,11 @@ export interface Forest {
 export function generatedSize(roots: number, branching: number, depth: number): number {
   let total = 0;
   let level = roots;
+  // Bounded however invalid the numbers are (a negative root count, a depth of 2^32): the schema reports those.
   for (let d = 0; d <= depth; d++) {
     total += level;
     level *= branching;
-    if (total > 1e12) return Infinity;
+    if (Math.abs(total) > 1e12 || d >= 64) return Infinity;
   }
   return total;
 }

@@ -31,6 +31,7 @@ export function hfTokenizer(files: HfTokenizerFiles): LmTokenizer {
   const source = files.source ?? "tokenizer.json";
   const model = files.tokenizer.model as { type?: unknown } | undefined;
   if (typeof model !== "object" || model === null || typeof model.type !== "string") throw new UserError(`${source}: field "model.type" is missing; not a Hugging Face tokenizer.json`);
+  checkTokenIds(files, source);
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(files.tokenizer, files.tokenizerConfig ?? {});
@@ -89,4 +90,24 @@ export function hfTokenizer(files: HfTokenizerFiles): LmTokenizer {
       return list.length === 0 ? "" : tok.decode(list, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
     },
   };
+}
+
+/**
+ * Throws a UserError unless every id in tokenizer.json's model.vocab and added_tokens is an integer
+ * that indexes the model's embedding: below config.json's vocab_size, or without one, below the
+ * number of tokens (the library would otherwise size its tables by a corrupt id, or hand out ids the
+ * model cannot embed).
+ */
+function checkTokenIds(files: HfTokenizerFiles, source: string): void {
+  const vocab = (files.tokenizer.model as { vocab?: unknown }).vocab;
+  const entries: [string, unknown][] = vocab !== null && typeof vocab === "object" && !Array.isArray(vocab) ? Object.entries(vocab) : [];
+  const added = Array.isArray(files.tokenizer.added_tokens) ? (files.tokenizer.added_tokens as unknown[]) : [];
+  const configured = files.modelConfig?.vocab_size;
+  const limit = typeof configured === "number" && Number.isSafeInteger(configured) && configured > 0 ? configured : Math.max(entries.length + added.length, Array.isArray(vocab) ? vocab.length : 0);
+  const bound = typeof configured === "number" && limit === configured ? `config.json's vocab_size ${limit}` : `the ${limit} tokens`;
+  const check = (where: string, id: unknown) => {
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= limit) throw new UserError(`${source}: ${where} has id ${JSON.stringify(id)}; token ids must be integers below ${bound}`);
+  };
+  for (const [piece, id] of entries) check(`model.vocab[${JSON.stringify(piece)}]`, id);
+  added.forEach((t, i) => check(`added_tokens[${i}]`, (t as { id?: unknown } | null)?.id));
 }
