@@ -9,6 +9,8 @@ import { trainCommand } from "./train.js";
 import { evalCommand } from "./eval.js";
 import { spliceCommand } from "./splice.js";
 import { sweepCommand, sweepReportCommand } from "./sweep.js";
+import { sweepStatusCommand } from "./sweep-queue.js";
+import { workerCommand } from "./worker.js";
 import { detectCommand } from "./detect.js";
 import { latentsCommand } from "./latents.js";
 import { mitigateCommand } from "./mitigate.js";
@@ -28,6 +30,8 @@ export const COMMANDS: readonly Command[] = [
   evalCommand as unknown as Command,
   sweepCommand as unknown as Command,
   sweepReportCommand as unknown as Command,
+  sweepStatusCommand as unknown as Command,
+  workerCommand as unknown as Command,
   detectCommand as unknown as Command,
   mitigateCommand as unknown as Command,
   latentsCommand as unknown as Command,

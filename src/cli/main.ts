@@ -5,6 +5,7 @@
 import { nearest, parseArgs, renderHelp, type CliIO, type Command } from "./args.js";
 import { COMMANDS } from "./commands.js";
 import { configureThreads } from "../tensor/backend.js";
+import { SAELAB_VERSION } from "../version.js";
 
 /** Returns the real process's IO. */
 export function processIO(): CliIO {
@@ -41,7 +42,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO(), com
       return argv.length === 0 ? 2 : 0;
     }
     if (argv[0] === "--version") {
-      io.out("saelab 0.1.0");
+      io.out(`saelab ${SAELAB_VERSION}`);
       return 0;
     }
     let best: Command | undefined;

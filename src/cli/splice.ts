@@ -39,7 +39,7 @@ export function savedHookName(cfg: Record<string, unknown>, saelab: Record<strin
 }
 
 /** The splice-in figures of one SAE: cross-entropies, loss recovered, KL, and reconstruction and L0 on the same activations. */
-export type SpliceFigures = SpliceResult & { explainedVariance: number; mse: number; l0: number; reconstructedRows: number };
+export type SpliceFigures = SpliceResult & { explainedVariance: number; mse: number; mseSumOverDims: number; l0: number; reconstructedRows: number };
 
 /** Returns the splice-in figures of `sae` at `hook` on token windows `seqs` (BOS rows left out of the reconstruction figures with excludeBos). */
 export function spliceFigures(lm: LoadedLm, sae: SaeModel, hook: string, seqs: readonly Int32Array[], opts: { batch: number; excludeBos: boolean }): SpliceFigures {
@@ -63,7 +63,7 @@ export function spliceFigures(lm: LoadedLm, sae: SaeModel, hook: string, seqs: r
     },
   });
   const rec = recon.finish();
-  return { ...r, explainedVariance: rec.explainedVariance, mse: rec.mse, l0: rowsSeen > 0 ? fired / rowsSeen : 0, reconstructedRows: rowsSeen };
+  return { ...r, explainedVariance: rec.explainedVariance, mse: rec.mse, mseSumOverDims: rec.mseSumOverDims, l0: rowsSeen > 0 ? fired / rowsSeen : 0, reconstructedRows: rowsSeen };
 }
 
 export const spliceCommand: Command<typeof SpliceSchema> = {

@@ -13,7 +13,10 @@ import { readJsonFile } from "../io/world.js";
 import { planSweep, saesPerCell, describeValues, type SweepPlan } from "../experiments/sweep-grid.js";
 import { getSweepPreset, sweepPresetNames } from "../experiments/sweep-presets.js";
 import { parseSweepSpec } from "../experiments/sweep-spec.js";
-import { loadSweepResults, runSweep, type SweepEvent } from "../experiments/sweep.js";
+import { loadSweepResults, runSweep } from "../experiments/sweep.js";
+import type { QueuedSweepEvent } from "../experiments/sweep-coordinator.js";
+import { DEFAULT_CONNECT_TIMEOUT_S, parseQueueAddress } from "../experiments/sweep-queue.js";
+import { runOnQueue } from "./sweep-queue.js";
 import type { CellResult } from "../experiments/sweep-results.js";
 import { sweepRows, sweepView } from "../report/sweep-data.js";
 import { renderSweepHtml, type SweepReportMeta } from "../report/sweep-html.js";
@@ -42,6 +45,13 @@ const SweepSchema = z
       .max(16)
       .optional()
       .describe("Worker threads that train SAEs in parallel (default: the CPUs available, at most 4); the results do not depend on it."),
+    queue: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("redis://[USER:PASSWORD@]HOST:PORT[/DB]: enqueue the unfinished cells on this Redis for `saelab worker` processes (anywhere) and collect their results here."),
+    "save-saes": z.string().min(1).optional().describe("With --queue: a directory every worker can write (shared storage) where each cell's SAEs are saved as <dir>/<cell>/<sae>."),
+    connectTimeout: z.number().positive().default(DEFAULT_CONNECT_TIMEOUT_S).describe("With --queue: seconds to wait for Redis to answer before giving up."),
   })
   .strict();
 
@@ -97,18 +107,24 @@ export const sweepCommand: Command<typeof SweepSchema> = {
     const { plan, source } = loadPlan(opts, io.cwd);
     const out = resolve(io.cwd, opts.out);
     const kernels = loadBackend(opts.backend, io);
+    if (opts.queue !== undefined && opts.workers !== undefined) throw new UserError("sweep: --workers sets this process's threads; with --queue the cells run in `saelab worker` processes (their --concurrency)");
+    if (opts.queue === undefined && opts["save-saes"] !== undefined) throw new UserError("sweep: --save-saes goes with --queue (a local sweep keeps only the cell results)");
     const workers = opts.workers ?? Math.min(4, availableParallelism());
     const per = saesPerCell(plan);
     io.err(
       `saelab sweep ${plan.spec.name}: ${plan.cells.length} cells (${plan.spec.seeds.length} seed${plan.spec.seeds.length === 1 ? "" : "s"} x ${plan.cells.length / plan.spec.seeds.length} world points), ` +
-        `${per} SAEs per cell, ${plan.spec.train.steps} steps of ${plan.spec.train.batchSize} samples, ${backendLabel(kernels)} backend, ${workers} worker thread${workers === 1 ? "" : "s"}`,
+        `${per} SAEs per cell, ${plan.spec.train.steps} steps of ${plan.spec.train.batchSize} samples, ${backendLabel(kernels)} backend, ` +
+        (opts.queue === undefined ? `${workers} worker thread${workers === 1 ? "" : "s"}` : `cells queued on ${parseQueueAddress(opts.queue).shown}`),
     );
     const t0 = performance.now();
-    const run = await runSweep({ plan, out, kernels, workers, onEvent: progressHandler(io, plan) });
+    const run =
+      opts.queue === undefined
+        ? await runSweep({ plan, out, kernels, workers, onEvent: progressHandler(io, plan) })
+        : await runOnQueue({ plan, out, kernels, queue: opts.queue, saveSaes: opts["save-saes"] === undefined ? null : resolve(io.cwd, opts["save-saes"]), connectTimeout: opts.connectTimeout, onEvent: progressHandler(io, plan) });
     const wall = (performance.now() - t0) / 1000;
     const shown = shownPath(io.cwd, opts.out, out);
     io.err(`saelab sweep: ran ${run.ran} cell${run.ran === 1 ? "" : "s"}${run.skipped > 0 ? `, skipped ${run.skipped} already in ${shown}` : ""}, in ${wall.toFixed(1)} s`);
-    const command = `saelab sweep ${source} --out ${shown}`;
+    const command = `saelab sweep ${source} --out ${shown}${opts.queue === undefined ? "" : ` --queue ${parseQueueAddress(opts.queue).shown}`}`;
     report(io, out, opts.out, plan, run.results, opts.json, { command, wallSeconds: wall });
     return 0;
   },
@@ -128,7 +144,7 @@ export const sweepReportCommand: Command<typeof SweepReportSchema> = {
   },
 };
 
-function progressHandler(io: CliIO, plan: SweepPlan): (e: SweepEvent) => void {
+function progressHandler(io: CliIO, plan: SweepPlan): (e: QueuedSweepEvent) => void {
   const steps = plan.spec.train.steps;
   let bar: ReturnType<typeof createProgressBar> | null = null;
   let toRun = 0;
@@ -143,6 +159,12 @@ function progressHandler(io: CliIO, plan: SweepPlan): (e: SweepEvent) => void {
       bar = createProgressBar({ total: toRun * steps, label: "sweep", isTTY: io.isTTY, write: (t) => process.stderr.write(t), columns: process.stderr.columns, unit: "SAE-steps", rateOf: (d) => d * e.saesPerCell });
     } else if (e.type === "redo") {
       io.err(`saelab sweep: cell ${e.cell.id} will be run again: ${e.reason}`);
+    } else if (e.type === "failed") {
+      current.delete(e.cell.index);
+      finished++;
+      draw();
+      if (finished === toRun) bar?.finish();
+      io.err(`cell ${e.cell.id} ${describeValues(e.cell.values)} failed: ${e.reason}`);
     } else if (e.type === "step") {
       current.set(e.cell.index, e.step);
       draw();

@@ -77,19 +77,20 @@ export function importTrained(kernels: Kernels, t: TrainedSae): Sae {
 }
 
 /**
- * Returns a worker running train-worker beside this module: dist/*.js normally; under a TypeScript
- * runner (tests, tsx) the .ts source, after registering tsx's loader inside the worker.
+ * Returns a worker thread running the module `name` of this directory (e.g. "train-worker"): dist/*.js
+ * normally; under a TypeScript runner (tests, tsx) the .ts source, after registering tsx's loader
+ * inside the worker.
  */
-function startWorker(job: TrainJob): Worker {
+export function startModuleThread(name: string, workerData: unknown): Worker {
   const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new Worker(new URL("./train-worker.js", here), { workerData: job });
-  const script = new URL("./train-worker.ts", here).href;
+  if (!here.endsWith(".ts")) return new Worker(new URL(`./${name}.js`, here), { workerData });
+  const script = new URL(`./${name}.ts`, here).href;
   // Resolved here, not in the worker: an eval'd worker resolves bare names from the cwd, which may be outside the package.
   // vitest's module runner has no import.meta.resolve: there, Node's CommonJS resolution finds the
   // package's "require" entry, and its ESM twin (same name, .mjs) is the one to import.
   const api = typeof import.meta.resolve === "function" ? import.meta.resolve("tsx/esm/api") : pathToFileURL(createRequire(here).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
   const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
-  return new Worker(code, { eval: true, workerData: job });
+  return new Worker(code, { eval: true, workerData });
 }
 
 /**
@@ -112,7 +113,7 @@ export async function trainInWorkers(opts: {
   const run = (g: number[], w: number) =>
     new Promise<TrainedSae[]>((resolvePromise, reject) => {
       const job: TrainJob = { world: payload, saes: g.map((i) => opts.configs[i]!), train: opts.train, backend: opts.kernels.name, isa: opts.kernels.isa ?? "auto", progressEvery: 20 };
-      const worker = startWorker(job);
+      const worker = startModuleThread("train-worker", job);
       let settled = false;
       worker.on("message", (m: WorkerMessage) => {
         if (m.type === "step") {

@@ -144,9 +144,11 @@ export interface SweepRun {
   skipped: number;
 }
 
-/** Returns every cell's result, running the cells that `out` does not hold yet and storing each as it finishes. */
-export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
-  const { plan, out } = opts;
+/**
+ * Opens `out` for `plan` and returns the stored results (by cell index) and the cells still to
+ * run; emits a "redo" event per unusable cell file and the "start" event.
+ */
+export function startResults(plan: SweepPlan, out: string, onEvent?: (e: SweepEvent) => void): { results: (CellResult | undefined)[]; todo: SweepCell[] } {
   const added = openResultsDir(out, plan);
   const results = new Array<CellResult | undefined>(plan.cells.length);
   const todo: SweepCell[] = [];
@@ -154,12 +156,19 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
     const r = readCell(out, cell, plan.hash);
     if (r.result) results[cell.index] = r.result;
     else {
-      if (r.reason !== "missing") opts.onEvent?.({ type: "redo", cell, reason: r.reason });
+      if (r.reason !== "missing") onEvent?.({ type: "redo", cell, reason: r.reason });
       todo.push(cell);
     }
   }
+  onEvent?.({ type: "start", cells: plan.cells.length, finished: plan.cells.length - todo.length, saesPerCell: saesPerCell(plan), steps: plan.spec.train.steps, addedSeeds: added });
+  return { results, todo };
+}
+
+/** Returns every cell's result, running the cells that `out` does not hold yet and storing each as it finishes. */
+export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
+  const { plan, out } = opts;
+  const { results, todo } = startResults(plan, out, opts.onEvent);
   const perCell = saesPerCell(plan);
-  opts.onEvent?.({ type: "start", cells: plan.cells.length, finished: plan.cells.length - todo.length, saesPerCell: perCell, steps: plan.spec.train.steps, addedSeeds: added });
   // Few SAEs per cell: run several cells at once, so every worker has work.
   const workers = Math.max(1, opts.workers);
   const atOnce = Math.max(1, Math.min(todo.length, Math.floor(workers / perCell)));
@@ -190,8 +199,16 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepRun> {
 /**
  * Returns one cell's result: its SAEs trained on one stream (in `workers` threads, or in this one
  * when workers is 1) and evaluated on the spec's evaluation stream, with the world's measured stats.
+ * `onTrained` sees the trained SAEs with their names (to save them) before the evaluation.
  */
-export async function runCell(plan: SweepPlan, cell: SweepCell, kernels: Kernels, workers: number, onStep?: (step: number) => void): Promise<CellResult> {
+export async function runCell(
+  plan: SweepPlan,
+  cell: SweepCell,
+  kernels: Kernels,
+  workers: number,
+  onStep?: (step: number) => void,
+  onTrained?: (saes: readonly { name: string; sae: Sae }[]) => void,
+): Promise<CellResult> {
   const world = createWorld(cell.worldConfig, { kernels });
   const entries = plan.saes.flatMap((s) => s.levels.map((l, level) => ({ sae: s, level, value: l.value, config: l.config })));
   const configs = entries.map((e) => e.config);
@@ -204,6 +221,7 @@ export async function runCell(plan: SweepPlan, cell: SweepCell, kernels: Kernels
     saes = trainOnWorld(kernels, world, configs, train, onStep ? (t) => onStep(t.step) : undefined).runs.map((r) => r.sae);
   }
   const t1 = performance.now();
+  onTrained?.(saes.map((sae, i) => ({ name: entries[i]!.config.name ?? entries[i]!.sae.name, sae })));
   const stats = new WorldStatsAccumulator(world);
   function* measured(batches: Iterable<WorldBatch>): Generator<WorldBatch> {
     for (const b of batches) {

@@ -18,6 +18,7 @@ import { Sae } from "../sae/model.js";
 import { architectureDefs, architectureOf, SaeConfigSchema, type ResolvedSaeConfig } from "../sae/registry.js";
 import { writeFileAtomic } from "./atomic.js";
 import { getFloat32, readSafetensors, writeSafetensors, type TensorToWrite } from "./safetensors.js";
+import { SAELAB_VERSION } from "../version.js";
 
 /** No trained SAE has a weight this large; beyond it float32 encodings and reconstructions of unit-scale inputs overflow. */
 export const MAX_SAE_WEIGHT = 1e10;
@@ -31,7 +32,6 @@ export const SAELAB_EXTRA_FILENAME = "saelab_extra.safetensors";
  * `k`); the files follow the 6.x format, so it must be at least 6.0.0.
  */
 const SAELENS_FORMAT_VERSION = "6.0.0";
-const SAELAB_VERSION = "0.1.0";
 
 /** What saelab.json holds. */
 export interface SaelabSaeMeta {
