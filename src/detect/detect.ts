@@ -162,13 +162,13 @@ function scorePairs(stats: DetectionStats, rows: DecoderRows, enc: Float32Array,
 
 /** Returns the cosine of each latent's encoder column with its decoder row (null for a zero vector). */
 export function encoderDecoderCos(rows: DecoderRows, enc: Float32Array): (number | null)[] {
-  const { dIn: n, dSae: d, unit } = rows;
-  return Array.from({ length: d }, (_, j) => {
+  const { dIn, dSae, unit } = rows;
+  return Array.from({ length: dSae }, (_, j) => {
     let dot = 0;
     let ee = 0;
-    for (let i = 0; i < n; i++) {
-      const e = enc[i * d + j]!;
-      dot += e * unit[j * n + i]!;
+    for (let i = 0; i < dIn; i++) {
+      const e = enc[i * dSae + j]!;
+      dot += e * unit[j * dIn + i]!;
       ee += e * e;
     }
     return ee > 0 && rows.norms[j]! > 0 ? dot / Math.sqrt(ee) : null;

@@ -20,17 +20,17 @@ export interface DecoderRows {
 
 /** Returns the SAE's decoder rows normalised to unit length, with their norms. */
 export function decoderRows(sae: SaeModel): DecoderRows {
-  const { dIn: n, dSae: d, W_dec } = sae;
-  const unit = new Float32Array(d * n);
-  const norms = new Float64Array(d);
-  for (let j = 0; j < d; j++) {
+  const { dIn, dSae, W_dec } = sae;
+  const unit = new Float32Array(dSae * dIn);
+  const norms = new Float64Array(dSae);
+  for (let j = 0; j < dSae; j++) {
     let sq = 0;
-    for (let i = 0; i < n; i++) sq += W_dec[j * n + i]! * W_dec[j * n + i]!;
+    for (let i = 0; i < dIn; i++) sq += W_dec[j * dIn + i]! * W_dec[j * dIn + i]!;
     const norm = Math.sqrt(sq);
     norms[j] = norm;
-    if (norm > 0) for (let i = 0; i < n; i++) unit[j * n + i] = W_dec[j * n + i]! / norm;
+    if (norm > 0) for (let i = 0; i < dIn; i++) unit[j * dIn + i] = W_dec[j * dIn + i]! / norm;
   }
-  return { dIn: n, dSae: d, unit, norms };
+  return { dIn, dSae, unit, norms };
 }
 
 /** For each latent, its candidate partners: latents whose decoder cosine with it is at least a threshold. */
@@ -43,20 +43,20 @@ export interface Neighbors {
 
 /** Returns, for every latent, the (at most maxNeighbors) other latents whose decoder cosine with it is >= minCos. */
 export function decoderNeighbors(rows: DecoderRows, minCos: number, maxNeighbors: number, kernels: Kernels): Neighbors {
-  const { dIn: n, dSae: d, unit } = rows;
-  const block = Math.max(1, Math.min(d, Math.floor(4_194_304 / Math.max(d, 1))));
-  const out = new Float32Array(block * d);
-  const latents: Int32Array[] = new Array<Int32Array>(d);
-  const cos: Float32Array[] = new Array<Float32Array>(d);
-  for (let j0 = 0; j0 < d; j0 += block) {
-    const m = Math.min(block, d - j0);
-    kernels.gemm({ a: unit.subarray(j0 * n, (j0 + m) * n), b: unit, out: out.subarray(0, m * d), m, n: d, k: n, transB: true });
+  const { dIn, dSae, unit } = rows;
+  const block = Math.max(1, Math.min(dSae, Math.floor(4_194_304 / Math.max(dSae, 1))));
+  const out = new Float32Array(block * dSae);
+  const latents: Int32Array[] = new Array<Int32Array>(dSae);
+  const cos: Float32Array[] = new Array<Float32Array>(dSae);
+  for (let j0 = 0; j0 < dSae; j0 += block) {
+    const m = Math.min(block, dSae - j0);
+    kernels.gemm({ a: unit.subarray(j0 * dIn, (j0 + m) * dIn), b: unit, out: out.subarray(0, m * dSae), m, n: dSae, k: dIn, transB: true });
     for (let r = 0; r < m; r++) {
       const j = j0 + r;
       const found: { i: number; c: number }[] = [];
       if (rows.norms[j]! > 0) {
-        for (let i = 0; i < d; i++) {
-          const c = out[r * d + i]!;
+        for (let i = 0; i < dSae; i++) {
+          const c = out[r * dSae + i]!;
           if (i !== j && c >= minCos && rows.norms[i]! > 0) found.push({ i, c: Math.min(c, 1) });
         }
       }
@@ -71,9 +71,9 @@ export function decoderNeighbors(rows: DecoderRows, minCos: number, maxNeighbors
 
 /** Returns the decoder cosine of latents a and b (unit rows). */
 export function rowCos(rows: DecoderRows, a: number, b: number): number {
-  const n = rows.dIn;
+  const { dIn } = rows;
   let s = 0;
-  for (let i = 0; i < n; i++) s += rows.unit[a * n + i]! * rows.unit[b * n + i]!;
+  for (let i = 0; i < dIn; i++) s += rows.unit[a * dIn + i]! * rows.unit[b * dIn + i]!;
   return s;
 }
 
@@ -83,14 +83,14 @@ export function rowCos(rows: DecoderRows, a: number, b: number): number {
  * `enc` is W_enc [dIn, dSae].
  */
 export function encoderCarve(rows: DecoderRows, enc: Float32Array, parent: number, absorber: number): number | null {
-  const { dIn: n, dSae: d, unit } = rows;
+  const { dIn, dSae, unit } = rows;
   const c = rowCos(rows, parent, absorber);
   let dot = 0;
   let rr = 0;
   let ee = 0;
-  for (let i = 0; i < n; i++) {
-    const r = unit[absorber * n + i]! - c * unit[parent * n + i]!;
-    const e = enc[i * d + parent]!;
+  for (let i = 0; i < dIn; i++) {
+    const r = unit[absorber * dIn + i]! - c * unit[parent * dIn + i]!;
+    const e = enc[i * dSae + parent]!;
     dot += r * e;
     rr += r * r;
     ee += e * e;
