@@ -232,6 +232,9 @@ export class HookedModel {
     const rows = tokens.length;
     const x = new Float32Array(rows * D);
     for (let i = 0; i < rows; i++) x.set(this.params.embedding.subarray(tokens[i]! * D, (tokens[i]! + 1) * D), i * D);
+    // A float32 product, as HF scales Gemma's embedding (the tied unembedding stays unscaled).
+    const scale = Math.fround(this.spec.embedScale);
+    if (scale !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * scale;
     fire(EMBED_HOOK, 0, x);
     const pe = this.params.posEmbedding;
     if (pe) {
