@@ -13,8 +13,8 @@
  *
  *   npm run bench:lm [-- --reps 5] [--runc /tmp/run] [--gemm]
  *
- * With --family gpt2, GPT-2 small's shape beside PyTorch instead (bench/lm-gpt2.ts);
- *   npm run bench:lm -- --family gpt_neox | gemma2   (see bench/lm-family.ts)
+ * With --family, a model family on random weights of a real model's shape beside PyTorch instead:
+ *   npm run bench:lm -- --family gpt2 | gpt_neox | gemma2   (see bench/lm-family.ts)
  */
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
@@ -29,9 +29,7 @@ import { Rng } from "../src/tensor/rng.js";
 const args = process.argv.slice(2);
 if (args.includes("--family")) {
   // Model families on random weights of a real model's shape, beside PyTorch eager on the same weights.
-  const family = args[args.indexOf("--family") + 1] ?? "";
-  if (family === "gpt2") await (await import("./lm-gpt2.js")).benchFamily(family);
-  else await (await import("./lm-family.js")).benchFamily(args);
+  await (await import("./lm-family.js")).benchFamily(args);
   process.exit(0);
 }
 const flag = (name: string) => {

@@ -7,13 +7,13 @@
  * first SAE's cfg.json chose (hook, BOS, processing, model name) must reach the trained SAE's cfg.json
  * and the commands run on it.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { openActivations } from "../src/io/activations.js";
-import { writeSafetensors } from "../src/io/safetensors.js";
+import { writeSignSplitSaeDir } from "./helpers/sign-split-dir.js";
 import { gpt2TokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 import { tinyGpt2, writeTinyHf } from "./helpers/hf-models.js";
 import { naiveGpt2 } from "./helpers/naive-hf.js";
@@ -28,26 +28,6 @@ const EOT = 50256;
 const D = 32;
 const HOOK = "blocks.1.hook_resid_post";
 
-/** The sign-split SAE as SAELens stores it: latent 2i reads +x_i, latent 2i+1 reads -x_i, decoders +-e_i (exact reconstruction). */
-function writeSignSplitSae(dir: string, metadata: Record<string, unknown>): void {
-  mkdirSync(dir, { recursive: true });
-  const dSae = 2 * D;
-  const W_enc = new Float32Array(D * dSae);
-  const W_dec = new Float32Array(dSae * D);
-  for (let i = 0; i < D; i++) {
-    W_enc[i * dSae + 2 * i] = 1;
-    W_enc[i * dSae + 2 * i + 1] = -1;
-    W_dec[2 * i * D + i] = 1;
-    W_dec[(2 * i + 1) * D + i] = -1;
-  }
-  writeSafetensors(join(dir, "sae_weights.safetensors"), {
-    W_enc: { data: W_enc, shape: [D, dSae] }, W_dec: { data: W_dec, shape: [dSae, D] },
-    b_enc: { data: new Float32Array(dSae), shape: [dSae] }, b_dec: { data: new Float32Array(D), shape: [D] },
-  });
-  const cfg = { d_in: D, d_sae: dSae, dtype: "float32", device: "cpu", apply_b_dec_to_input: true, normalize_activations: "none", architecture: "standard", metadata: { sae_lens_version: "6.0.0", ...metadata } };
-  writeFileSync(join(dir, "cfg.json"), JSON.stringify(cfg));
-}
-
 interface SpliceJson { hook: string; processing: boolean; lossRecovered: number; explainedVariance: number; ceClean: number; ceSae: number; ceZero: number; l0: number; predictions: number }
 interface DetectJson { data: string; detection: { latents: { latent: number; firingRate: number }[]; pairs: unknown[] }; groundTruth: null }
 
@@ -60,7 +40,7 @@ describe("SAELens SAE for a tiny GPT-2: activations -> train --activations -> sp
   const stories = Array.from({ length: 12 }, (_, i) => `Story ${i}: the little robot found ${i + 2} shiny stones by the river, and it sang about them all day long.`);
   writeFileSync(join(dir, "stories.txt"), stories.join("\n\n"));
   writeFileSync(join(dir, "topk.json"), JSON.stringify({ architecture: "topk", dSae: 64, k: 8 }));
-  writeSignSplitSae(join(dir, "release"), { model_name: "gpt2-small", hook_name: HOOK, prepend_bos: false, model_from_pretrained_kwargs: { center_writing_weights: false }, context_size: 12 });
+  writeSignSplitSaeDir(join(dir, "release"), D, { model_name: "gpt2-small", hook_name: HOOK, prepend_bos: false, model_from_pretrained_kwargs: { center_writing_weights: false }, context_size: 12 });
   const m = ["--model", dir];
   const corpus = ["--corpus", "stories.txt", "--seqLen", "12"];
 

@@ -3,13 +3,13 @@
  * through generate, activations (TransformerLens processing by default, --no-processing, and an SAE's
  * cfg.json choosing processing, prepend_bos and the hook) and splice.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { openActivations } from "../src/io/activations.js";
-import { writeSafetensors } from "../src/io/safetensors.js";
+import { writeSignSplitSaeDir } from "./helpers/sign-split-dir.js";
 import { gpt2TokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 import { tinyGpt2, writeTinyHf } from "./helpers/hf-models.js";
 import { maxAbsDiff } from "./lm-fixtures.js";
@@ -22,26 +22,6 @@ function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[] } {
 
 const EOT = 50256;
 const D = 32;
-
-/** A SAELens directory of the sign-split SAE (exact reconstruction) with the given cfg.json metadata. */
-function writeSae(dir: string, metadata: Record<string, unknown>): void {
-  mkdirSync(dir, { recursive: true });
-  const dSae = 2 * D;
-  const W_enc = new Float32Array(D * dSae);
-  const W_dec = new Float32Array(dSae * D);
-  for (let i = 0; i < D; i++) {
-    W_enc[i * dSae + 2 * i] = 1;
-    W_enc[i * dSae + 2 * i + 1] = -1;
-    W_dec[2 * i * D + i] = 1;
-    W_dec[(2 * i + 1) * D + i] = -1;
-  }
-  writeSafetensors(join(dir, "sae_weights.safetensors"), {
-    W_enc: { data: W_enc, shape: [D, dSae] }, W_dec: { data: W_dec, shape: [dSae, D] },
-    b_enc: { data: new Float32Array(dSae), shape: [dSae] }, b_dec: { data: new Float32Array(D), shape: [D] },
-  });
-  const cfg = { d_in: D, d_sae: dSae, dtype: "float32", device: "cpu", apply_b_dec_to_input: true, normalize_activations: "none", architecture: "standard", metadata: { sae_lens_version: "6.0.0", ...metadata } };
-  writeFileSync(join(dir, "cfg.json"), JSON.stringify(cfg));
-}
 
 describe("LM commands on a GPT-2 snapshot directory", () => {
   const dir = writeTinyHf(tinyGpt2(11, "transformer.", 50257));
@@ -91,7 +71,7 @@ describe("LM commands on a GPT-2 snapshot directory", () => {
 
   it("an SAE's cfg.json chooses the hook, prepend_bos and processing; splice runs it and refuses a hook the model lacks", async () => {
     const sae = join(dir, "sae");
-    writeSae(sae, { model_name: "gpt2", hook_name: "blocks.0.hook_resid_post", prepend_bos: false, model_from_pretrained_kwargs: { center_writing_weights: false } });
+    writeSignSplitSaeDir(sae, D, { model_name: "gpt2", hook_name: "blocks.0.hook_resid_post", prepend_bos: false, model_from_pretrained_kwargs: { center_writing_weights: false } });
     const io = capture(dir);
     expect(await main(["activations", ...m, "--sae", sae, "--corpus", "stories.txt", "--seqLen", "8", "--out", "acts-sae"], io)).toBe(0);
     const ds = openActivations(join(dir, "acts-sae"));
@@ -105,7 +85,7 @@ describe("LM commands on a GPT-2 snapshot directory", () => {
     expect(r.hook).toBe("blocks.0.hook_resid_post");
     expect(r.lossRecovered).toBeCloseTo(1, 4);
     const bad = join(dir, "sae-bad");
-    writeSae(bad, { model_name: "gpt2", hook_name: "blocks.5.hook_resid_post" });
+    writeSignSplitSaeDir(bad, D, { model_name: "gpt2", hook_name: "blocks.5.hook_resid_post" });
     const io3 = capture(dir);
     expect(await main(["splice", bad, ...m, "--corpus", "stories.txt", "--seqLen", "8"], io3)).toBe(1);
     expect(io3.stderr.join("")).toMatch(/blocks\.5\.hook_resid_post/);

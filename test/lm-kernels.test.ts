@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../src/tensor/rng.js";
 import { referenceLmKernels, RMS_EPS, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
+import { nativeIsas } from "../src/tensor/native.js";
 import { buildParams } from "../src/lm/params.js";
 import { fromLlama2c } from "../src/lm/families/llama.js";
 import { ropeTableFor } from "../src/lm/rope.js";
@@ -277,6 +278,30 @@ describe.skipIf(!hasNative)("native LM kernels and threads", () => {
     const { m } = setup(43, { ...prefillShapes[0]!, slots: 1, rows: 1 });
     const bad: ModelBuffers = { ...m, packed: new Float32Array(10) };
     expect(() => native.mlpBlock(bad, new Float32Array(64), 1, 0, new Float32Array(64))).toThrow(/packed weights too short/);
+  });
+});
+
+const simdIsas = nativeIsas().filter((i) => i !== "portable");
+
+describe.skipIf(simdIsas.length < 2)("native LM kernels on each ISA library", () => {
+  // The AVX-512 products use 512-bit tiles, the AVX2 ones 256-bit tiles: each output is the same FMA
+  // chain over k, so the libraries must agree bit for bit (the portable one computes attention differently).
+  it("AVX-512 and AVX2 give the same bits for the fused layers and the classifier (ragged panels, many rows)", () => {
+    const cfg = { dim: 40, nHeads: 5, nKvHeads: 5, hidden: 84, cap: 70 };
+    const ri = prefillRows([[0, 0, 70], [1, 0, 33], [2, 5, 1], [3, 0, 9]]);
+    const outs = simdIsas.map((isa) => {
+      const k = loadLmKernels("native", isa);
+      const { rng, m, c1 } = setup(44, { ...cfg, slots: 4, rows: ri.rows });
+      const x = randomArray(rng, ri.rows * cfg.dim);
+      k.layers(m, x, ri, c1, 0, 2);
+      const logits = new Float32Array(ri.rows * m.layout[7]!);
+      k.classify(m, x, ri.rows, logits);
+      return { x, logits };
+    });
+    for (const o of outs.slice(1)) {
+      expect(maxAbsDiff(o.x, outs[0]!.x)).toBe(0);
+      expect(maxAbsDiff(o.logits, outs[0]!.logits)).toBe(0);
+    }
   });
 });
 

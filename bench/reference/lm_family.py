@@ -1,8 +1,8 @@
-"""PyTorch eager reference for bench/lm-family.ts: GPT-NeoX and Gemma 2 forward passes written from
+"""PyTorch eager reference for bench/lm-family.ts: GPT-2, GPT-NeoX and Gemma 2 forward passes written from
 Hugging Face's modelling code, in float32, on the snapshot the bench wrote (safetensors read with
 NumPy). Usage: python3 lm_family.py SNAPSHOT_DIR HOOK STOP_AT_LAYER REPS  (tokens as JSON on stdin).
 Prints one JSON line: extraction and generation tokens/s (best of REPS) and the greedy tokens."""
-import json, math, struct, sys, time
+import json, math, resource, struct, sys, time
 import numpy as np
 import torch
 
@@ -23,6 +23,8 @@ for k, v in header.items():
 del buf
 inp = json.loads(sys.stdin.read())
 fam = cfg["model_type"]
+if fam == "gpt2":  # GPT-2's config names
+    cfg.update(hidden_size=cfg["n_embd"], num_attention_heads=cfg["n_head"], num_hidden_layers=cfg["n_layer"], max_position_embeddings=cfg["n_positions"])
 D, H, L, V = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], cfg["vocab_size"]
 HD = cfg.get("head_dim", D // H)
 KVH = cfg.get("num_key_value_heads", H)
@@ -75,6 +77,19 @@ class Model:
     def layer(self, l, x, cache, pos0):
         B, T, _ = x.shape
         cos, sin = self.cos[pos0:pos0 + T], self.sin[pos0:pos0 + T]
+        if fam == "gpt2":  # Conv1D weights [in, out]
+            p = f"transformer.h.{l}."
+            ln = lambda t, n: torch.nn.functional.layer_norm(t, (D,), W[p + n + ".weight"], W[p + n + ".bias"], cfg["layer_norm_epsilon"])
+            qkv = torch.addmm(W[p + "attn.c_attn.bias"], ln(x, "ln_1").reshape(B * T, D), W[p + "attn.c_attn.weight"]).view(B, T, 3, H, HD)
+            q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+            if cache is not None:
+                if l in cache:
+                    k, v = torch.cat([cache[l][0], k], 2), torch.cat([cache[l][1], v], 2)
+                cache[l] = (k, v)
+            z = attend(q, k, v, pos0, 1 / math.sqrt(HD)).transpose(1, 2).reshape(B * T, D)
+            x = x + torch.addmm(W[p + "attn.c_proj.bias"], z, W[p + "attn.c_proj.weight"]).view(B, T, D)
+            h = torch.nn.functional.gelu(torch.addmm(W[p + "mlp.c_fc.bias"], ln(x, "ln_2").reshape(B * T, D), W[p + "mlp.c_fc.weight"]), approximate="tanh")
+            return x + torch.addmm(W[p + "mlp.c_proj.bias"], h, W[p + "mlp.c_proj.weight"]).view(B, T, D)
         if fam == "gpt_neox":
             p = f"gpt_neox.layers.{l}."
             ln = lambda t, n: torch.nn.functional.layer_norm(t, (D,), W[p + n + ".weight"], W[p + n + ".bias"], cfg["layer_norm_eps"])
@@ -114,7 +129,9 @@ class Model:
         return x + rms(m, "post_feedforward_layernorm")
 
     def forward(self, toks, stop=None, cache=None, pos0=0):
-        if fam == "gpt_neox":
+        if fam == "gpt2":
+            x = W["transformer.wte.weight"][toks] + W["transformer.wpe.weight"][pos0:pos0 + toks.shape[1]]
+        elif fam == "gpt_neox":
             x = W["gpt_neox.embed_in.weight"][toks]
         else:
             x = W["model.embed_tokens.weight"][toks] * torch.tensor(D ** 0.5, dtype=torch.float32)
@@ -122,6 +139,9 @@ class Model:
             x = self.layer(l, x, cache, pos0)
         if stop is not None:
             return x
+        if fam == "gpt2":
+            x = torch.nn.functional.layer_norm(x, (D,), W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], cfg["layer_norm_epsilon"])
+            return torch.nn.functional.linear(x[:, -1], W["transformer.wte.weight"])
         if fam == "gpt_neox":
             x = torch.nn.functional.layer_norm(x, (D,), W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"], cfg["layer_norm_eps"])
             return torch.nn.functional.linear(x[:, -1], W["embed_out.weight"])
@@ -153,4 +173,5 @@ for _ in range(reps):
             pos += 1
     best_g = max(best_g, 128 / (time.perf_counter() - t0))
     tokens = toks
-print(json.dumps({"extract": best_x, "generate": best_g, "tokens": tokens, "threads": torch.get_num_threads(), "version": torch.__version__}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"extract": best_x, "generate": best_g, "tokens": tokens, "threads": torch.get_num_threads(), "version": torch.__version__, "peak_rss_mb": peak}))

@@ -2,7 +2,8 @@
    A register tile of MR rows by NP panels keeps MR x 2NP accumulators; each accumulator is one FMA
    chain over k in order, so an output's value does not depend on the tile it falls in: one row
    (decoding) and thousands (a prefill) give the same bits. Few rows use several panels per tile so
-   that enough independent chains hide the FMA latency. */
+   that enough independent chains hide the FMA latency. The panels are swept in blocks that stay in
+   L2 while every row passes over them, and the AVX-512 library uses 512-bit tiles (same chains). */
 #include <math.h>
 #include <string.h>
 #include "lm.h"
@@ -129,29 +130,101 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
   }
 }
 
+typedef void (*tile_fn)(const float *, int, int, const float *, float *, int, int, int);
+#ifndef SAELAB_AVX512
 #define TILE_FN(MR, NP) \
   static void tile_##MR##_##NP(const float *x, int ldx, int k, const float *P, float *y, int ldy, int mode, int cols) { tile(MR, NP, x, ldx, k, P, y, ldy, mode, cols); }
 TILE_FN(1, 1) TILE_FN(1, 2) TILE_FN(1, 3) TILE_FN(1, 4)
 TILE_FN(2, 1) TILE_FN(2, 2) TILE_FN(2, 3)
 TILE_FN(3, 1) TILE_FN(3, 2)
 TILE_FN(4, 1) TILE_FN(5, 1) TILE_FN(6, 1)
-typedef void (*tile_fn)(const float *, int, int, const float *, float *, int, int, int);
 /* TILES[mr - 1][np - 1]; NP_MAX[mr - 1] panels per tile keep at most 12 accumulators busy. */
 static const tile_fn TILES[6][4] = {
   { tile_1_1, tile_1_2, tile_1_3, tile_1_4 }, { tile_2_1, tile_2_2, tile_2_3, NULL }, { tile_3_1, tile_3_2, NULL, NULL },
   { tile_4_1, NULL, NULL, NULL }, { tile_5_1, NULL, NULL, NULL }, { tile_6_1, NULL, NULL, NULL },
 };
 static const int NP_MAX[6] = { 4, 3, 2, 1, 1, 1 };
+#endif
+
+#ifdef SAELAB_AVX512
+/* The AVX-512 tile: one zmm accumulator per row and panel (16 outputs), MR x NP <= 24 of them. Each
+   lane is the same FMA chain over k as the AVX2 tile's, so both give the same bits. */
+static inline __attribute__((always_inline)) void tile512(const int MR, const int NP, const float *x, int ldx, int k, const float *P, float *y, int ldy,
+                                                         int mode, int cols) {
+  __m512 acc[6][4];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+  const size_t ps = (size_t)k * PANEL;
+  for (int kk = 0; kk < k; kk++) {
+    const float *b = P + (size_t)kk * PANEL;
+    __m512 w[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) w[p] = _mm512_loadu_ps(b + p * ps);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+      const __m512 xr = _mm512_set1_ps(x[(size_t)r * ldx + kk]);
+#pragma GCC unroll 4
+      for (int p = 0; p < NP; p++) acc[r][p] = _mm512_fmadd_ps(xr, w[p], acc[r][p]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; r++) {
+    float *yr = y + (size_t)r * ldy;
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++) {
+      const __m256 lo = _mm512_castps512_ps256(acc[r][p]), hi = _mm512_extractf32x8_ps(acc[r][p], 1);
+      if (mode == MM_SWIGLU) {
+        const int c = cols - 8 * p;
+        if (c > 0) put8(yr + 8 * p, swiglu8(lo, hi), c, MM_STORE);
+      } else {
+        const int c = cols - PANEL * p;
+        if (c >= PANEL) {
+          __m512 v = acc[r][p];
+          if (mode == MM_ADD) v = _mm512_add_ps(_mm512_loadu_ps(yr + PANEL * p), v);
+          _mm512_storeu_ps(yr + PANEL * p, v);
+        } else {
+          put8(yr + PANEL * p, lo, c, mode);
+          put8(yr + PANEL * p + 8, hi, c - 8, mode);
+        }
+      }
+    }
+  }
+}
+#define TILE512_FN(MR, NP) \
+  static void t512_##MR##_##NP(const float *x, int ldx, int k, const float *P, float *y, int ldy, int mode, int cols) { tile512(MR, NP, x, ldx, k, P, y, ldy, mode, cols); }
+#define TILE512_ROW(MR) TILE512_FN(MR, 1) TILE512_FN(MR, 2) TILE512_FN(MR, 3) TILE512_FN(MR, 4)
+TILE512_ROW(1) TILE512_ROW(2) TILE512_ROW(3) TILE512_ROW(4) TILE512_ROW(5) TILE512_ROW(6)
+#define TILE512_ENTRY(MR) { t512_##MR##_1, t512_##MR##_2, t512_##MR##_3, t512_##MR##_4 }
+static const tile_fn TILES512[6][4] = { TILE512_ENTRY(1), TILE512_ENTRY(2), TILE512_ENTRY(3), TILE512_ENTRY(4), TILE512_ENTRY(5), TILE512_ENTRY(6) };
+#endif
+
+/* Bytes of weight panels one sweep over the rows reads before moving on: the block stays in the
+   core's L2 cache while every row of the call passes over it (the weights of a layer do not fit). */
+#define MM_BLOCK_BYTES (256 * 1024)
 
 void lm_mm(const float *x, int ldx, int rows, int k, const float *P, int n, float *y, int ldy, int mode) {
   const int swi = mode == MM_SWIGLU;
   const int np = swi ? (n + 7) / 8 : (int)panels(n);
   const int per = swi ? 8 : PANEL; /* outputs per panel */
-  for (int r0 = 0; r0 < rows; r0 += 6) {
-    const int mr = rows - r0 < 6 ? rows - r0 : 6;
-    for (int p0 = 0; p0 < np; p0 += NP_MAX[mr - 1]) {
-      const int nb = np - p0 < NP_MAX[mr - 1] ? np - p0 : NP_MAX[mr - 1];
-      TILES[mr - 1][nb - 1](x + (size_t)r0 * ldx, ldx, k, P + (size_t)p0 * k * PANEL, y + (size_t)r0 * ldy + (size_t)p0 * per, ldy, mode, n - p0 * per);
+  int block = (int)(MM_BLOCK_BYTES / ((size_t)k * PANEL * sizeof(float)));
+  if (block < 4) block = 4;
+  for (int b0 = 0; b0 < np; b0 += block) {
+    const int b1 = np - b0 < block ? np : b0 + block;
+    for (int r0 = 0; r0 < rows; r0 += 6) {
+      const int mr = rows - r0 < 6 ? rows - r0 : 6;
+#ifdef SAELAB_AVX512
+      const int npm = 4;
+      const tile_fn *tiles = TILES512[mr - 1];
+#else
+      const int npm = NP_MAX[mr - 1];
+      const tile_fn *tiles = TILES[mr - 1];
+#endif
+      for (int p0 = b0; p0 < b1; p0 += npm) {
+        const int nb = b1 - p0 < npm ? b1 - p0 : npm;
+        tiles[nb - 1](x + (size_t)r0 * ldx, ldx, k, P + (size_t)p0 * k * PANEL, y + (size_t)r0 * ldy + (size_t)p0 * per, ldy, mode, n - p0 * per);
+      }
     }
   }
 }

@@ -88,11 +88,12 @@ export async function loadLm(opts: { model?: string | undefined; tokenizer?: str
   }
   if (tok.vocabSize > loaded.spec.vocabSize) throw new UserError(`the tokenizer ${tokenizerPath} has ${tok.vocabSize} tokens but the model ${modelPath} only ${loaded.spec.vocabSize}`);
   const backend = resolveBackend("auto", io.backendEnv);
-  const { kernels, warning } = loadKernels(backend, parseIsa(io.isaEnv));
+  const isa = parseIsa(io.isaEnv);
+  const { kernels, warning } = loadKernels(backend, isa);
   if (warning) io.err(warning);
   const nameOrPath = loaded.snapshot?.config._name_or_path;
   const modelNames = [...(hubId ? [hubId] : []), ...(typeof nameOrPath === "string" ? [nameOrPath] : []), basename(modelPath)];
-  return { model: new HookedModel(loaded, { kernels, lm: loadLmKernels(backend) }), tok, modelPath, tokenizerPath, processing, modelNames, kernels };
+  return { model: new HookedModel(loaded, { kernels, lm: loadLmKernels(backend, kernels.name === "native" ? isa : "auto") }), tok, modelPath, tokenizerPath, processing, modelNames, kernels };
 }
 
 /** The id that starts a sequence for `tok` (BOS, else EOS as GPT-2 uses <|endoftext|>), or a UserError. */

@@ -21,6 +21,7 @@ import { fromLlama2c } from "./families/llama.js";
 import { buildParams, type ModelParams } from "./params.js";
 import { ropeTableFor } from "./rope.js";
 import { assertSupported, checkSpec, kvDim, qDim, type LoadedWeights, type ModelSpec } from "./spec.js";
+import { packRows } from "./rows.js";
 import { activate, addBias, normRows } from "./steps.js";
 import { RMS_EPS, type KvCache, type LmKernels, type ModelBuffers, type RowInfo } from "./kernels.js";
 import { BLOCK_HOOKS, EMBED_HOOK, HookRegistry, LN_FINAL_HOOK, POS_EMBED_HOOK, hookPointNames, parseHookName, type HookContext, type HookFn, type HookHandle, type HookSpec } from "./hooks.js";
@@ -158,8 +159,6 @@ export class HookedModel {
     const KV = kvDim(c);
     const nSeq = seqs.length;
     const slots = opts.slots ?? seqs.map((_, i) => i);
-    if (slots.length !== nSeq) throw new RangeError(`got ${nSeq} sequences but ${slots.length} slots`);
-    if (new Set(slots).size !== slots.length) throw new RangeError("each sequence needs its own cache slot");
     const stopAt = opts.stopAtLayer ?? c.nLayers;
     if (!Number.isInteger(stopAt) || stopAt < 0 || stopAt > c.nLayers) throw new RangeError(`stopAtLayer must be 0..${c.nLayers}, got ${stopAt}`);
     const mode = opts.logits ?? "all";
@@ -170,43 +169,13 @@ export class HookedModel {
     if (given && (given.nLayers !== c.nLayers || given.kvDim !== KV || given.k.length < c.nLayers * given.slots * KV * given.cap || given.v.length !== given.k.length)) {
       throw new RangeError(`the KV cache (${given.nLayers} layers, kvDim ${given.kvDim}) was not made by this model's newCache()`);
     }
-    let maxEnd = 0;
-    let rows = 0;
-    const starts = slots.map((s, i) => {
-      const start = opts.cache ? (opts.cache.lengths[s] ?? NaN) : 0;
-      if (opts.cache && !(s >= 0 && s < opts.cache.slots)) throw new RangeError(`slot ${s} is outside the cache's ${opts.cache.slots} slots`);
-      const end = start + seqs[i]!.length;
-      if (end > c.contextLength) throw new UserError(`sequence ${i} would reach ${end} tokens, more than the model's context length ${c.contextLength}`);
-      if (opts.cache && end > opts.cache.cap) throw new RangeError(`sequence ${i} would reach ${end} tokens, more than the cache capacity ${opts.cache.cap}`);
-      maxEnd = Math.max(maxEnd, end);
-      rows += seqs[i]!.length;
-      return start;
-    });
+    const ri = packRows(seqs, slots, given, c);
+    const { rows, rowSeq, rowPos, tokens, seqStart, starts } = ri;
     // Attention reads only positions this pass wrote, so a reused (unzeroed) temporary cache is safe.
     const tmpSlots = Math.max(1, nSeq);
-    const tmpCap = Math.max(1, maxEnd);
+    const tmpCap = Math.max(1, ri.maxEnd);
     const tmpN = c.nLayers * tmpSlots * KV * tmpCap;
-    const cache = opts.cache ?? { slots: tmpSlots, cap: tmpCap, nLayers: c.nLayers, kvDim: KV, k: this.temp("cacheK", tmpN), v: this.temp("cacheV", tmpN), lengths: new Int32Array(tmpSlots) };
-    const rowSeq = new Int32Array(rows);
-    const rowPos = new Int32Array(rows);
-    const rowSlot = new Int32Array(rows);
-    const tokens = new Int32Array(rows);
-    const seqStart = new Int32Array(nSeq + 1);
-    let r = 0;
-    for (let i = 0; i < nSeq; i++) {
-      seqStart[i] = r;
-      const seq = seqs[i]!;
-      for (let t = 0; t < seq.length; t++, r++) {
-        const tok = seq[t]!;
-        if (!Number.isInteger(tok) || tok < 0 || tok >= c.vocabSize) throw new RangeError(`sequence ${i}, token ${t}: id ${tok} is outside the vocabulary 0..${c.vocabSize - 1}`);
-        rowSeq[r] = i;
-        rowPos[r] = starts[i]! + t;
-        rowSlot[r] = slots[i]!;
-        tokens[r] = tok;
-      }
-    }
-    seqStart[nSeq] = rows;
-    const ri: RowInfo = { rows, rowSlot, rowPos };
+    const cache = given ?? { slots: tmpSlots, cap: tmpCap, nLayers: c.nLayers, kvDim: KV, k: this.temp("cacheK", tmpN), v: this.temp("cacheV", tmpN), lengths: new Int32Array(tmpSlots) };
     const hooks = this.hooks.merged(opts.hooks);
     const ctxBase = { rows, dModel: D, rowSeq, rowPos, tokens };
     const fire = (name: string, layer: number, act: Float32Array): void => {
@@ -263,6 +232,9 @@ export class HookedModel {
     const rows = tokens.length;
     const x = new Float32Array(rows * D);
     for (let i = 0; i < rows; i++) x.set(this.params.embedding.subarray(tokens[i]! * D, (tokens[i]! + 1) * D), i * D);
+    // A float32 product, as HF scales Gemma's embedding (the tied unembedding stays unscaled).
+    const scale = Math.fround(this.spec.embedScale);
+    if (scale !== 1) for (let i = 0; i < x.length; i++) x[i] = x[i]! * scale;
     fire(EMBED_HOOK, 0, x);
     const pe = this.params.posEmbedding;
     if (pe) {

@@ -2,7 +2,7 @@
  * The native twin of the LM kernels (native/src/lm.c), used only when the compiled addon exports
  * them; otherwise, or when the caller asks for the reference backend, the TypeScript reference kernels run.
  */
-import type { BackendChoice } from "../tensor/backend.js";
+import type { BackendChoice, IsaChoice } from "../tensor/backend.js";
 import { loadAddon } from "../tensor/native.js";
 import { referenceLmKernels, type LmKernels, type ModelBuffers } from "./kernels.js";
 import { LAYOUT_HEAD_SIZE, LAYOUT_N_LAYERS } from "./params.js";
@@ -31,20 +31,21 @@ const NATIVE_FUNCTIONS = [
   "lmRmsnorm", "lmSwiglu", "lmLinear", "lmRopeStore", "lmAttention", "lmPackedSize", "lmPack", "lmAttnBlock", "lmMlpBlock", "lmLayers", "lmClassify",
 ] as const;
 
-/** Returns the addon's LM functions, or undefined when the addon is missing or lacks any of them. */
-function loadNativeLm(): NativeLm | undefined {
+/** Returns the addon's LM functions (the best ISA's, or `isa`'s library), or undefined when the addon is missing or lacks any of them. */
+function loadNativeLm(isa: IsaChoice): NativeLm | undefined {
   const loaded = loadAddon();
   if ("error" in loaded) return undefined;
-  const addon = loaded.module;
-  return NATIVE_FUNCTIONS.every((f) => typeof addon[f] === "function") ? (addon as unknown as NativeLm) : undefined;
+  const isas = loaded.module.isas as Readonly<Record<string, Record<string, unknown>>> | undefined;
+  const addon = isa === "auto" ? loaded.module : isas?.[isa];
+  return addon && NATIVE_FUNCTIONS.every((f) => typeof addon[f] === "function") ? (addon as unknown as NativeLm) : undefined;
 }
 
-/** Returns the LM kernels for `choice`: native when available ("auto"), else the TypeScript reference. */
-export function loadLmKernels(choice: BackendChoice = "auto"): LmKernels {
+/** Returns the LM kernels for `choice`: native when available ("auto"; on the `isa` library, default the best this CPU runs), else the TypeScript reference. */
+export function loadLmKernels(choice: BackendChoice = "auto", isa: IsaChoice = "auto"): LmKernels {
   if (choice === "reference") return referenceLmKernels();
-  const n = loadNativeLm();
+  const n = loadNativeLm(isa);
   if (n) return nativeLmKernels(n);
-  if (choice === "native") throw new Error("backend \"native\" requested but the native addon does not provide the LM kernels");
+  if (choice === "native" || isa !== "auto") throw new Error(`backend "native" requested but the native addon does not provide the LM kernels${isa === "auto" ? "" : ` for ISA ${isa}`}`);
   return referenceLmKernels();
 }
 

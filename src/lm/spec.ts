@@ -152,8 +152,7 @@ export function checkSpec(spec: ModelSpec, source: string): ModelSpec {
  */
 export function assertSupported(s: ModelSpec): void {
   const missing: string[] = [];
-  // Families fold these into the weights on load (gemma2: the embedding scale into W_E, 1 + w into the norm weights).
-  if (s.embedScale !== 1) missing.push("embedding scale");
+  // Families fold this into the weights on load (gemma2: 1 + w into the norm weights); the model applies embedScale.
   if (s.normWeightOffset !== 0) missing.push("(1 + w) norm weights");
   if (missing.length > 0) throw new UserError(`model family "${s.family}" needs ${missing.join(", ")}, which saelab does not run yet`);
 }

@@ -6,9 +6,10 @@
  * attention on alternate layers (even layers, or as layer_types says), tied embeddings scaled by
  * sqrt(hidden_size) on the way in.
  *
- * As TransformerLens's Gemma conversion does, the embedding scale is folded into W_E (so hook_embed is
- * the scaled embedding, and the unembedding keeps the unscaled matrix) and 1 is added to every norm
- * weight; both products round exactly as HF's forward computes them in float32. Hook names are
+ * The embedding is kept once (tied) and the model scales each gathered row by sqrt(hidden_size) in
+ * float32, so hook_embed is the scaled embedding as in TransformerLens (which folds the scale into
+ * W_E and keeps a second, unscaled matrix for the unembedding: 2.4 GB more for Gemma 2's vocabulary).
+ * 1 is added to every norm weight; both products round exactly as HF's forward computes them. Hook names are
  * TransformerLens's: hook_attn_out and hook_mlp_out are taken after the post norms.
  */
 import { UserError } from "../../errors.js";
@@ -64,8 +65,9 @@ function spec(config: Record<string, unknown>, source: string): ModelSpec {
     qkvBias: false,
     oBias: false,
     mlpBias: false,
-    tiedEmbeddings: false,
-    embedScale: 1,
+    tiedEmbeddings: true,
+    // HF: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=float32).
+    embedScale: Math.fround(Math.sqrt(dModel)),
     queryScale: 1 / Math.sqrt(c.num("query_pre_attn_scalar", headDim)),
     ...(attnSoftcap !== undefined ? { attnSoftcap } : {}),
     ...(finalSoftcap !== undefined ? { finalSoftcap } : {}),
@@ -97,10 +99,8 @@ function weights(s: ModelSpec, tensors: TensorMap, source: string): CanonicalWei
     });
   }
   if (t.has(`layers.${s.nLayers}.input_layernorm.weight`)) throw new UserError(`${source}: holds a block layers.${s.nLayers} but config.json says num_hidden_layers ${s.nLayers}`);
-  const embed = t.get("embed_tokens.weight", [s.vocabSize, D]);
-  // HF: hidden_states * torch.tensor(hidden_size ** 0.5, dtype=float32).
-  const scale = Math.fround(Math.sqrt(D));
-  return { embed: embed.map((v) => v * scale), layers, lnFinal: norm("norm.weight"), unembed: embed };
+  // One copy, tied: the model scales the rows it gathers (spec.embedScale), as HF's forward does.
+  return { embed: t.get("embed_tokens.weight", [s.vocabSize, D]), layers, lnFinal: norm("norm.weight") };
 }
 
 /** The Gemma 2 family. */
