@@ -268,7 +268,7 @@ void saelab_gemm_block(const saelab_gemm_args *g, const saelab_gemm_epi *e, int6
                        const float *BpAll, int64_t cRow0) {
 #ifdef SAELAB_AVX512
   if (saelab_gemm_uses_amx(g)) {
-    saelab_gemm_block_amx(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0);
+    saelab_gemm_block_amx(g, e, i0, i1, j0, j1, kcb, Ap, Bp, BpAll, cRow0, NULL);
     return;
   }
   if (g->bf16 >= 2) {

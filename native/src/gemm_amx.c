@@ -48,7 +48,7 @@ void saelab_amx_pad_b(float *panels, int64_t nc, int64_t kc) {
 
 /* Packs rows [i, i+mc) x shared [pc, pc+kc) of op(A) into tiles: rows padded with zeros to a multiple
    of 32, then for each 16-row group its kc / 32 tiles (zeros past kc) one after another. */
-static void pack_a_amx(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc, int64_t kc, uint16_t *dst) {
+void saelab_amx_pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc, int64_t kc, uint16_t *dst) {
   const int64_t nkt = (kc + TK - 1) / TK, mp = (mc + 2 * TR - 1) / (2 * TR) * (2 * TR);
   for (int64_t r = 0; r < mp; r++) {
     uint16_t *row = dst + (r / TR) * nkt * TR * TK + (r % TR) * TK;
@@ -112,7 +112,7 @@ static void store32(float *c, int64_t ldc, int mr, int nr, const float *acc, con
 }
 
 void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
-                           const float *BpAll, int64_t cRow0) {
+                           const float *BpAll, int64_t cRow0, const uint16_t *ApAll) {
   uint16_t *Aw = (uint16_t *)Ap;
   float acc[32 * 32] __attribute__((aligned(64)));
   tiles_on();
@@ -129,7 +129,8 @@ void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, 
       }
       for (int64_t ic = i0; ic < i1; ic += MC) {
         const int64_t mc = i1 - ic < MC ? i1 - ic : MC;
-        pack_a_amx(g, ic, mc, pc, kc, Aw);
+        if (ApAll) Aw = (uint16_t *)ApAll + saelab_amx_a_offset(g->m, kcb, pc, ic);
+        else saelab_amx_pack_a(g, ic, mc, pc, kc, Aw);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
           const uint32_t *bp = (const uint32_t *)(bpk + jr * kc);

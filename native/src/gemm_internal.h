@@ -96,7 +96,17 @@ void saelab_gemm_block_bf16(const saelab_gemm_args *g, const saelab_gemm_epi *e,
    packed B, whose panels must have their pair rows past each block's end zeroed (saelab_amx_pad_b). */
 #define SAELAB_AMX_MIN_K 32
 void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
-                           const float *BpAll, int64_t cRow0);
+                           const float *BpAll, int64_t cRow0, const uint16_t *ApAll);
+/* op(A) packed whole for the AMX product (ApAll above; then Ap is unused and i0 is a multiple of MC):
+   saelab_amx_pack_a(g, ic, mc, pc, kc, ApAll + saelab_amx_a_offset(m, kcb, pc, ic)) for every block
+   of MC rows ic and every shared block pc, in any order or on any thread; saelab_amx_a_words(m, k, kcb)
+   bf16 values in all. */
+void saelab_amx_pack_a(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_t pc, int64_t kc, uint16_t *dst);
+static inline int64_t saelab_amx_a_block(int64_t m, int64_t kcb) { return (m + 31) / 32 * 32 * ((kcb + 31) / 32 * 32); }
+static inline int64_t saelab_amx_a_offset(int64_t m, int64_t kcb, int64_t pc, int64_t ic) {
+  return pc / kcb * saelab_amx_a_block(m, kcb) + ic / 16 * ((kcb + 31) / 32) * 512;
+}
+static inline int64_t saelab_amx_a_words(int64_t m, int64_t k, int64_t kcb) { return (k + kcb - 1) / kcb * saelab_amx_a_block(m, kcb); }
 /* Zeroes pair rows [(kc + 1) / 2, whole tiles) of each NR-column bf16 panel of a kc block of nc columns. */
 void saelab_amx_pad_b(float *panels, int64_t nc, int64_t kc);
 /* Whether g's bf16 product runs on AMX tiles. */

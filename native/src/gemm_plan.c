@@ -13,6 +13,8 @@ typedef struct {
   int splitN, failed;
   int64_t chunk;        /* columns (splitN) or rows per chunk */
   const float *BpAll;   /* op(B) packed whole (row chunks), or NULL */
+  const uint16_t *ApAll;/* op(A) packed whole for AMX tiles (column chunks), or NULL */
+  int64_t kcb;
 } job_t;
 
 /* One chunk of C: a block of columns (each packs its own panels of B) or of rows (over B packed once
@@ -29,6 +31,12 @@ static void gemm_chunk(void *ctx, int64_t c, int tid) {
     int64_t ncMax = ((j1 - j0 < NC ? j1 - j0 : NC) + NR - 1) / NR * NR;
     float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_B, (size_t)(ncMax * kcb) * sizeof(float));
     if (!Bp) { J->failed = 1; return; }
+#ifdef SAELAB_AVX512
+    if (J->ApAll) {
+      saelab_gemm_block_amx(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0, J->ApAll);
+      return;
+    }
+#endif
     saelab_gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0);
   } else {
     int64_t i0 = c * J->chunk, i1 = i0 + J->chunk < g->m ? i0 + J->chunk : g->m;
@@ -51,6 +59,18 @@ static void gemm_task(void *ctx, int tid, int nt) {
   if (!Bp || !Ap) { J->failed = 1; return; }
   saelab_gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, NULL, 0);
 }
+
+#ifdef SAELAB_AVX512
+/* One (shared block, block of MC rows) of op(A) packed for AMX tiles into J->ApAll. */
+static void amx_pack_chunk(void *ctx, int64_t c, int tid) {
+  job_t *J = ctx;
+  const saelab_gemm_args *g = J->g;
+  const int64_t nrb = (g->m + MC - 1) / MC, pc = c / nrb * J->kcb, ic = c % nrb * MC;
+  const int64_t kc = g->k - pc < J->kcb ? g->k - pc : J->kcb, mc = g->m - ic < MC ? g->m - ic : MC;
+  (void)tid;
+  saelab_amx_pack_a(g, ic, mc, pc, kc, (uint16_t *)J->ApAll + saelab_amx_a_offset(g->m, J->kcb, pc, ic));
+}
+#endif
 
 typedef struct { const saelab_gemm_args *g; } small_job_t;
 
@@ -86,7 +106,7 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
     return 0;
   }
   int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
-  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL};
+  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL, NULL, 0};
   if (g.colScale) {
     float *s = saelab_scratch(SAELAB_SCRATCH_GEMM_ROW, (size_t)g.n * sizeof(float));
     if (!s) return -1;
@@ -102,6 +122,17 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
       int64_t w = (g.n + 4 * threads - 1) / (4 * threads);
       w = (w + NR - 1) / NR * NR;
       J.chunk = w < 4 * NR ? 4 * NR : w > NC ? NC : w;
+#ifdef SAELAB_AVX512
+      if (saelab_gemm_uses_amx(&g) && (g.n + J.chunk - 1) / J.chunk > 1) {
+        /* op(A) packed into tiles once, not once per column chunk (the same values either way). */
+        int64_t nk = (g.k + KC - 1) / KC;
+        J.kcb = (g.k + nk - 1) / nk;
+        uint16_t *A = saelab_scratch(SAELAB_SCRATCH_GEMM_SHARED_A, (size_t)saelab_amx_a_words(g.m, g.k, J.kcb) * sizeof(uint16_t) + 64);
+        if (!A) return -1;
+        J.ApAll = A;
+        saelab_pool_chunks(amx_pack_chunk, &J, nk * ((g.m + MC - 1) / MC), nt);
+      }
+#endif
       saelab_pool_chunks(gemm_chunk, &J, (g.n + J.chunk - 1) / J.chunk, nt);
       return J.failed ? -1 : 0;
     }

@@ -60,7 +60,7 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
 /* Every scratch slot, by owner. A kernel takes its slot by name; two kernels share a slot only when
-   one never runs while the other holds its buffer (the names say which). Slots 14, 15 and 23 are free. */
+   one never runs while the other holds its buffer (the names say which). Slots 14 and 23 are free. */
 enum saelab_scratch_slot {
   SAELAB_SCRATCH_GEMM_PACKED_B = 0,  /* gemm_plan.c: a thread's packed panel of B */
   SAELAB_SCRATCH_GEMM_PACKED_A = 1,  /* gemm_plan.c: a thread's packed panel of A */
@@ -74,6 +74,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_ENCODE_STAGE = 9,   /* sae_encode.c: encode's per-thread staging of kept entries */
   SAELAB_SCRATCH_LM_FIRST = 10,      /* 10-13: the LM kernels' slots (LM_SCRATCH_* in lm.h) */
   SAELAB_SCRATCH_LM_END = 14,
+  SAELAB_SCRATCH_GEMM_SHARED_A = 15, /* gemm_plan.c: op(A) packed for AMX tiles, shared by every thread (taken by the caller) */
   SAELAB_SCRATCH_GEMM_SHARED_B = 16, /* gemm_plan.c: the packed B shared by every thread (taken by the caller) */
   SAELAB_SCRATCH_STEP_PACKED_B = 17, /* sae_encode.c: the fused encoder's packed weights */
   SAELAB_SCRATCH_STEP_SCALE = 18,    /* sae_encode.c: the fused encoder's column scales */

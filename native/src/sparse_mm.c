@@ -34,6 +34,18 @@ static void spmm_task(void *ctx, int64_t chunk, int tid) {
       if (e0 == e1) continue;
       const float *wp = J->w + j * n + c0;
       int64_t q = 0;
+#ifdef SAELAB_AVX512
+      if (w == OB_COLS) { /* the same FMA per element as below, 16 per instruction */
+        __m512 wv[OB_COLS / 16];
+        for (int h = 0; h < OB_COLS / 16; h++) wv[h] = _mm512_loadu_ps(wp + 16 * h);
+        for (int64_t e = e0; e < e1; e++) {
+          float *o = ob + (int64_t)(c.rowIdx[e] - r0) * OB_COLS;
+          __m512 v = _mm512_set1_ps(c.vals[e]);
+          for (int h = 0; h < OB_COLS / 16; h++) _mm512_store_ps(o + 16 * h, _mm512_fmadd_ps(v, wv[h], _mm512_load_ps(o + 16 * h)));
+        }
+        continue;
+      }
+#endif
 #ifdef SAELAB_AVX2
       if (w == OB_COLS) {
         __m256 wv[OB_COLS / 8];

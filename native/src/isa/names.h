@@ -28,6 +28,7 @@
 #define saelab_bf16_mode SAELAB_SYM(saelab_bf16_mode)
 #define saelab_gemm_block_amx SAELAB_SYM(saelab_gemm_block_amx)
 #define saelab_amx_pad_b SAELAB_SYM(saelab_amx_pad_b)
+#define saelab_amx_pack_a SAELAB_SYM(saelab_amx_pack_a)
 #define saelab_decode_loss SAELAB_SYM(saelab_decode_loss)
 #define saelab_encode SAELAB_SYM(saelab_encode)
 #define saelab_spmmT_pair SAELAB_SYM(saelab_spmmT_pair)
