@@ -33,7 +33,9 @@ describe("saelab eval", () => {
     results = JSON.parse(readFileSync(join(dir, "d", "results.json"), "utf8")) as typeof results;
   });
 
-  it("the demo prints the paths it wrote absolute when --out is absolute", () => {
+  it("the demo prints the paths it wrote absolute when --out is absolute, and progress lines off a terminal", () => {
+    // Off a terminal, training progress comes as ten plain lines.
+    expect(demoErr.match(/^train \d+\/40 \(\d+%\) \| /gm)).toHaveLength(10);
     expect(demoErr).toContain(`wrote ${join(dir, "d", "report.html")}, ${join(dir, "d", "results.json")}, 4 SAE directories and ${join(dir, "d", "world")}/`);
   });
 

@@ -20,7 +20,7 @@ import { summaryRows, type ReportInput } from "../report/summary.js";
 import { renderTable } from "../report/text.js";
 import type { CliIO, Command } from "./args.js";
 import { shownPath } from "./paths.js";
-import { createProgressBar, progressBar } from "./progress.js";
+import { createProgressBar, createProgressLines, progressBar } from "./progress.js";
 import { backendLabel } from "../tensor/backend.js";
 import { loadBackend } from "./train-run.js";
 import { loadWorldSource } from "./world-source.js";
@@ -111,15 +111,11 @@ export const demoCommand: Command<typeof DemoSchema> = {
 };
 
 async function runWithProgress(config: DemoConfig, world: ToyWorld, kernels: Kernels, workers: number, io: CliIO): Promise<DemoResult> {
-  const bar = createProgressBar({
-    total: config.steps,
-    label: "train",
-    isTTY: io.isTTY,
-    write: (t) => process.stderr.write(t),
-    columns: process.stderr.columns,
-    unit: "samples",
-    rateOf: (done) => done * config.batchSize,
-  });
+  const common = { total: config.steps, label: "train", unit: "samples", rateOf: (done: number) => done * config.batchSize };
+  // On a terminal a redrawn bar; in a log (stderr not a TTY) ten plain lines, as saelab train.
+  const bar = io.isTTY
+    ? createProgressBar({ ...common, isTTY: true, write: (t) => process.stderr.write(t), columns: process.stderr.columns })
+    : createProgressLines({ ...common, every: Math.max(1, Math.ceil(config.steps / 10)), writeLine: (t) => io.err(t) });
   const evalBar = progressBar(io, "evaluate");
   try {
     let finished = false;
