@@ -201,5 +201,12 @@ describe.skipIf(!HAVE_REDIS)("distributed sweep on a real Redis", () => {
     expect(await coordinator).toBe(1);
     expect(io.errText()).toMatch(/saelab: 2 sweep cells failed:\n {2}- cell 0000-seed1-childGivenParent0.1: invalid sweep spec in the job/);
     expect(io.errText()).toMatch(/run the same command again: failed cells are retried, finished ones kept/);
+    // Run again: the coordinator puts the failed cells back in the queue (they fail again here, the data being spoiled).
+    const again = capture(root);
+    const second = main(["sweep", spec, "--out", "failing", "--queue", `${redis.url}/4`], again);
+    const retried = await runWorkerUntil(q, (ev) => ev.filter((e) => e.type === "failed").length === failing.cells.length);
+    expect(retried.filter((e) => e.type === "failed").map((e) => e.type === "failed" && e.cell).sort()).toEqual(failing.cells.map((c) => c.id));
+    expect(await second).toBe(1);
+    expect(again.errText()).toMatch(/saelab: 2 sweep cells failed/);
   });
 });
