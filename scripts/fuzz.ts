@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- [--parser NAME[,NAME]] [--n N] [--seed S] [--workers W] [--batch B] [--recycle R]
+ * `npm run fuzz -- [--parser NAME[,NAME]] [--n N] [--seed S] [--workers W] [--from F] [--batch B] [--recycle R]
  * [--timeout-ms T] [--memory-mib M] [--only I,J] [--save DIR]`: mutation-fuzzes every parser a
  * user's file reaches (scripts/fuzz/targets.ts) and prints a table of outcomes; exits 1 on any
  * crash, hang, out-of-memory, non-UserError rejection, unnamed UserError or inconsistent acceptance.
@@ -22,6 +22,7 @@ const t0 = Date.now();
 const results = await runFuzz({
   parsers,
   n,
+  from: Number(flag("from") ?? 0),
   seed,
   workers: Number(flag("workers") ?? Math.min(2, availableParallelism())),
   batch: Number(flag("batch") ?? 2000),
@@ -32,7 +33,7 @@ const results = await runFuzz({
   ...(flag("save") ? { save: flag("save")! } : {}),
   onProgress: (done, total) => process.stderr.write(`fuzz: ${done} of ${total} mutants (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`),
 });
-console.log(`npm run fuzz -- --n ${n} --seed ${seed}${flag("parser") ? ` --parser ${flag("parser")}` : ""}`);
+console.log(`npm run fuzz -- --n ${n} --seed ${seed}${flag("from") ? ` --from ${flag("from")}` : ""}${flag("parser") ? ` --parser ${flag("parser")}` : ""}`);
 console.log(formatTable(results));
 console.log(`${results.reduce((a, r) => a + r.n, 0)} mutants in ${((Date.now() - t0) / 1000).toFixed(0)} s wall`);
 let failed = false;

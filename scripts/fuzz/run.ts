@@ -32,6 +32,8 @@ export interface FuzzOptions {
   parsers: readonly string[];
   /** Mutants per parser (the first few are the unmutated seeds). */
   n: number;
+  /** Start at mutant `from` (a run split into pieces: --from 50000 --n 100000 is its second half). */
+  from?: number;
   seed: number;
   /** Concurrent child processes. */
   workers: number;
@@ -196,7 +198,7 @@ function remainderAfter(segments: readonly Segment[], at: { parser: string; i: n
 export async function runFuzz(opts: FuzzOptions): Promise<ParserResult[]> {
   const results = new Map<string, ParserResult>();
   for (const parser of opts.parsers) {
-    results.set(parser, { parser, n: opts.only ? opts.only.length : opts.n, counts: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>, examples: {}, seconds: 0 });
+    results.set(parser, { parser, n: opts.only ? opts.only.length : opts.n - (opts.from ?? 0), counts: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>, examples: {}, seconds: 0 });
   }
   let done = 0;
   const total = [...results.values()].reduce((a, r) => a + r.n, 0);
@@ -212,7 +214,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<ParserResult[]> {
   const queue: Segment[] = [];
   const chunk = Math.max(1, Math.ceil(opts.batch / opts.parsers.length));
   const maxN = opts.only ? 0 : opts.n;
-  for (let from = 0; from < maxN; from += chunk) for (const parser of opts.parsers) queue.push({ parser, from, to: Math.min(opts.n, from + chunk) });
+  for (let from = opts.from ?? 0; from < maxN; from += chunk) for (const parser of opts.parsers) queue.push({ parser, from, to: Math.min(opts.n, from + chunk) });
   if (opts.only) for (const parser of opts.parsers) for (const i of opts.only) queue.push({ parser, from: i, to: i + 1 });
   const take = (): Segment[] => {
     if (queue[0]?.confirm) return [queue.shift()!];
