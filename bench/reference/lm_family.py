@@ -2,11 +2,13 @@
 Hugging Face's modelling code, in float32, on the snapshot the bench wrote (safetensors read with
 NumPy). Usage: python3 lm_family.py SNAPSHOT_DIR HOOK STOP_AT_LAYER REPS  (tokens as JSON on stdin).
 Prints one JSON line: extraction and generation tokens/s (best of REPS) and the greedy tokens."""
-import json, math, resource, struct, sys, time
+import json, math, os, resource, struct, sys, time
 import numpy as np
 import torch
 
 torch.set_grad_enabled(False)
+# Debian's torch starts with one intra-op thread here: give it every core, as saelab gets.
+torch.set_num_threads(int(os.environ.get("SAELAB_TORCH_THREADS", os.cpu_count() or 1)))
 snap, hook, stop_at, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 cfg = json.load(open(f"{snap}/config.json"))
 with open(f"{snap}/model.safetensors", "rb") as f:
