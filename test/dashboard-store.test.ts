@@ -81,6 +81,16 @@ describe("a corrupt features.sqlite", () => {
     }
   });
 
+  it("a b-tree with a key out of order (fuzz mutant 27299: latent 4 listed but not found) is refused at open", () => {
+    const dir = new URL("./fixtures/features-store-damaged/", import.meta.url).pathname.replace(/\/$/, "");
+    const api = new Api(buildCatalog([dir], dir));
+    const e = thrown(() => api.overview());
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message.startsWith(`${join(dir, "features.sqlite")}: SQLite finds the file damaged (`)).toBe(true);
+    expect(e.message.endsWith("); recompute it with saelab features")).toBe(true);
+    api.close();
+  });
+
   it("SQLite's corruption errors during a query are StoreErrors naming the file (were SqliteErrors)", () => {
     // Zero the pages past the schema: the store opens, the first query that reads a table fails.
     const { api, path } = store("pages", { bytes: (b) => Buffer.concat([b.subarray(0, 8192), Buffer.alloc(b.length - 8192)]) });

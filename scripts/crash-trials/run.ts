@@ -21,8 +21,8 @@ export interface TrialCommand {
   prepare(dir: string): void;
   /** The saelab arguments of the first start (run with cwd = dir). */
   start: string[];
-  /** The arguments that resume a killed run in `dir`. */
-  resume(dir: string): string[];
+  /** The arguments that resume a killed run in `dir`; null when the run had finished before the kill (nothing to resume). */
+  resume(dir: string): string[] | null;
   /** Output paths (relative to dir) that are inputs, not results, and so are not compared. */
   inputs: readonly string[];
   /** Masks what differs between two uninterrupted runs too (wall times, the run's own directory), so the comparison sees only the rest. */
@@ -110,7 +110,8 @@ export async function crashTrials(cmd: TrialCommand, trials: number, seed: numbe
     const killAt = Math.round(rng.uniformIn(0.1, 1.05) * ref.ms);
     const first = await runSaelab(cmd.start, dir, killAt);
     if (first.killed) r.killed++;
-    const again = await runSaelab(cmd.resume(dir), dir);
+    const resumeArgs = cmd.resume(dir);
+    const again = resumeArgs ? await runSaelab(resumeArgs, dir) : { code: 0, stderr: "" };
     if (again.code === 0) r.resumed++;
     const got = norm(snapshot(dir), dir);
     for (const i of cmd.inputs) got.delete(i);
@@ -195,7 +196,8 @@ export function trialCommands(modelDir: string | undefined): TrialCommand[] {
   });
   if (modelDir) {
     const args = ["activations", "--model", join(modelDir, "stories260K.bin"), "--tokenizer", join(modelDir, "tok512.bin"), "--hook", "blocks.2.hook_resid_post", "--out", "out", "--sequences", "48", "--seqLen", "64", "--shardTokens", "500"];
-    out.push({ name: "activations", prepare: () => {}, start: args, resume: () => args, inputs: [] });
+    // A finished directory is refused by a second run (it will not overwrite a manifest): nothing to resume then.
+    out.push({ name: "activations", prepare: () => {}, start: args, resume: (dir) => (existsSync(join(dir, "out", "manifest.json")) ? null : args), inputs: [] });
   }
   return out;
 }

@@ -162,11 +162,27 @@ export function openFeaturesDbReadOnly(path: string): FeaturesDb {
     throw new UserError(`${path}: schema version ${version ?? "missing"}, this saelab reads version ${FEATURES_SCHEMA_VERSION}; recompute it with saelab features`);
   }
   const bad = schemaMismatch(db);
-  if (bad) {
+  const damaged = bad ? undefined : damage(db);
+  if (bad || damaged) {
     db.close();
-    throw new UserError(`${path}: ${bad}, not as saelab features writes schema version ${FEATURES_SCHEMA_VERSION} (a corrupt file?); recompute it with saelab features`);
+    if (bad) throw new UserError(`${path}: ${bad}, not as saelab features writes schema version ${FEATURES_SCHEMA_VERSION} (a corrupt file?); recompute it with saelab features`);
+    throw new UserError(`${path}: SQLite finds the file damaged (${damaged}); recompute it with saelab features`);
   }
   return db;
+}
+
+/**
+ * Returns SQLite's first finding when the file's b-trees are damaged (keys out of order or repeated:
+ * a latent listed but not found, or listed twice), or undefined; reads the whole file once.
+ */
+function damage(db: FeaturesDb): string | undefined {
+  let found: string;
+  try {
+    found = String(db.pragma("quick_check(1)", { simple: true }));
+  } catch (e) {
+    found = (e as Error).message;
+  }
+  return found === "ok" ? undefined : found;
 }
 
 /**
