@@ -39,7 +39,7 @@ describe.skipIf(!addon)("native backend", () => {
     const concurrent = digest(2, `--workers=${slow ? 1 : 3}`, `--isa=${isa}`);
     expect(concurrent.digests).toHaveLength(slow ? 3 : 9);
     expect(new Set(concurrent.digests)).toEqual(new Set([runs[0]!.digest]));
-  });
+  }, 300_000); // four child processes each; the portable ones take minutes on a loaded 2-core machine
 
   const nm = spawnSync("nm", ["--version"]);
   it.skipIf(nm.status !== 0)("every global symbol of each ISA's kernel library carries its suffix (native/src/isa/names.h), so none collide", () => {
