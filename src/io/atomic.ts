@@ -5,6 +5,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 
+/** The most bytes handed to one writeSync (Node refuses lengths of 2^31 and more). */
+const MAX_WRITE = 1 << 30;
+
 /** Returns the temporary path used while writing `path` atomically. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`);
@@ -20,7 +23,8 @@ export function writeFileAtomic(path: string, chunks: Uint8Array | string | read
     for (const c of list) {
       const buf = typeof c === "string" ? Buffer.from(c, "utf8") : c;
       let off = 0;
-      while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
+      // One write call takes at most 2 GiB - 1 bytes: larger tensors go in 1 GiB pieces.
+      while (off < buf.byteLength) off += writeSync(fd, buf, off, Math.min(buf.byteLength - off, MAX_WRITE));
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -59,13 +63,13 @@ export function openAtomicStream(path: string): AtomicStream {
     write(chunk) {
       const f = need();
       let off = 0;
-      while (off < chunk.byteLength) off += writeSync(f, chunk, off, chunk.byteLength - off, pos + off);
+      while (off < chunk.byteLength) off += writeSync(f, chunk, off, Math.min(chunk.byteLength - off, MAX_WRITE), pos + off);
       pos += chunk.byteLength;
     },
     writeAt(chunk, position) {
       const f = need();
       let off = 0;
-      while (off < chunk.byteLength) off += writeSync(f, chunk, off, chunk.byteLength - off, position + off);
+      while (off < chunk.byteLength) off += writeSync(f, chunk, off, Math.min(chunk.byteLength - off, MAX_WRITE), position + off);
     },
     commit() {
       const f = need();
