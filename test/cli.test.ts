@@ -1,14 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { parseArgs, renderHelp, type CliIO, type Command } from "../src/cli/args.js";
+import { parseArgs, renderHelp, type Command } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { COMMANDS } from "../src/cli/commands.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd: process.cwd() };
-}
 
 const Schema = z
   .object({

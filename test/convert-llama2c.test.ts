@@ -7,24 +7,19 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { readHfSnapshot } from "../src/io/hf-snapshot.js";
 import { readLlama2cCheckpoint, sharedModelFiles } from "../src/io/llama2c.js";
 import { loadTokenizer, tokenizerFromSnapshot } from "../src/io/tokenizer-files.js";
 import { generate } from "../src/lm/generate.js";
 import { loadModel } from "../src/lm/load.js";
+import { capture } from "./helpers/cli-io.js";
 
 const shared = sharedModelFiles();
 /** Greedy text of 60 tokens after BOS, as ../shared/models/stories260K/README.md documents it. */
 const GOLDEN = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high";
 const tmp = () => mkdtempSync(join(tmpdir(), "saelab-convert-"));
 
-function capture(cwd = process.cwd()): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 /** HF row p*half + i of each head came from llama2.c row 2i + p: put it back. */
 function unpermute(w: Float32Array, heads: number, headDim: number, cols: number): Float32Array {

@@ -7,7 +7,6 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { DEMO_SAE_NAMES, DemoConfigSchema, runDemo } from "../src/experiments/demo.js";
 import { loadSaelensSae } from "../src/io/saelens.js";
@@ -16,12 +15,8 @@ import { SummaryRowSchema } from "../src/report/summary.js";
 import { loadKernels } from "../src/tensor/backend.js";
 import { getPreset } from "../src/toy/presets.js";
 import { createWorld } from "../src/toy/world.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[]; text(): string } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd, text: () => stdout.join("\n") };
-}
 
 const SMALL = ["--steps", "60", "--batchSize", "256", "--evalSamples", "4000", "--workers", "1"];
 const { kernels } = loadKernels();

@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { createSae } from "../src/sae/model.js";
 import { SaeConfigSchema } from "../src/sae/registry.js";
@@ -17,12 +16,8 @@ import { ActivationShardWriter, openActivations } from "../src/io/activations.js
 import { loadSaelensSae, saveSaelensSae } from "../src/io/saelens.js";
 import { evaluateOnWorld } from "../src/experiments/evaluate.js";
 import { kernels } from "./sae-fixtures.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { text(): string; errors(): string } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd, text: () => stdout.join("\n"), errors: () => stderr.join("\n") };
-}
 
 const worldConfig = {
   nFeatures: 8,

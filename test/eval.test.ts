@@ -6,17 +6,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { DEMO_SAE_NAMES } from "../src/experiments/demo.js";
 import { SaeEvaluationSchema } from "../src/metrics/schemas.js";
 import { getPreset } from "../src/toy/presets.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[]; text(): string; errors(): string } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd, text: () => stdout.join("\n"), errors: () => stderr.join("\n") };
-}
 
 describe("saelab eval", () => {
   let dir: string;

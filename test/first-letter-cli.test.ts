@@ -7,16 +7,11 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { sharedModelFiles } from "../src/io/llama2c.js";
 import { absorptionSchemaErrors } from "./helpers/saebench-schema.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd = process.cwd()): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 const SMALL = ["--steps", "150", "--sequences", "16", "--dSae", "64", "--max_k_value", "3", "--k_sparse_probe_num_epochs", "5", "--probe_num_epochs", "10", "--detectorMaxRows", "4000"];
 const EVAL_FLAGS = SMALL.slice(8);

@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { readNpy } from "../src/io/npy.js";
 import { readNpz } from "../src/io/npz.js";
@@ -16,17 +15,13 @@ import { closestNames, lookupReleaseSae, saeReleases } from "../src/io/sae-relea
 import { loadSaelensSae } from "../src/io/saelens.js";
 import { fakeCommit, startFakeHub, type FakeHub } from "./helpers/hub-server.js";
 import { kernels } from "./sae-fixtures.js";
+import { capture } from "./helpers/cli-io.js";
 
 const FIX = new URL("./fixtures/", import.meta.url).pathname;
 const file = (p: string) => new Uint8Array(readFileSync(join(FIX, p)));
 const GS_REPO = "google/gemma-scope-2b-pt-res";
 const GS_PATH = "layer_3/width_16k/average_l0_59";
 
-function capture(cwd: string, env: Record<string, string>): CliIO & { text(): string; errors(): string } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd, env, text: () => stdout.join("\n"), errors: () => stderr.join("\n") };
-}
 
 describe("SAEs by SAELens release (local fake Hub)", () => {
   let hub: FakeHub;

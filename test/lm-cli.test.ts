@@ -1,18 +1,13 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { openActivations } from "../src/io/activations.js";
 import { sharedModelFiles } from "../src/io/llama2c.js";
 import { loadSteeringVector } from "../src/io/steering.js";
 import { SHARED_MODEL_MISSING, writeTinyModel } from "./lm-fixtures.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd = process.cwd()): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 describe("LM commands on a tiny model", () => {
   const f = writeTinyModel(2);

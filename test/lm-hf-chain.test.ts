@@ -10,19 +10,14 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { openActivations } from "../src/io/activations.js";
 import { writeSignSplitSaeDir } from "./helpers/sign-split-dir.js";
 import { gpt2TokenizerJson } from "./helpers/tiktoken-tokenizer-json.js";
 import { tinyGpt2, writeTinyHf } from "./helpers/hf-models.js";
 import { naiveGpt2 } from "./helpers/naive-hf.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 const EOT = 50256;
 const D = 32;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../src/errors.js";
 import { hfIdFromSnapshot, KNOWN_MODELS, resolveModelName } from "../src/lm/model-names.js";
@@ -19,7 +20,12 @@ describe("TransformerLens model names", () => {
     expect(resolveModelName("mistral-7b")?.hfId).toBe("mistralai/Mistral-7B-v0.1");
     expect(resolveModelName("HuggingFaceTB/SmolLM2-135M")?.modelType).toBe("llama");
     expect(resolveModelName("TinyLlama/TinyLlama-1.1B-Chat-v1.0")?.modelType).toBe("llama");
-    expect(resolveModelName("EleutherAI/pythia-70m")).toBeUndefined();
+    expect(resolveModelName("pythia-70m-deduped")).toMatchObject({ hfId: "EleutherAI/pythia-70m-deduped", modelType: "gpt_neox" });
+    expect(resolveModelName("pythia-19m")?.hfId).toBe("EleutherAI/pythia-70m");
+    expect(resolveModelName("EleutherAI/pythia-2.7b-deduped")?.hfId).toBe("EleutherAI/pythia-2.8b-deduped");
+    expect(resolveModelName("gemma-2-2b")).toMatchObject({ hfId: "google/gemma-2-2b", modelType: "gemma2" });
+    expect(resolveModelName("google/gemma-2-9b-it")?.modelType).toBe("gemma2");
+    expect(resolveModelName("EleutherAI/gpt-neox-20b")).toBeUndefined();
   });
 
   it("gives every name exactly one model", () => {
@@ -46,6 +52,18 @@ describe("TransformerLens model names", () => {
 describe("checkSaeAgainstModel", () => {
   it("accepts an SAE trained on the model under an alias, at a hook it has", () => {
     expect(checkSaeAgainstModel(resJb, gpt2Model)).toEqual({ warnings: [], saeModel: "gpt2" });
+  });
+
+  it("knows the models of the built-in Pythia and Gemma Scope releases (each release's model name resolves)", () => {
+    const releases = JSON.parse(readFileSync(new URL("../src/io/sae-releases.json", import.meta.url), "utf8")).releases as Record<string, { model: string }>;
+    const names = [...new Set(Object.values(releases).map((r) => r.model))];
+    expect(names).toEqual(expect.arrayContaining(["pythia-70m-deduped", "gemma-2-2b"]));
+    for (const n of names) expect(resolveModelName(n), n).toBeDefined();
+    // A Gemma Scope SAE (model_name gemma-2-2b) on the snapshot fetched as google/gemma-2-2b: no warning; on GPT-2: one.
+    const scope = { d_in: 2304, metadata: { model_name: "gemma-2-2b", hook_name: "blocks.12.hook_resid_post" } };
+    const gemma: ModelInfo = { modelType: "gemma2", dModel: 2304, names: ["google/gemma-2-2b"], source: "/hub/gemma", hasHook: () => true };
+    expect(checkSaeAgainstModel(scope, gemma)).toEqual({ warnings: [], saeModel: "google/gemma-2-2b" });
+    expect(checkSaeAgainstModel(scope, { ...gpt2Model, hasHook: () => true }).warnings.join()).toMatch(/trained on gemma-2-2b \(google\/gemma-2-2b\) but the model \/models\/gpt2 is gpt2/);
   });
 
   it("warns on another model's name, another family, an unknown name, and a different d_in", () => {

@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { activationsDataSource } from "../src/cli/activations-source.js";
 import { runTrain, trainFlagsShape, type TrainInput, type TrainFlags } from "../src/cli/train-run.js";
@@ -18,12 +17,8 @@ import { sharedModelFiles } from "../src/io/llama2c.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { z } from "zod";
 import { SHARED_MODEL_MISSING, writeTinyModel } from "./lm-fixtures.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 /** Writes a standard SAELens SAE directory by hand: W_enc [dIn, dSae], W_dec [dSae, dIn], zero biases. */
 function writeHandSae(dir: string, W_enc: Float32Array, W_dec: Float32Array, dIn: number, dSae: number, metadata: Record<string, unknown> = {}): void {
@@ -80,6 +75,11 @@ describe("saelab train --activations on shards from the tiny model", () => {
     const { sae } = loadSaelensSae(out, referenceKernels());
     expect(sae.dIn).toBe(16);
     expect(meta.training.steps).toBe(8);
+    // Splicing it into the model it came from names that model: no "trained on another model" warning.
+    const s = capture(f.dir);
+    const code = await main(["splice", "run", ...m, "--sequences", "2", "--seqLen", "12"], s);
+    expect(code, s.stderr.join("\n")).toBe(0);
+    expect(s.stderr.join("\n")).not.toMatch(/trained on|does not know/);
   });
 
   it("--resume after a crash ends with the weights of an uninterrupted run", async () => {

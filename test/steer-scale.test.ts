@@ -6,7 +6,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { saveSaelensSae } from "../src/io/saelens.js";
 import { loadSteeringVector } from "../src/io/steering.js";
@@ -19,12 +18,8 @@ import { SteeringVector, steeringSiteOfHook } from "../src/steering/vector.js";
 import { referenceKernels } from "../src/tensor/reference.js";
 import { Rng } from "../src/tensor/rng.js";
 import { backendsUnderTest, runCForward, tinyCheckpoint, tinyVocab, writeTinyModel } from "./lm-fixtures.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd };
-}
 
 /** log softmax(logits)[i] in float64, written out here. */
 function logProb(logits: ArrayLike<number>, i: number): number {

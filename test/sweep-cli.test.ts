@@ -8,18 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import type { CellResult } from "../src/experiments/sweep-results.js";
 import { saveWorld } from "../src/io/world.js";
 import { getPreset } from "../src/toy/presets.js";
 import { createWorld } from "../src/toy/world.js";
+import { capture } from "./helpers/cli-io.js";
 
-function capture(cwd: string): CliIO & { stdout: string[]; stderr: string[]; text(): string; errText(): string } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd, text: () => stdout.join("\n"), errText: () => stderr.join("\n") };
-}
 
 const TINY = {
   name: "tiny-cli",

@@ -12,7 +12,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { runQueuedSweep } from "../src/experiments/sweep-coordinator.js";
 import { planSweep, type SweepPlan } from "../src/experiments/sweep-grid.js";
@@ -23,6 +22,7 @@ import { runSweep } from "../src/experiments/sweep.js";
 import { loadKernels } from "../src/tensor/backend.js";
 import { SAELAB_VERSION } from "../src/version.js";
 import { freePort, HAVE_REDIS, startRedis, type TestRedis } from "./helpers/redis-server.js";
+import { capture } from "./helpers/cli-io.js";
 
 const { kernels } = loadKernels();
 const KERNELS = { backend: kernels.name, isa: kernels.isa ?? "auto" };
@@ -40,10 +40,6 @@ const TINY: SweepSpecInput = {
 };
 const plan = (over: Partial<SweepSpecInput> = {}): SweepPlan => planSweep(parseSweepSpec({ ...TINY, ...over }));
 
-function capture(cwd: string): CliIO & { errText(): string } {
-  const stderr: string[] = [];
-  return { out: () => {}, err: (t) => stderr.push(t), isTTY: false, cwd, errText: () => stderr.join("\n") };
-}
 
 /** A cell file without its wall times, the only bytes that differ between identical runs. */
 const masked = (path: string) => readFileSync(path, "utf8").replace(/"seconds": \{[^}]*\}/, '"seconds": {}');

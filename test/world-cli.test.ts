@@ -2,25 +2,20 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../src/cli/args.js";
 import { main } from "../src/cli/main.js";
 import { loadWorldSource } from "../src/cli/world-source.js";
 import { readNpy } from "../src/io/npy.js";
 import { loadWorld } from "../src/io/world.js";
 import { loadKernels } from "../src/tensor/backend.js";
 import { MECHANISMS } from "./toy-helpers.js";
+import { capture } from "./helpers/cli-io.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "saelab-world-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function capture(): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => stdout.push(t), err: (t) => stderr.push(t), isTTY: false, cwd: tmp };
-}
 
 async function run(...argv: string[]) {
-  const io = capture();
+  const io = capture(tmp);
   const code = await main(argv, io);
   return { code, out: io.stdout.join("\n"), err: io.stderr.filter((l) => !l.includes("backend")).join("\n") };
 }

@@ -1,6 +1,6 @@
 /** Shared pieces of the LM commands: the --model/--tokenizer/--processing flags and loading them, and the token corpus flags. */
 import { readFileSync, statSync } from "node:fs";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, extname, isAbsolute, join, resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { seed } from "../schema.js";
@@ -117,7 +117,8 @@ export function checkSaeFits(lm: LoadedLm, cfg: Record<string, unknown>, dir: st
   const check = checkSaeAgainstModel(cfg, {
     modelType: model.spec.family,
     dModel: model.spec.dModel,
-    names: lm.modelNames,
+    // Also the file's name without its extension: activations of a llama2.c model record that as model_name.
+    names: [...lm.modelNames, basename(lm.modelPath, extname(lm.modelPath))],
     source: lm.modelPath,
     hasHook: (n) => model.hookNames().includes(n),
     exampleHooks: model.hookNames().slice(0, 6),

@@ -9,7 +9,7 @@
 export interface KnownModel {
   hfId: string;
   aliases: readonly string[];
-  modelType: "gpt2" | "llama" | "qwen2" | "mistral";
+  modelType: "gpt2" | "llama" | "qwen2" | "mistral" | "gpt_neox" | "gemma2";
 }
 
 const gpt2 = (hfId: string, ...aliases: string[]): KnownModel => ({ hfId, aliases, modelType: "gpt2" });
@@ -18,6 +18,14 @@ const qwen2 = (size: string, instruct = false, v = "2.5"): KnownModel => {
   const name = `Qwen${v}-${size}${instruct ? "-Instruct" : ""}`;
   return { hfId: `Qwen/${name}`, aliases: [name.toLowerCase()], modelType: "qwen2" };
 };
+
+/** Pythia sizes with the names EleutherAI first gave them (TransformerLens keeps both as aliases). */
+const PYTHIA: readonly (readonly [string, string])[] = [["70m", "19m"], ["160m", "125m"], ["410m", "350m"], ["1b", "800m"], ["1.4b", "1.3b"], ["2.8b", "2.7b"], ["6.9b", "6.7b"], ["12b", "13b"]];
+const pythia = (size: string, old: string, variant: string): KnownModel => ({
+  hfId: `EleutherAI/pythia-${size}${variant}`,
+  aliases: [`pythia-${size}${variant}`, `EleutherAI/pythia-${old}${variant}`, `pythia-${old}${variant}`, ...(size === "70m" && variant === "" ? ["pythia"] : [])],
+  modelType: "gpt_neox",
+});
 
 /** The table (HF id first; TransformerLens aliases after). */
 export const KNOWN_MODELS: readonly KnownModel[] = [
@@ -46,6 +54,8 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
   ...["0.5B", "1.5B", "7B"].flatMap((s) => [qwen2(s, false, "2"), qwen2(s, true, "2")]),
   ...["0.5B", "1.5B", "3B", "7B", "14B"].flatMap((s) => [qwen2(s), qwen2(s, true)]),
   { hfId: "mistralai/Mistral-7B-v0.1", aliases: ["mistral-7b"], modelType: "mistral" },
+  ...PYTHIA.flatMap(([size, old]) => [pythia(size, old, ""), pythia(size, old, "-deduped")]),
+  ...["2b", "9b", "27b"].flatMap((s) => [`google/gemma-2-${s}`, `google/gemma-2-${s}-it`]).map((hfId): KnownModel => ({ hfId, aliases: [hfId.slice("google/".length)], modelType: "gemma2" })),
   { hfId: "mistralai/Mistral-7B-Instruct-v0.1", aliases: ["mistral-7b-instruct"], modelType: "mistral" },
 ];
 
