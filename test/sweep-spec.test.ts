@@ -108,4 +108,9 @@ describe("invalid specs are refused up front", () => {
   ])("%s", (_name, over, message) => {
     expect(errorOf({ ...spec(), ...over })).toMatch(message);
   });
+
+  it("says a bad train field once", () => {
+    const msg = errorOf({ ...spec(), train: { steps: 10, lr: -0.003 } });
+    expect(msg.match(/train\.lr:/g)).toHaveLength(1);
+  });
 });

@@ -76,6 +76,8 @@ export const SweepSpecSchema = z
     checkWorld(spec.world, issue);
     checkSaes(spec.saes, spec.axes.sparsity, issue);
     if (new Set(spec.seeds).size !== spec.seeds.length) issue(["seeds"], "seeds must be distinct");
+    // TrainConfig's cross-field rules, once the fields themselves passed (else each field error would be said twice).
+    if (!SweepTrainSchema.safeParse(spec.train).success) return;
     const t = TrainConfigSchema.safeParse({ ...spec.train, seed: 0, checkpointEvery: 0 });
     if (!t.success) for (const i of t.error.issues) issue(["train", ...(i.path as (string | number)[])], i.message);
   });
