@@ -183,7 +183,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     return 0;
   }
   saelab_pack_ready();
-  float *buf = saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(3 * (nnz + 8)) * sizeof(float));
+  float *buf = saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(3 * (nnz + SAELAB_SELECT_SLACK)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
@@ -195,7 +195,16 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+    /* Packed in place, 16 at a time (each store lands on lanes already read, none past the row). */
+    const __m512 tv = _mm512_set1_ps(T);
+    for (; all && q + 16 <= end; q += 16) {
+      __m512 v = _mm512_loadu_ps(o->values + q);
+      __mmask16 m = _mm512_cmp_ps_mask(v, tv, _CMP_GE_OQ);
+      saelab_compress_epi32(m, _mm512_loadu_si512((const void *)(o->colIdx + q)), o->colIdx + e);
+      e += saelab_compress_ps(m, v, o->values + e);
+    }
+#elif defined(SAELAB_AVX2)
     /* Packed in place, eight at a time (each store lands on lanes already read, none past the row). */
     const __m256 tv = _mm256_set1_ps(T);
     for (; all && q + 8 <= end; q += 8) {
