@@ -18,6 +18,7 @@
       "native/src/sparse_mm.c",
       "native/src/adam.c",
       "native/src/sae_encode.c",
+      "native/src/sae_encode_wide.c",
       "native/src/sae_decode.c",
       "native/src/sae_pair.c",
       "native/src/bind_sae.c",

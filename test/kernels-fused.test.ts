@@ -136,6 +136,61 @@ describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: f
     }
   });
 
+  // The native kernel selects a wide op(w) panel by panel while each block of rows is in cache.
+  it.skipIf(K.name === "reference")("encode of a wide op(w) at an SAE's sparsity: thresholds or a batch cut, several row blocks, pre kept or not, output growing or exact: the entries of selecting its own GEMM", () => {
+    const rng = new Rng(65);
+    const [rows, n, cols] = [100, 130, 4133]; // op(w) over 2 MiB; rows past one block of 96; cols no multiple of a panel
+    const x = rand(rng, rows * n);
+    const center = rand(rng, n, -0.3, 0.3);
+    const xc = x.map((v, i) => v - center[i % n]!);
+    for (const transW of [false, true]) {
+      const w = rand(rng, n * cols, -0.5, 0.5);
+      const colScale = rand(rng, cols, 0.5, 1.5);
+      const bias = rand(rng, cols, -6, -4.5); // about ten latents per row fire
+      const pre = new Float32Array(rows * cols);
+      K.gemm({ a: xc, b: w, out: pre, m: rows, n: cols, k: n, transB: transW, bias, colScale });
+      const thr = rand(rng, cols, -0.5, 0.5);
+      const above = (t?: Float32Array): SparseRows => {
+        const rowPtr = new Int32Array(rows + 1);
+        const colIdx: number[] = [];
+        const values: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < cols; j++) {
+            if (!(pre[r * cols + j]! > (t ? t[j]! : 0))) continue;
+            colIdx.push(j);
+            values.push(pre[r * cols + j]!);
+          }
+          rowPtr[r + 1] = colIdx.length;
+        }
+        return { rows, cols, rowPtr, colIdx: Int32Array.from(colIdx), values: Float32Array.from(values), nnz: colIdx.length };
+      };
+      const total = rows * 6;
+      const sorted = pre.filter((v) => v > 0).sort((a, b) => b - a);
+      const batch = selectOn(K, { kind: "topkBatch", total }, pre, rows, cols);
+      const cases: [string, () => EncodeSelect, SparseRows][] = [
+        ["above thresholds", () => ({ kind: "above", threshold: thr }), above(thr)],
+        ["above", () => ({ kind: "above" }), above()],
+        ["batch cut that works", () => ({ kind: "topkBatch", total, guess: Float32Array.of(sorted[Math.floor(1.5 * total)]!) }), batch],
+        ["batch cut too high", () => ({ kind: "topkBatch", total, guess: Float32Array.of(sorted[total >> 1]!) }), batch],
+      ];
+      // The portable library is slow: the transposed weights with one selection only.
+      for (const [what, sel, want] of transW ? cases.slice(0, 1) : cases) {
+        expect(want.nnz, what).toBeGreaterThan(rows * 3);
+        const out = emptySparse(0, 0, 0); // grows on the first call
+        for (const keepPre of [false, true]) {
+          const p = new Float32Array(rows * cols);
+          K.encode({ x, rows, n, cols, center, xc: new Float32Array(rows * n), w, transW, colScale, bias, pre: p, keepPre, select: sel(), out });
+          expectSameSparse(out, want, `${what} transW=${transW} keepPre=${keepPre}`);
+          if (keepPre) expect(Buffer.from(p.buffer).equals(Buffer.from(pre.buffer)), `${what}: kept pre bitwise = gemm`).toBe(true);
+        }
+        const exact = emptySparse(0, 0);
+        reserveSparse(exact, rows, cols, want.nnz);
+        K.encode({ x, rows, n, cols, center, xc: new Float32Array(rows * n), w, transW, colScale, bias, pre: new Float32Array(rows * cols), keepPre: false, select: sel(), out: exact });
+        expectSameSparse(exact, want, `${what} transW=${transW} exact output`);
+      }
+    }
+  });
+
   it("decodeLoss matches the reference (row-by-row and latent-major sizes, every optional output)", () => {
     const rng = new Rng(63);
     for (const [rows, cols, n, density] of [[1, 1, 1, 1], [9, 16, 7, 0.4], [37, 101, 64, 0.1], [64, 50, 70, 0.3], [40, 2100, 130, 0.01]] as const) {

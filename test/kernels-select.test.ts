@@ -13,7 +13,8 @@ import { expectSameSparse, expectWithin, quantized, rand } from "./helpers/kerne
 
 const backends = availableKernels(parseIsa(process.env.SAELAB_ISA));
 
-const SIZES: [number, number][] = [[1, 1], [1, 9], [5, 7], [3, 8], [13, 40], [37, 101], [4, 300]];
+/** Odd shapes, and rows of whole and partial 8- and 16-lane vectors (the AVX2 and AVX-512 paths). */
+const SIZES: [number, number][] = [[1, 1], [1, 9], [5, 7], [3, 8], [2, 16], [3, 17], [2, 33], [1, 48], [13, 40], [37, 101], [4, 300]];
 
 /** A few inputs per size: uniform, tie-heavy, mostly negative (rows with nothing to select). */
 function inputs(rng: Rng, rows: number, cols: number): [string, Float32Array][] {

@@ -97,20 +97,6 @@ static void block32(int64_t nkt, const uint16_t *A0, const uint16_t *A1, const u
   _tile_stored(3, out + 16 * 32 + 16, 32 * 4);
 }
 
-/* mr x nr of a 32 x 32 block stored through the fp32 kernel's epilogue (row_store16). */
-static void store32(float *c, int64_t ldc, int mr, int nr, const float *acc, const saelab_gemm_epi *e, int64_t j0, int first, int last) {
-  const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-  const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-  __m512 s0, s1;
-  if (e->scale) { s0 = _mm512_maskz_loadu_ps(m0, e->scale + j0); s1 = _mm512_maskz_loadu_ps(m1, e->scale + j0 + 16); }
-  else s0 = s1 = _mm512_set1_ps(e->alpha);
-  const float *bias = e->bias ? e->bias + j0 : NULL;
-  for (int r = 0; r < mr; r++) {
-    row_store16(c + r * ldc, _mm512_loadu_ps(acc + r * 32), s0, e, bias, first, last, m0);
-    if (m1) row_store16(c + r * ldc + 16, _mm512_loadu_ps(acc + r * 32 + 16), s1, e, bias ? bias + 16 : NULL, first, last, m1);
-  }
-}
-
 void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t kcb, float *Ap, float *Bp,
                            const float *BpAll, int64_t cRow0, const uint16_t *ApAll) {
   uint16_t *Aw = (uint16_t *)Ap;
@@ -139,7 +125,7 @@ void saelab_gemm_block_amx(const saelab_gemm_args *g, const saelab_gemm_epi *e, 
             const int mr = mc - ir < 2 * TR ? (int)(mc - ir) : 2 * TR;
             const uint16_t *a0 = Aw + (ir / TR) * nkt * TR * TK;
             block32(nkt, a0, a0 + nkt * TR * TK, bp, acc);
-            store32(cc + ir * g->ldc, g->ldc, mr, nr, acc, e, jc + jr, first, last);
+            saelab_tile_store16(cc + ir * g->ldc, g->ldc, mr, nr, (const __m512 *)acc, e, jc + jr, first, last); /* acc: 32 rows of two vectors */
           }
         }
       }

@@ -43,7 +43,8 @@ static inline void row_store16(float *cr, __m512 v, __m512 s, const saelab_gemm_
   _mm512_mask_storeu_ps(cr, m, t);
 }
 
-/* An MR x 32 tile (mr x nr of it stored) from its accumulators acc[2 r + h] (row r, columns 16 h..). */
+/* A tile of 32 columns (mr x nr of it stored: the fp32 kernel's MR rows, or the AMX kernel's 32) from
+   its accumulators acc[2 r + h] (row r, columns 16 h..). */
 static inline void saelab_tile_store16(float *c, int64_t ldc, int mr, int nr, const __m512 *acc, const saelab_gemm_epi *e, int64_t j0, int first, int last) {
   const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
   const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;

@@ -12,7 +12,7 @@
 #include "gemm.h"
 #include "pack.h"
 #include "pool.h"
-#include "simd.h"
+#include "select_row.h"
 #include "sae_step.h"
 
 #define MAXT 64
@@ -55,40 +55,6 @@ static void center_rows(const saelab_encode_args *a, int64_t r0, int64_t r1) {
     float *o = a->xc + r * n;
     for (int64_t c = 0; c < n; c++) o[c] = x[c] - a->center[c];
   }
-}
-
-/* Entries of row with row[j] > thr[j] (scalar when thr is NULL), written at e while e < end; returns their number. */
-static int64_t above_row(const float *row, int64_t cols, const float *thr, float scalar, int32_t *ci, float *va, int64_t e, int64_t end) {
-  int64_t j = 0, e0 = e;
-#ifdef SAELAB_AVX2
-  const __m256 zero = _mm256_set1_ps(scalar);
-  /* Eight stores at a time while there is room for them (they may write past the entries kept). */
-  for (; j + 8 <= cols && e + 8 <= end; j += 8) {
-    __m256 x = _mm256_loadu_ps(row + j);
-    __m256 t = thr ? _mm256_loadu_ps(thr + j) : zero;
-    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, t, _CMP_GT_OQ));
-    __m256i perm = _mm256_loadu_si256((const __m256i *)saelab_pack[m]);
-    _mm256_storeu_ps(va + e, _mm256_permutevar8x32_ps(x, perm));
-    _mm256_storeu_si256((__m256i *)(ci + e), _mm256_add_epi32(_mm256_set1_epi32((int)j), perm));
-    e += __builtin_popcount(m);
-  }
-  for (; j + 8 <= cols; j += 8) {
-    __m256 t = thr ? _mm256_loadu_ps(thr + j) : zero;
-    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), t, _CMP_GT_OQ));
-    while (m) {
-      int q = __builtin_ctz(m);
-      m &= m - 1;
-      if (e < end) { ci[e] = (int32_t)(j + q); va[e] = row[j + q]; }
-      e++;
-    }
-  }
-#endif
-  for (; j < cols; j++)
-    if (row[j] > (thr ? thr[j] : scalar)) {
-      if (e < end) { ci[e] = (int32_t)j; va[e] = row[j]; }
-      e++;
-    }
-  return e - e0;
 }
 
 static int32_t clip32(int64_t v) { return (int32_t)(v < INT32_MAX ? v : INT32_MAX); }
@@ -186,7 +152,7 @@ static void enc_chunk(void *ctx, int64_t chunk, int tid) {
     else if (direct) o->rowPtr[r] = clip32(e);
     int64_t cnt;
     if (a->select != SAELAB_SELECT_TOPK) {
-      cnt = above_row(row, cols, a->threshold, J->scalar, outIdx, outVal, e, end);
+      cnt = saelab_above_row(row, cols, a->threshold, J->scalar, 0, outIdx, outVal, e, end);
     } else if (end - e >= k) {
       cnt = saelab_topk_row(row, cols, k, NULL, ts, &guess, outIdx + e, outVal + e);
     } else {
@@ -217,7 +183,7 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
     return 0;
   }
   saelab_pack_ready();
-  float *buf = saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(3 * (nnz + 8)) * sizeof(float));
+  float *buf = saelab_scratch(SAELAB_SCRATCH_STEP_BLOCK, (size_t)(3 * (nnz + SAELAB_SELECT_SLACK)) * sizeof(float));
   if (!buf) return -1;
   float T = saelab_select_desc(o->values, nnz, total - 1, buf);
   if (nnz > total + total / 2) *a->guess = saelab_select_desc(o->values, nnz, total + total / 4, buf);
@@ -229,7 +195,16 @@ static int64_t batch_cut(const saelab_encode_args *a, int64_t nnz) {
   for (int64_t r = 0; r < a->rows; r++) {
     int64_t end = o->rowPtr[r + 1];
     o->rowPtr[r] = (int32_t)e;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+    /* Packed in place, 16 at a time (each store lands on lanes already read, none past the row). */
+    const __m512 tv = _mm512_set1_ps(T);
+    for (; all && q + 16 <= end; q += 16) {
+      __m512 v = _mm512_loadu_ps(o->values + q);
+      __mmask16 m = _mm512_cmp_ps_mask(v, tv, _CMP_GE_OQ);
+      saelab_compress_epi32(m, _mm512_loadu_si512((const void *)(o->colIdx + q)), o->colIdx + e);
+      e += saelab_compress_ps(m, v, o->values + e);
+    }
+#elif defined(SAELAB_AVX2)
     /* Packed in place, eight at a time (each store lands on lanes already read, none past the row). */
     const __m256 tv = _mm256_set1_ps(T);
     for (; all && q + 8 <= end; q += 8) {
@@ -275,6 +250,23 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   if (!fused) {
     if (!countsReady) {
       saelab_pool_run(center_task, (void *)a, nt);
+      /* A wide fp32 op(w) with a threshold (or a batch cut to try): selected panel by panel in cache. */
+      const int wide = !a->bf16 && rows > 0 && cols > 0 && n > 0 && nt != 1 && bpf * sizeof(float) > FUSE_BYTES &&
+                       (a->select == SAELAB_SELECT_ABOVE || (batch && a->guess && *a->guess >= 0));
+      if (wide) {
+        int placed;
+        const float scalar = batch ? *a->guess : 0.0f;
+        int64_t nnz = saelab_encode_wide(a, scalar, &placed);
+        if (nnz < 0) return nnz;
+        if (placed && !batch) return nnz;
+        if (placed && !(nnz < a->total && scalar > 0)) return nnz > a->total ? batch_cut(a, nnz) : nnz;
+        /* The plain selection over pre (written now unless kept): after a staging overflow, when the
+           output must grow (o->rowPtr holds the offsets the call that fills it uses), or when the
+           batch cut let too few entries through. */
+        if (!a->keepPre && saelab_sgemm(&g) != 0) return -1;
+        if (batch) return saelab_topk_batch_guess(a->pre, a->total, o, a->guess);
+        return nnz > o->cap ? nnz : saelab_sparsify_above(a->pre, a->threshold, o, 1);
+      }
       if (saelab_sgemm(&g) != 0) return -1;
     }
     if (a->select == SAELAB_SELECT_ABOVE) return saelab_sparsify_above(a->pre, a->threshold, o, countsReady);

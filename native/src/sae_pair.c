@@ -54,7 +54,24 @@ static void count_task(void *ctx, int tid, int nt) {
    chain per column in entry order), then added. */
 static inline __attribute__((always_inline)) void gather_add(float *acc, const int32_t *rows, const float *vals, int64_t cnt, const float *src, int64_t n) {
   int64_t c0 = 0;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+  for (; c0 + 64 <= n; c0 += 64) {
+    __m512 t[4];
+    for (int h = 0; h < 4; h++) t[h] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < cnt; q++) {
+      const float *x = src + (int64_t)rows[q] * n + c0;
+      __m512 v = _mm512_set1_ps(vals[q]);
+      for (int h = 0; h < 4; h++) t[h] = _mm512_fmadd_ps(v, _mm512_loadu_ps(x + 16 * h), t[h]);
+    }
+    for (int h = 0; h < 4; h++) _mm512_storeu_ps(acc + c0 + 16 * h, _mm512_add_ps(_mm512_loadu_ps(acc + c0 + 16 * h), t[h]));
+  }
+  for (; c0 < n; c0 += 16) { /* the last columns masked */
+    const __mmask16 m = (__mmask16)(n - c0 >= 16 ? 0xFFFFu : (1u << (n - c0)) - 1);
+    __m512 t = _mm512_setzero_ps();
+    for (int64_t q = 0; q < cnt; q++) t = _mm512_fmadd_ps(_mm512_set1_ps(vals[q]), _mm512_maskz_loadu_ps(m, src + (int64_t)rows[q] * n + c0), t);
+    _mm512_mask_storeu_ps(acc + c0, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + c0), t));
+  }
+#elif defined(SAELAB_AVX2)
   for (; c0 + 64 <= n; c0 += 64) {
     __m256 t[8];
     for (int h = 0; h < 8; h++) t[h] = _mm256_setzero_ps();

@@ -32,6 +32,12 @@ typedef struct {
    (-1: out of memory, -2: over 2^31 - 1 entries). countsReady: o->rowPtr holds this call's row
    offsets from a previous call that returned nnz > cap (xc and a kept pre are then not rewritten). */
 int64_t saelab_encode(const saelab_encode_args *a, int countsReady);
+/* saelab_encode's way for a wide op(w) (sae_encode_wide.c): the above-threshold selection (threshold
+   NULL: scalar) of the product of the already centred xc, selected panel by panel while in cache.
+   Returns the number of entries with o->rowPtr set (-1: out of memory, -2: over 2^31 - 1 entries);
+   *placed says whether the entries are in o (not when over cap, or when staging overflowed: pre is
+   then written only if a->keepPre). */
+int64_t saelab_encode_wide(const saelab_encode_args *a, float scalar, int *placed);
 
 typedef struct {
   const saelab_csr *s;   /* latents [rows, cols] */

@@ -44,7 +44,9 @@ int64_t saelab_topk_batch(const float *pre, int64_t total, saelab_csr_out *o);
 /* The same, also suggesting a cut for a similar matrix (*nextGuess: a value with about 5/4 of total
    entries above it; 0 when unknown). */
 int64_t saelab_topk_batch_guess(const float *pre, int64_t total, saelab_csr_out *o, float *nextGuess);
-/* The element of rank r (0-based, descending) of src[0..n); buf: 3 (n + 8) floats. */
+/* Room past the data that the vectorised selection stores may write (whole 16-lane vectors). */
+#define SAELAB_SELECT_SLACK 16
+/* The element of rank r (0-based, descending) of src[0..n); buf: 3 (n + SAELAB_SELECT_SLACK) floats. */
 float saelab_select_desc(const float *src, int64_t n, int64_t r, float *buf);
 
 /* out[r, :] (+)= sum over entries (r, j) of v * w[j, :]. Returns -1 when out of memory. */

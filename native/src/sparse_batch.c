@@ -6,11 +6,8 @@
 #include <string.h>
 #include "pack.h"
 #include "pool.h"
+#include "select_row.h"
 #include "sparse.h"
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define SAELAB_AVX2 1
-#endif
 
 #define HI_SHIFT 15
 #define HI_BINS (1 << 16)
@@ -43,7 +40,12 @@ static void batch_task(void *ctx, int tid, int nt) {
     for (int64_t v = v0; v < v1; v++) {
       const float *p = J->pre + v * J->step * J->cols;
       int64_t i = 0, n = J->cols;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+      for (; i + 16 <= n; i += 16) {
+        unsigned m = _mm512_cmp_ps_mask(_mm512_loadu_ps(p + i), _mm512_setzero_ps(), _CMP_GT_OQ);
+        while (m) { int q = __builtin_ctz(m); m &= m - 1; h[bits_of(p[i + q]) >> HI_SHIFT]++; }
+      }
+#elif defined(SAELAB_AVX2)
       for (; i + 8 <= n; i += 8) {
         unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + i), _mm256_setzero_ps(), _CMP_GT_OQ));
         while (m) { int q = __builtin_ctz(m); m &= m - 1; h[bits_of(p[i + q]) >> HI_SHIFT]++; }
@@ -58,7 +60,31 @@ static void batch_task(void *ctx, int tid, int nt) {
   int64_t *idx = J->candIdx + (size_t)tid * cap;
   float *val = J->candVal + (size_t)tid * cap, fl = J->floor;
   const float *p = J->pre + base;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+  const __m512 f = _mm512_set1_ps(fl);
+  const __m512i iota = saelab_iota16();
+  const __m512i base64 = _mm512_set1_epi64(base);
+  /* Branch-free while there is room for whole lanes: positions compressed as 32-bit offsets from
+     base, then widened (a mispredicted branch per candidate costs more than this). */
+  for (; i + 16 <= n && c + 16 <= cap && i + 16 <= INT32_MAX; i += 16) {
+    __m512 x = _mm512_loadu_ps(p + i);
+    __mmask16 m = _mm512_cmp_ps_mask(x, f, _CMP_GE_OQ);
+    if (!m) continue;
+    __m512i off = _mm512_maskz_compress_epi32(m, _mm512_add_epi32(_mm512_set1_epi32((int)i), iota));
+    _mm512_storeu_si512((void *)(idx + c), _mm512_add_epi64(base64, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(off))));
+    _mm512_storeu_si512((void *)(idx + c + 8), _mm512_add_epi64(base64, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(off, 1))));
+    c += saelab_compress_ps(m, x, val + c);
+  }
+  for (; i + 16 <= n; i += 16) {
+    unsigned m = _mm512_cmp_ps_mask(_mm512_loadu_ps(p + i), f, _CMP_GE_OQ);
+    while (m) {
+      int q = __builtin_ctz(m);
+      m &= m - 1;
+      if (c < cap) { idx[c] = base + i + q; val[c] = p[i + q]; }
+      c++;
+    }
+  }
+#elif defined(SAELAB_AVX2)
   __m256 f = _mm256_set1_ps(fl);
   /* Branch-free while there is room for whole lanes: positions packed as 32-bit offsets from base
      into a small buffer, then widened (a mispredicted branch per candidate costs more than this). */

@@ -5,11 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pool.h"
+#include "select_row.h"
 #include "sparse.h"
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define SAELAB_AVX2 1
-#endif
 
 const char *saelab_csr_check(const saelab_csr *s, int64_t colIdxLen, int64_t valuesLen, char *buf, size_t bufLen) {
   if (s->rowPtr[0] < 0) { snprintf(buf, bufLen, "rowPtr[0] is %d, must be >= 0", s->rowPtr[0]); return buf; }
@@ -57,36 +54,43 @@ typedef struct {
 } pred_job;
 
 #ifdef SAELAB_AVX2
-/* Bit q set when column j + q may be selected (j + 8 <= cols): exact for thresholds; for windows a
+/* Window entries: bit q set when column j + q (j + 8 <= cols, or 16 with AVX-512) may be selected: a
    float pre-test that every selected entry passes (the float |x - c| is within 2^-24 relative of the
    true one), confirmed by pred1 in double precision. */
 static inline unsigned pred8(const pred_job *J, const float *row, int64_t j) {
-  __m256 x = _mm256_loadu_ps(row + j);
-  if (!J->isWindow) {
-    __m256 t = J->ref ? _mm256_loadu_ps(J->ref + j) : _mm256_setzero_ps();
-    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, t, _CMP_GT_OQ));
-  }
-  __m256 d = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(x, _mm256_loadu_ps(J->ref + j)));
+  __m256 d = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(J->ref + j)));
   return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d, _mm256_set1_ps(J->hwUp), _CMP_LT_OQ));
+}
+#endif
+#ifdef SAELAB_AVX512
+static inline unsigned pred16(const pred_job *J, const float *row, int64_t j) {
+  __m512 d = _mm512_abs_ps(_mm512_sub_ps(_mm512_loadu_ps(row + j), _mm512_loadu_ps(J->ref + j)));
+  return _mm512_cmp_ps_mask(d, _mm512_set1_ps(J->hwUp), _CMP_LT_OQ);
 }
 #endif
 
 static inline int pred1(const pred_job *J, const float *row, int64_t j) {
-  if (!J->isWindow) return row[j] > (J->ref ? J->ref[j] : 0.0f);
   double d = (double)row[j] - (double)J->ref[j];
   return (d < 0 ? -d : d) < J->halfWidth;
 }
 
-/* Scans one row, writing entries at e while e < end; returns how many entries the row has. */
+/* Scans one row, writing entries at e while e < end (vector stores never reach end); returns how
+   many entries the row has. */
 static inline int64_t scan_row(const pred_job *J, const float *row, int64_t cols, int32_t *colIdx, float *values, int64_t e, int64_t end) {
+  if (!J->isWindow) return saelab_above_row(row, cols, J->ref, 0.0f, 0, colIdx, values, e, end);
   int64_t j = 0, e0 = e;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512) || defined(SAELAB_AVX2)
+#ifdef SAELAB_AVX512
+  for (; j + 16 <= cols; j += 16) {
+    unsigned m = pred16(J, row, j);
+#else
   for (; j + 8 <= cols; j += 8) {
     unsigned m = pred8(J, row, j);
+#endif
     while (m) {
       int q = __builtin_ctz(m);
       m &= m - 1;
-      if (J->isWindow && !pred1(J, row, j + q)) continue;
+      if (!pred1(J, row, j + q)) continue;
       if (e < end) { colIdx[e] = (int32_t)(j + q); values[e] = row[j + q]; }
       e++;
     }
@@ -106,7 +110,7 @@ static void pred_task(void *ctx, int tid, int nt) {
   int64_t r0, r1, cols = o->cols;
   saelab_split(o->rows, tid, nt, 1, &r0, &r1);
   if (J->fill) {
-    for (int64_t r = r0; r < r1; r++) scan_row(J, J->pre + r * cols, cols, o->colIdx, o->values, o->rowPtr[r], INT64_MAX);
+    for (int64_t r = r0; r < r1; r++) scan_row(J, J->pre + r * cols, cols, o->colIdx, o->values, o->rowPtr[r], o->rowPtr[r + 1]);
     return;
   }
   int64_t lo = o->rows ? o->cap * r0 / o->rows : 0, hi = o->rows ? o->cap * r1 / o->rows : 0, e = lo;
@@ -121,6 +125,7 @@ static void pred_task(void *ctx, int tid, int nt) {
 
 static int64_t select_pred(pred_job *J, int countsReady) {
   saelab_csr_out *o = J->o;
+  saelab_pack_ready();
   int nt = (double)o->rows * o->cols < 65536 ? 1 : 0;
   if (countsReady) {
     J->fill = 1;

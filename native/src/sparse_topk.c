@@ -10,7 +10,7 @@
 #include <string.h>
 #include "pack.h"
 #include "pool.h"
-#include "simd.h"
+#include "select_row.h"
 #include "sparse.h"
 
 int32_t saelab_pack[256][8];
@@ -27,10 +27,24 @@ static void pack_init(void) {
 void saelab_pack_ready(void) { pthread_once(&pack_once, pack_init); }
 
 /* Entries of row with row[j] > g and mask[j] != 0 (mask NULL: all): values and columns, in column
-   order; returns their number. vals and idx need room for cols + 8 (whole lanes are stored). */
+   order; returns their number. vals and idx need room for cols + SAELAB_SELECT_SLACK (whole lanes are stored). */
 static int64_t collect(const float *row, int64_t cols, float g, const uint8_t *mask, float *vals, int32_t *idx) {
   int64_t c = 0, j = 0;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+  const __m512 gv = _mm512_set1_ps(g);
+  const __m512i iota = saelab_iota16();
+  for (; j + 16 <= cols; j += 16) {
+    __m512 x = _mm512_loadu_ps(row + j);
+    __mmask16 m = _mm512_cmp_ps_mask(x, gv, _CMP_GT_OQ);
+    if (mask) {
+      __m128i mk = _mm_loadu_si128((const __m128i *)(mask + j));
+      m &= _mm_test_epi8_mask(mk, mk);
+      if (!m) continue; /* a mask (dead latents) mostly leaves nothing: skipping is then predictable */
+    }
+    saelab_compress_epi32(m, _mm512_add_epi32(_mm512_set1_epi32((int)j), iota), idx + c);
+    c += saelab_compress_ps(m, x, vals + c);
+  }
+#elif defined(SAELAB_AVX2)
   const __m256 gv = _mm256_set1_ps(g);
   for (; j + 8 <= cols; j += 8) {
     __m256 x = _mm256_loadu_ps(row + j);
@@ -54,9 +68,9 @@ static int64_t collect(const float *row, int64_t cols, float g, const uint8_t *m
 /* The element of rank r (0-based, descending) of src[0..n): quickselect whose partitions are
    branch-free vector passes (each element goes to the "above the pivot" or the "below" region by
    left-packing), so a row costs a few passes over its candidates and no mispredictions. buf holds
-   three regions of n + 8 floats: each pass reads one and writes the other two. */
+   three regions of n + SAELAB_SELECT_SLACK floats: each pass reads one and writes the other two. */
 static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
-  const int64_t stride = n + 8;
+  const int64_t stride = n + SAELAB_SELECT_SLACK;
   float *reg[3] = {buf, buf + stride, buf + 2 * stride};
   const float *a = src;
   int cur = -1; /* region holding a (-1: src) */
@@ -66,7 +80,16 @@ static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
     int h = cur == 0 ? 1 : 0, l = cur == 2 ? 1 : 2;
     float *hi = reg[h], *lo = reg[l];
     int64_t ng = 0, nl = 0, i = 0;
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+    const __m512 pv = _mm512_set1_ps(p);
+    for (; i < n; i += 16) { /* the last lanes masked: nothing read past a[n - 1] */
+      const __mmask16 lanes = saelab_lanes16(n - i);
+      __m512 v = _mm512_maskz_loadu_ps(lanes, a + i);
+      ng += saelab_compress_ps(_mm512_mask_cmp_ps_mask(lanes, v, pv, _CMP_GT_OQ), v, hi + ng);
+      nl += saelab_compress_ps(_mm512_mask_cmp_ps_mask(lanes, v, pv, _CMP_LT_OQ), v, lo + nl);
+    }
+    i = n;
+#elif defined(SAELAB_AVX2)
     const __m256 pv = _mm256_set1_ps(p);
     for (; i + 8 <= n; i += 8) {
       __m256 v = _mm256_loadu_ps(a + i);
@@ -103,7 +126,18 @@ static float select_desc(const float *src, int64_t n, int64_t r, float *buf) {
     }
   }
   /* A few left: each candidate's rank by counting. */
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+  if (n > 0) {
+    const __mmask16 keep = saelab_lanes16(n);
+    const __m512 v = _mm512_maskz_loadu_ps(keep, a);
+    for (int64_t i = 0; i < n; i++) {
+      __m512 x = _mm512_set1_ps(a[i]);
+      int64_t above = __builtin_popcount(_mm512_mask_cmp_ps_mask(keep, v, x, _CMP_GT_OQ)), same = __builtin_popcount(_mm512_mask_cmp_ps_mask(keep, v, x, _CMP_EQ_OQ));
+      if (r >= above && r < above + same) return a[i];
+    }
+    return a[0];
+  }
+#elif defined(SAELAB_AVX2)
   if (n > 0) {
     const __m256 v0 = _mm256_maskload_ps(a, saelab_lane_mask(n < 8 ? n : 8));
     const __m256 v1 = _mm256_maskload_ps(a + 8, saelab_lane_mask(n > 8 ? n - 8 : 0));
@@ -131,15 +165,15 @@ float saelab_select_desc(const float *src, int64_t n, int64_t r, float *buf) {
   return select_desc(src, n, r, buf);
 }
 
-size_t saelab_topk_row_scratch(int64_t k, int64_t cols) { return (size_t)(cols + 8) * 20 + 64; }
+size_t saelab_topk_row_scratch(int64_t k, int64_t cols) { return (size_t)(cols + SAELAB_SELECT_SLACK) * 20 + 64; }
 
 int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t *mask, void *scratch, float *guess, int32_t *colIdx, float *values) {
   saelab_pack_ready();
   if (k > cols) k = cols;
   if (k <= 0 || cols <= 0) return 0;
   int64_t k2 = k + k / 2 + 8;
-  float *vals = scratch, *tmp = vals + cols + 8; /* tmp: 3 (cols + 8) floats */
-  int32_t *idx = (int32_t *)(tmp + 3 * (cols + 8));
+  float *vals = scratch, *tmp = vals + cols + SAELAB_SELECT_SLACK; /* tmp: 3 (cols + SLACK) floats */
+  int32_t *idx = (int32_t *)(tmp + 3 * (cols + SAELAB_SELECT_SLACK));
   float g = *guess;
   int64_t c = g > 0 ? collect(row, cols, g, mask, vals, idx) : 0;
   if (c < k) {
@@ -163,7 +197,17 @@ int64_t saelab_topk_row(const float *row, int64_t cols, int64_t k, const uint8_t
   if (ties == same) {
     /* Every entry at T is kept (the usual case: T is one value): keep v >= T, packed in place
        (each store lands on lanes already read). */
-#ifdef SAELAB_AVX2
+#if defined(SAELAB_AVX512)
+    const __m512 tv = _mm512_set1_ps(T);
+    for (; i < c; i += 16) {
+      const __mmask16 lanes = saelab_lanes16(c - i);
+      __m512 v = _mm512_maskz_loadu_ps(lanes, vals + i);
+      __mmask16 m = _mm512_mask_cmp_ps_mask(lanes, v, tv, _CMP_GE_OQ);
+      saelab_compress_epi32(m, _mm512_maskz_loadu_epi32(lanes, idx + i), idx + n);
+      n += saelab_compress_ps(m, v, vals + n);
+    }
+    i = c;
+#elif defined(SAELAB_AVX2)
     const __m256 tv = _mm256_set1_ps(T);
     for (; i + 8 <= c; i += 8) {
       __m256 v = _mm256_loadu_ps(vals + i);

@@ -58,9 +58,9 @@ function digest() {
   N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
   [o1, o2, o3, o4].forEach(add);
   // The fused SAE-step kernels (native/src/sae_*.c), both strategies of each: row blocks with pre kept
-  // in cache and the GEMM into pre (op(w) over 2 MiB); row-by-row and latent-major decoding; the
-  // blocked latent walk and the latent-major products.
-  for (const [er, en, ec] of [[501, 64, 512], [37, 130, 4100]]) {
+  // in cache and column panels (op(w) over 2 MiB, rows past one block); row-by-row and latent-major
+  // decoding; the blocked latent walk and the latent-major products.
+  for (const [er, en, ec] of [[501, 64, 512], [137, 130, 4100]]) {
     const ex = rand(er * en), ew = rand(en * ec), eb = rand(ec), center = rand(en);
     for (const [sel, k, keep, guess] of [[1, 0, 0, 0], [2, 40, 0, 0], [2, 40, 1, 0], [3, 40, 0, 0.5], [3, 40, 1, 0]]) {
       const xc = new Float32Array(er * en), epre = new Float32Array(er * ec);

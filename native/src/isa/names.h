@@ -31,6 +31,7 @@
 #define saelab_amx_pack_a SAELAB_SYM(saelab_amx_pack_a)
 #define saelab_decode_loss SAELAB_SYM(saelab_decode_loss)
 #define saelab_encode SAELAB_SYM(saelab_encode)
+#define saelab_encode_wide SAELAB_SYM(saelab_encode_wide)
 #define saelab_spmmT_pair SAELAB_SYM(saelab_spmmT_pair)
 #define saelab_topk_batch SAELAB_SYM(saelab_topk_batch)
 #define saelab_topk_batch_guess SAELAB_SYM(saelab_topk_batch_guess)
