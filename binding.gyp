@@ -16,6 +16,7 @@
       "native/src/sparse_topk.c",
       "native/src/sparse_batch.c",
       "native/src/sparse_mm.c",
+      "native/src/sparse_sddmm_cols.c",
       "native/src/adam.c",
       "native/src/sae_encode.c",
       "native/src/sae_encode_wide.c",

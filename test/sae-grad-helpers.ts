@@ -81,16 +81,16 @@ export function* parameterIndices(sae: Sae, skip: ReadonlySet<string> = new Set(
   }
 }
 
-/** Returns the step's losses and gradient buffer for `sae`'s parameters run on kernels `K`. */
-export function twinStep(K: Kernels, sae: Sae, x: Float32Array, batch: number, dead: Uint8Array, denseAbove: number) {
+/** Returns the step's losses, gradient buffer and workspace for `sae`'s parameters run on kernels `K` (in mixed precision with `bf16`). */
+export function twinStep(K: Kernels, sae: Sae, x: Float32Array, batch: number, dead: Uint8Array, denseAbove: number, bf16 = false) {
   const twin = new Sae(K, sae.config, Float32Array.from(sae.params.buffer));
   twin.state.topkThreshold = sae.state.topkThreshold;
   const grads = viewsOf(twin.layout, new Float32Array(twin.layout.size));
   const { result } = forwardBackward({
     kernels: K, sae: twin, def: twin.def, levels: twin.levels, grads, ws: twin.workspace(batch), x, batch, coefficient: COEF, deadMask: dead,
-    numDead: dead.reduce((a, v) => a + v, 0), denseAbove,
+    numDead: dead.reduce((a, v) => a + v, 0), denseAbove, bf16,
   });
-  return { result, grads: grads.buffer };
+  return { result, grads: grads.buffer, ws: twin.workspace(batch) };
 }
 
 /** Expects two steps' losses and gradients to agree to float32 accuracy. */

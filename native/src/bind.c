@@ -131,6 +131,16 @@ static napi_value js_sddmm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_sddmm_cols(napi_env env, napi_callback_info info) {
+  ARGS(9);
+  CSR_IN(0, s, "sddmmCols");
+  F32(5, a, la, "sddmmCols a"); F32(6, w, lw, "sddmmCols w"); INT(7, n, "sddmmCols n"); F32(8, out, lo, "sddmmCols outValues");
+  NEED(n >= 0 && (int64_t)la >= s.rows * n && (int64_t)lw >= s.cols * n && (int64_t)lo >= s.rowPtr[s.rows],
+       "saelab native: sddmmCols a, w or outValues too short");
+  if (saelab_sddmm_cols(&s, a, w, n, out) != 0) SAELAB_THROW(env, "saelab native: sddmmCols ran out of memory");
+  return NULL;
+}
+
 static napi_value transposed(napi_env env, napi_callback_info info, int colsLayout) {
   ARGS(8);
   CSR_IN(0, s, "spmmT");
@@ -251,6 +261,7 @@ void saelab_register_kernels(napi_env env, napi_value exports) {
   saelab_export(env, exports, "topkBatch", js_topk_batch);
   saelab_export(env, exports, "spmm", js_spmm);
   saelab_export(env, exports, "sddmm", js_sddmm);
+  saelab_export(env, exports, "sddmmCols", js_sddmm_cols);
   saelab_export(env, exports, "spmmT", js_spmmT);
   saelab_export(env, exports, "spmmTCols", js_spmmT_cols);
   saelab_export(env, exports, "adam", js_adam);

@@ -53,6 +53,8 @@ float saelab_select_desc(const float *src, int64_t n, int64_t r, float *buf);
 int saelab_spmm(const saelab_csr *s, const float *w, int64_t n, float *out, int accumulate);
 /* outValues[e] = a[r, :] . w[j, :]. Returns -1 when out of memory. */
 int saelab_sddmm(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues);
+/* outValues[e] = a[r, :] . w[:, j] for w [n, cols] (feature-major). Returns -1 when out of memory. */
+int saelab_sddmm_cols(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues);
 /* out[j, :] += sum over entries (r, j) of v * a[r, :] (out [cols, n]); only rows j with entries are touched. Returns -1 when out of memory. */
 int saelab_spmmT(const saelab_csr *s, const float *a, int64_t n, float *out);
 /* out[:, j] += sum over entries (r, j) of v * a[r, :] (out [n, cols]). Returns -1 when out of memory. */

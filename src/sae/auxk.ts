@@ -9,6 +9,7 @@
  */
 import type { StepCtx } from "./arch.js";
 import { scratchF32, scratchSparse } from "./arch.js";
+import { settleExact, topkMargin } from "./bf16.js";
 
 /** Returns whether the AuxK term has work this step (dead latents and a nonzero coefficient), i.e. needs the pre-activations. */
 export function auxkActive(ctx: StepCtx, coefficient: number): boolean {
@@ -27,7 +28,11 @@ export function auxkTerm(ctx: StepCtx, coefficient: number): void {
   const scale = Math.min(numDead / half, 1);
   const kAux = Math.min(half, numDead);
   const a = scratchSparse(ws, "auxk:acts", B, dSae);
-  kernels.topkRows(ws.pre, B, dSae, kAux, a, deadMask);
+  if (ctx.bf16) {
+    // ws.pre is the bf16 product's: it proposes candidates, their exact values choose.
+    kernels.topkRows(ws.pre, B, dSae, Math.min(dSae, kAux + topkMargin(kAux)), a, deadMask);
+    settleExact(ctx, { kind: "topk", k: kAux }, a);
+  } else kernels.topkRows(ws.pre, B, dSae, kAux, a, deadMask);
   if (a.nnz === 0) {
     losses.auxk = 0;
     return;

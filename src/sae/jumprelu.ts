@@ -21,6 +21,7 @@ import type { ArchitectureDef, SaeCore, StepCtx } from "./arch.js";
 import { scratchF32, scratchF64, scratchSparse } from "./arch.js";
 import { baseShape, checkBase, normalizeDecoderField, warmUpField } from "./config.js";
 import { diagonalPattern } from "./rows.js";
+import { settleWindow } from "./bf16.js";
 
 export const JumpReLUConfigSchema = z
   .object({
@@ -126,6 +127,7 @@ function windowTerm(ctx: StepCtx, t: Float32Array, norm: Float32Array | null): v
   if (!tanh) losses.l0 = (coefficient * ws.acts.nnz) / B;
   const win = scratchSparse(ws, "jumprelu:window", B, dSae);
   kernels.window(ws.pre, B, dSae, t, bw / 2, win);
+  if (ctx.bf16) settleWindow(ctx, win, t, bw / 2);
   if (win.nnz === 0) return;
   const dF = scratchF32(ws, "jumprelu:windowGrad", win.colIdx.length);
   kernels.sddmm(win, ws.err[0]!, sae.params.W_dec, dIn, dF);

@@ -14,6 +14,7 @@ import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
 import { denseAboveFor, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
 import { encoderBackward, singleLevelBackward } from "./step_single.js";
+import { candidateSelect, settleExact } from "./bf16.js";
 
 /** What one forward/backward pass returns. */
 export interface StepResult {
@@ -63,7 +64,7 @@ export interface StepArgs {
   numDead: number;
   /** Share of active [batch, dSae] entries above which decoding and gradients use dense GEMMs (default: denseAboveFor(kernels, dIn)). */
   denseAbove?: number;
-  /** Mixed precision (TrainConfig precision "bf16"): the encoder product with bfloat16 inputs and fp32 sums; the rest stays fp32. */
+  /** Mixed precision (TrainConfig precision "bf16"): the encoder product with bfloat16 inputs and fp32 sums chooses the latents, whose values are computed in fp32 (src/sae/bf16.ts); the rest stays fp32. */
   bf16?: boolean;
 }
 
@@ -79,14 +80,18 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   const extras: ExtraGrad[] = [];
   const ctx: StepCtx = {
     kernels, sae, grads, ws, x, batch: B, coefficient: args.coefficient, deadMask: args.deadMask, numDead: args.numDead, losses, extras, flops, residual: null,
+    bf16: args.bf16 ?? false,
   };
   grads.buffer.fill(0);
 
   const fused = def.fusedSelect?.(ctx);
-  encodePre(kernels, sae, x, B, ws.xc, ws.pre, fused && { ...fused, out: ws.acts }, args.bf16 ?? false);
+  // Mixed precision: the bf16 product proposes candidates, which are settled on their exact values.
+  const select = fused && ctx.bf16 ? { ...fused, select: candidateSelect(fused.select, dSae) } : fused;
+  encodePre(kernels, sae, x, B, ws.xc, ws.pre, select && { ...select, out: ws.acts }, ctx.bf16);
   flops.dense += 2 * B * dIn * dSae;
   flops.other += B * dIn;
   if (!fused) def.activateTrain(ctx);
+  if (ctx.bf16) settleExact(ctx, fused?.select ?? null, ws.acts);
   splitLevels(ws, levels, B, dSae);
 
   const m = levels.length;

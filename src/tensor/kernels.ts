@@ -224,6 +224,8 @@ export interface Kernels {
   spmm(s: SparseRows, w: Float32Array, n: number, out: Float32Array, accumulate: boolean): void;
   /** Sampled dense-dense product: outValues[e] = a[r, :] . w[j, :] for each entry e = (r, j); a [s.rows, n], w [s.cols, n]. */
   sddmm(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outValues: Float32Array): void;
+  /** Sampled product with a feature-major w: outValues[e] = a[r, :] . w[:, j] for each entry e = (r, j); a [s.rows, n], w [n, s.cols] (an untied SAE's W_enc). */
+  sddmmCols(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outValues: Float32Array): void;
   /** Transposed sparse times dense, latent-major: out[j, :] += sum over entries (r, j) of value * a[r, :]; out [s.cols, n]. */
   spmmT(s: SparseRows, a: Float32Array, n: number, out: Float32Array): void;
   /** Transposed sparse times dense, feature-major: out[:, j] += sum over entries (r, j) of value * a[r, :]; out [n, s.cols]. */

@@ -47,6 +47,7 @@ export interface NativeAddon {
   topkBatch(pre: F32, rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, total: number): number;
   spmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, out: F32, accumulate: boolean): void;
   sddmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
+  sddmmCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
@@ -228,6 +229,15 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       checkLen("sddmm outValues", outValues, s.nnz);
       noOverlap("sddmm outValues", outValues, s.nnz, a, w);
       addon.sddmm(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, w, n, outValues);
+    },
+    sddmmCols(s, a, w, n, outValues) {
+      sparse("sddmmCols", s);
+      dim("sddmmCols", "n", n);
+      checkLen("sddmmCols a", a, s.rows * n);
+      checkLen("sddmmCols w", w, n * s.cols);
+      checkLen("sddmmCols outValues", outValues, s.nnz);
+      noOverlap("sddmmCols outValues", outValues, s.nnz, a, w);
+      addon.sddmmCols(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, w, n, outValues);
     },
 
     spmmT(s, a, n, out) {

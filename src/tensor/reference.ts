@@ -18,6 +18,7 @@ export function referenceKernels(): Kernels {
     window,
     spmm,
     sddmm,
+    sddmmCols,
     spmmT,
     spmmTCols,
     adam,
@@ -170,6 +171,20 @@ function sddmm(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outVa
       const off = s.colIdx[e]! * n;
       let dot = 0;
       for (let c = 0; c < n; c++) dot += a[r * n + c]! * w[off + c]!;
+      outValues[e] = dot;
+    }
+  }
+}
+
+function sddmmCols(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outValues: Float32Array): void {
+  checkLen("sddmmCols a", a, s.rows * n);
+  checkLen("sddmmCols w", w, n * s.cols);
+  checkLen("sddmmCols outValues", outValues, s.nnz);
+  for (let r = 0; r < s.rows; r++) {
+    for (let e = s.rowPtr[r]!; e < s.rowPtr[r + 1]!; e++) {
+      const j = s.colIdx[e]!;
+      let dot = 0;
+      for (let c = 0; c < n; c++) dot += a[r * n + c]! * w[c * s.cols + j]!;
       outValues[e] = dot;
     }
   }

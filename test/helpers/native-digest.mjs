@@ -56,7 +56,9 @@ function digest() {
   N.spmmT(rows, cols, rowPtr, colIdx, values, a, n, o2);
   N.spmmTCols(rows, cols, rowPtr, colIdx, values, a, n, o3);
   N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
-  [o1, o2, o3, o4].forEach(add);
+  const o5 = new Float32Array(nnz);
+  N.sddmmCols(rows, cols, rowPtr, colIdx, values, a, rand(n * cols), n, o5);
+  [o1, o2, o3, o4, o5].forEach(add);
   // The fused SAE-step kernels (native/src/sae_*.c), both strategies of each: row blocks with pre kept
   // in cache and column panels (op(w) over 2 MiB, rows past one block); row-by-row and latent-major
   // decoding; the blocked latent walk and the latent-major products.
