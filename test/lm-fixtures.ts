@@ -16,7 +16,7 @@ import { Tokenizer } from "../src/lm/tokenizer.js";
 import { referenceLmKernels } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
 import { referenceKernels } from "../src/tensor/reference.js";
-import { loadKernels } from "../src/tensor/backend.js";
+import { loadKernels, parseIsa } from "../src/tensor/backend.js";
 import { emptySparse, reserveSparse, type SparseRows } from "../src/tensor/kernels.js";
 import type { SaeModel } from "../src/sae/types.js";
 
@@ -62,12 +62,13 @@ export function writeTinyModel(seed = 1): { dir: string; model: string; tokenize
   return { dir, model, tokenizer };
 }
 
-/** The backends to test: the reference pair always, plus what loadKernels() and the addon's LM kernels provide. */
+/** The backends to test: the reference pair always, plus what loadKernels() and the addon's LM kernels provide (on SAELAB_ISA's library when set). */
 export function backendsUnderTest(): [string, ModelBackends][] {
   const out: [string, ModelBackends][] = [["reference", { kernels: referenceKernels(), lm: referenceLmKernels() }]];
-  const lm = loadLmKernels("auto");
-  const { kernels } = loadKernels("auto");
-  if (lm.name === "native" || kernels.name !== "reference") out.push([`gemm ${kernels.name}, lm ${lm.name}`, { kernels, lm }]);
+  const isa = parseIsa(process.env.SAELAB_ISA);
+  const lm = loadLmKernels("auto", isa);
+  const { kernels } = loadKernels("auto", isa);
+  if (lm.name === "native" || kernels.name !== "reference") out.push([`gemm ${kernels.name}, lm ${lm.name}${isa === "auto" ? "" : ` (${isa})`}`, { kernels, lm }]);
   return out;
 }
 

@@ -8,8 +8,8 @@ import { describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel } from "../src/lm/load.js";
-import { Rng } from "../src/tensor/rng.js";
-import { writeTinyHf, type TinyHf } from "./helpers/hf-models.js";
+import { tinyNeox, writeTinyHf, type TinyHf } from "./helpers/hf-models.js";
+import { erf } from "./helpers/naive-hf.js";
 import { stepwiseLogits } from "./helpers/kv-steps.js";
 import { backendsUnderTest, maxAbsDiff } from "./lm-fixtures.js";
 
@@ -21,60 +21,7 @@ const V = 50;
 const FF = 64;
 const L = 2;
 
-/** A tiny GPT-NeoX in save_pretrained's layout (gpt_neox.* keys, embed_out at the top). */
-function tinyNeox(seed: number, name: string, over: Record<string, unknown>): TinyHf {
-  const config = {
-    model_type: "gpt_neox", hidden_size: D, num_attention_heads: NH, num_hidden_layers: L, intermediate_size: FF, vocab_size: V,
-    max_position_embeddings: 32, rotary_pct: 0.5, rotary_emb_base: 10000, layer_norm_eps: 1e-5, use_parallel_residual: true, hidden_act: "gelu",
-    tie_word_embeddings: false, ...over,
-  };
-  const rng = new Rng(seed);
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  const put = (n: string, shape: number[], kind: "w" | "norm" | "bias" | "embed") => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = kind === "norm" ? 0.8 + 0.4 * rng.uniform() : rng.normal() * (kind === "embed" ? 0.5 : kind === "bias" ? 0.1 : 0.2);
-    tensors.set(n, { shape, data });
-  };
-  put("gpt_neox.embed_in.weight", [V, D], "embed");
-  for (let l = 0; l < L; l++) {
-    const p = `gpt_neox.layers.${l}.`;
-    put(`${p}input_layernorm.weight`, [D], "norm");
-    put(`${p}input_layernorm.bias`, [D], "bias");
-    put(`${p}post_attention_layernorm.weight`, [D], "norm");
-    put(`${p}post_attention_layernorm.bias`, [D], "bias");
-    put(`${p}attention.query_key_value.weight`, [3 * D, D], "w");
-    put(`${p}attention.query_key_value.bias`, [3 * D], "bias");
-    put(`${p}attention.dense.weight`, [D, D], "w");
-    put(`${p}attention.dense.bias`, [D], "bias");
-    put(`${p}mlp.dense_h_to_4h.weight`, [FF, D], "w");
-    put(`${p}mlp.dense_h_to_4h.bias`, [FF], "bias");
-    put(`${p}mlp.dense_4h_to_h.weight`, [D, FF], "w");
-    put(`${p}mlp.dense_4h_to_h.bias`, [D], "bias");
-  }
-  put("gpt_neox.final_layer_norm.weight", [D], "norm");
-  put("gpt_neox.final_layer_norm.bias", [D], "bias");
-  put("embed_out.weight", [V, D], "w");
-  return { name, config, tensors, storage: "single" };
-}
-
 type Vec = number[];
-
-/** erf by its Maclaurin series (|x| < 3) or continued fraction, to ~1e-12. */
-function erf(x: number): number {
-  const a = Math.abs(x);
-  if (a < 3) {
-    let term = a;
-    let sum = a;
-    for (let n = 1; n < 100; n++) {
-      term *= (-a * a) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  let f = 0;
-  for (let k = 60; k >= 1; k--) f = (k / 2) / (a + f);
-  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f));
-}
 
 /** The oracle: logits [pos][vocab] and every TransformerLens hook [pos][dModel], raw weights. */
 function naiveNeox(m: TinyHf, tokens: readonly number[]): { logits: Vec[]; hooks: Map<string, Vec[]> } {

@@ -18,8 +18,9 @@ enum {
 /* Per layer: norms, products and their optional biases (offset -1 when absent). Y_W13 is the MLP's
    input projection ([gate; up] when gated), Y_W2 its output projection. */
 enum { Y_RMS_ATT = 0, Y_WQKV, Y_WO, Y_RMS_FFN, Y_W13, Y_W2, Y_LN1_B, Y_BQKV, Y_BO, Y_LN2_B, Y_BIN, Y_BOUT, Y_PER_LAYER };
-/* L_FLAGS: LayerNorm (else RMSNorm), gated MLP (SwiGLU), and the activation of a plain MLP in bits 4-7. */
-enum { LF_LAYERNORM = 1, LF_GATED = 2 };
+/* L_FLAGS: LayerNorm (else RMSNorm), gated MLP (SwiGLU), parallel residual (GPT-NeoX: x + attn(ln1 x) +
+   mlp(ln2 x), the branches summed first, in double as the TypeScript path does), and the activation of a plain MLP in bits 4-7. */
+enum { LF_LAYERNORM = 1, LF_GATED = 2, LF_PARALLEL = 4 };
 enum { ACT_SILU = 0, ACT_GELU_TANH = 1, ACT_GELU_ERF = 2 };
 #define LM_ACT(L) (((L)[L_FLAGS] >> 4) & 15)
 #define RMS_EPS 1e-5f

@@ -4,7 +4,8 @@
      phase A (rows split evenly): RMSNorm, the qkv product, RoPE and the KV-cache write;
      phase B (rows split by attention cost): attention, the output product and its residual add,
        then the MLP (RMSNorm, w1/w3 with SwiGLU, w2 and its residual add).
-   Attention needs every row's keys, so phase B starts when phase A has finished on all threads. A
+   With a parallel residual (GPT-NeoX) phase B runs both branches on the block's input and adds their
+   sum. Attention needs every row's keys, so phase B starts when phase A has finished on all threads. A
    pass of many sequences instead gives each thread whole sequences through all layers.
    Every row's operations are the same however the rows are split (see lm.h). */
 #include <stdatomic.h>
@@ -100,7 +101,16 @@ static void phase_b(void *c, int r0, int r1) {
     const int n = r1 - c0 < CHUNK ? r1 - c0 : CHUNK;
     lm_attend_rows(s, l, k->q, dim, c0, c0 + n, att, dim, S);
     const float *bo = lm_opt(k->buf, L, l, Y_BO);
-    if (k->xio) {
+    if (k->xio && k->mlp && (L[L_FLAGS] & LF_PARALLEL)) {
+      /* Both branches read the block's input; the sum of the branches is added to the residual in
+         double and rounded once, as the TypeScript path (JavaScript numbers) adds them, so hooked and
+         fused passes give the same bits. qkv is free in phase B (the queries are in k->q), and att
+         once the output product has read it. */
+      float *xr = k->xio + (size_t)c0 * dim;
+      mm_bias(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, qkv, MM_STORE, bo, NULL);
+      mlp_rows(L, l, k->buf, k->packed, xr, n, att, MM_STORE, xb, hb);
+      for (size_t i = 0; i < (size_t)n * dim; i++) xr[i] = (float)((double)xr[i] + ((double)att[i] + (double)qkv[i]));
+    } else if (k->xio) {
       float *xr = k->xio + (size_t)c0 * dim;
       mm_bias(att, dim, n, dim, k->packed + lm_packed_off(L, l, P_WO), dim, xr, MM_ADD, bo, xb);
       if (k->mlp) mlp_rows(L, l, k->buf, k->packed, xr, n, xr, MM_ADD, xb, hb);

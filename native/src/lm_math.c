@@ -68,8 +68,52 @@ void lm_add_bias(float *y, int ldy, int rows, int n, const float *b) {
   }
 }
 
+#ifdef SAELAB_AVX2
+/* act(a) for eight lanes (every lane the same operations, so a value does not depend on its column):
+   silu a / (1 + exp(-a)); the tanh GELU as a / (1 + exp(-2u)), u = sqrt(2/pi) (a + 0.044715 a^3),
+   which is 0.5 a (1 + tanh u); the erf GELU as 0.5 a (1 + erf(a / sqrt 2)) with 1 + erf(z) =
+   erfc(-z) from Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7), erfc(|z|) for z < 0, 2 - erfc(z)
+   otherwise, so the small values of large negative a keep their relative accuracy. */
+static inline __m256 act8(__m256 a, int act) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  if (act == ACT_SILU) return _mm256_div_ps(a, _mm256_add_ps(one, saelab_exp8(_mm256_sub_ps(_mm256_setzero_ps(), a))));
+  if (act == ACT_GELU_TANH) {
+    const __m256 a3 = _mm256_mul_ps(_mm256_mul_ps(a, a), a);
+    const __m256 u2 = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057308f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), a3, a));
+    return _mm256_div_ps(a, _mm256_add_ps(one, saelab_exp8(u2)));
+  }
+  const __m256 z = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a), _mm256_set1_ps(0.70710678118654752f));
+  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), z, one));
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.061405429f), t, _mm256_set1_ps(-1.453152027f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+  const __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(p, t), saelab_exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), z), z)));
+  const __m256 neg = _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 onep = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, neg);
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), a), onep);
+}
+#endif
+
 void lm_bias_act(const int32_t *L, float *y, int ldy, int rows, int n, const float *b) {
   const int act = LM_ACT(L);
+#ifdef SAELAB_AVX2
+  const __m256i tail = saelab_lane_mask(n % 8);
+  for (int r = 0; r < rows; r++) {
+    float *yr = y + (size_t)r * ldy;
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 a = _mm256_loadu_ps(yr + j);
+      if (b) a = _mm256_add_ps(a, _mm256_loadu_ps(b + j));
+      _mm256_storeu_ps(yr + j, act8(a, act));
+    }
+    if (j < n) {
+      __m256 a = _mm256_maskload_ps(yr + j, tail);
+      if (b) a = _mm256_add_ps(a, _mm256_maskload_ps(b + j, tail));
+      _mm256_maskstore_ps(yr + j, tail, act8(a, act));
+    }
+  }
+#else
   for (int r = 0; r < rows; r++) {
     float *yr = y + (size_t)r * ldy;
     for (int j = 0; j < n; j++) {
@@ -79,6 +123,7 @@ void lm_bias_act(const int32_t *L, float *y, int ldy, int rows, int n, const flo
       else yr[j] = a / (1.0f + expf(-a));
     }
   }
+#endif
 }
 
 static void swiglu_rows(const float *h13, int rows, int hidden, float *out) {

@@ -92,10 +92,11 @@ export class HookedModel {
     this.kernels = backends.kernels;
     this.lm = backends.lm;
     const swiglu = s.gatedMlp && s.act === "silu";
-    // The native fused kernels run both norms, biases, a SwiGLU or plain GELU/SiLU MLP and every
-    // attention variant (windows, scale, soft-capping) for a query as wide as the model; the
-    // reference fused kernels only llama2.c's layout.
-    this.fusedOk = !s.parallelResidual && !s.postNorms && s.finalSoftcap === undefined && qDim(s) === s.dModel && (backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias);
+    // The native fused kernels run both norms, biases, a SwiGLU or plain GELU/SiLU MLP, sequential
+    // or parallel blocks and every attention variant (windows, scale, soft-capping) for a query as
+    // wide as the model; the reference fused kernels only llama2.c's layout.
+    this.fusedOk = !s.postNorms && s.finalSoftcap === undefined && qDim(s) === s.dModel &&
+      (backends.lm.name === "native" ? swiglu ? !s.mlpBias : !s.gatedMlp : !s.parallelResidual && s.norm === "rms" && s.normEps === RMS_EPS && swiglu && !s.qkvBias && !s.oBias && !s.mlpBias);
     this.fusedMaxRows = !this.fusedOk ? 0 : (backends.fusedMaxRows ?? (backends.lm.name === "native" ? Number.MAX_SAFE_INTEGER : 64));
     this.chunkRows = Math.max(1, backends.chunkRows ?? 4096);
   }
@@ -371,6 +372,16 @@ export class HookedModel {
       }
       this.lm.attnBlock(this.buffers, x, ri, cache, l, tmp);
       fire(`blocks.${l}.hook_attn_out`, l, tmp);
+      if (this.spec.parallelResidual) {
+        // Both branches read the block's input; their sum is added (as in blocksGemm).
+        const mlp = this.temp("branch2", ri.rows * this.spec.dModel);
+        this.lm.mlpBlock(this.buffers, x, ri.rows, l, mlp);
+        fire(`blocks.${l}.hook_mlp_out`, l, mlp);
+        for (let i = 0; i < x.length; i++) x[i] = x[i]! + (mlp[i]! + tmp[i]!);
+        fire(`blocks.${l}.hook_resid_post`, l, x);
+        l++;
+        continue;
+      }
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + tmp[i]!;
       fire(`blocks.${l}.hook_resid_mid`, l, x);
       this.lm.mlpBlock(this.buffers, x, ri.rows, l, tmp);

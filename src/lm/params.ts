@@ -70,6 +70,8 @@ export const LAYOUT_OFF_FINAL_B = 14;
 export const LAYOUT_LAYER0 = 15;
 export const LAYOUT_FLAG_LAYERNORM = 1;
 export const LAYOUT_FLAG_GATED = 2;
+/** Parallel residual (spec.parallelResidual): x + (mlp(ln2 x) + attn(ln1 x)). */
+export const LAYOUT_FLAG_PARALLEL = 4;
 /** Activation codes of the native kernels (native/src/lm.h ACT_*). */
 export const ACT_CODES = { silu: 0, gelu_new: 1, gelu_tanh: 1, gelu: 2 } as const;
 /** Per-layer offsets, in this order, LAYOUT_PER_LAYER of them. */
@@ -105,7 +107,7 @@ export function buildParams(spec: ModelSpec, w: CanonicalWeights): ModelParams {
   const buffer = new Float32Array(total);
   const layout = new Int32Array(LAYOUT_LAYER0 + LAYOUT_PER_LAYER * spec.nLayers);
   layout.set([D, KV, H, spec.nHeads, spec.nKvHeads, spec.headDim, spec.nLayers, V, spec.contextLength]);
-  layout[LAYOUT_FLAGS] = (ln ? LAYOUT_FLAG_LAYERNORM : 0) | (spec.gatedMlp ? LAYOUT_FLAG_GATED : 0) | (ACT_CODES[spec.act] << 4);
+  layout[LAYOUT_FLAGS] = (ln ? LAYOUT_FLAG_LAYERNORM : 0) | (spec.gatedMlp ? LAYOUT_FLAG_GATED : 0) | (spec.parallelResidual ? LAYOUT_FLAG_PARALLEL : 0) | (ACT_CODES[spec.act] << 4);
   layout[LAYOUT_EPS_BITS] = new Int32Array(Float32Array.of(spec.normEps).buffer)[0]!;
   let off = 0;
   const take = (n: number, src: Float32Array | undefined, what: string): [Float32Array, number] => {

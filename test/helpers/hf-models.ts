@@ -39,6 +39,30 @@ function tensorsOf(rng: Rng, specs: [string, number[], "w" | "norm" | "bias" | "
   return out;
 }
 
+/** A tiny GPT-NeoX in save_pretrained's layout (gpt_neox.* keys, embed_out at the top); dims default to width 32, 4 heads, MLP 64, 2 layers, vocab 50. */
+export function tinyNeox(seed: number, name: string, over: Record<string, unknown>, dims: { D?: number; NH?: number; FF?: number; L?: number; V?: number } = {}): TinyHf {
+  const { D = 32, NH = 4, FF = 64, L = 2, V = 50 } = dims;
+  const config = {
+    model_type: "gpt_neox", hidden_size: D, num_attention_heads: NH, num_hidden_layers: L, intermediate_size: FF, vocab_size: V,
+    max_position_embeddings: 32, rotary_pct: 0.5, rotary_emb_base: 10000, layer_norm_eps: 1e-5, use_parallel_residual: true, hidden_act: "gelu",
+    tie_word_embeddings: false, ...over,
+  };
+  const specs: [string, number[], "w" | "norm" | "bias" | "embed"][] = [["gpt_neox.embed_in.weight", [V, D], "embed"]];
+  for (let l = 0; l < L; l++) {
+    const p = `gpt_neox.layers.${l}.`;
+    specs.push(
+      [`${p}input_layernorm.weight`, [D], "norm"], [`${p}input_layernorm.bias`, [D], "bias"],
+      [`${p}post_attention_layernorm.weight`, [D], "norm"], [`${p}post_attention_layernorm.bias`, [D], "bias"],
+      [`${p}attention.query_key_value.weight`, [3 * D, D], "w"], [`${p}attention.query_key_value.bias`, [3 * D], "bias"],
+      [`${p}attention.dense.weight`, [D, D], "w"], [`${p}attention.dense.bias`, [D], "bias"],
+      [`${p}mlp.dense_h_to_4h.weight`, [FF, D], "w"], [`${p}mlp.dense_h_to_4h.bias`, [FF], "bias"],
+      [`${p}mlp.dense_4h_to_h.weight`, [D, FF], "w"], [`${p}mlp.dense_4h_to_h.bias`, [D], "bias"],
+    );
+  }
+  specs.push(["gpt_neox.final_layer_norm.weight", [D], "norm"], ["gpt_neox.final_layer_norm.bias", [D], "bias"], ["embed_out.weight", [V, D], "w"]);
+  return { name, config, tensors: tensorsOf(new Rng(seed), specs, false), storage: "single" };
+}
+
 /** A tiny GPT-2 (2 layers, width 32, 4 heads, vocab V (50), context 24); `prefix` "transformer." as save_pretrained writes it, or "" as gpt2's own repository. */
 export function tinyGpt2(seed: number, prefix: "transformer." | "", V = 50): TinyHf {
   const D = 32;

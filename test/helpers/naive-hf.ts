@@ -8,6 +8,24 @@
 import type { TinyHf } from "./hf-models.js";
 
 type Vec = number[];
+
+/** erf by its Maclaurin series (|x| < 3) or continued fraction, to ~1e-12. */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 100; n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = 0;
+  for (let k = 60; k >= 1; k--) f = (k / 2) / (a + f);
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f));
+}
+
 export interface NaiveOut {
   /** [position][vocab] */
   logits: Vec[];
