@@ -31,15 +31,22 @@ static inline int64_t saelab_above_row(const float *row, int64_t cols, const flo
   int64_t j = 0, e0 = e;
 #if defined(SAELAB_AVX512)
   const __m512 sv = _mm512_set1_ps(scalar);
-  const __m512i iota = saelab_iota16();
-  for (; j < cols && e + 16 <= end; j += 16) {
-    const __mmask16 lanes = saelab_lanes16(cols - j); /* the row's last lanes masked: nothing read past it */
+  __m512i jv = _mm512_add_epi32(_mm512_set1_epi32((int)j0), saelab_iota16()); /* the columns of lanes j.. */
+  for (; j + 16 <= cols && e + 16 <= end; j += 16) {
+    __m512 x = _mm512_loadu_ps(row + j);
+    __mmask16 m = _mm512_cmp_ps_mask(x, thr ? _mm512_loadu_ps(thr + j) : sv, _CMP_GT_OQ);
+    saelab_compress_epi32(m, jv, ci + e);
+    e += saelab_compress_ps(m, x, va + e);
+    jv = _mm512_add_epi32(jv, _mm512_set1_epi32(16));
+  }
+  if (j < cols && e + 16 <= end) { /* the row's last lanes masked: nothing read past it */
+    const __mmask16 lanes = saelab_lanes16(cols - j);
     __m512 x = _mm512_maskz_loadu_ps(lanes, row + j);
     __mmask16 m = _mm512_mask_cmp_ps_mask(lanes, x, thr ? _mm512_maskz_loadu_ps(lanes, thr + j) : sv, _CMP_GT_OQ);
-    saelab_compress_epi32(m, _mm512_add_epi32(_mm512_set1_epi32((int)(j0 + j)), iota), ci + e);
+    saelab_compress_epi32(m, jv, ci + e);
     e += saelab_compress_ps(m, x, va + e);
+    j = cols;
   }
-  if (j > cols) j = cols;
   /* No room left for whole vectors: count, and keep while below end. */
   for (; j + 16 <= cols; j += 16) {
     unsigned m = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + j), thr ? _mm512_loadu_ps(thr + j) : sv, _CMP_GT_OQ);
