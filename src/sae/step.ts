@@ -66,6 +66,8 @@ export interface StepArgs {
   denseAbove?: number;
   /** Mixed precision (TrainConfig precision "bf16"): the encoder product with bfloat16 inputs and fp32 sums chooses the latents, whose values are computed in fp32 (src/sae/bf16.ts); the rest stays fp32. */
   bf16?: boolean;
+  /** With bf16: the encoder weights as Adam's bf16 copy packed them after their last update (AdamArgs.bf16Copy), so the product skips packing them. */
+  packedW?: Float32Array;
 }
 
 /** Runs the forward pass and writes the gradient of the total loss into `grads`; returns the loss terms. */
@@ -87,7 +89,7 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   const fused = def.fusedSelect?.(ctx);
   // Mixed precision: the bf16 product proposes candidates, which are settled on their exact values.
   const select = fused && ctx.bf16 ? { ...fused, select: candidateSelect(fused.select, dSae) } : fused;
-  encodePre(kernels, sae, x, B, ws.xc, ws.pre, select && { ...select, out: ws.acts }, ctx.bf16);
+  encodePre(kernels, sae, x, B, ws.xc, ws.pre, select && { ...select, out: ws.acts }, ctx.bf16, args.packedW);
   flops.dense += 2 * B * dIn * dSae;
   flops.other += B * dIn;
   if (!fused) def.activateTrain(ctx);
@@ -201,6 +203,7 @@ export function encodePre(
   pre: Float32Array,
   select?: { select: EncodeSelect; keepPre: boolean; out: SparseRows },
   bf16 = false,
+  packedW?: Float32Array,
 ): void {
   const { dIn, dSae } = sae;
   const p = sae.params;
@@ -210,6 +213,7 @@ export function encodePre(
     ...(p.W_enc ? { w: p.W_enc } : { w: p.W_dec, transW: true, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) }),
     ...(select ? { select: select.select, keepPre: select.keepPre, out: select.out } : {}),
     ...(bf16 ? { bf16 } : {}),
+    ...(bf16 && packedW ? { packedW } : {}),
   });
 }
 
