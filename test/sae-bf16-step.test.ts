@@ -120,4 +120,22 @@ describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: t
     const a = step.ws.acts;
     expect([a.nnz, a.colIdx[0], a.values[0]]).toEqual([1, 0, Math.fround(1 + 3 * 2 ** -10)]);
   });
+
+  it("keeps a latent that bf16 rounds to zero or below where fewer than k are positive", () => {
+    // k = 2, x = [1, 0]: latent 0's pre-activation is 1; latent 1's weight 1 + 3 2^-10 rounds to 1 in
+    // bf16 and its bias is -1 - 2^-10, so bf16 gives it -2^-10 (not positive) and fp32 2^-9.
+    const cfg = SaeConfigSchema.parse({ architecture: "topk", dIn: 2, dSae: 3, k: 2, applyBDecToInput: false });
+    const sae = new Sae(K, resolveSaeConfig(cfg, 2));
+    const p = sae.params;
+    p.W_enc!.set([1, 1 + 3 * 2 ** -10, 0, 0, 0, 0]);
+    p.b_enc.set([0, -1 - 2 ** -10, -1]);
+    p.W_dec.set([1, 0, 0, 1, 1, 1]);
+    p.b_dec.fill(0);
+    const x = Float32Array.from([1, 0]);
+    const proposed = emptySparse(1, 3, 2);
+    K.encode({ x, rows: 1, n: 2, cols: 3, xc: new Float32Array(2), w: p.W_enc!, bias: p.b_enc, pre: new Float32Array(3), select: { kind: "topk", k: 2 }, out: proposed, bf16: true });
+    expect(Array.from(proposed.colIdx.subarray(0, proposed.nnz))).toEqual([0]); // the premise
+    const a = twinStep(K, sae, x, 1, new Uint8Array(3), Infinity, true).ws.acts;
+    expect([a.nnz, Array.from(a.colIdx.subarray(0, 2)), Array.from(a.values.subarray(0, 2))]).toEqual([2, [0, 1], [1, 2 ** -9]]);
+  });
 });

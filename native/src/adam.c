@@ -5,15 +5,19 @@
 #include "simd.h"
 #include "sparse.h"
 
-typedef struct { float *p, *m, *v; const float *g; int64_t len; float b1, c1, b2, c2, step, invBc2, eps; } adam_job;
+typedef saelab_adam_step adam_job;
 
 #define ADAM_CHUNK 65536 /* elements per chunk (claimed dynamically) */
 
-static void adam_chunk(void *ctx, int64_t c, int tid) {
-  adam_job *J = ctx;
-  int64_t i0 = c * ADAM_CHUNK, i1 = i0 + ADAM_CHUNK < J->len ? i0 + ADAM_CHUNK : J->len, i;
-  (void)tid;
-  i = i0;
+void saelab_adam_setup(saelab_adam_step *J, float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps,
+                       double step) {
+  double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
+  saelab_adam_step s = {params, m, v, grads, len, (float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2), (float)(lr / bc1), (float)(1 / bc2), (float)eps};
+  *J = s;
+}
+
+void saelab_adam_span(const saelab_adam_step *J, int64_t i0, int64_t i1) {
+  int64_t i = i0;
 #ifdef SAELAB_AVX512
   {
     __m512 b1 = _mm512_set1_ps(J->b1), c1 = _mm512_set1_ps(J->c1), b2 = _mm512_set1_ps(J->b2), c2 = _mm512_set1_ps(J->c2);
@@ -51,9 +55,14 @@ static void adam_chunk(void *ctx, int64_t c, int tid) {
   }
 }
 
+static void adam_chunk(void *ctx, int64_t c, int tid) {
+  const adam_job *J = ctx;
+  (void)tid;
+  saelab_adam_span(J, c * ADAM_CHUNK, c * ADAM_CHUNK + ADAM_CHUNK < J->len ? c * ADAM_CHUNK + ADAM_CHUNK : J->len);
+}
+
 void saelab_adam(float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps, double step) {
-  double bc1 = 1 - pow(beta1, step), bc2 = 1 - pow(beta2, step);
-  adam_job J = {params, m, v, grads, len, (float)beta1, (float)(1 - beta1), (float)beta2, (float)(1 - beta2),
-                (float)(lr / bc1), (float)(1 / bc2), (float)eps};
+  adam_job J;
+  saelab_adam_setup(&J, params, grads, m, v, len, lr, beta1, beta2, eps, step);
   saelab_pool_chunks(adam_chunk, &J, (len + ADAM_CHUNK - 1) / ADAM_CHUNK, len < 32768 ? 1 : 0);
 }

@@ -34,7 +34,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
        (int64_t)lc >= span(m, n, ldc), "saelab native: gemm operand too short");
   float *cs, *bias;
   if (!bind_opt_f32(env, argv[9], &cs, n, "gemm colScale") || !bind_opt_f32(env, argv[10], &bias, n, "gemm bias")) return NULL;
-  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0, (flags & 4) ? saelab_bf16_mode((flags & 8) != 0) : 0};
+  saelab_gemm_args g = {a, b, c, m, n, k, lda, ldb, ldc, ta, tb, (float)alpha, (float)beta, cs, bias, 0, (flags & 4) ? saelab_bf16_mode((flags & 8) != 0) : 0, NULL};
   if (saelab_sgemm(&g) != 0) SAELAB_THROW(env, "saelab native: gemm ran out of memory");
   return NULL;
 }
@@ -158,8 +158,26 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
   F32(0, p, lp, "adam params"); F32(1, g, lg, "adam grads"); F32(2, m, lm, "adam m"); F32(3, v, lv, "adam v");
   DBL(4, lr, "adam lr"); DBL(5, b1, "adam beta1"); DBL(6, b2, "adam beta2"); DBL(7, eps, "adam eps"); DBL(8, step, "adam step");
   NEED(lg >= lp && lm >= lp && lv >= lp, "saelab native: adam grads, m or v shorter than params");
-  saelab_adam(p, g, m, v, (int64_t)lp, lr, b1, b2, eps, step);
-  return NULL;
+  if (bind_nullish(env, argv[9])) {
+    saelab_adam(p, g, m, v, (int64_t)lp, lr, b1, b2, eps, step);
+    return NULL;
+  }
+  /* Optional bf16 copy (argv[9..13]: offset, k, n, transB, dst): returns whether it was written. */
+  INT(9, off, "adam copy offset"); INT(10, k, "adam copy k"); INT(11, n, "adam copy n"); INT(12, tb, "adam copy transB");
+  F32(13, dst, ld, "adam copy dst");
+  NEED(off >= 0 && k >= 0 && n >= 0 && off + k * n <= (int64_t)lp && (int64_t)ld >= (int64_t)saelab_gemm_plan_floats(n, k),
+       "saelab native: adam copy outside params or dst too short");
+  saelab_bf16_copy cp = {off, k, n, (int)tb, dst};
+  return bind_num(env, saelab_adam_bf16(p, g, m, v, (int64_t)lp, lr, b1, b2, eps, step, &cp));
+}
+
+/* bf16CopyFloats(k, n) -> floats of a packed bf16 copy of a [k, n] operand (saelab_bf16_copy), or 0 where
+   this library's bf16 products are emulated (they pack fp32 panels of their own). */
+static napi_value js_bf16_copy_floats(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT(0, k, "bf16CopyFloats k"); INT(1, n, "bf16CopyFloats n");
+  NEED(k >= 0 && n >= 0, "saelab native: bf16CopyFloats k and n must be >= 0");
+  return bind_num(env, saelab_bf16_mode(0) >= 2 ? (double)saelab_gemm_plan_floats(n, k) : 0);
 }
 
 static napi_value js_threads(napi_env env, napi_callback_info info) { return bind_num(env, saelab_pool_threads()); }
@@ -265,6 +283,7 @@ void saelab_register_kernels(napi_env env, napi_value exports) {
   saelab_export(env, exports, "spmmT", js_spmmT);
   saelab_export(env, exports, "spmmTCols", js_spmmT_cols);
   saelab_export(env, exports, "adam", js_adam);
+  saelab_export(env, exports, "bf16CopyFloats", js_bf16_copy_floats);
   saelab_export(env, exports, "threads", js_threads);
   saelab_export(env, exports, "fmaPeak", js_fma_peak);
   saelab_export(env, exports, "bf16Mode", js_bf16_mode);

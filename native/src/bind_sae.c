@@ -50,8 +50,10 @@ static napi_value js_encode(napi_env env, napi_callback_info info) {
   saelab_csr_out o = {rows, cols, rp, ci, va, (int64_t)(lci < lva ? lci : lva)};
   int64_t bf16 = 0; /* argv[21], optional: 1 for the mixed-precision product, 2 for it on AMX where there is AMX */
   if (!bind_nullish(env, argv[21]) && !saelab_int(env, argv[21], &bf16, "encode bf16")) return NULL;
+  float *packedW = NULL; /* argv[22], optional: op(w) packed beforehand by adam's bf16 copy (saelab_gemm_plan_floats(cols, n) floats) */
+  if (!bind_opt_f32(env, argv[22], &packedW, (int64_t)saelab_gemm_plan_floats(cols, n), "encode packedW")) return NULL;
   saelab_encode_args a = {x, rows, n, cols, center, xc, w, (int)transW, colScale, bias, pre, (int)keepPre, (int)select, thr, k, total, guess, &o,
-                          bf16 ? saelab_bf16_mode(bf16 == 2) : 0};
+                          bf16 ? saelab_bf16_mode(bf16 == 2) : 0, bf16 ? packedW : NULL};
   int64_t nnz = saelab_encode(&a, (int)ready);
   if (nnz == -1) SAELAB_THROW(env, "saelab native: encode ran out of memory");
   if (nnz == -2) SAELAB_THROW(env, "saelab native: the selection has more than 2^31 - 1 entries");

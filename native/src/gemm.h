@@ -18,6 +18,8 @@ typedef struct {
   int bf16;              /* 0: fp32; else op(A) and op(B) rounded to bfloat16 (nearest even, subnormals to
                             zero, as vcvtneps2bf16) with fp32 sums: 3 on AMX tiles (k >= 32; smaller as 2),
                             2 with vdpbf16ps, 1 emulated (rounded while packing, fp32 FMAs); see saelab_bf16_mode */
+  const float *packedB;  /* bf16 >= 2 only: op(B) already packed whole as this library packs it (saelab_adam_bf16
+                            writes it), saelab_gemm_plan_floats(n, k) floats; NULL: packed here */
 } saelab_gemm_args;
 
 /* The bf16 mode this library and CPU give a mixed-precision product: 3 AMX tiles (when amx is set and
@@ -27,6 +29,16 @@ int saelab_bf16_mode(int amx);
 double saelab_bf16_peak(float *sink);
 /* FLOPs of one probe block of tdpbf16ps on four accumulator tiles (bench/: the AMX peak); 0 without AMX. */
 double saelab_amx_peak(float *sink);
+
+/* Where saelab_adam_bf16 writes the bf16 copy of a weight matrix inside the parameters: op(B) of a
+   product with k shared rows and n columns, B at params + offset ([k, n], or [n, k] when transB),
+   packed whole into dst (saelab_gemm_plan_floats(n, k) floats, zeroed before the first use). */
+typedef struct { int64_t offset, k, n; int transB; float *dst; } saelab_bf16_copy;
+/* saelab_adam (bitwise the same parameters and moments), also writing cp's packed bf16 copy of the
+   updated weights while they are in cache, so a later product with packedB = cp->dst needs no packing.
+   Returns 1, or 0 when this library has no bf16 packing (then only the Adam step was done). */
+int saelab_adam_bf16(float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps, double step,
+                     const saelab_bf16_copy *cp);
 
 /* Computes the product described by g; returns 0, or -1 when scratch memory could not be allocated.
    Each output element's value does not depend on the thread count or timing. */

@@ -33,11 +33,11 @@ static void gemm_chunk(void *ctx, int64_t c, int tid) {
     if (!Bp) { J->failed = 1; return; }
 #ifdef SAELAB_AVX512
     if (J->ApAll) {
-      saelab_gemm_block_amx(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0, J->ApAll);
+      saelab_gemm_block_amx(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, J->BpAll, 0, J->ApAll);
       return;
     }
 #endif
-    saelab_gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, NULL, 0);
+    saelab_gemm_block(g, &J->e, 0, g->m, j0, j1, kcb, Ap, Bp, J->BpAll, 0);
   } else {
     int64_t i0 = c * J->chunk, i1 = i0 + J->chunk < g->m ? i0 + J->chunk : g->m;
     saelab_gemm_block(g, &J->e, i0, i1, 0, g->n, kcb, Ap, NULL, J->BpAll, 0);
@@ -57,7 +57,7 @@ static void gemm_task(void *ctx, int tid, int nt) {
   float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_B, (size_t)(ncMax * kcb) * sizeof(float));
   float *Ap = saelab_scratch(SAELAB_SCRATCH_GEMM_PACKED_A, (size_t)(MC * kcb + 8) * sizeof(float));
   if (!Bp || !Ap) { J->failed = 1; return; }
-  saelab_gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, NULL, 0);
+  saelab_gemm_block(g, &J->e, i0, i1, j0, j1, kcb, Ap, Bp, J->BpAll, 0);
 }
 
 #ifdef SAELAB_AVX512
@@ -106,7 +106,8 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
     return 0;
   }
   int nt = g.nthreads > 0 ? g.nthreads : (work < 98304.0 ? 1 : 0);
-  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, NULL, NULL, 0};
+  /* A bf16 op(B) packed beforehand (splitN chunks and row chunks alike read it in place). */
+  job_t J = {&g, {NULL, g.alpha, g.beta, g.bias}, 0, 0, 0, g.bf16 >= 2 ? g.packedB : NULL, NULL, 0};
   if (g.colScale) {
     float *s = saelab_scratch(SAELAB_SCRATCH_GEMM_ROW, (size_t)g.n * sizeof(float));
     if (!s) return -1;
@@ -137,12 +138,14 @@ int saelab_sgemm(const saelab_gemm_args *gin) {
       return J.failed ? -1 : 0;
     }
     size_t bpf = saelab_gemm_plan_floats(g.n, g.k);
-    if (bpf * sizeof(float) <= (4u << 20)) {
-      float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_SHARED_B, bpf * sizeof(float));
-      if (!Bp) return -1;
-      saelab_gemm_plan plan;
-      saelab_gemm_plan_init(&plan, &g, Bp, NULL);
-      J.BpAll = Bp;
+    if (J.BpAll || bpf * sizeof(float) <= (4u << 20)) {
+      if (!J.BpAll) {
+        float *Bp = saelab_scratch(SAELAB_SCRATCH_GEMM_SHARED_B, bpf * sizeof(float));
+        if (!Bp) return -1;
+        saelab_gemm_plan plan;
+        saelab_gemm_plan_init(&plan, &g, Bp, NULL);
+        J.BpAll = Bp;
+      }
       int64_t h = (g.m + 4 * threads - 1) / (4 * threads);
       h = (h + MR - 1) / MR * MR;
       J.chunk = h < MC ? MC : h;
@@ -176,6 +179,10 @@ int saelab_gemm_plan_init(saelab_gemm_plan *p, const saelab_gemm_args *g, float 
     p->scale = scaleBuf;
   }
   if (q->k <= 0 || q->n <= 0) return 0;
+  if (q->bf16 >= 2 && q->packedB) {
+    p->Bp = (float *)q->packedB; /* packed beforehand, as below (only read) */
+    return 0;
+  }
   /* The same shared-dimension blocks as saelab_sgemm, packed one after another (all columns each). */
   int64_t kcb = plan_kcb(q->k), nPad = (q->n + NR - 1) / NR * NR;
   for (int64_t pc = 0; pc < q->k; pc += kcb) {

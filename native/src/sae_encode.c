@@ -242,7 +242,7 @@ int64_t saelab_encode(const saelab_encode_args *a, int countsReady) {
   const int64_t rows = a->rows, cols = a->cols, n = a->n;
   double work = (double)rows * (double)cols * (double)(n > 0 ? n : 1);
   int nt = work < 262144.0 ? 1 : 0;
-  saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0, a->bf16};
+  saelab_gemm_args g = {a->xc, a->w, a->pre, rows, cols, n, 0, 0, 0, 0, a->transW, 1.0f, 0.0f, a->colScale, a->bias, 0, a->bf16, a->packedW};
   size_t bpf = saelab_gemm_plan_floats(cols, n);
   int fused = a->select != SAELAB_SELECT_NONE && rows > 0 && cols > 0 && bpf * sizeof(float) <= FUSE_BYTES;
   const int batch = a->select == SAELAB_SELECT_TOPK_BATCH;

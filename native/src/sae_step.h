@@ -25,6 +25,7 @@ typedef struct {
   float *guess;          /* TOPK_BATCH: [1], a cut >= 0 to try first (negative: none), replaced by one for the next call; or NULL */
   saelab_csr_out *o;
   int bf16;              /* the product's saelab_gemm_args.bf16: 0 fp32, 1 emulated bf16, 2 AVX512-BF16 */
+  const float *packedW;  /* bf16 >= 2: op(w) packed beforehand (saelab_gemm_args.packedB), or NULL */
 } saelab_encode_args;
 
 /* xc = x - center; pre = xc @ op(w) * colScale + bias; then the selection into o (as

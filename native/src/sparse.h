@@ -60,6 +60,11 @@ int saelab_spmmT(const saelab_csr *s, const float *a, int64_t n, float *out);
 /* out[:, j] += sum over entries (r, j) of v * a[r, :] (out [n, cols]). Returns -1 when out of memory. */
 int saelab_spmmT_cols(const saelab_csr *s, const float *a, int64_t n, float *out);
 
+/* Adam's per-step constants, and its update of elements [i0, i1) (the same operations for any split). */
+typedef struct { float *p, *m, *v; const float *g; int64_t len; float b1, c1, b2, c2, step, invBc2, eps; } saelab_adam_step;
+void saelab_adam_setup(saelab_adam_step *s, float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps,
+                       double step);
+void saelab_adam_span(const saelab_adam_step *s, int64_t i0, int64_t i1);
 /* One bias-corrected Adam step over len elements. */
 void saelab_adam(float *params, const float *grads, float *m, float *v, int64_t len, double lr, double beta1, double beta2, double eps, double step);
 #endif

@@ -100,7 +100,7 @@ export interface StepCtx {
   /** [batch, dIn]: the full-width reconstruction error x_hat - x while `residualTerms` runs (null otherwise). */
   residual: Float32Array | null;
   readonly flops: FlopCount;
-  /** Mixed precision: ws.pre holds the bf16 product's pre-activations, so a selection from it is settled on exact values (src/sae/bf16.ts). */
+  /** Mixed precision: ws.pre holds the bf16 product's pre-activations (for the top-k selections raised by proposalBias), so a selection from it is settled on exact values (src/sae/bf16.ts). */
   readonly bf16: boolean;
 }
 

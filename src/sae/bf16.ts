@@ -6,11 +6,13 @@
  * the choice is settled on those exact values:
  * - above a threshold (standard's ReLU, jumprelu): a candidate whose exact value is not above it is dropped;
  * - top k per row: the bf16 product proposes k + topkMargin(k), the exact values keep the k largest;
- * - batch top k: total + batchMargin(total) candidates, the exact values keep the total largest.
+ * - batch top k: total + batchMargin(total) candidates, the exact values keep the total largest;
+ *   for both, the proposal's bias is raised by the product's error bound (proposalBias), so that a
+ *   latent bf16 rounds to zero or below is still proposed where fewer than k are positive.
  * Ties and positivity follow the kernels (src/tensor/kernels.ts): ties to the lower column (flat
  * index for the batch), only positive values kept. What bf16 can still change is which candidates are
- * proposed: a latent above its threshold by less than the product's rounding error, or one that
- * bf16 ranks outside the margin, is missed. This runs in TypeScript on the candidates only, the same
+ * proposed: a latent above its ReLU or JumpReLU threshold by less than the product's rounding error,
+ * or one that bf16 ranks outside the top-k margin, is missed. This runs in TypeScript on the candidates only, the same
  * for every backend, so the reference backend's emulated product gives the same semantics.
  */
 import type { EncodeSelect, SparseRows } from "../tensor/kernels.js";
@@ -32,6 +34,54 @@ export function candidateSelect(select: EncodeSelect, cols: number): EncodeSelec
   if (select.kind === "topk") return { kind: "topk", k: Math.min(cols, select.k + topkMargin(select.k)) };
   if (select.kind === "topkBatch") return { ...select, total: select.total + batchMargin(select.total) };
   return select;
+}
+
+/**
+ * Returns b_enc raised by a bound on how far the bf16 product's pre-activation can
+ * fall below the fp32 one (the proposal's bias for the top-k selections), so that a latent whose exact
+ * pre-activation is positive is proposed even where bf16 rounds it to zero or below: a row with fewer
+ * than k positive latents then keeps the same ones as in fp32. The bound, for x = x - b_dec of any row
+ * of the batch and w_j the latent's encoder weights (W_enc column or tied W_dec row, times its gain):
+ * |bf16 - fp32| <= (2u + u^2) sum |x w| + 2 (n + 2) 2^-24 (1 + u)^2 sum |x w| with u = 2^-8 (both
+ * factors rounded, then the two fp32 sums), and sum |x w| <= max ||x|| ||w_j|| (Cauchy-Schwarz); every
+ * latent is raised by the largest latent's bound, which keeps the proposal's ranking.
+ * The proposal's count is capped by the selection, so the raised bias costs nothing; the threshold
+ * rules get none (it would propose every latent near its threshold).
+ */
+export function proposalBias(ctx: StepCtx): Float32Array {
+  const { sae, ws, x, batch: B } = ctx;
+  const { dIn: n, dSae } = sae;
+  const p = sae.params;
+  const center = sae.config.applyBDecToInput ? p.b_dec : null;
+  let xMax = 0;
+  for (let r = 0; r < B; r++) {
+    let sq = 0;
+    for (let c = 0; c < n; c++) {
+      const v = x[r * n + c]! - (center ? center[c]! : 0);
+      sq += v * v;
+    }
+    xMax = Math.max(xMax, sq);
+  }
+  const norm = scratchF32(ws, "bf16:norm", dSae);
+  norm.fill(0, 0, dSae);
+  if (p.W_enc) {
+    for (let c = 0; c < n; c++) for (let j = 0; j < dSae; j++) norm[j] = norm[j]! + p.W_enc[c * dSae + j]! ** 2;
+  } else {
+    for (let j = 0; j < dSae; j++) for (let c = 0; c < n; c++) norm[j] = norm[j]! + p.W_dec[j * n + c]! ** 2;
+  }
+  const u = 2 ** -8;
+  const coef = 2 * u + u * u + 2 * (n + 2) * 2 ** -24 * (1 + u) ** 2;
+  // One raise for every latent (the largest latent's bound): a per-latent one would reorder the proposal.
+  let wMax = 0, bMax = 0;
+  for (let j = 0; j < dSae; j++) {
+    wMax = Math.max(wMax, Math.sqrt(norm[j]!) * (p.encoder_gain ? Math.abs(p.encoder_gain[j]!) : 1));
+    bMax = Math.max(bMax, Math.abs(p.b_enc[j]!));
+  }
+  const raise = coef * Math.sqrt(xMax) * wMax * (1 + 2 ** -20) + 2 ** -22 * bMax;
+  const out = scratchF32(ws, "bf16:bias", dSae);
+  for (let j = 0; j < dSae; j++) out[j] = p.b_enc[j]! + raise;
+  ctx.flops.other += 2 * B * n + 2 * n * dSae;
+  return out;
 }
 
 /** Overwrites the values of `s` (entries of [batch, dSae]) with their pre-activations computed in fp32 from ws.xc. */

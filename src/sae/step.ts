@@ -14,7 +14,7 @@ import type { ParamViews } from "./params.js";
 import { tieLossTerm } from "./tying.js";
 import { denseAboveFor, denseBuffer, denseDecode, denseEncoderBackward, denseOutputBackward } from "./dense.js";
 import { encoderBackward, singleLevelBackward } from "./step_single.js";
-import { candidateSelect, settleExact } from "./bf16.js";
+import { candidateSelect, proposalBias, settleExact } from "./bf16.js";
 
 /** What one forward/backward pass returns. */
 export interface StepResult {
@@ -66,6 +66,8 @@ export interface StepArgs {
   denseAbove?: number;
   /** Mixed precision (TrainConfig precision "bf16"): the encoder product with bfloat16 inputs and fp32 sums chooses the latents, whose values are computed in fp32 (src/sae/bf16.ts); the rest stays fp32. */
   bf16?: boolean;
+  /** With bf16: the encoder weights as Adam's bf16 copy packed them after their last update (AdamArgs.bf16Copy), so the product skips packing them. */
+  packedW?: Float32Array;
 }
 
 /** Runs the forward pass and writes the gradient of the total loss into `grads`; returns the loss terms. */
@@ -87,7 +89,8 @@ export function forwardBackward(args: StepArgs): { result: StepResult; ctx: Step
   const fused = def.fusedSelect?.(ctx);
   // Mixed precision: the bf16 product proposes candidates, which are settled on their exact values.
   const select = fused && ctx.bf16 ? { ...fused, select: candidateSelect(fused.select, dSae) } : fused;
-  encodePre(kernels, sae, x, B, ws.xc, ws.pre, select && { ...select, out: ws.acts }, ctx.bf16);
+  const bias = select && ctx.bf16 && select.select.kind !== "above" ? proposalBias(ctx) : undefined;
+  encodePre(kernels, sae, x, B, ws.xc, ws.pre, select && { ...select, out: ws.acts }, ctx.bf16, args.packedW, bias);
   flops.dense += 2 * B * dIn * dSae;
   flops.other += B * dIn;
   if (!fused) def.activateTrain(ctx);
@@ -191,7 +194,7 @@ function levelsBackward(ctx: StepCtx, def: ArchitectureDef<AnyArchConfig>, level
   for (const ex of ctx.extras) encoderBackward(ctx, ex.s, ex.grad, "ex");
 }
 
-/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + b_enc (bf16: the product in mixed precision) into the given buffers, and with `select` the latents into its `out`. */
+/** Computes xc = x - b_dec (or x) and pre = xc @ W_enc + bias (b_enc unless given; bf16: the product in mixed precision) into the given buffers, and with `select` the latents into its `out`. */
 export function encodePre(
   kernels: Kernels,
   sae: SaeCore,
@@ -201,15 +204,18 @@ export function encodePre(
   pre: Float32Array,
   select?: { select: EncodeSelect; keepPre: boolean; out: SparseRows },
   bf16 = false,
+  packedW?: Float32Array,
+  bias: Float32Array = sae.params.b_enc,
 ): void {
   const { dIn, dSae } = sae;
   const p = sae.params;
   kernels.encode({
-    x, rows: B, n: dIn, cols: dSae, xc, pre, bias: p.b_enc,
+    x, rows: B, n: dIn, cols: dSae, xc, pre, bias,
     ...(sae.config.applyBDecToInput ? { center: p.b_dec } : {}),
     ...(p.W_enc ? { w: p.W_enc } : { w: p.W_dec, transW: true, ...(p.encoder_gain ? { colScale: p.encoder_gain } : {}) }),
     ...(select ? { select: select.select, keepPre: select.keepPre, out: select.out } : {}),
     ...(bf16 ? { bf16 } : {}),
+    ...(bf16 && packedW ? { packedW } : {}),
   });
 }
 

@@ -100,6 +100,12 @@ export interface AdamArgs {
   eps: number;
   /** 1-based step count, for bias correction. */
   step: number;
+  /**
+   * Mixed precision: also write the bf16 copy of the encoder weights params[offset, offset + k n) (op(B) of
+   * the encoder product: [k, n], or [n, k] when transB) into `out`, packed as the product reads it
+   * (EncodeArgs.packedW); only where bf16CopyFloats(k, n) > 0, out that long and zeroed before first use.
+   */
+  bf16Copy?: { offset: number; k: number; n: number; transB: boolean; out: Float32Array };
 }
 
 /**
@@ -128,6 +134,8 @@ export interface EncodeArgs {
   transW?: boolean;
   /** Mixed precision: xc and w rounded to bfloat16 for the product, sums in fp32 (xc itself stays fp32). */
   bf16?: boolean;
+  /** With bf16: op(w) as adam's bf16Copy packed it after w's last update (the product then skips packing w); the same result. */
+  packedW?: Float32Array;
   /** [cols], multiplies each column of the product (before bias). */
   colScale?: Float32Array;
   /** [cols]. */
@@ -199,6 +207,8 @@ export interface Kernels {
   readonly threads: number;
   /** How a `bf16` product runs: on AMX tiles ("amx"), on AVX512-BF16 dot-product instructions ("hardware") or rounded and summed with fp32 FMAs ("emulated"). */
   readonly bf16: "amx" | "hardware" | "emulated";
+  /** Floats of the packed bf16 copy of a [k, n] encoder operand that adam can write for encode (AdamArgs.bf16Copy), or 0 where bf16 products pack their own (the reference, emulated bf16). */
+  bf16CopyFloats(k: number, n: number): number;
   /** Returns a zeroed Float32Array of n elements laid out for the backend (64-byte aligned on the native one). */
   alloc(n: number): Float32Array;
 

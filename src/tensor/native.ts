@@ -50,9 +50,12 @@ export interface NativeAddon {
   sddmmCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
-  adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  /** With a bf16 copy (offset, k, n, transB, dst): returns 1 when this library wrote it. */
+  adam(params: F32, grads: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, step: number, ...copy: [number, number, number, number, F32] | []): number | undefined;
+  /** Floats of a packed bf16 copy of a [k, n] operand (0: this library's bf16 products pack their own). */
+  bf16CopyFloats(k: number, n: number): number;
   /** select: 0 none, 1 above, 2 topk; returns nnz (see native/src/sae_step.h). */
-  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>, bf16?: number): number;
+  encode(x: F32, rows: number, n: number, cols: number, center: Opt<F32>, xc: F32, w: F32, transW: number, colScale: Opt<F32>, bias: Opt<F32>, pre: F32, keepPre: number, select: number, threshold: Opt<F32>, k: number, rowPtr: I32, colIdx: I32, values: F32, countsReady: number, total: number, guess: Opt<F32>, bf16?: number, packedW?: Opt<F32>): number;
   decodeLoss(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, bias: Opt<F32>, x: F32, scale: number, grad: F32, err: Opt<F32>, biasGrad: Opt<F32>, valueGrad: Opt<F32>, valueGradBias: Opt<F32>, valueColSum: Opt<F32>): number;
   spmmTPair(rows: number, cols: number, rowPtr: I32, colIdx: I32, n: number, valuesA: Opt<F32>, a: Opt<F32>, outA: Opt<F32>, valuesB: F32, b: F32, outB: F32, bCols: number, colSumB: Opt<F32>, fired: Opt<Uint8Array>): void;
   /** A zeroed Float32Array of n elements starting on a 64-byte boundary. */
@@ -269,7 +272,25 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       num("adam beta1", beta1);
       num("adam beta2", beta2);
       num("adam eps", eps);
-      addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step);
+      const c = args.bf16Copy;
+      if (!c) {
+        addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step);
+        return;
+      }
+      dim("adam bf16Copy", "k", c.k);
+      dim("adam bf16Copy", "n", c.n);
+      integer("adam bf16Copy offset", c.offset);
+      if (c.offset < 0 || c.offset + c.k * c.n > len) throw new Error(`adam: bf16Copy [${c.offset}, ${c.offset + c.k * c.n}) is outside params (${len})`);
+      const need = addon.bf16CopyFloats(c.k, c.n);
+      if (need === 0) throw new Error("adam: bf16Copy asked of a backend whose bf16 products pack their own (bf16CopyFloats is 0)");
+      checkLen("adam bf16Copy out", c.out, need);
+      noOverlap("adam bf16Copy out", c.out, need, params, grads);
+      addon.adam(params, grads, m, v, lr, beta1, beta2, eps, step, c.offset, c.k, c.n, c.transB ? 1 : 0, c.out);
+    },
+    bf16CopyFloats(k, n) {
+      dim("bf16CopyFloats", "k", k);
+      dim("bf16CopyFloats", "n", n);
+      return addon.bf16CopyFloats(k, n);
     },
 
     encode(args: EncodeArgs): void {
@@ -305,7 +326,7 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const call = (ready: number) =>
         addon.encode(
           x, rows, n, cols, args.center ?? null, xc, w, args.transW ? 1 : 0, args.colScale ?? null, args.bias ?? null, pre, args.keepPre === false ? 0 : 1, code, thr, k,
-          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 + amx : 0,
+          o.rowPtr, o.colIdx, o.values, ready, total, guess, args.bf16 ? 1 + amx : 0, args.bf16 ? (args.packedW ?? null) : null,
         );
       let nnz = call(0);
       if (!sel) return;

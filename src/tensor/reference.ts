@@ -11,6 +11,7 @@ export function referenceKernels(): Kernels {
     threads: 1,
     bf16: "emulated",
     alloc: (n) => new Float32Array(n),
+    bf16CopyFloats: () => 0,
     gemm,
     sparsifyAbove,
     topkRows,

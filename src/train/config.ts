@@ -7,7 +7,7 @@ export const PrecisionSchema = z
   .enum(["fp32", "bf16"])
   .default("fp32")
   .describe(
-    "Arithmetic of the training step. bf16: the dense encoder product takes bfloat16 inputs (weights rounded once per step, inputs per batch) with fp32 sums; weights, Adam state and the sparse parts stay fp32.",
+    "Arithmetic of the training step. bf16: the dense encoder product takes bfloat16 inputs (weights rounded once per step, inputs per batch) with fp32 sums and only chooses the latents, whose values are recomputed in fp32; weights, Adam state and the sparse parts stay fp32.",
   );
 
 export const TrainConfigSchema = z

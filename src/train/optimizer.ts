@@ -3,7 +3,7 @@
  * (dictionary_learning ConstrainedAdam): the radial part of each decoder row's gradient is removed,
  * Adam steps, and the rows are renormalised.
  */
-import type { Kernels, SparseRows } from "../tensor/kernels.js";
+import type { AdamArgs, Kernels, SparseRows } from "../tensor/kernels.js";
 import type { Sae } from "../sae/model.js";
 import type { ParamViews } from "../sae/params.js";
 import { diagonalPattern } from "../sae/rows.js";
@@ -14,6 +14,11 @@ export interface AdamState {
   v: Float32Array;
   /** Buffers of the unit-norm decoder constraint (made on first use). */
   rows?: { diag: SparseRows; dot: Float32Array; nn: Float32Array };
+  /**
+   * Mixed precision: the encoder weights' packed bf16 copy that Adam writes with its update (AdamArgs.bf16Copy)
+   * for the next step's product; `valid` once written (made on first use, where the backend has one).
+   */
+  bf16?: { packed: Float32Array; valid: boolean };
 }
 
 /** Optimizer settings. */
@@ -33,7 +38,7 @@ export function adamState(sae: Sae): AdamState {
  * flop count. With the unit-norm constraint, grads.W_dec serves as scratch after the update (its
  * contents are then unspecified). The per-row passes run as kernels over a diagonal pattern.
  */
-export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, state: AdamState, lr: number, step: number, s: AdamSettings): number {
+export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, state: AdamState, lr: number, step: number, s: AdamSettings, bf16 = false): number {
   const { dIn, dSae } = sae;
   const W = sae.params.W_dec;
   const G = grads.W_dec;
@@ -48,7 +53,9 @@ export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, sta
     kernels.spmm(R.diag, W, dIn, G, true);
     flops += 6 * dIn * dSae;
   }
-  kernels.adam({ params: sae.params.buffer, grads: grads.buffer, m: state.m, v: state.v, lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, step });
+  const copy = bf16 ? bf16CopyOf(kernels, sae, state) : null;
+  kernels.adam({ params: sae.params.buffer, grads: grads.buffer, m: state.m, v: state.v, lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, step, ...(copy ? { bf16Copy: copy } : {}) });
+  if (copy) state.bf16!.valid = true;
   if (sae.config.normalizeDecoder && R) {
     // Renormalise the rows (zero rows stay zero), through G, which is no longer needed.
     kernels.sddmm(R.diag, W, W, dIn, R.nn);
@@ -58,6 +65,26 @@ export function optimizerStep(kernels: Kernels, sae: Sae, grads: ParamViews, sta
     flops += 3 * dIn * dSae;
   }
   return flops;
+}
+
+/**
+ * Returns where Adam writes the encoder weights' bf16 copy (making the buffer on first use), or null
+ * where there is none: a backend whose bf16 products pack their own, or a tied SAE whose decoder rows
+ * are renormalised after Adam (the copy would be stale; the product then packs the weights itself).
+ */
+function bf16CopyOf(kernels: Kernels, sae: Sae, state: AdamState): NonNullable<AdamArgs["bf16Copy"]> | null {
+  const p = sae.params;
+  const w = p.W_enc ?? p.W_dec;
+  if (!p.W_enc && sae.config.normalizeDecoder) return null;
+  const floats = kernels.bf16CopyFloats(sae.dIn, sae.dSae);
+  if (floats === 0) return null;
+  if (!state.bf16 || state.bf16.packed.length !== floats) state.bf16 = { packed: kernels.alloc(floats), valid: false };
+  return { offset: (w.byteOffset - p.buffer.byteOffset) / 4, k: sae.dIn, n: sae.dSae, transB: !p.W_enc, out: state.bf16.packed };
+}
+
+/** Returns the packed bf16 encoder weights Adam wrote with the last update, for the next step's product (undefined when there are none). */
+export function packedEncoder(state: AdamState): Float32Array | undefined {
+  return state.bf16?.valid ? state.bf16.packed : undefined;
 }
 
 /** Scales each row of a [rows, cols] matrix to unit norm (zero rows stay zero). */

@@ -15,7 +15,7 @@ import { createWorkspace, forwardBackward, type StepResult } from "../sae/step.j
 import { penaltyOf, type Workspace } from "../sae/arch.js";
 import type { TrainConfig } from "./config.js";
 import { TrainingDivergedError, type EventSink, type SaeStepStats } from "./events.js";
-import { adamState, optimizerStep, type AdamState } from "./optimizer.js";
+import { adamState, optimizerStep, packedEncoder, type AdamState } from "./optimizer.js";
 import { lrSchedule, warmUp, type Schedule } from "./schedules.js";
 import type { TrainingStream } from "./stream.js";
 
@@ -104,10 +104,11 @@ export class Trainer {
       const { result, ctx } = forwardBackward({
         kernels: this.kernels, sae: r.sae, def: r.sae.def, levels: r.sae.levels, grads: r.grads, ws: this.workspaceFor(r.sae, B), x, batch: B, coefficient, deadMask: r.deadMask, numDead,
         bf16: cfg.precision === "bf16",
+        packedW: packedEncoder(r.adam),
       });
       if (!Number.isFinite(result.loss)) throw new TrainingDivergedError(r.sae.name, this.step, result.losses, allFinite(x));
       const lr = r.lr(this.step);
-      const optimizerFlops = optimizerStep(this.kernels, r.sae, r.grads, r.adam, lr, this.step + 1, { beta1: cfg.adamBeta1, beta2: cfg.adamBeta2, eps: cfg.adamEps });
+      const optimizerFlops = optimizerStep(this.kernels, r.sae, r.grads, r.adam, lr, this.step + 1, { beta1: cfg.adamBeta1, beta2: cfg.adamBeta2, eps: cfg.adamEps }, cfg.precision === "bf16");
       r.sae.def.commit?.(r.sae, ctx);
       const fired = ctx.ws.fired;
       for (let j = 0; j < r.sae.dSae; j++) r.stepsSinceFired[j] = fired[j] ? 0 : r.stepsSinceFired[j]! + 1;

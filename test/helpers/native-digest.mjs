@@ -59,6 +59,18 @@ function digest() {
   const o5 = new Float32Array(nnz);
   N.sddmmCols(rows, cols, rowPtr, colIdx, values, a, rand(n * cols), n, o5);
   [o1, o2, o3, o4, o5].forEach(add);
+  // Adam writing the bf16 copy of a weight matrix inside its buffer (both layouts), and the products that read it.
+  const copyFloats = N.bf16CopyFloats ? N.bf16CopyFloats(130, 300) : 0;
+  if (copyFloats > 0) {
+    for (const tb of [0, 1]) {
+      const p = rand(100 + 130 * 300 + 50), copy = new Float32Array(copyFloats);
+      N.adam(p, rand(p.length), rand(p.length), rand(p.length).map(Math.abs), 1e-3, 0.9, 0.999, 1e-8, 2, 100, 130, 300, tb, copy);
+      add(p); add(copy);
+      const xc = new Float32Array(97 * 130), epre = new Float32Array(97 * 300);
+      N.encode(rand(97 * 130), 97, 130, 300, null, xc, p.subarray(100, 100 + 130 * 300), tb, null, null, epre, 1, 0, null, 0, new Int32Array(98), new Int32Array(1), new Float32Array(1), 0, 0, null, amx ? 2 : 1, copy);
+      add(epre);
+    }
+  }
   // The fused SAE-step kernels (native/src/sae_*.c), both strategies of each: row blocks with pre kept
   // in cache and column panels (op(w) over 2 MiB, rows past one block); row-by-row and latent-major
   // decoding; the blocked latent walk and the latent-major products.
