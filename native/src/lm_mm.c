@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 #include "lm.h"
+#include "pool.h"
 #include "simd.h"
 
 #define PANEL 16
@@ -254,3 +255,28 @@ void lm_mm(const float *x, int ldx, int rows, int k, const float *P, int n, floa
   }
 }
 #endif
+
+/* ---- few rows on the pool: the panels split between threads (each output is still one chain). */
+
+/* Panels per chunk a thread claims, and the smallest product worth splitting. */
+#define COL_CHUNK 16
+#define COL_MIN_FLOPS 1e6
+
+typedef struct { const float *x; int ldx, rows, k; const float *P; int n; float *y; int ldy, mode, per; } ColJob;
+
+static void col_chunk(void *c, int64_t chunk, int tid) {
+  (void)tid;
+  const ColJob *j = c;
+  const int p0 = (int)chunk * COL_CHUNK, o0 = p0 * j->per, m = j->n - o0 < COL_CHUNK * j->per ? j->n - o0 : COL_CHUNK * j->per;
+  lm_mm(j->x, j->ldx, j->rows, j->k, j->P + (size_t)p0 * j->k * PANEL, m, j->y + o0, j->ldy, j->mode);
+}
+
+void lm_mm_cols(const float *x, int ldx, int rows, int k, const float *P, int n, float *y, int ldy, int mode) {
+  const int per = mode == MM_SWIGLU ? 8 : PANEL, np = (n + per - 1) / per, chunks = (np + COL_CHUNK - 1) / COL_CHUNK;
+  if (rows > LM_COL_ROWS || chunks < 2 || 2.0 * rows * k * n < COL_MIN_FLOPS || saelab_pool_threads() < 2) {
+    lm_mm(x, ldx, rows, k, P, n, y, ldy, mode);
+    return;
+  }
+  ColJob j = { x, ldx, rows, k, P, n, y, ldy, mode, per };
+  saelab_pool_chunks(col_chunk, &j, chunks, 0);
+}
