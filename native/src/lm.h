@@ -52,6 +52,11 @@ enum { MM_STORE = 0, MM_ADD, MM_SWIGLU };
    n is the hidden width and y[r, j] = silu(x W1^T)[j] * (x W3^T)[j]. Each y element is one FMA
    chain over k in order. Runs on the calling thread. */
 void lm_mm(const float *x, int ldx, int rows, int k, const float *panels, int n, float *y, int ldy, int mode);
+/* lm_mm for passes of at most LM_COL_ROWS rows (decoding), where splitting rows cannot use the pool:
+   large products are split by panels between the pool's threads (the same chains, so the same
+   bits); anything else, or a call from inside a pool task, runs on the calling thread. */
+#define LM_COL_ROWS 4
+void lm_mm_cols(const float *x, int ldx, int rows, int k, const float *panels, int n, float *y, int ldy, int mode);
 
 /* ---- one pass of rows over the KV cache (lm_attn.c) --------------------------------------- */
 typedef struct {

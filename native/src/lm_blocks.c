@@ -56,7 +56,7 @@ static void phase_a(void *c, int r0, int r1) {
   for (int c0 = r0; c0 < r1; c0 += CHUNK) {
     const int n = r1 - c0 < CHUNK ? r1 - c0 : CHUNK;
     lm_norm_rows(L, x + (size_t)c0 * dim, dim, n, W(k->buf, L, l, Y_RMS_ATT), lm_opt(k->buf, L, l, Y_LN1_B), xb, dim);
-    lm_mm(xb, dim, n, dim, k->packed + lm_packed_off(L, l, P_QKV), stride, qkv, stride, MM_STORE);
+    lm_mm_cols(xb, dim, n, dim, k->packed + lm_packed_off(L, l, P_QKV), stride, qkv, stride, MM_STORE);
     lm_add_bias(qkv, stride, n, stride, lm_opt(k->buf, L, l, Y_BQKV));
     lm_rope_rows(s, l, qkv, stride, c0, c0 + n);
     for (int i = 0; i < n; i++) memcpy(k->q + (size_t)(c0 + i) * dim, qkv + (size_t)i * stride, sizeof(float) * dim);
@@ -67,11 +67,11 @@ static void phase_a(void *c, int r0, int r1) {
    tmp, biased) before the residual add, as the TypeScript path computes it. */
 static void mm_bias(const float *x, int ldx, int n, int k, const float *P, int m, float *y, int mode, const float *b, float *tmp) {
   if (!b) {
-    lm_mm(x, ldx, n, k, P, m, y, m, mode);
+    lm_mm_cols(x, ldx, n, k, P, m, y, m, mode);
     return;
   }
   float *dst = mode == MM_ADD ? tmp : y;
-  lm_mm(x, ldx, n, k, P, m, dst, m, MM_STORE);
+  lm_mm_cols(x, ldx, n, k, P, m, dst, m, MM_STORE);
   lm_add_bias(dst, m, n, m, b);
   if (mode == MM_ADD) for (size_t i = 0; i < (size_t)n * m; i++) y[i] += tmp[i];
 }
@@ -80,9 +80,9 @@ static void mlp_rows(const int32_t *L, int l, const float *buf, const float *pac
   const int dim = L[L_DIM], hid = L[L_HIDDEN];
   lm_norm_rows(L, x, dim, n, W(buf, L, l, Y_RMS_FFN), lm_opt(buf, L, l, Y_LN2_B), xb, dim);
   if (L[L_FLAGS] & LF_GATED) {
-    lm_mm(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_SWIGLU);
+    lm_mm_cols(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_SWIGLU);
   } else {
-    lm_mm(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_STORE);
+    lm_mm_cols(xb, dim, n, dim, packed + lm_packed_off(L, l, P_W13), hid, hb, hid, MM_STORE);
     lm_bias_act(L, hb, hid, n, hid, lm_opt(buf, L, l, Y_BIN));
   }
   /* xb is free again: it holds the biased branch before a residual add. */
@@ -256,7 +256,7 @@ typedef struct { const int32_t *L; const float *P; const float *x; float *out; }
 static void cls_range(void *c, int r0, int r1) {
   ClsCtx *k = c;
   const int dim = k->L[L_DIM], V = k->L[L_VOCAB];
-  lm_mm(k->x + (size_t)r0 * dim, dim, r1 - r0, dim, k->P, V, k->out + (size_t)r0 * V, V, MM_STORE);
+  lm_mm_cols(k->x + (size_t)r0 * dim, dim, r1 - r0, dim, k->P, V, k->out + (size_t)r0 * V, V, MM_STORE);
 }
 void lm_classify(const int32_t *L, const float *packed, const float *x, int rows, float *out) {
   ClsCtx ctx = { L, packed + lm_packed_off(L, L[L_N_LAYERS], 0), x, out };

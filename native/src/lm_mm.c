@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 #include "lm.h"
+#include "pool.h"
 #include "simd.h"
 
 #define PANEL 16
@@ -147,8 +148,34 @@ static const int NP_MAX[6] = { 4, 3, 2, 1, 1, 1 };
 #endif
 
 #ifdef SAELAB_AVX512
+/* saelab_exp8's operations on 16 lanes (so each lane gets the same bits). */
+static inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3365447505531f));
+  __m512 fx = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+  __m512 z = _mm512_mul_ps(x, x);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_add_ps(_mm512_fmadd_ps(y, z, x), _mm512_set1_ps(1.0f));
+  __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+/* swiglu8's operations on 16 lanes. */
+static inline __m512 swiglu16(__m512 a, __m512 b) {
+  __m512 den = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), a)));
+  return _mm512_mul_ps(_mm512_div_ps(a, den), b);
+}
+
 /* The AVX-512 tile: one zmm accumulator per row and panel (16 outputs), MR x NP <= 24 of them. Each
-   lane is the same FMA chain over k as the AVX2 tile's, so both give the same bits. */
+   lane is the same FMA chain over k as the AVX2 tile's, so both give the same bits. The SwiGLU
+   epilogue takes two panels at a time (their w1 halves, then their w3 halves, as 16 lanes). */
 static inline __attribute__((always_inline)) void tile512(const int MR, const int NP, const float *x, int ldx, int k, const float *P, float *y, int ldy,
                                                          int mode, int cols) {
   __m512 acc[6][4];
@@ -177,7 +204,14 @@ static inline __attribute__((always_inline)) void tile512(const int MR, const in
       const __m256 lo = _mm512_castps512_ps256(acc[r][p]), hi = _mm512_extractf32x8_ps(acc[r][p], 1);
       if (mode == MM_SWIGLU) {
         const int c = cols - 8 * p;
-        if (c > 0) put8(yr + 8 * p, swiglu8(lo, hi), c, MM_STORE);
+        if (p % 2 == 1 || c <= 0) continue; /* odd panels went with the even one before them */
+        if (p + 1 < NP) {
+          const __m512 v = swiglu16(_mm512_shuffle_f32x4(acc[r][p], acc[r][p + 1], 0x44), _mm512_shuffle_f32x4(acc[r][p], acc[r][p + 1], 0xEE));
+          if (c >= 16) _mm512_storeu_ps(yr + 8 * p, v);
+          else _mm512_mask_storeu_ps(yr + 8 * p, (__mmask16)((1u << c) - 1), v);
+        } else {
+          put8(yr + 8 * p, swiglu8(lo, hi), c, MM_STORE);
+        }
       } else {
         const int c = cols - PANEL * p;
         if (c >= PANEL) {
@@ -254,3 +288,28 @@ void lm_mm(const float *x, int ldx, int rows, int k, const float *P, int n, floa
   }
 }
 #endif
+
+/* ---- few rows on the pool: the panels split between threads (each output is still one chain). */
+
+/* Panels per chunk a thread claims, and the smallest product worth splitting. */
+#define COL_CHUNK 16
+#define COL_MIN_FLOPS 1e6
+
+typedef struct { const float *x; int ldx, rows, k; const float *P; int n; float *y; int ldy, mode, per; } ColJob;
+
+static void col_chunk(void *c, int64_t chunk, int tid) {
+  (void)tid;
+  const ColJob *j = c;
+  const int p0 = (int)chunk * COL_CHUNK, o0 = p0 * j->per, m = j->n - o0 < COL_CHUNK * j->per ? j->n - o0 : COL_CHUNK * j->per;
+  lm_mm(j->x, j->ldx, j->rows, j->k, j->P + (size_t)p0 * j->k * PANEL, m, j->y + o0, j->ldy, j->mode);
+}
+
+void lm_mm_cols(const float *x, int ldx, int rows, int k, const float *P, int n, float *y, int ldy, int mode) {
+  const int per = mode == MM_SWIGLU ? 8 : PANEL, np = (n + per - 1) / per, chunks = (np + COL_CHUNK - 1) / COL_CHUNK;
+  if (rows > LM_COL_ROWS || chunks < 2 || 2.0 * rows * k * n < COL_MIN_FLOPS || saelab_pool_threads() < 2) {
+    lm_mm(x, ldx, rows, k, P, n, y, ldy, mode);
+    return;
+  }
+  ColJob j = { x, ldx, rows, k, P, n, y, ldy, mode, per };
+  saelab_pool_chunks(col_chunk, &j, chunks, 0);
+}

@@ -1,7 +1,7 @@
 // Prints a SHA-256 digest of the native LM kernels' outputs for prefill, hooked and KV-cached passes
 // on two fixed random models: a Llama (head size 8, two query heads per key/value head, so the vector
 // attention paths run) and a GPT-NeoX (parallel residual, LayerNorm, biases, erf GELU, partial
-// rotary). test/lm-kernels.test.ts runs it under
+// rotary; wide enough that decoding splits its products between threads). test/lm-kernels.test.ts runs it under
 // different SAELAB_THREADS values (and SAELAB_ISA libraries), and with --workers=N in N worker threads
 // at once (contending for the pool): every digest of one library must agree.
 import { createHash } from "node:crypto";

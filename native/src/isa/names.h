@@ -74,6 +74,7 @@
 #define lm_swiglu SAELAB_SYM(lm_swiglu)
 #define lm_threads_for SAELAB_SYM(lm_threads_for)
 #define lm_mm SAELAB_SYM(lm_mm)
+#define lm_mm_cols SAELAB_SYM(lm_mm_cols)
 #define lm_pack SAELAB_SYM(lm_pack)
 #define lm_packed_off SAELAB_SYM(lm_packed_off)
 #define lm_packed_size SAELAB_SYM(lm_packed_size)
