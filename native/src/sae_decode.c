@@ -52,6 +52,25 @@ static void decode_rows(const saelab_decode_args *a, int64_t r0, int64_t r1) {
     int64_t e0 = s->rowPtr[r], e1 = s->rowPtr[r + 1];
     float *o = a->grad + r * n;
     int64_t c = 0;
+#ifdef SAELAB_AVX512
+    /* The same chain per element as below, sixteen elements per instruction; a masked tail. */
+    for (; c + 64 <= n; c += 64) {
+      __m512 acc[4];
+      for (int h = 0; h < 4; h++) acc[h] = a->bias ? _mm512_loadu_ps(a->bias + c + 16 * h) : _mm512_setzero_ps();
+      for (int64_t e = e0; e < e1; e++) {
+        const float *w = a->w + (int64_t)s->colIdx[e] * n + c;
+        __m512 v = _mm512_set1_ps(s->values[e]);
+        for (int h = 0; h < 4; h++) acc[h] = _mm512_fmadd_ps(v, _mm512_loadu_ps(w + 16 * h), acc[h]);
+      }
+      for (int h = 0; h < 4; h++) _mm512_storeu_ps(o + c + 16 * h, acc[h]);
+    }
+    for (; c < n; c += 16) {
+      const __mmask16 m = (__mmask16)(n - c >= 16 ? 0xFFFFu : (1u << (n - c)) - 1);
+      __m512 acc = a->bias ? _mm512_maskz_loadu_ps(m, a->bias + c) : _mm512_setzero_ps();
+      for (int64_t e = e0; e < e1; e++) acc = _mm512_fmadd_ps(_mm512_set1_ps(s->values[e]), _mm512_maskz_loadu_ps(m, a->w + (int64_t)s->colIdx[e] * n + c), acc);
+      _mm512_mask_storeu_ps(o + c, m, acc);
+    }
+#endif
 #ifdef SAELAB_AVX2
     /* Eight chains in flight: one entry's eight FMAs issue while the previous entry's complete. */
     for (; c + 64 <= n; c += 64) {
@@ -110,18 +129,8 @@ static void value_grads(const saelab_decode_args *a, int64_t r0, int64_t r1, int
     /* Eight entries at once: eight independent chains (the same lane sums as one at a time). */
     for (; e + 8 <= e1; e += 8) {
       const float *w[8];
-      __m256 v[8];
-      for (int q = 0; q < 8; q++) { w[q] = a->w + (int64_t)s->colIdx[e + q] * n; v[q] = _mm256_setzero_ps(); }
-      int64_t p = 0;
-      for (; p + 8 <= n; p += 8) {
-        __m256 gv = _mm256_loadu_ps(g + p);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(w[q] + p), v[q]);
-      }
-      if (p < n) {
-        __m256 gv = _mm256_maskload_ps(g + p, tail);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(w[q] + p, tail), v[q]);
-      }
-      __m256 dots = saelab_reduce8(v);
+      for (int q = 0; q < 8; q++) w[q] = a->w + (int64_t)s->colIdx[e + q] * n;
+      __m256 dots = saelab_dots8(w, g, n, tail);
       if (addBias && a->valueGradBias)
         dots = _mm256_add_ps(dots, _mm256_i32gather_ps(a->valueGradBias, _mm256_loadu_si256((const __m256i *)(s->colIdx + e)), 4));
       _mm256_storeu_ps(a->valueGrad + e, dots);

@@ -41,6 +41,40 @@ static inline __m256 saelab_reduce8(const __m256 *v) {
   return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
 }
 
+/* Lane q of the result is saelab_reduce1(saelab_dot_lanes(x[q], y, n, tail)): eight dots against one
+   shared vector, eight independent chains. The AVX-512 library runs two of them per 512-bit register
+   (entry 2h in the low half of register h, 2h + 1 in the high half), the same operations per lane. */
+static inline __m256 saelab_dots8(const float *const *x, const float *y, int64_t n, __m256i tail) {
+  __m256 v[8];
+  int64_t p = 0;
+#ifdef SAELAB_AVX512
+  __m512 w[4];
+  for (int h = 0; h < 4; h++) w[h] = _mm512_setzero_ps();
+  for (; p + 8 <= n; p += 8) {
+    const __m512 yv = _mm512_broadcast_f32x8(_mm256_loadu_ps(y + p));
+    for (int h = 0; h < 4; h++)
+      w[h] = _mm512_fmadd_ps(_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x[2 * h] + p)), _mm256_loadu_ps(x[2 * h + 1] + p), 1), yv, w[h]);
+  }
+  if (p < n) {
+    const __m512 yv = _mm512_broadcast_f32x8(_mm256_maskload_ps(y + p, tail));
+    for (int h = 0; h < 4; h++)
+      w[h] = _mm512_fmadd_ps(_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_maskload_ps(x[2 * h] + p, tail)), _mm256_maskload_ps(x[2 * h + 1] + p, tail), 1), yv, w[h]);
+  }
+  for (int h = 0; h < 4; h++) { v[2 * h] = _mm512_castps512_ps256(w[h]); v[2 * h + 1] = _mm512_extractf32x8_ps(w[h], 1); }
+#else
+  for (int q = 0; q < 8; q++) v[q] = _mm256_setzero_ps();
+  for (; p + 8 <= n; p += 8) {
+    const __m256 yv = _mm256_loadu_ps(y + p);
+    for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(_mm256_loadu_ps(x[q] + p), yv, v[q]);
+  }
+  if (p < n) {
+    const __m256 yv = _mm256_maskload_ps(y + p, tail);
+    for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(_mm256_maskload_ps(x[q] + p, tail), yv, v[q]);
+  }
+#endif
+  return saelab_reduce8(v);
+}
+
 /* exp(x) for 8 floats (Cephes-style range reduction and polynomial, about 1 ulp on [-87, 88]). */
 static inline __m256 saelab_exp8(__m256 x) {
   x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));

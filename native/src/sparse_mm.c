@@ -105,19 +105,9 @@ static void sddmm_task(void *ctx, int64_t chunk, int tid) {
     __m256i tail = saelab_lane_mask(n & 7);
     for (; e + 8 <= e1; e += 8) {
       const float *x[8];
-      __m256 v[8];
-      for (int q = 0; q < 8; q++) { x[q] = J->a + (int64_t)c->rowIdx[e + q] * n; v[q] = _mm256_setzero_ps(); }
-      int64_t p = 0;
-      for (; p + 8 <= n; p += 8) {
-        __m256 yv = _mm256_loadu_ps(y + p);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(_mm256_loadu_ps(x[q] + p), yv, v[q]);
-      }
-      if (p < n) {
-        __m256 yv = _mm256_maskload_ps(y + p, tail);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(_mm256_maskload_ps(x[q] + p, tail), yv, v[q]);
-      }
+      for (int q = 0; q < 8; q++) x[q] = J->a + (int64_t)c->rowIdx[e + q] * n;
       float r[8];
-      _mm256_storeu_ps(r, saelab_reduce8(v));
+      _mm256_storeu_ps(r, saelab_dots8(x, y, n, tail));
       for (int q = 0; q < 8; q++) J->out[c->pos[e + q]] = r[q];
     }
     for (; e < e1; e++) J->out[c->pos[e]] = saelab_reduce1(saelab_dot_lanes(J->a + (int64_t)c->rowIdx[e] * n, y, n, tail));

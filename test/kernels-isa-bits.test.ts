@@ -1,0 +1,52 @@
+/**
+ * The SAE step's sparse kernels give the same bits on every SIMD ISA: decodeLoss (its row-by-row
+ * decoding and value gradients, and the latent-major spmm/sddmm of big decoders) and sddmm are
+ * written so that the AVX-512 library performs the AVX2 library's operations lane for lane (16
+ * columns per instruction when decoding; two eight-lane dots per 512-bit register for the value
+ * gradients). A training run's numbers therefore do not depend on which of them the CPU offers.
+ * Shapes cover widths that are and are not multiples of 8, 16 and 64, empty rows, rows with fewer
+ * and more than eight entries, and a decoder too big for the row-by-row walk. Correctness against
+ * the reference backend is test/kernels-fused.test.ts's job, run per ISA with SAELAB_ISA.
+ */
+import { describe, expect, it } from "vitest";
+import { loadKernels } from "../src/tensor/backend.js";
+import type { Kernels } from "../src/tensor/kernels.js";
+import { nativeIsas } from "../src/tensor/native.js";
+import { Rng } from "../src/tensor/rng.js";
+import { rand, randSparse } from "./helpers/kernels.js";
+
+const simd = nativeIsas().filter((i) => i !== "portable");
+const SHAPES: [rows: number, cols: number, n: number, density: number][] = [
+  [5, 9, 1, 0.6], [17, 40, 7, 0.5], [33, 64, 16, 0.4], [40, 100, 64, 0.2], [29, 77, 67, 0.3], [23, 50, 130, 0.35], [9, 3000, 100, 0.02],
+];
+
+function bits(a: Float32Array | number): string {
+  return typeof a === "number" ? String(a) : Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("hex");
+}
+
+function runAll(K: Kernels, seed: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [rows, cols, n, density] of SHAPES) {
+    const rng = new Rng(seed + rows);
+    const s = randSparse(rng, rows, cols, density, rows > 3 ? [1, rows - 2] : []);
+    const w = rand(rng, cols * n);
+    const x = rand(rng, rows * n);
+    const bias = rand(rng, n);
+    const vBias = rand(rng, cols);
+    const o = { grad: new Float32Array(rows * n), err: new Float32Array(rows * n), biasGrad: new Float32Array(n), valueGrad: new Float32Array(s.nnz), valueColSum: new Float32Array(cols) };
+    const sq = K.decodeLoss({ s, w, n, bias, x, scale: 0.37, ...o, valueGradBias: vBias });
+    const key = `${rows}x${cols} n=${n}`;
+    out[`${key} decodeLoss`] = [sq, o.grad, o.err, o.biasGrad, o.valueGrad, o.valueColSum].map(bits).join("/");
+    const dots = new Float32Array(s.nnz);
+    K.sddmm(s, x, w, n, dots);
+    out[`${key} sddmm`] = bits(dots);
+  }
+  return out;
+}
+
+describe.skipIf(simd.length < 2)("sparse SAE-step kernels across ISAs", () => {
+  it(`give bitwise-identical results on ${simd.join(", ")}`, () => {
+    const [first, ...rest] = simd.map((isa) => ({ isa, got: runAll(loadKernels("native", isa).kernels, 11) }));
+    for (const { isa, got } of rest) for (const [k, v] of Object.entries(first!.got)) expect(got[k], `${k}: ${isa} vs ${first!.isa}`).toBe(v);
+  });
+});
