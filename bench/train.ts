@@ -239,7 +239,7 @@ const wantsBf16 = CASES.some((c) => BF16_CASES.has(c));
 const bf16Peak = wantsBf16 && base.bf16 === "hardware" ? measurePeak(1) : wantsBf16 && base.bf16 === "amx" ? measurePeak(2) : NaN;
 console.log(`saelab bench:train  backend=${backendLabel(base)} (${base.threads} thread${base.threads > 1 ? "s" : ""}, bf16 ${base.bf16})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
-  `machine: ${cpus().length} cores, load average ${load()} at start; measured ${base.isa ?? ""} FMA peak ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
+  `machine: ${cpus().length} cores, load average ${load()} at start; measured fp32 FMA peak (${base.isa === "amx" ? "avx512: fp32 runs on AVX-512 beside AMX" : (base.isa ?? "")}) ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
     `${Number.isNaN(bf16Peak) ? "" : `, ${base.bf16 === "amx" ? "AMX-BF16 tile" : "BF16 dot"} peak ${bf16Peak.toFixed(1)} GFLOP/s`}` +
     " (other processes share the cores: best-of-N is the capability, the median the typical case)",
 );
