@@ -18,6 +18,10 @@ const char *saelab_csr_check(const saelab_csr *s, int64_t colIdxLen, int64_t val
     return buf;
   }
   uint32_t cols = (uint32_t)s->cols;
+  /* A branch-free scan first (it vectorises): every kernel call checks its pattern. */
+  uint32_t bad = 0;
+  for (int64_t e = s->rowPtr[0]; e < end; e++) bad |= (uint32_t)s->colIdx[e] >= cols;
+  if (!bad) return NULL;
   for (int64_t e = s->rowPtr[0]; e < end; e++)
     if ((uint32_t)s->colIdx[e] >= cols) {
       snprintf(buf, bufLen, "colIdx[%lld] = %d is outside [0, %lld)", (long long)e, s->colIdx[e], (long long)s->cols);
