@@ -1,9 +1,11 @@
 /**
- * The SAE step's sparse kernels give the same bits on every SIMD ISA: decodeLoss (its row-by-row
- * decoding and value gradients, and the latent-major spmm/sddmm of big decoders) and sddmm are
- * written so that the AVX-512 library performs the AVX2 library's operations lane for lane (16
- * columns per instruction when decoding; two eight-lane dots per 512-bit register for the value
- * gradients). A training run's numbers therefore do not depend on which of them the CPU offers.
+ * The SAE step's sparse kernels give the same bits on every ISA library (portable, AVX2, AVX-512,
+ * AMX): decodeLoss (its row-by-row decoding, value gradients and sum of squares, and the
+ * latent-major spmm/sddmm of big decoders) and sddmm are written so that each library performs the
+ * same operations lane for lane (16 columns per instruction when decoding with AVX-512; two
+ * eight-lane dots per 512-bit register for the value gradients; the squares in eight double lanes
+ * with one FMA each, fma() on the portable path). A training run's decoder-side numbers therefore do
+ * not depend on which library the CPU gets.
  * Shapes cover widths that are and are not multiples of 8, 16 and 64, empty rows, rows with fewer
  * and more than eight entries, and a decoder too big for the row-by-row walk. Correctness against
  * the reference backend is test/kernels-fused.test.ts's job, run per ISA with SAELAB_ISA.
@@ -15,7 +17,7 @@ import { nativeIsas } from "../src/tensor/native.js";
 import { Rng } from "../src/tensor/rng.js";
 import { rand, randSparse } from "./helpers/kernels.js";
 
-const simd = nativeIsas().filter((i) => i !== "portable");
+const isas = nativeIsas();
 const SHAPES: [rows: number, cols: number, n: number, density: number][] = [
   [5, 9, 1, 0.6], [17, 40, 7, 0.5], [33, 64, 16, 0.4], [40, 100, 64, 0.2], [29, 77, 67, 0.3], [23, 50, 130, 0.35], [9, 3000, 100, 0.02],
 ];
@@ -44,9 +46,9 @@ function runAll(K: Kernels, seed: number): Record<string, string> {
   return out;
 }
 
-describe.skipIf(simd.length < 2)("sparse SAE-step kernels across ISAs", () => {
-  it(`give bitwise-identical results on ${simd.join(", ")}`, () => {
-    const [first, ...rest] = simd.map((isa) => ({ isa, got: runAll(loadKernels("native", isa).kernels, 11) }));
+describe.skipIf(isas.length < 2)("sparse SAE-step kernels across ISAs", () => {
+  it(`give bitwise-identical results on ${isas.join(", ")}`, () => {
+    const [first, ...rest] = isas.map((isa) => ({ isa, got: runAll(loadKernels("native", isa).kernels, 11) }));
     for (const { isa, got } of rest) for (const [k, v] of Object.entries(first!.got)) expect(got[k], `${k}: ${isa} vs ${first!.isa}`).toBe(v);
   });
 });

@@ -25,21 +25,54 @@ typedef struct {
   float *csum;   /* [nb, cols] */
 } dec_job;
 
-/* Turns rows [r0, r1) of grad (holding the reconstruction) into the error and the gradient; returns the summed squared error. */
+/* Turns rows [r0, r1) of grad (holding the reconstruction) into the error and the gradient; returns
+   the summed squared error: per row, eight double lanes (column c in lane c mod 8, whole blocks of
+   eight) added by saelab_reduce_lanes' tree, then the row's last n mod 8 columns in order, then the
+   rows in order. The SIMD libraries run the lanes as vectors with the same operations (an FMA per
+   square), so they give the same bits; the gradient is (float)((double)v * scale) on every path. */
 static double finish_rows(const saelab_decode_args *a, int64_t r0, int64_t r1, float *bsum) {
-  const int64_t n = a->n;
+  const int64_t n = a->n, whole = n & ~(int64_t)7;
   double sq = 0;
   for (int64_t r = r0; r < r1; r++) {
     float *g = a->grad + r * n, *er = a->err ? a->err + r * n : NULL;
     const float *x = a->x + r * n;
-    for (int64_t c = 0; c < n; c++) {
+    double lanes[8] = {0};
+    int64_t c = 0;
+#ifdef SAELAB_AVX2
+    const __m256d sc = _mm256_set1_pd(a->scale);
+    __m256d lo = _mm256_setzero_pd(), hi = lo;
+    for (; c < whole; c += 8) {
+      const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(g + c), _mm256_loadu_ps(x + c));
+      if (er) _mm256_storeu_ps(er + c, v);
+      const __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vh = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+      lo = _mm256_fmadd_pd(vl, vl, lo);
+      hi = _mm256_fmadd_pd(vh, vh, hi);
+      const __m256 gv = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_mul_pd(vh, sc)), _mm256_cvtpd_ps(_mm256_mul_pd(vl, sc)));
+      _mm256_storeu_ps(g + c, gv);
+      if (bsum) _mm256_storeu_ps(bsum + c, _mm256_add_ps(_mm256_loadu_ps(bsum + c), gv));
+    }
+    _mm256_storeu_pd(lanes, lo);
+    _mm256_storeu_pd(lanes + 4, hi);
+#else
+    for (; c < whole; c++) {
       float v = g[c] - x[c];
-      sq += (double)v * v;
+      lanes[c & 7] = fma((double)v, (double)v, lanes[c & 7]);
       if (er) er[c] = v;
       float gv = (float)((double)v * a->scale);
       g[c] = gv;
       if (bsum) bsum[c] += gv;
     }
+#endif
+    double row = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; c < n; c++) {
+      float v = g[c] - x[c];
+      row = fma((double)v, (double)v, row);
+      if (er) er[c] = v;
+      float gv = (float)((double)v * a->scale);
+      g[c] = gv;
+      if (bsum) bsum[c] += gv;
+    }
+    sq += row;
   }
   return sq;
 }
