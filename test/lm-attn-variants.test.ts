@@ -129,6 +129,27 @@ describe.skipIf(simdIsas.length === 0)("attention tiles of each SIMD library (AV
     });
   });
 
+  it("weigh keys more than 87 below the top scaled score exactly 0 (exp would be subnormal, about 1e-38 as the exp kernel rounds it)", () => {
+    const v: Variant = { name: "floor", dim: 16, nHeads: 1, nKvHeads: 1, windows: [null, null], cap: 40 };
+    const { m, cache } = setupVariant(v, 1);
+    const c = cache();
+    const n = 21;
+    // Layer 0, slot 0: with q = e0 and scale 1/4, key 0 scores 0 and keys 1.. score 200; value 0 is all ones, the others 0.
+    for (let t = 1; t < n; t++) c.k[t] = 800;
+    c.v.fill(1, 0, 16);
+    const stride = 3 * 16;
+    const q = new Float32Array(n * stride);
+    for (let r = 0; r < n; r++) q[r * stride] = 1;
+    for (const isa of simdIsas) {
+      const lm = loadLmKernels("native", isa);
+      const out = new Float32Array(n * 16);
+      lm.attention(m, q, runsOf([[0, 0, n - 1]]), c, 0, out);
+      lm.attention(m, q.subarray((n - 1) * stride), runsOf([[0, n - 1, 1]]), c, 0, out.subarray((n - 1) * 16));
+      expect(Array.from(out.subarray(0, 16)), isa).toEqual(Array<number>(16).fill(1));
+      expect(Array.from(out.subarray(16)).filter((x) => x !== 0), isa).toEqual([]);
+    }
+  });
+
   it("give bitwise-identical attention with 1 and 2 threads, the same on every SIMD library", () => {
     const script = fileURLToPath(new URL("./helpers/attn-digest.ts", import.meta.url));
     const run = (threads: number) =>

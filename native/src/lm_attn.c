@@ -4,7 +4,8 @@
    vector; values are cached [position][kv_dim] so that one position of a head is hs/8 vectors.
    Each query (a row's head) is computed by a fixed sequence of operations:
      scores s[t] = sum over d of q[d] * k[d][t], one FMA chain per block of 8 positions;
-     m = max s; p[t] = exp(s[t] * c - m * c) with c = 1/sqrt(hs) (one fused multiply-subtract);
+     m = max s; p[t] = exp(x) for x = s[t] * c - m * c (one fused multiply-subtract) with
+     c = 1/sqrt(hs), and p[t] = 0 where x < LOGIT_FLOOR (lm_attn.h: no subnormal weights);
      sum = the blocks of p added in order, then a fixed lane tree; o = sum over t of p[t] * v[t]
      in order; out = o * (1 / sum).
    With logit soft-capping (Gemma 2) the scores become s'[t] = cap * tanh(s[t] * c / cap) and the
@@ -155,6 +156,26 @@ static inline void exp8x4(__m256 *x) {
   }
 }
 
+/* The weights exp(x) of x[0..3] (x = s c - m c), exactly 0 where x < LOGIT_FLOOR. */
+static inline void weight8x4(__m256 *x) {
+  const __m256 fl = _mm256_set1_ps(LOGIT_FLOOR);
+  __m256 keep[4];
+#pragma GCC unroll 4
+  for (int b = 0; b < 4; b++) {
+    keep[b] = _mm256_cmp_ps(x[b], fl, _CMP_GE_OQ);
+    x[b] = _mm256_max_ps(x[b], fl);
+  }
+  exp8x4(x);
+#pragma GCC unroll 4
+  for (int b = 0; b < 4; b++) x[b] = _mm256_and_ps(x[b], keep[b]);
+}
+
+/* The weights exp(x) of x, exactly 0 where x < LOGIT_FLOOR. */
+static inline __m256 weight8(__m256 x) {
+  const __m256 fl = _mm256_set1_ps(LOGIT_FLOOR);
+  return _mm256_and_ps(saelab_exp8(_mm256_max_ps(x, fl)), _mm256_cmp_ps(x, fl, _CMP_GE_OQ));
+}
+
 /* Eight positions t0.. of channel row kd (cap floats): masked when the block runs past the row. */
 static inline __m256 kload(const float *kd, int t0, int cap) {
   return t0 + 8 <= cap ? _mm256_loadu_ps(kd + t0) : _mm256_maskload_ps(kd + t0, saelab_lane_mask(cap - t0));
@@ -211,7 +232,7 @@ static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int n
         __m256 e[4];
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) e[b] = _mm256_fmsub_ps(_mm256_loadu_ps(sc + t + 8 * b), vc, mci);
-        exp8x4(e);
+        weight8x4(e);
         if (t < lo_i)
           for (int b = 0; b < 4; b++) e[b] = keep_from(e[b], t + 8 * b, lo_i);
 #pragma GCC unroll 4
@@ -221,11 +242,11 @@ static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int n
         }
       }
       for (; t < last; t += 8) {
-        const __m256 e = keep_from(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci)), t, lo_i);
+        const __m256 e = keep_from(weight8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci)), t, lo_i);
         _mm256_storeu_ps(sc + t, e);
         sum = _mm256_add_ps(sum, e);
       }
-      const __m256 e = keep_from(_mm256_and_ps(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last))), last, lo_i);
+      const __m256 e = keep_from(_mm256_and_ps(weight8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last))), last, lo_i);
       _mm256_storeu_ps(sc + last, e);
       v[i] = _mm256_add_ps(sum, e);
     }

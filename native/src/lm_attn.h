@@ -7,6 +7,10 @@
 
 #define QMAX 12 /* queries per tile (rows x query heads of one key/value head) */
 #define RMAX 6  /* rows per chunk of a tile's P.V */
+/* A key's weight is exp(x) for x = (s - max s) c >= LOGIT_FLOOR and exactly 0 below it, where exp
+   is under 1.7e-38 and saelab_exp8 would return subnormals: on x86 every operation that meets a
+   subnormal (the exp's last multiply, then each P.V FMA) takes a slow microcode assist. */
+#define LOGIT_FLOOR -87.0f
 
 /* Up to RMAX rows of one query head: row j weighs keys 0..n0 + j - 1 by p[j] and writes
    out[j][0..hs) = (sum over those keys of p[j][t] * v[t]) * inv[j]. Entries j >= rows repeat row 0. */

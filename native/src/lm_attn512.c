@@ -2,7 +2,7 @@
    lane gets the operations lm_attn.c's AVX2 path gives it, in the same order, so the AVX-512 and
    AVX2 libraries agree bit for bit:
      scores: 16 consecutive positions of one key channel are one zmm; lane t is the FMA chain over d;
-     softmax: saelab_exp16 is saelab_exp8 lane for lane; the sum keeps its blocks of 8 positions (the
+     softmax: saelab_exp16 is saelab_exp8 lane for lane, with the same LOGIT_FLOOR; the sum keeps its blocks of 8 positions (the
        two halves of each 16-position block are added to the 8-lane sum in order), then
        saelab_reduce1's lane tree (the tree saelab_reduce8 gives each lane); all-zero blocks past a
        row's end add exact zeros;
@@ -66,11 +66,12 @@ static float softmax_row(float *sc, int n, int lo, __m512 vc, float c) {
   int t = 0;
   for (; t + 16 <= n; t += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(sc + t));
   if (t < n) mv = _mm512_mask_max_ps(mv, lanes16(n - t), mv, _mm512_loadu_ps(sc + t));
-  const __m512 mc = _mm512_set1_ps(_mm512_reduce_max_ps(mv) * c);
+  const __m512 mc = _mm512_set1_ps(_mm512_reduce_max_ps(mv) * c), fl = _mm512_set1_ps(LOGIT_FLOOR);
   __m256 sum = _mm256_setzero_ps();
   for (t = 0; t < n; t += 16) {
-    const __mmask16 keep = lanes16(n - t) & (__mmask16)~lanes16(lo - t);
-    const __m512 e = _mm512_maskz_mov_ps(keep, saelab_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(sc + t), vc, mc)));
+    const __m512 x = _mm512_fmsub_ps(_mm512_loadu_ps(sc + t), vc, mc);
+    const __mmask16 keep = lanes16(n - t) & (__mmask16)~lanes16(lo - t) & _mm512_cmp_ps_mask(x, fl, _CMP_GE_OQ);
+    const __m512 e = _mm512_maskz_mov_ps(keep, saelab_exp16(_mm512_max_ps(x, fl)));
     _mm512_storeu_ps(sc + t, e);
     sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e));
     sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(e, 1));
