@@ -6,6 +6,8 @@
       "native/src/lm_math.c",
       "native/src/lm_mm.c",
       "native/src/lm_attn.c",
+      "native/src/lm_attn512.c",
+      "native/src/lm_rope.c",
       "native/src/lm_blocks.c",
       "native/src/gemm.c",
       "native/src/gemm_bf16.c",

@@ -5,21 +5,24 @@
  * against a plain-loop attention written here over the same cache, on prefill runs longer than the
  * windows and one-row decoding steps; each row's numbers must not depend on the rows it is batched or
  * tiled with (the window moves where a tile's keys start), and the fused layers honour the variant.
+ * Each SIMD library (AVX-512 and AVX2) is also run on head sizes 8 to 64, 1 to 12 query heads per
+ * key/value head and prefill runs of 1 to 70 positions: against the plain-loop attention, against
+ * each other bit for bit (the AVX-512 tiles keep the AVX2 order of operations), and with 1 and 2
+ * threads (test/helpers/attn-digest.ts).
  */
 import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Rng } from "../src/tensor/rng.js";
-import { referenceLmKernels, type KvCache, type ModelBuffers, type RowInfo } from "../src/lm/kernels.js";
+import { referenceLmKernels, type RowInfo } from "../src/lm/kernels.js";
 import { loadLmKernels } from "../src/lm/native.js";
-import { buildParams } from "../src/lm/params.js";
-import { fromLlama2c } from "../src/lm/families/llama.js";
-import { ropeTableFor } from "../src/lm/rope.js";
-import { maxAbsDiff, tinyCheckpoint } from "./lm-fixtures.js";
+import { nativeIsas } from "../src/tensor/native.js";
+import { ISA_VARIANTS, RUN_LENGTHS, attentionPasses, naiveAttention, runPasses, runsOf, setupVariant, type Variant } from "./helpers/attn-cases.js";
+import { maxAbsDiff } from "./lm-fixtures.js";
 
 const native = loadLmKernels("auto");
 const ref = referenceLmKernels();
 const hasNative = native.name === "native";
-
-interface Variant { name: string; dim: number; nHeads: number; nKvHeads: number; qWidth?: number; windows: (number | null)[]; scale?: number; softcap?: number; cap: number }
 
 const variants: Variant[] = [
   { name: "windows 5 and 13 (hs 8, 2 query heads per kv head)", dim: 64, nHeads: 8, nKvHeads: 4, windows: [5, 13], cap: 90 },
@@ -28,68 +31,8 @@ const variants: Variant[] = [
   { name: "hs 6 (portable path), window 4, soft-cap 2", dim: 24, nHeads: 4, nKvHeads: 2, windows: [4, 4], softcap: 2, cap: 40 },
 ];
 
-/** Rows of slot s at positions start..start+n-1 for each [s, start, n]. */
-function runsOf(runs: [number, number, number][]): RowInfo {
-  const rowSlot: number[] = [];
-  const rowPos: number[] = [];
-  for (const [slot, start, n] of runs) for (let i = 0; i < n; i++) { rowSlot.push(slot); rowPos.push(start + i); }
-  return { rows: rowSlot.length, rowSlot: Int32Array.from(rowSlot), rowPos: Int32Array.from(rowPos) };
-}
-
-/** A 2-layer model's buffers with the variant, and an empty cache factory. */
-function setup(v: Variant) {
-  const ckpt = tinyCheckpoint(3, { dim: v.dim, nHeads: v.nHeads, nKvHeads: v.nKvHeads, hiddenDim: 24, seqLen: v.cap, nLayers: 2 });
-  const { spec, weights } = fromLlama2c(ckpt);
-  const p = buildParams(spec, weights);
-  const layout = p.layout.slice();
-  // The model width differs from the query width (nHeads x headSize) as in Gemma 2; rotary and attention read only the latter.
-  if (v.qWidth !== undefined) layout[0] = v.qWidth;
-  const m: ModelBuffers = { buffer: p.buffer, layout, rope: ropeTableFor(spec, v.cap), windows: v.windows, ...(v.scale !== undefined ? { attnScale: v.scale } : {}), ...(v.softcap !== undefined ? { attnSoftcap: v.softcap } : {}) };
-  const hs = v.dim / v.nHeads;
-  const kvDim = hs * v.nKvHeads;
-  const slots = 4;
-  const cache = (): KvCache => ({ slots, cap: v.cap, nLayers: 2, kvDim, k: new Float32Array(2 * slots * kvDim * v.cap), v: new Float32Array(2 * slots * kvDim * v.cap), lengths: new Int32Array(slots) });
-  return { m, hs, kvDim, qDim: v.dim, cache };
-}
-
-/** Plain-loop attention over the cache (written here): rows' rotated queries q [rows, qDim], keys [layer, slot, kvDim, cap], values [layer, slot, cap, kvDim]. */
-function naiveAttention(v: Variant, q: Float32Array, stride: number, ri: RowInfo, c: KvCache, layer: number): Float64Array {
-  const hs = v.dim / v.nHeads;
-  const mul = v.nHeads / v.nKvHeads;
-  const kvDim = hs * v.nKvHeads;
-  const scale = v.scale ?? 1 / Math.sqrt(hs);
-  const w = v.windows[layer] ?? Infinity;
-  const out = new Float64Array(ri.rows * v.dim);
-  for (let r = 0; r < ri.rows; r++) {
-    const slot = ri.rowSlot[r]!;
-    const p = ri.rowPos[r]!;
-    for (let h = 0; h < v.nHeads; h++) {
-      const g = Math.floor(h / mul);
-      const ts: number[] = [];
-      const s: number[] = [];
-      for (let t = 0; t <= p; t++) {
-        if (p - t >= w) continue;
-        let dot = 0;
-        for (let d = 0; d < hs; d++) dot += q[r * stride + h * hs + d]! * c.k[((layer * c.slots + slot) * kvDim + g * hs + d) * c.cap + t]!;
-        const z = dot * scale;
-        s.push(v.softcap === undefined ? z : v.softcap * Math.tanh(z / v.softcap));
-        ts.push(t);
-      }
-      const mx = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - mx));
-      const sum = e.reduce((a, b) => a + b, 0);
-      for (let d = 0; d < hs; d++) {
-        let acc = 0;
-        ts.forEach((t, j) => (acc += e[j]! * c.v[((layer * c.slots + slot) * c.cap + t) * kvDim + g * hs + d]!));
-        out[r * v.dim + h * hs + d] = acc / sum;
-      }
-    }
-  }
-  return out;
-}
-
 describe.skipIf(!hasNative).each(variants)("native attention variant: $name", (v) => {
-  const { m, kvDim, qDim, cache } = setup(v);
+  const { m, kvDim, qDim, cache } = setupVariant(v);
   const stride = qDim + 2 * kvDim;
   // Prefill runs longer than the windows (one continuing cached positions), then a decoding step per slot.
   const prefill = runsOf([[0, 0, v.cap], [1, 0, 37], [2, 0, 3], [3, 0, 20]]);
@@ -157,11 +100,64 @@ describe.skipIf(!hasNative).each(variants)("native attention variant: $name", (v
 describe.skipIf(!hasNative)("native attention variant arguments", () => {
   it("a model whose query width differs from its width runs attention but not the fused blocks", () => {
     const v = variants[2]!;
-    const { m, kvDim, cache } = setup(v);
+    const { m, kvDim, cache } = setupVariant(v);
     const ri = runsOf([[0, 0, 4]]);
     const x = new Float32Array(ri.rows * v.qWidth!);
     expect(() => native.layers(m, x, ri, cache(), 0, 1)).toThrow(/inconsistent model layout/);
     expect(() => native.attention(m, new Float32Array(ri.rows * (v.dim + 2 * kvDim)), ri, cache(), 0, new Float32Array(ri.rows * v.dim))).not.toThrow();
     expect(() => native.attention(m, new Float32Array(ri.rows * (v.dim + 2 * kvDim)), ri, cache(), 0, new Float32Array(ri.rows * v.qWidth!))).toThrow(/qkv or out too small/);
   });
+});
+
+const simdIsas = nativeIsas().filter((i) => i === "avx512" || i === "avx2");
+
+describe.skipIf(simdIsas.length === 0)("attention tiles of each SIMD library (AVX-512: 16 positions or channels per vector)", () => {
+  // Both layers, prefill runs of RUN_LENGTHS and a decoding row per slot, over caches the reference kernels filled.
+  describe.each(ISA_VARIANTS)("$name", (v) => {
+    const { m, passes } = attentionPasses(v, ref);
+    const outs = simdIsas.map((isa) => runPasses(loadLmKernels("native", isa), m, passes, v.dim));
+
+    it.each(simdIsas.map((isa, i) => [isa, i] as const))("%s matches the plain-loop float64 attention within 1e-5", (_, i) => {
+      passes.forEach((p, k) => {
+        const what = `layer ${p.layer}, ${p.ri.rows === RUN_LENGTHS.length ? "decoding" : "prefill"}`;
+        expect(maxAbsDiff(outs[i]![k]!, naiveAttention(v, p.q, p.stride, p.ri, p.cache, p.layer)), what).toBeLessThan(1e-5);
+      });
+    });
+
+    it.skipIf(simdIsas.length < 2)("AVX-512 gives the AVX2 library's bits", () => {
+      for (const o of outs.slice(1)) o.forEach((x, k) => expect(maxAbsDiff(x, outs[0]![k]!), `pass ${k}`).toBe(0));
+    });
+  });
+
+  it("weigh keys more than 87 below the top scaled score exactly 0 (exp would be subnormal, about 1e-38 as the exp kernel rounds it)", () => {
+    const v: Variant = { name: "floor", dim: 16, nHeads: 1, nKvHeads: 1, windows: [null, null], cap: 40 };
+    const { m, cache } = setupVariant(v, 1);
+    const c = cache();
+    const n = 21;
+    // Layer 0, slot 0: with q = e0 and scale 1/4, key 0 scores 0 and keys 1.. score 200; value 0 is all ones, the others 0.
+    for (let t = 1; t < n; t++) c.k[t] = 800;
+    c.v.fill(1, 0, 16);
+    const stride = 3 * 16;
+    const q = new Float32Array(n * stride);
+    for (let r = 0; r < n; r++) q[r * stride] = 1;
+    for (const isa of simdIsas) {
+      const lm = loadLmKernels("native", isa);
+      const out = new Float32Array(n * 16);
+      lm.attention(m, q, runsOf([[0, 0, n - 1]]), c, 0, out);
+      lm.attention(m, q.subarray((n - 1) * stride), runsOf([[0, n - 1, 1]]), c, 0, out.subarray((n - 1) * 16));
+      expect(Array.from(out.subarray(0, 16)), isa).toEqual(Array<number>(16).fill(1));
+      expect(Array.from(out.subarray(16)).filter((x) => x !== 0), isa).toEqual([]);
+    }
+  });
+
+  it("give bitwise-identical attention with 1 and 2 threads, the same on every SIMD library", () => {
+    const script = fileURLToPath(new URL("./helpers/attn-digest.ts", import.meta.url));
+    const run = (threads: number) =>
+      (JSON.parse(execFileSync(process.execPath, ["--import", "tsx", script], { env: { ...process.env, SAELAB_THREADS: String(threads) } }).toString()) as { digests: Record<string, string> }).digests;
+    const [one, two] = [run(1), run(2)];
+    expect(Object.keys(one).sort()).toEqual([...simdIsas].sort());
+    const all = [...Object.values(one), ...Object.values(two)];
+    expect(all[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Set(all).size).toBe(1);
+  }, 60_000);
 });

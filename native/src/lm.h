@@ -1,6 +1,7 @@
-/* The LM kernels (lm_mm.c: products on packed weights; lm_attn.c: RoPE and causal attention;
-   lm_math.c: RMSNorm, SwiGLU and single steps; lm_blocks.c: whole layers on the thread pool), called
-   by the Node-API wrappers in lm.c. Layout indices (L_*, Y_*) mirror src/lm/params.ts.
+/* The LM kernels (lm_mm.c: products on packed weights; lm_rope.c: RoPE and the KV-cache write;
+   lm_attn.c, lm_attn512.c: causal attention; lm_math.c: RMSNorm, SwiGLU and single steps;
+   lm_blocks.c: whole layers on the thread pool), called by the Node-API wrappers in lm.c. Layout
+   indices (L_*, Y_*) mirror src/lm/params.ts.
 
    Determinism: every output row is computed by the same sequence of floating-point operations
    whatever else is in the pass, however rows are split into chunks, tiles or threads, and whether
@@ -58,7 +59,7 @@ void lm_mm(const float *x, int ldx, int rows, int k, const float *panels, int n,
 #define LM_COL_ROWS 4
 void lm_mm_cols(const float *x, int ldx, int rows, int k, const float *panels, int n, float *y, int ldy, int mode);
 
-/* ---- one pass of rows over the KV cache (lm_attn.c) --------------------------------------- */
+/* ---- one pass of rows over the KV cache (lm_rope.c, lm_attn.c) ---------------------------- */
 typedef struct {
   const int32_t *L;
   const float *rope;   /* [seq_len, head_size / 2, 2] (cos, sin) */

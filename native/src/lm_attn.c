@@ -1,10 +1,11 @@
-/* RoPE with the KV-cache write, and causal attention over the cache.
+/* Causal attention over the KV cache (lm_rope.c writes it).
 
    Keys are cached [kv_dim][position] so that eight consecutive positions of one channel are one
    vector; values are cached [position][kv_dim] so that one position of a head is hs/8 vectors.
    Each query (a row's head) is computed by a fixed sequence of operations:
      scores s[t] = sum over d of q[d] * k[d][t], one FMA chain per block of 8 positions;
-     m = max s; p[t] = exp(s[t] * c - m * c) with c = 1/sqrt(hs) (one fused multiply-subtract);
+     m = max s; p[t] = exp(x) for x = s[t] * c - m * c (one fused multiply-subtract) with
+     c = 1/sqrt(hs), and p[t] = 0 where x < LOGIT_FLOOR (lm_attn.h: no subnormal weights);
      sum = the blocks of p added in order, then a fixed lane tree; o = sum over t of p[t] * v[t]
      in order; out = o * (1 / sum).
    With logit soft-capping (Gemma 2) the scores become s'[t] = cap * tanh(s[t] * c / cap) and the
@@ -18,52 +19,18 @@
 #include <math.h>
 #include <string.h>
 #include "lm.h"
+#include "lm_attn.h"
 #include "simd.h"
 
-#define QMAX 12
-
-void lm_rope_rows(const Pass *s, int layer, float *qkv, int ldqkv, int r0, int r1) {
-  const int dim = lm_q_dim(s->L), kv = s->L[L_KV_DIM], hs = s->L[L_HEAD_SIZE], half = hs / 2;
-  for (int r = r0; r < r1; r++) {
-    const int p = s->pos[r];
-    float *q = qkv + (size_t)(r - r0) * ldqkv, *kk = q + dim, *vv = kk + kv;
-    const float *cs = s->rope + (size_t)p * half * 2;
-    float *kc = s->k + lm_k_off(s, layer, s->slot[r]) + p, *vc = s->v + lm_v_off(s, layer, s->slot[r]) + (size_t)p * kv;
-    int j = 0;
-#ifdef SAELAB_AVX2
-    if (hs % 8 == 0) {
-      /* out[2i] = a c - b s, out[2i+1] = b c + a s for pairs (a, b): fmaddsub(v, C, swap(v) * S). */
-      for (; j < dim; j += 8) {
-        const __m256 t = _mm256_loadu_ps(cs + (j % hs)); /* c0 s0 c1 s1 c2 s2 c3 s3 */
-        const __m256 C = _mm256_permute_ps(t, 0xA0), S = _mm256_permute_ps(t, 0xF5);
-        const __m256 qv = _mm256_loadu_ps(q + j);
-        _mm256_storeu_ps(q + j, _mm256_fmaddsub_ps(qv, C, _mm256_mul_ps(_mm256_permute_ps(qv, 0xB1), S)));
-        if (j < kv) {
-          const __m256 kx = _mm256_loadu_ps(kk + j);
-          float rot[8];
-          _mm256_storeu_ps(rot, _mm256_fmaddsub_ps(kx, C, _mm256_mul_ps(_mm256_permute_ps(kx, 0xB1), S)));
-          for (int i = 0; i < 8; i++) kc[(size_t)(j + i) * s->cap] = rot[i];
-        }
-      }
-    }
+/* QMAX score rows of cap + 16 floats, the transposed queries, and with AVX-512 RMAX interleaved
+   weight rows of 2 (cap + 16) floats (lm_attn512_pv_pair). */
+size_t lm_attn_scratch(const Pass *s) {
+  size_t n = (size_t)QMAX * (s->cap + 16 + s->L[L_HEAD_SIZE]) + 64;
+#ifdef SAELAB_AVX512
+  n += (size_t)RMAX * 2 * (s->cap + 16);
 #endif
-    for (; j < dim; j += 2) {
-      const int i = (j % hs) / 2;
-      const float c = cs[2 * i], sn = cs[2 * i + 1];
-      const float q0 = q[j], q1 = q[j + 1];
-      q[j] = q0 * c - q1 * sn;
-      q[j + 1] = q0 * sn + q1 * c;
-      if (j < kv) {
-        const float k0 = kk[j], k1 = kk[j + 1];
-        kc[(size_t)j * s->cap] = k0 * c - k1 * sn;
-        kc[(size_t)(j + 1) * s->cap] = k0 * sn + k1 * c;
-      }
-    }
-    memcpy(vc, vv, sizeof(float) * kv);
-  }
+  return n;
 }
-
-size_t lm_attn_scratch(const Pass *s) { return (size_t)QMAX * (s->cap + 16 + s->L[L_HEAD_SIZE]) + 64; }
 
 /* ------------------------------------------------------------------------------ portable path */
 
@@ -108,6 +75,9 @@ static inline float prep_scores(float *S, size_t ls, const int *n, const int *lo
 }
 
 #ifdef SAELAB_AVX2
+#ifdef SAELAB_AVX512
+#define softmax_rows lm_attn512_softmax /* the same numbers, 16 lanes at a time */
+#else
 /* saelab_exp8 (simd.h) of x[0..3] computed in lockstep: the same operations on each, interleaved
    so that four independent chains fill the pipelines (one chain alone is latency-bound). */
 static inline void exp8x4(__m256 *x) {
@@ -143,6 +113,26 @@ static inline void exp8x4(__m256 *x) {
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx[i]), _mm256_set1_epi32(127)), 23);
     x[i] = _mm256_mul_ps(y[i], _mm256_castsi256_ps(e));
   }
+}
+
+/* The weights exp(x) of x[0..3] (x = s c - m c), exactly 0 where x < LOGIT_FLOOR. */
+static inline void weight8x4(__m256 *x) {
+  const __m256 fl = _mm256_set1_ps(LOGIT_FLOOR);
+  __m256 keep[4];
+#pragma GCC unroll 4
+  for (int b = 0; b < 4; b++) {
+    keep[b] = _mm256_cmp_ps(x[b], fl, _CMP_GE_OQ);
+    x[b] = _mm256_max_ps(x[b], fl);
+  }
+  exp8x4(x);
+#pragma GCC unroll 4
+  for (int b = 0; b < 4; b++) x[b] = _mm256_and_ps(x[b], keep[b]);
+}
+
+/* The weights exp(x) of x, exactly 0 where x < LOGIT_FLOOR. */
+static inline __m256 weight8(__m256 x) {
+  const __m256 fl = _mm256_set1_ps(LOGIT_FLOOR);
+  return _mm256_and_ps(saelab_exp8(_mm256_max_ps(x, fl)), _mm256_cmp_ps(x, fl, _CMP_GE_OQ));
 }
 
 /* Eight positions t0.. of channel row kd (cap floats): masked when the block runs past the row. */
@@ -201,7 +191,7 @@ static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int n
         __m256 e[4];
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) e[b] = _mm256_fmsub_ps(_mm256_loadu_ps(sc + t + 8 * b), vc, mci);
-        exp8x4(e);
+        weight8x4(e);
         if (t < lo_i)
           for (int b = 0; b < 4; b++) e[b] = keep_from(e[b], t + 8 * b, lo_i);
 #pragma GCC unroll 4
@@ -211,11 +201,11 @@ static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int n
         }
       }
       for (; t < last; t += 8) {
-        const __m256 e = keep_from(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci)), t, lo_i);
+        const __m256 e = keep_from(weight8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + t), vc, mci)), t, lo_i);
         _mm256_storeu_ps(sc + t, e);
         sum = _mm256_add_ps(sum, e);
       }
-      const __m256 e = keep_from(_mm256_and_ps(saelab_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last))), last, lo_i);
+      const __m256 e = keep_from(_mm256_and_ps(weight8(_mm256_fmsub_ps(_mm256_loadu_ps(sc + last), vc, mci)), _mm256_castsi256_ps(saelab_lane_mask(n[i0 + i] - last))), last, lo_i);
       _mm256_storeu_ps(sc + last, e);
       v[i] = _mm256_add_ps(sum, e);
     }
@@ -224,9 +214,10 @@ static void softmax_rows(float *S, size_t ls, const int *n, const int *lo, int n
   }
 }
 
+#endif
+
 /* A tile: rows of one slot at consecutive positions (row j over keys 0..n0 + j - 1) and the mul
    query heads sharing key/value head g, nr * mul <= QMAX. */
-#define RMAX 6
 typedef struct {
   const float *q;  /* row r0's queries; row j at q + j * ldq */
   int ldq;
@@ -237,25 +228,12 @@ typedef struct {
   float softcap;   /* 0: none */
 } Tile;
 
-/* kb: head g's keys [hs][cap]; vb: its values, rows of stride kv. S: QMAX rows of cap + 16 floats,
-   then QMAX * hs floats for the transposed queries. Keys are read from b, the first key of row 0
-   rounded down to a multiple of 8; S, the counts and the first keys are relative to b. */
-static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const float *vb, int hs, int cap, int kv, float c, float *S) {
-  const size_t ls = (size_t)cap + 16;
-  const int b = first_key(tl->n0, tl->window) & ~7;
-  kb += b;
-  vb += (size_t)b * kv;
-  const int capb = cap - b;
-  const int nr = tl->nr, nq = nr * mul, nmin = tl->n0 - b, nmax = tl->n0 - b + nr - 1;
-  /* Queries transposed, qt[d][i] (query i = row i / mul, head g * mul + i % mul; zeros past nq), so
-     that every broadcast is at a fixed offset. */
-  float *qt = S + QMAX * ls;
-  memset(qt, 0, sizeof(float) * QMAX * hs);
-  for (int j = 0, i = 0; j < nr; j++)
-    for (int h = 0; h < mul; h++, i++) {
-      const float *qi = tl->q + (size_t)j * tl->ldq + (size_t)(g * mul + h) * hs;
-      for (int d = 0; d < hs; d++) qt[d * QMAX + i] = qi[d];
-    }
+/* Scores of the QMAX transposed queries qt [hs][QMAX] over keys 0..nmax-1 of kb (keys from capb on
+   read as 0), one FMA chain per block of 8 positions, into the rows of S. */
+static void scores_tile(const float *qt, const float *kb, int hs, int cap, int capb, int nmax, float *S, size_t ls) {
+#ifdef SAELAB_AVX512
+  lm_attn512_scores(qt, kb, hs, cap, capb, nmax, S, ls);
+#else
   for (int t0 = 0; t0 < nmax; t0 += 8) {
     __m256 acc[QMAX];
 #pragma GCC unroll 12
@@ -278,6 +256,66 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
 #pragma GCC unroll 12
     for (int i = 0; i < QMAX; i++) _mm256_storeu_ps(S + i * ls + t0, acc[i]);
   }
+#endif
+}
+
+/* Channels d0..d0+7 of a chunk (values vb, rows of stride kv): every row over keys 0..n0-1, then row
+   j over its last j keys. */
+static void pv8(const PvChunk *ch, const float *vb, int kv, int d0) {
+  const int rows = ch->rows, n0 = ch->n0;
+  const float *const *p = ch->p;
+  __m256 o[RMAX];
+#pragma GCC unroll 6
+  for (int j = 0; j < RMAX; j++) o[j] = _mm256_setzero_ps();
+  const float *vr = vb + d0;
+  for (int t = 0; t < n0; t++, vr += kv) {
+    const __m256 v = _mm256_loadu_ps(vr);
+#pragma GCC unroll 6
+    for (int j = 0; j < RMAX; j++) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + t), v, o[j]);
+  }
+#pragma GCC unroll 5
+  for (int s = 0; s < RMAX - 1; s++) {
+    if (s >= rows - 1) break;
+    const __m256 v = _mm256_loadu_ps(vb + (size_t)(n0 + s) * kv + d0);
+#pragma GCC unroll 6
+    for (int j = s + 1; j < RMAX; j++)
+      if (j < rows) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + n0 + s), v, o[j]);
+  }
+  for (int j = 0; j < rows; j++) _mm256_storeu_ps(ch->out[j] + d0, _mm256_mul_ps(o[j], _mm256_set1_ps(ch->inv[j])));
+}
+
+/* The chunk of rows jc..jc+rows-1 of query head h (of the mul sharing key/value head g). */
+static PvChunk chunk(const Tile *tl, const float *S, size_t ls, const float *inv, int g, int mul, int h, int hs, int jc, int rows, int n0) {
+  PvChunk ch = { .rows = rows, .n0 = n0 };
+  for (int j = 0; j < RMAX; j++) {
+    const int i = (j < rows ? jc + j : jc) * mul + h;
+    ch.p[j] = S + (size_t)i * ls;
+    ch.inv[j] = inv[i];
+    ch.out[j] = tl->out + (size_t)(j < rows ? jc + j : jc) * tl->ldo + (size_t)(g * mul + h) * hs;
+  }
+  return ch;
+}
+
+/* kb: head g's keys [hs][cap]; vb: its values, rows of stride kv. S: lm_attn_scratch's layout (QMAX
+   rows of cap + 16 floats, QMAX * hs floats for the transposed queries, ...). Keys are read from b,
+   the first key of row 0 rounded down to a multiple of 8; S, the counts and the first keys are
+   relative to b. */
+static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const float *vb, int hs, int cap, int kv, float c, float *S) {
+  const size_t ls = (size_t)cap + 16;
+  const int b = first_key(tl->n0, tl->window) & ~7;
+  kb += b;
+  vb += (size_t)b * kv;
+  const int nr = tl->nr, nq = nr * mul, nmin = tl->n0 - b, nmax = tl->n0 - b + nr - 1;
+  /* Queries transposed, qt[d][i] (query i = row i / mul, head g * mul + i % mul; zeros past nq), so
+     that every broadcast is at a fixed offset. */
+  float *qt = S + QMAX * ls;
+  memset(qt, 0, sizeof(float) * QMAX * hs);
+  for (int j = 0, i = 0; j < nr; j++)
+    for (int h = 0; h < mul; h++, i++) {
+      const float *qi = tl->q + (size_t)j * tl->ldq + (size_t)(g * mul + h) * hs;
+      for (int d = 0; d < hs; d++) qt[d * QMAX + i] = qi[d];
+    }
+  scores_tile(qt, kb, hs, cap, cap - b, nmax, S, ls);
   float inv[QMAX];
   int ns[QMAX], los[QMAX];
   for (int i = 0; i < nq; i++) {
@@ -285,37 +323,70 @@ static void attend_tile(const Tile *tl, int g, int mul, const float *kb, const f
     los[i] = first_key(ns[i] + b, tl->window) - b;
   }
   softmax_rows(S, ls, ns, los, nq, prep_scores(S, ls, ns, los, nq, c, tl->softcap), inv);
-  /* Per head and chunk of up to RMAX rows: every row over the keys below the chunk's first row's
-     count, then row j over its last j keys. */
-  for (int h = 0; h < mul; h++)
+  /* Per head (with AVX-512 and head size 8, per pair of heads) and chunk of up to RMAX rows. */
+  for (int h = 0; h < mul; h++) {
+    int pair = 0;
+#ifdef SAELAB_AVX512
+    pair = hs == 8 && h + 1 < mul;
+#endif
     for (int jc = 0; jc < nr; jc += RMAX) {
-      const int rows = nr - jc < RMAX ? nr - jc : RMAX, n0 = nmin + jc;
-      for (int d0 = 0; d0 < hs; d0 += 8) {
-        const float *p[RMAX];
-        for (int j = 0; j < RMAX; j++) p[j] = S + (size_t)((j < rows ? jc + j : jc) * mul + h) * ls;
-        __m256 o[RMAX];
-#pragma GCC unroll 6
-        for (int j = 0; j < RMAX; j++) o[j] = _mm256_setzero_ps();
-        const float *vr = vb + d0;
-        for (int t = 0; t < n0; t++, vr += kv) {
-          const __m256 v = _mm256_loadu_ps(vr);
-#pragma GCC unroll 6
-          for (int j = 0; j < RMAX; j++) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + t), v, o[j]);
-        }
-#pragma GCC unroll 5
-        for (int s = 0; s < RMAX - 1; s++) {
-          if (s >= rows - 1) break;
-          const __m256 v = _mm256_loadu_ps(vb + (size_t)(n0 + s) * kv + d0);
-#pragma GCC unroll 6
-          for (int j = s + 1; j < RMAX; j++)
-            if (j < rows) o[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[j] + n0 + s), v, o[j]);
-        }
-#pragma GCC unroll 6
-        for (int j = 0; j < RMAX; j++)
-          if (j < rows)
-            _mm256_storeu_ps(tl->out + (size_t)(jc + j) * tl->ldo + (size_t)(g * mul + h) * hs + d0, _mm256_mul_ps(o[j], _mm256_set1_ps(inv[(jc + j) * mul + h])));
+      const int rows = nr - jc < RMAX ? nr - jc : RMAX;
+      const PvChunk ch = chunk(tl, S, ls, inv, g, mul, h, hs, jc, rows, nmin + jc);
+      int d0 = 0;
+#ifdef SAELAB_AVX512
+      if (pair) {
+        const PvChunk ch1 = chunk(tl, S, ls, inv, g, mul, h + 1, hs, jc, rows, nmin + jc);
+        lm_attn512_pv_pair(&ch, &ch1, vb, kv, qt + QMAX * hs, ls);
+        continue;
       }
+      for (; d0 + 16 <= hs; d0 += 16) lm_attn512_pv16(&ch, vb, kv, d0);
+#endif
+      for (; d0 < hs; d0 += 8) pv8(&ch, vb, kv, d0);
     }
+    h += pair;
+  }
+}
+
+/* One query q [hs] over keys 0..n-1 of kb [hs][cap] (keys from capb on read as 0), into sc: one
+   FMA chain per position, 32 positions per pass over the channels. */
+static void scores_one(const float *q, const float *kb, int hs, int cap, int capb, int n, float *sc) {
+#ifdef SAELAB_AVX512
+  lm_attn512_scores_one(q, kb, hs, cap, capb, n, sc);
+#else
+  int t0 = 0;
+  for (; t0 + 32 <= n; t0 += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int d = 0; d < hs; d++) {
+      const __m256 qd = _mm256_broadcast_ss(q + d);
+      const float *kd = kb + (size_t)d * cap + t0;
+      a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd), a0);
+      a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 8), a1);
+      a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 16), a2);
+      a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 24), a3);
+    }
+    _mm256_storeu_ps(sc + t0, a0);
+    _mm256_storeu_ps(sc + t0 + 8, a1);
+    _mm256_storeu_ps(sc + t0 + 16, a2);
+    _mm256_storeu_ps(sc + t0 + 24, a3);
+  }
+  for (; t0 < n; t0 += 8) {
+    __m256 a = _mm256_setzero_ps();
+    for (int d = 0; d < hs; d++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), kload(kb + (size_t)d * cap, t0, capb), a);
+    _mm256_storeu_ps(sc + t0, a);
+  }
+#endif
+}
+
+/* Decoding: channels d0..d0+7 of nq heads (head i's weights at S + i * ls over keys 0..n-1, its
+   values at vb + voff[i]), times inv[i], into out + i * hs. */
+static void pv_one8(const float *S, size_t ls, int n, int nq, const float *vb, int kv, const size_t *voff, const float *inv, float *out, int hs, int d0) {
+  __m256 o[QMAX];
+  for (int i = 0; i < QMAX; i++) o[i] = _mm256_setzero_ps();
+  for (int t = 0; t < n; t++) {
+    const float *vr = vb + (size_t)t * kv + d0;
+    for (int i = 0; i < nq; i++) o[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(S + i * ls + t), _mm256_loadu_ps(vr + voff[i]), o[i]);
+  }
+  for (int i = 0; i < nq; i++) _mm256_storeu_ps(out + (size_t)i * hs + d0, _mm256_mul_ps(o[i], _mm256_set1_ps(inv[i])));
 }
 
 /* One row (decoding): all nh heads, each over keys lo..n-1 of its key/value head; heads interleave.
@@ -329,31 +400,7 @@ static void attend_one(const float *q, const float *kbase, const float *vbase, i
   lo -= b;
   for (int h0 = 0; h0 < nh; h0 += QMAX) {
     const int nq = nh - h0 < QMAX ? nh - h0 : QMAX;
-    for (int i = 0; i < nq; i++) {
-      const float *qh = q + (size_t)(h0 + i) * hs, *kb = kbase + (size_t)((h0 + i) / mul) * hs * cap;
-      float *sc = S + i * ls;
-      int t0 = 0;
-      for (; t0 + 32 <= n; t0 += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int d = 0; d < hs; d++) {
-          const __m256 qd = _mm256_broadcast_ss(qh + d);
-          const float *kd = kb + (size_t)d * cap + t0;
-          a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd), a0);
-          a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 8), a1);
-          a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 16), a2);
-          a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kd + 24), a3);
-        }
-        _mm256_storeu_ps(sc + t0, a0);
-        _mm256_storeu_ps(sc + t0 + 8, a1);
-        _mm256_storeu_ps(sc + t0 + 16, a2);
-        _mm256_storeu_ps(sc + t0 + 24, a3);
-      }
-      for (; t0 < n; t0 += 8) {
-        __m256 a = _mm256_setzero_ps();
-        for (int d = 0; d < hs; d++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(qh + d), kload(kb + (size_t)d * cap, t0, capb), a);
-        _mm256_storeu_ps(sc + t0, a);
-      }
-    }
+    for (int i = 0; i < nq; i++) scores_one(q + (size_t)(h0 + i) * hs, kbase + (size_t)((h0 + i) / mul) * hs * cap, hs, cap, capb, n, S + i * ls);
     float inv[QMAX];
     size_t voff[QMAX];
     int ns[QMAX], los[QMAX];
@@ -363,15 +410,11 @@ static void attend_one(const float *q, const float *kbase, const float *vbase, i
       voff[i] = (size_t)((h0 + i) / mul) * hs;
     }
     softmax_rows(S, ls, ns, los, nq, prep_scores(S, ls, ns, los, nq, c, softcap), inv);
-    for (int d0 = 0; d0 < hs; d0 += 8) {
-      __m256 o[QMAX];
-      for (int i = 0; i < QMAX; i++) o[i] = _mm256_setzero_ps();
-      for (int t = 0; t < n; t++) {
-        const float *vr = vbase + (size_t)t * kv + d0;
-        for (int i = 0; i < nq; i++) o[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(S + i * ls + t), _mm256_loadu_ps(vr + voff[i]), o[i]);
-      }
-      for (int i = 0; i < nq; i++) _mm256_storeu_ps(out + (size_t)(h0 + i) * hs + d0, _mm256_mul_ps(o[i], _mm256_set1_ps(inv[i])));
-    }
+    int d0 = 0;
+#ifdef SAELAB_AVX512
+    for (; d0 + 16 <= hs; d0 += 16) lm_attn512_pv_one(S, ls, n, nq, vbase, kv, voff, inv, out + (size_t)h0 * hs, hs, d0);
+#endif
+    for (; d0 < hs; d0 += 8) pv_one8(S, ls, n, nq, vbase, kv, voff, inv, out + (size_t)h0 * hs, hs, d0);
   }
 }
 #endif

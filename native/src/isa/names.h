@@ -56,6 +56,12 @@
 /* The LM kernels (lm*.c). */
 #define lm_attend_rows SAELAB_SYM(lm_attend_rows)
 #define lm_attn_scratch SAELAB_SYM(lm_attn_scratch)
+#define lm_attn512_scores SAELAB_SYM(lm_attn512_scores)
+#define lm_attn512_scores_one SAELAB_SYM(lm_attn512_scores_one)
+#define lm_attn512_softmax SAELAB_SYM(lm_attn512_softmax)
+#define lm_attn512_pv16 SAELAB_SYM(lm_attn512_pv16)
+#define lm_attn512_pv_pair SAELAB_SYM(lm_attn512_pv_pair)
+#define lm_attn512_pv_one SAELAB_SYM(lm_attn512_pv_one)
 #define lm_rope_rows SAELAB_SYM(lm_rope_rows)
 #define lm_attn_block SAELAB_SYM(lm_attn_block)
 #define lm_classify SAELAB_SYM(lm_classify)
