@@ -60,7 +60,7 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
 /* Every scratch slot, by owner. A kernel takes its slot by name; two kernels share a slot only when
-   one never runs while the other holds its buffer (the names say which). Slots 14 and 23 are free. */
+   one never runs while the other holds its buffer (the names say which). Slot 14 is free. */
 enum saelab_scratch_slot {
   SAELAB_SCRATCH_GEMM_PACKED_B = 0,  /* gemm_plan.c: a thread's packed panel of B */
   SAELAB_SCRATCH_GEMM_PACKED_A = 1,  /* gemm_plan.c: a thread's packed panel of A */
@@ -82,6 +82,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_STEP_TOPK = 20,     /* sae_encode.c: the fused per-row top-k scratch */
   SAELAB_SCRATCH_STEP_DECODE = 21,   /* sae_decode.c: decodeLoss's per-block sums and rows */
   SAELAB_SCRATCH_STEP_PAIR = 22,     /* sae_pair.c: spmmTPair's per-thread accumulators */
+  SAELAB_SCRATCH_SDDMM_COLS_WT = 23, /* sparse_sddmm_cols.c: the transposed small weight, shared by every thread (taken by the caller) */
   SAELAB_SCRATCH_SLOTS = 24          /* the number of slots (one past the last) */
 };
 void *saelab_scratch(int slot, size_t bytes);

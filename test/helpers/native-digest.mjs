@@ -58,7 +58,10 @@ function digest() {
   N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
   const o5 = new Float32Array(nnz);
   N.sddmmCols(rows, cols, rowPtr, colIdx, values, a, rand(n * cols), n, o5);
-  [o1, o2, o3, o4, o5].forEach(add);
+  // sddmmCols with a weight past its small-weight walk (cols x 400 > 256K floats): the latent-block walk.
+  const o6 = new Float32Array(nnz);
+  N.sddmmCols(rows, cols, rowPtr, colIdx, values, rand(rows * 400), rand(400 * cols), 400, o6);
+  [o1, o2, o3, o4, o5, o6].forEach(add);
   // Adam writing the bf16 copy of a weight matrix inside its buffer (both layouts), and the products that read it.
   const copyFloats = N.bf16CopyFloats ? N.bf16CopyFloats(130, 300) : 0;
   if (copyFloats > 0) {
