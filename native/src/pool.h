@@ -82,7 +82,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_STEP_TOPK = 20,     /* sae_encode.c: the fused per-row top-k scratch */
   SAELAB_SCRATCH_STEP_DECODE = 21,   /* sae_decode.c: decodeLoss's per-block sums and rows */
   SAELAB_SCRATCH_STEP_PAIR = 22,     /* sae_pair.c: spmmTPair's per-thread accumulators */
-  SAELAB_SCRATCH_SDDMM_COLS_WT = 23, /* sparse_sddmm_cols.c: the transposed small weight, shared by every thread (taken by the caller) */
+  SAELAB_SCRATCH_SDDMM_COLS_WT = 23, /* sparse_sddmm_cols.c's transposed small weight / sae_settle.c's row counts or batch values (each taken by the caller) */
   SAELAB_SCRATCH_SLOTS = 24          /* the number of slots (one past the last) */
 };
 void *saelab_scratch(int slot, size_t bytes);

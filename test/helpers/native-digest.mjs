@@ -94,6 +94,16 @@ function digest() {
       [oA, oB, cs, fired].forEach(add);
     }
   }
+  // settle on a pattern past its single-thread size (about 100K entries), each rule.
+  {
+    const spre = rand(300 * 700), sb = rand(700), sg = rand(700);
+    for (const [rule, k] of [[0, 0], [1, 0], [2, 60], [3, 30000], [4, 0]]) {
+      const rp = new Int32Array(301), ci = new Int32Array(300 * 700), va = new Float32Array(300 * 700);
+      N.sparsifyAbove(spre, 300, 700, rp, ci, va, rule === 1 ? null : rand(700).map((x) => x - 1), 0);
+      const snz = N.settle(300, 700, rp, ci, va, sb, rule === 2 ? null : sg, rule, k, null, rule === 4 ? sb : null, 0.4);
+      add(rp); add(ci.subarray(0, snz)); add(va.subarray(0, snz));
+    }
+  }
   const p = rand(100_003), g = rand(100_003), mm = rand(100_003), v = rand(100_003).map(Math.abs);
   N.adam(p, g, mm, v, 1e-3, 0.9, 0.999, 1e-8, 3);
   [p, mm, v].forEach(add);
