@@ -69,7 +69,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_TOPK_SLOTS = 4,     /* sparse_topk.c: per-row kept entries */
   SAELAB_SCRATCH_BATCH_HIST = 5,     /* sparse_batch.c: per-thread histograms of the batch top-k */
   SAELAB_SCRATCH_SPARSE_TILE = 6,    /* sparse_batch.c candidates / sparse_mm.c output and transpose tiles */
-  SAELAB_SCRATCH_SPARSE_ROW = 7,     /* sparse_batch.c low-bin histogram / sparse_topk.c row scratch */
+  SAELAB_SCRATCH_SPARSE_ROW = 7,     /* sparse_batch.c low-bin histogram / sparse_topk.c row scratch / sae_settle.c row cut */
   SAELAB_SCRATCH_PAIR_STAGE = 8,     /* sae_pair.c: spmmTPair's column walk */
   SAELAB_SCRATCH_ENCODE_STAGE = 9,   /* sae_encode.c: encode's per-thread staging of kept entries */
   SAELAB_SCRATCH_LM_FIRST = 10,      /* 10-13: the LM kernels' slots (LM_SCRATCH_* in lm.h) */

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 #include "pool.h"
-#include "sae_settle.h"
+#include "sae_bf16.h"
 
 /* value * gain and + bias are two roundings, as the TypeScript twin does (no fused multiply-add). */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -103,8 +103,9 @@ static void st_task(void *ctx, int64_t chunk, int tid) {
           const float v = va[e];
           ci[o] = j;
           va[o] = v;
-          if (v > t) o++;
-          else if (cut && v == t && ties > 0) { ties--; o++; }
+          const int64_t gt = v > t, tie = cut & (v == t) & (ties > 0); /* branch-free: a tie is never above */
+          o += gt | tie;
+          ties -= tie;
         }
         break;
       }
@@ -156,8 +157,9 @@ int64_t saelab_settle(const saelab_settle_args *A) {
       const float v = va[e];
       ci[o] = j;
       va[o] = v;
-      if (v > t) o++;
-      else if (cut && v == t && ties > 0) { ties--; o++; }
+      const int64_t gt = v > t, tie = cut & (v == t) & (ties > 0);
+      o += gt | tie;
+      ties -= tie;
     }
   }
   rp[rows] = (int32_t)o;

@@ -49,26 +49,11 @@ export function candidateSelect(select: EncodeSelect, cols: number): EncodeSelec
  * rules get none (it would propose every latent near its threshold).
  */
 export function proposalBias(ctx: StepCtx): Float32Array {
-  const { sae, ws, x, batch: B } = ctx;
+  const { kernels, sae, ws, x, batch: B } = ctx;
   const { dIn: n, dSae } = sae;
   const p = sae.params;
-  const center = sae.config.applyBDecToInput ? p.b_dec : null;
-  let xMax = 0;
-  for (let r = 0; r < B; r++) {
-    let sq = 0;
-    for (let c = 0; c < n; c++) {
-      const v = x[r * n + c]! - (center ? center[c]! : 0);
-      sq += v * v;
-    }
-    xMax = Math.max(xMax, sq);
-  }
   const norm = scratchF32(ws, "bf16:norm", dSae);
-  norm.fill(0, 0, dSae);
-  if (p.W_enc) {
-    for (let c = 0; c < n; c++) for (let j = 0; j < dSae; j++) norm[j] = norm[j]! + p.W_enc[c * dSae + j]! ** 2;
-  } else {
-    for (let j = 0; j < dSae; j++) for (let c = 0; c < n; c++) norm[j] = norm[j]! + p.W_dec[j * n + c]! ** 2;
-  }
+  const xMax = kernels.proposalNorms({ x, rows: B, n, center: sae.config.applyBDecToInput ? p.b_dec : undefined, w: p.W_enc ?? p.W_dec, cols: dSae, transW: !p.W_enc, normSq: norm });
   const u = 2 ** -8;
   const coef = 2 * u + u * u + 2 * (n + 2) * 2 ** -24 * (1 + u) ** 2;
   // One raise for every latent (the largest latent's bound): a per-latent one would reorder the proposal.

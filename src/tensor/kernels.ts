@@ -133,6 +133,21 @@ export interface SettleArgs {
   rule: SettleRule | null;
 }
 
+export interface ProposalNormsArgs {
+  /** [rows, n]. */
+  x: Float32Array;
+  rows: number;
+  n: number;
+  /** [n], subtracted from every row of x, or absent. */
+  center?: Float32Array;
+  /** [n, cols] (latent j: column j), or [cols, n] when transW (latent j: row j). */
+  w: Float32Array;
+  cols: number;
+  transW?: boolean;
+  /** [cols]: receives each latent's squared weight norm. */
+  normSq: Float32Array;
+}
+
 export interface EncodeArgs {
   /** [rows, n]. */
   x: Float32Array;
@@ -258,6 +273,12 @@ export interface Kernels {
    * window: |v - center[j]| < halfWidth in float64; null: every entry.
    */
   settle(args: SettleArgs): void;
+  /**
+   * The norms behind mixed precision's proposal bound (src/sae/bf16.ts proposalBias), in index order:
+   * writes normSq[j] = sum of w_j^2 (float64 terms, the sum rounded to fp32 after each) and returns
+   * the largest over rows of sum of (x - center)^2 (in float64).
+   */
+  proposalNorms(args: ProposalNormsArgs): number;
   /** Transposed sparse times dense, latent-major: out[j, :] += sum over entries (r, j) of value * a[r, :]; out [s.cols, n]. */
   spmmT(s: SparseRows, a: Float32Array, n: number, out: Float32Array): void;
   /** Transposed sparse times dense, feature-major: out[:, j] += sum over entries (r, j) of value * a[r, :]; out [n, s.cols]. */

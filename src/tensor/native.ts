@@ -48,6 +48,7 @@ export interface NativeAddon {
   spmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, out: F32, accumulate: boolean): void;
   sddmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   sddmmCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
+  proposalNorms(x: F32, rows: number, n: number, center: Opt<F32>, w: F32, cols: number, transW: number, normSq: F32): number;
   /** rule: 0 all, 1 above, 2 topk, 3 batch top-k, 4 window (native/src/sae_settle.h); returns the new nnz. */
   settle(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, bias: F32, gain: Opt<F32>, rule: number, k: number, threshold: Opt<F32>, center: Opt<F32>, halfWidth: number): number;
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
@@ -261,6 +262,17 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       const halfWidth = rule?.kind === "window" ? num("settle halfWidth", rule.halfWidth) : 0;
       const code = rule ? SETTLE_RULES[rule.kind] : 0;
       s.nnz = addon.settle(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, bias, gain ?? null, code, k, threshold ?? null, center ?? null, halfWidth);
+    },
+
+    proposalNorms({ x, rows, n, center, w, cols, transW, normSq }) {
+      dim("proposalNorms", "rows", rows);
+      dim("proposalNorms", "n", n);
+      dim("proposalNorms", "cols", cols);
+      checkLen("proposalNorms x", x, rows * n);
+      checkLen("proposalNorms w", w, n * cols);
+      checkLen("proposalNorms normSq", normSq, cols);
+      if (center) checkLen("proposalNorms center", center, n);
+      return addon.proposalNorms(x, rows, n, center ?? null, w, cols, transW ? 1 : 0, normSq);
     },
 
     spmmT(s, a, n, out) {

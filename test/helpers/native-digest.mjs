@@ -104,6 +104,11 @@ function digest() {
       add(rp); add(ci.subarray(0, snz)); add(va.subarray(0, snz));
     }
   }
+  // proposalNorms past its single-thread size, both weight layouts.
+  for (const tw of [0, 1]) {
+    const ns = new Float32Array(1000);
+    add(Float64Array.of(N.proposalNorms(rand(501 * 96), 501, 96, rand(96), rand(96 * 1000), 1000, tw, ns))); add(ns);
+  }
   const p = rand(100_003), g = rand(100_003), mm = rand(100_003), v = rand(100_003).map(Math.abs);
   N.adam(p, g, mm, v, 1e-3, 0.9, 0.999, 1e-8, 3);
   [p, mm, v].forEach(add);

@@ -1,8 +1,34 @@
 /**
- * The reference backend's settle (Kernels.settle): mixed precision's exact values of its candidates
- * and the rule's choice among them, as plain loops over the entries in order.
+ * The reference backend's mixed-precision kernels, as plain loops in index order: settle (the exact
+ * values of the candidates and the rule's choice among them) and proposalNorms (the norms behind the
+ * proposal bound).
  */
-import type { SettleArgs, SparseRows } from "./kernels.js";
+import type { ProposalNormsArgs, SettleArgs, SparseRows } from "./kernels.js";
+
+/** Writes each latent's squared weight norm into args.normSq (float32 sums) and returns the largest squared norm of a row of x - center (float64 sums). */
+export function proposalNorms(args: ProposalNormsArgs): number {
+  const { x, rows, n, center, w, cols, normSq } = args;
+  checkLen("proposalNorms x", x, rows * n);
+  checkLen("proposalNorms w", w, n * cols);
+  checkLen("proposalNorms normSq", normSq, cols);
+  if (center) checkLen("proposalNorms center", center, n);
+  let xMax = 0;
+  for (let r = 0; r < rows; r++) {
+    let sq = 0;
+    for (let c = 0; c < n; c++) {
+      const v = x[r * n + c]! - (center ? center[c]! : 0);
+      sq += v * v;
+    }
+    xMax = Math.max(xMax, sq);
+  }
+  normSq.fill(0, 0, cols);
+  if (args.transW) {
+    for (let j = 0; j < cols; j++) for (let c = 0; c < n; c++) normSq[j] = normSq[j]! + w[j * n + c]! ** 2;
+  } else {
+    for (let c = 0; c < n; c++) for (let j = 0; j < cols; j++) normSq[j] = normSq[j]! + w[c * cols + j]! ** 2;
+  }
+  return xMax;
+}
 
 /** Replaces the values of args.s by fp32(fp32(value * gain) + bias) and compacts it to what args.rule keeps. */
 export function settle(args: SettleArgs): void {

@@ -1,6 +1,7 @@
-/* Mixed precision's settle kernel (sae_settle.c): the candidates' exact values, then the rule's choice. */
-#ifndef SAELAB_SAE_SETTLE_H
-#define SAELAB_SAE_SETTLE_H
+/* Mixed precision's kernels: the candidates' exact values and the rule's choice (sae_settle.c), the
+   norms of the proposal bound (sae_bound.c). */
+#ifndef SAELAB_SAE_BF16_H
+#define SAELAB_SAE_BF16_H
 #include <stdint.h>
 #include "sparse.h"
 
@@ -22,4 +23,9 @@ typedef struct {
 /* Sets every value to fp32(fp32(value * gain[j]) + bias[j]) and keeps, in order, the entries the rule
    keeps of those values; returns the new nnz, or -1 when out of memory. */
 int64_t saelab_settle(const saelab_settle_args *a);
+
+/* Returns the largest squared norm over the rows of x [rows, n] minus center [n] (NULL: 0), and writes
+   normSq[j] = the squared norm of latent j's weights: column j of w [n, cols], or row j of w [cols, n]
+   when transW (the summation orders in sae_bound.c). */
+double saelab_proposal_norms(const float *x, int64_t rows, int64_t n, const float *center, const float *w, int64_t cols, int transW, float *normSq);
 #endif
