@@ -76,21 +76,13 @@ static void st_task(void *ctx, int64_t chunk, int tid) {
     switch (A->rule) {
       /* Branch-free compaction: every entry is written at o, which moves on past the kept ones. */
       case SAELAB_SETTLE_ABOVE:
-        for (int64_t e = e0; e < e1; e++) {
-          const int32_t j = ci[e];
-          const float v = va[e];
-          ci[o] = j;
-          va[o] = v;
-          o += v > (A->threshold ? A->threshold[j] : 0.0f);
-        }
-        break;
       case SAELAB_SETTLE_WINDOW:
         for (int64_t e = e0; e < e1; e++) {
           const int32_t j = ci[e];
           const float v = va[e];
           ci[o] = j;
           va[o] = v;
-          o += fabs((double)v - (double)A->center[j]) < A->halfWidth;
+          o += A->rule == SAELAB_SETTLE_ABOVE ? v > (A->threshold ? A->threshold[j] : 0.0f) : fabs((double)v - (double)A->center[j]) < A->halfWidth;
         }
         break;
       case SAELAB_SETTLE_TOPK: {
