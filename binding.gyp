@@ -19,6 +19,8 @@
       "native/src/sparse_batch.c",
       "native/src/sparse_mm.c",
       "native/src/sparse_sddmm_cols.c",
+      "native/src/sae_settle.c",
+      "native/src/sae_bound.c",
       "native/src/adam.c",
       "native/src/adam_bf16.c",
       "native/src/sae_encode.c",

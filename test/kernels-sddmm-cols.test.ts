@@ -13,9 +13,12 @@ import { rand, randSparse, transpose } from "./helpers/kernels.js";
 
 const backends = availableKernels(parseIsa(process.env.SAELAB_ISA));
 
-// rows, cols, n, density: tails in n (1, 7, 33, 130), latent blocks that are partial (cols not a multiple of 64) or empty.
+// rows, cols, n, density: tails in n (1, 7, 33, 130), rows with 1-7 entries past whole groups of eight;
+// weights of up to 256K floats take the row walk over a transposed copy, larger ones (the last three:
+// 2100 x 131, 4100 x 64, 300 x 900) the latent-block walk, with blocks that are partial (cols not a multiple of 64) or empty.
 const SHAPES: [number, number, number, number][] = [
   [1, 1, 1, 1], [5, 7, 3, 0.5], [13, 40, 67, 0.3], [37, 101, 64, 0.1], [9, 16, 8, 0.6], [64, 50, 130, 0.2], [3, 1000, 17, 0.01], [40, 300, 33, 0.05], [6, 200, 7, 0],
+  [30, 2100, 131, 0.01], [50, 4100, 64, 0.005], [11, 300, 900, 0.2],
 ];
 
 describe.each(backends.map((k) => [backendLabel(k), k] as const))("%s backend: sddmmCols", (_name, K: Kernels) => {

@@ -7,6 +7,7 @@
 #include "gemm.h"
 #include "common.h"
 #include "sae_step.h"
+#include "sae_bf16.h"
 
 /* Checks an input CSR (rows, cols, rowPtr, colIdx) with values of valuesLen elements; 0 after throwing. */
 static int csr_ok(napi_env env, saelab_csr *s, size_t lrp, size_t lci, size_t valuesLen, const char *what) {
@@ -129,9 +130,46 @@ static napi_value js_aligned_f32(napi_env env, napi_callback_info info) {
   return view;
 }
 
+/* settle(rows, cols, rowPtr, colIdx, values, bias, gain, rule, k, threshold, center, halfWidth) -> nnz */
+static napi_value js_settle(napi_env env, napi_callback_info info) {
+  ARGS(12);
+  INT(0, rows, "settle rows"); INT(1, cols, "settle cols");
+  I32(2, rp, lrp, "settle rowPtr"); I32(3, ci, lci, "settle colIdx"); F32(4, va, lva, "settle values");
+  saelab_csr s = {rows, cols, rp, ci, va};
+  if (!csr_ok(env, &s, lrp, lci, lva, "settle")) return NULL;
+  INT(7, rule, "settle rule"); INT(8, k, "settle k");
+  NEED(rule >= SAELAB_SETTLE_ALL && rule <= SAELAB_SETTLE_WINDOW && k >= 0, "saelab native: settle rule or k out of range");
+  saelab_settle_args a = {rows, cols, rp, ci, va, NULL, NULL, (int)rule, k, NULL, NULL, 0};
+  float *bias, *gain, *thr, *center;
+  if (!bind_opt_f32(env, argv[5], &bias, cols, "settle bias") || !bind_opt_f32(env, argv[6], &gain, cols, "settle gain") ||
+      !bind_opt_f32(env, argv[9], &thr, cols, "settle threshold") || !bind_opt_f32(env, argv[10], &center, cols, "settle center"))
+    return NULL;
+  NEED(bias && (rule != SAELAB_SETTLE_WINDOW || center), "saelab native: settle needs bias (and center for the window)");
+  DBL(11, halfWidth, "settle halfWidth");
+  a.bias = bias; a.gain = gain; a.threshold = thr; a.center = center; a.halfWidth = halfWidth;
+  int64_t nnz = saelab_settle(&a);
+  if (nnz < 0) SAELAB_THROW(env, "saelab native: settle ran out of memory");
+  return bind_num(env, (double)nnz);
+}
+
+/* proposalNorms(x, rows, n, center, w, cols, transW, normSq) -> the largest squared row norm of x - center */
+static napi_value js_proposal_norms(napi_env env, napi_callback_info info) {
+  ARGS(8);
+  F32(0, x, lx, "proposalNorms x"); INT(1, rows, "proposalNorms rows"); INT(2, n, "proposalNorms n");
+  F32(4, w, lw, "proposalNorms w"); INT(5, cols, "proposalNorms cols"); INT(6, transW, "proposalNorms transW");
+  F32(7, normSq, ln, "proposalNorms normSq");
+  NEED(rows >= 0 && n >= 0 && cols >= 0 && (int64_t)lx >= rows * n && (int64_t)lw >= cols * n && (int64_t)ln >= cols,
+       "saelab native: proposalNorms x, w or normSq too short");
+  float *center;
+  if (!bind_opt_f32(env, argv[3], &center, n, "proposalNorms center")) return NULL;
+  return bind_num(env, saelab_proposal_norms(x, rows, n, center, w, cols, transW != 0, normSq));
+}
+
 void saelab_register_sae(napi_env env, napi_value exports) {
   saelab_export(env, exports, "alignedF32", js_aligned_f32);
   saelab_export(env, exports, "encode", js_encode);
   saelab_export(env, exports, "decodeLoss", js_decode_loss);
   saelab_export(env, exports, "spmmTPair", js_spmmT_pair);
+  saelab_export(env, exports, "settle", js_settle);
+  saelab_export(env, exports, "proposalNorms", js_proposal_norms);
 }

@@ -60,7 +60,7 @@ static inline void saelab_split_weighted(const int32_t *prefix, int64_t count, i
    has its own, but the serial fallback runs every tid on the caller, so share a buffer across tids
    only when it is taken by the caller before the run). Returns NULL when out of memory. */
 /* Every scratch slot, by owner. A kernel takes its slot by name; two kernels share a slot only when
-   one never runs while the other holds its buffer (the names say which). Slots 14 and 23 are free. */
+   one never runs while the other holds its buffer (the names say which). Slot 14 is free. */
 enum saelab_scratch_slot {
   SAELAB_SCRATCH_GEMM_PACKED_B = 0,  /* gemm_plan.c: a thread's packed panel of B */
   SAELAB_SCRATCH_GEMM_PACKED_A = 1,  /* gemm_plan.c: a thread's packed panel of A */
@@ -69,7 +69,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_TOPK_SLOTS = 4,     /* sparse_topk.c: per-row kept entries */
   SAELAB_SCRATCH_BATCH_HIST = 5,     /* sparse_batch.c: per-thread histograms of the batch top-k */
   SAELAB_SCRATCH_SPARSE_TILE = 6,    /* sparse_batch.c candidates / sparse_mm.c output and transpose tiles */
-  SAELAB_SCRATCH_SPARSE_ROW = 7,     /* sparse_batch.c low-bin histogram / sparse_topk.c row scratch */
+  SAELAB_SCRATCH_SPARSE_ROW = 7,     /* sparse_batch.c low-bin histogram / sparse_topk.c row scratch / sae_settle.c row cut */
   SAELAB_SCRATCH_PAIR_STAGE = 8,     /* sae_pair.c: spmmTPair's column walk */
   SAELAB_SCRATCH_ENCODE_STAGE = 9,   /* sae_encode.c: encode's per-thread staging of kept entries */
   SAELAB_SCRATCH_LM_FIRST = 10,      /* 10-13: the LM kernels' slots (LM_SCRATCH_* in lm.h) */
@@ -82,6 +82,7 @@ enum saelab_scratch_slot {
   SAELAB_SCRATCH_STEP_TOPK = 20,     /* sae_encode.c: the fused per-row top-k scratch */
   SAELAB_SCRATCH_STEP_DECODE = 21,   /* sae_decode.c: decodeLoss's per-block sums and rows */
   SAELAB_SCRATCH_STEP_PAIR = 22,     /* sae_pair.c: spmmTPair's per-thread accumulators */
+  SAELAB_SCRATCH_SDDMM_COLS_WT = 23, /* sparse_sddmm_cols.c's transposed small weight / sae_settle.c's row counts or batch values (each taken by the caller) */
   SAELAB_SCRATCH_SLOTS = 24          /* the number of slots (one past the last) */
 };
 void *saelab_scratch(int slot, size_t bytes);

@@ -1,13 +1,19 @@
 /* sddmmCols: the sampled product with a feature-major weight, outValues[e] = a[r, :] . w[:, j] for
-   w [n, cols] (an untied SAE's W_enc, whose columns are strided). Latents are walked in blocks of
-   JB adjacent ones: the block's columns are copied into a latent-major [JB, n] tile (n runs of JB
-   contiguous floats from w), then each entry is the dot saelab_sddmm computes (eight lanes, then a
-   fixed tree), so a value does not depend on the thread that computes it. Mixed precision recomputes
-   the fired latents' pre-activations in fp32 with it. */
+   w [n, cols] (an untied SAE's W_enc, whose columns are strided). Mixed precision recomputes the fired
+   latents' pre-activations in fp32 with it. Every entry is the dot saelab_sddmm computes (eight lanes,
+   then a fixed tree), so a value depends neither on the path nor on the thread that computes it.
+   Two walks:
+   - a small w (at most SDC_SMALL floats, so it stays in L2) is transposed once per call into a
+     latent-major [cols, n] copy, then rows are walked in order: a's row stays in L1 and is dotted
+     with the copied rows of the latents it fired, eight entries at a time;
+   - a large w is walked in blocks of JB adjacent latents over a CSC of the entries: the block's
+     columns are copied into a latent-major [JB, n] tile (n runs of JB contiguous floats from w), so w
+     is read once per call, and each entry of those latents is dotted with the tile's row. */
 #include "csc.h"
 
 #define SDC_JB 64     /* latents per block */
 #define SDC_CHUNKS 16 /* fixed work ranges (balanced by entries), claimed dynamically */
+#define SDC_SMALL (256 * 1024) /* floats of w (1 MiB) up to which it is transposed whole and rows are walked */
 
 typedef struct {
   const saelab_csr *s;
@@ -72,7 +78,75 @@ static void sdc_task(void *ctx, int64_t chunk, int tid) {
   }
 }
 
+/* ---- small w: rows walked against the latent-major copy wt [cols, n] ---- */
+typedef struct {
+  const saelab_csr *s;
+  const float *a, *wt;
+  int64_t n;
+  float *out;
+} sdr_job;
+
+static void sdr_task(void *ctx, int64_t chunk, int tid) {
+  sdr_job *J = ctx;
+  const saelab_csr *s = J->s;
+  const int64_t n = J->n;
+  int64_t r0, r1;
+  (void)tid;
+  saelab_split_weighted(s->rowPtr, s->rows, (int)chunk, SDC_CHUNKS, &r0, &r1);
+  for (int64_t r = r0; r < r1; r++) {
+    const float *x = J->a + r * n;
+    int64_t e = s->rowPtr[r];
+    const int64_t e1 = s->rowPtr[r + 1];
+#ifdef SAELAB_AVX2
+    const __m256i tail = saelab_lane_mask(n & 7);
+    for (; e + 8 <= e1; e += 8) {
+      const float *y[8];
+      __m256 v[8];
+      for (int q = 0; q < 8; q++) { y[q] = J->wt + (int64_t)s->colIdx[e + q] * n; v[q] = _mm256_setzero_ps(); }
+      int64_t p = 0;
+      for (; p + 8 <= n; p += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + p);
+        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(y[q] + p), v[q]);
+      }
+      if (p < n) {
+        const __m256 xv = _mm256_maskload_ps(x + p, tail);
+        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(y[q] + p, tail), v[q]);
+      }
+      _mm256_storeu_ps(J->out + e, saelab_reduce8(v));
+    }
+#endif
+    for (; e < e1; e++) J->out[e] = sdc_dot(x, J->wt + (int64_t)s->colIdx[e] * n, n);
+  }
+}
+
+/* The rows walk: w transposed into scratch taken by the caller (shared by every thread). */
+static int sddmm_cols_small(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues) {
+  const int64_t cols = s->cols, nnz = (int64_t)s->rowPtr[s->rows] - s->rowPtr[0];
+  float *wt = saelab_scratch(SAELAB_SCRATCH_SDDMM_COLS_WT, (size_t)(cols * n + 8) * sizeof(float));
+  if (!wt) return -1;
+  int64_t p0 = 0;
+#ifdef SAELAB_AVX2
+  for (; p0 + 8 <= n; p0 += 8) {
+    int64_t j0 = 0;
+    for (; j0 + 8 <= cols; j0 += 8) {
+      __m256 r[8];
+      for (int t = 0; t < 8; t++) r[t] = _mm256_loadu_ps(w + (p0 + t) * cols + j0);
+      saelab_transpose8(r);
+      for (int t = 0; t < 8; t++) _mm256_storeu_ps(wt + (j0 + t) * n + p0, r[t]);
+    }
+    for (int64_t j = j0; j < cols; j++)
+      for (int64_t p = p0; p < p0 + 8; p++) wt[j * n + p] = w[p * cols + j];
+  }
+#endif
+  for (int64_t p = p0; p < n; p++)
+    for (int64_t j = 0; j < cols; j++) wt[j * n + p] = w[p * cols + j];
+  sdr_job J = {s, a, wt, n, outValues};
+  saelab_pool_chunks(sdr_task, &J, SDC_CHUNKS, saelab_threads_for((double)nnz * n));
+  return 0;
+}
+
 int saelab_sddmm_cols(const saelab_csr *s, const float *a, const float *w, int64_t n, float *outValues) {
+  if (s->cols * n <= SDC_SMALL) return sddmm_cols_small(s, a, w, n, outValues);
   sdc_job J = {s, a, w, n, outValues, {0}, 0};
   if (saelab_build_csc(s, 0, s->rows, 1, 4, &J.c) != 0) return -1;
   saelab_pool_chunks(sdc_task, &J, SDC_CHUNKS, saelab_threads_for((double)J.c.colPtr[s->cols] * n + (double)s->cols * n / 4));

@@ -49,26 +49,11 @@ export function candidateSelect(select: EncodeSelect, cols: number): EncodeSelec
  * rules get none (it would propose every latent near its threshold).
  */
 export function proposalBias(ctx: StepCtx): Float32Array {
-  const { sae, ws, x, batch: B } = ctx;
+  const { kernels, sae, ws, x, batch: B } = ctx;
   const { dIn: n, dSae } = sae;
   const p = sae.params;
-  const center = sae.config.applyBDecToInput ? p.b_dec : null;
-  let xMax = 0;
-  for (let r = 0; r < B; r++) {
-    let sq = 0;
-    for (let c = 0; c < n; c++) {
-      const v = x[r * n + c]! - (center ? center[c]! : 0);
-      sq += v * v;
-    }
-    xMax = Math.max(xMax, sq);
-  }
   const norm = scratchF32(ws, "bf16:norm", dSae);
-  norm.fill(0, 0, dSae);
-  if (p.W_enc) {
-    for (let c = 0; c < n; c++) for (let j = 0; j < dSae; j++) norm[j] = norm[j]! + p.W_enc[c * dSae + j]! ** 2;
-  } else {
-    for (let j = 0; j < dSae; j++) for (let c = 0; c < n; c++) norm[j] = norm[j]! + p.W_dec[j * n + c]! ** 2;
-  }
+  const xMax = kernels.proposalNorms({ x, rows: B, n, center: sae.config.applyBDecToInput ? p.b_dec : undefined, w: p.W_enc ?? p.W_dec, cols: dSae, transW: !p.W_enc, normSq: norm });
   const u = 2 ** -8;
   const coef = 2 * u + u * u + 2 * (n + 2) * 2 ** -24 * (1 + u) ** 2;
   // One raise for every latent (the largest latent's bound): a per-latent one would reorder the proposal.
@@ -84,109 +69,32 @@ export function proposalBias(ctx: StepCtx): Float32Array {
   return out;
 }
 
-/** Overwrites the values of `s` (entries of [batch, dSae]) with their pre-activations computed in fp32 from ws.xc. */
-export function exactPreValues(ctx: StepCtx, s: SparseRows): void {
+/** Writes into s.values the dot products xc[r] . w_j of its entries (W_enc columns, or tied W_dec rows), in fp32. */
+function exactDots(ctx: StepCtx, s: SparseRows): void {
   const { kernels, sae, ws, flops } = ctx;
   const p = sae.params;
   const n = sae.dIn;
   // The sampled products do not read s.values, so they may write over them.
   if (p.W_enc) kernels.sddmmCols(s, ws.xc, p.W_enc, n, s.values);
   else kernels.sddmm(s, ws.xc, p.W_dec, n, s.values);
-  const gain = p.encoder_gain;
-  const bias = p.b_enc;
-  for (let e = 0; e < s.nnz; e++) {
-    const j = s.colIdx[e]!;
-    s.values[e] = (gain ? Math.fround(s.values[e]! * gain[j]!) : s.values[e]!) + bias[j]!;
-  }
   flops.sparse += 2 * s.nnz * n;
 }
 
 /**
  * Settles the candidates `s` that the bf16 product proposed for `select` (see candidateSelect): their
- * values recomputed in fp32, then filtered in place to what `select` keeps of those exact values.
- * With `select` null (an architecture whose nonlinearity is not a kernel selection) only the values are recomputed.
+ * values recomputed in fp32 (dot, times the gain, plus b_enc), then filtered in place to what `select`
+ * keeps of those exact values (kernels.settle). With `select` null (an architecture whose nonlinearity
+ * is not a kernel selection) only the values are recomputed.
  */
 export function settleExact(ctx: StepCtx, select: EncodeSelect | null, s: SparseRows): void {
-  exactPreValues(ctx, s);
-  if (!select) return;
-  if (select.kind === "above") keepAbove(s, select.threshold);
-  else if (select.kind === "topk") keepTopkRows(ctx, s, select.k);
-  else keepTopBatch(ctx, s, select.total);
+  exactDots(ctx, s);
+  const p = ctx.sae.params;
+  ctx.kernels.settle({ s, bias: p.b_enc, gain: p.encoder_gain, rule: select });
 }
 
 /** Settles a window selection `s` (entries of the bf16 pre with |pre - center[j]| < halfWidth): exact values, then the same test on them. */
 export function settleWindow(ctx: StepCtx, s: SparseRows, center: Float32Array, halfWidth: number): void {
-  exactPreValues(ctx, s);
-  compact(s, (e) => Math.abs(s.values[e]! - center[s.colIdx[e]!]!) < halfWidth);
-}
-
-/** Compacts s in place to the entries keep(e) accepts, in order. */
-function compact(s: SparseRows, keep: (e: number, r: number) => boolean): void {
-  let o = 0;
-  for (let r = 0; r < s.rows; r++) {
-    const e0 = s.rowPtr[r]!, e1 = s.rowPtr[r + 1]!;
-    s.rowPtr[r] = o;
-    for (let e = e0; e < e1; e++) {
-      if (!keep(e, r)) continue;
-      s.colIdx[o] = s.colIdx[e]!;
-      s.values[o] = s.values[e]!;
-      o++;
-    }
-  }
-  s.rowPtr[s.rows] = o;
-  s.nnz = o;
-}
-
-function keepAbove(s: SparseRows, threshold: Float32Array | undefined): void {
-  compact(s, (e) => s.values[e]! > (threshold ? threshold[s.colIdx[e]!]! : 0));
-}
-
-/**
- * The largest `keep` of values[e0, e1) (positive only, ties to the earlier entry): returns the cut T
- * and how many entries equal to T are kept, or null when every positive entry is kept.
- */
-function cutOf(values: Float32Array, e0: number, e1: number, keep: number, buf: Float32Array): { t: number; ties: number } | null {
-  let m = 0;
-  for (let e = e0; e < e1; e++) if (values[e]! > 0) buf[m++] = values[e]!;
-  if (m <= keep) return null;
-  const sorted = buf.subarray(0, m).sort();
-  const t = sorted[m - keep]!;
-  let above = 0;
-  for (let q = m - keep + 1; q < m; q++) if (sorted[q]! > t) above++;
-  return { t, ties: keep - above };
-}
-
-function keepTopkRows(ctx: StepCtx, s: SparseRows, k: number): void {
-  const buf = scratchF32(ctx.ws, "bf16:cut", s.cols);
-  const cuts: ({ t: number; ties: number } | null)[] = [];
-  for (let r = 0; r < s.rows; r++) cuts.push(k > 0 ? cutOf(s.values, s.rowPtr[r]!, s.rowPtr[r + 1]!, k, buf) : { t: Infinity, ties: 0 });
-  keepByCut(s, (r) => cuts[r]!);
-}
-
-function keepTopBatch(ctx: StepCtx, s: SparseRows, total: number): void {
-  const buf = scratchF32(ctx.ws, "bf16:cut", s.nnz);
-  const cut = total > 0 ? cutOf(s.values, 0, s.nnz, total, buf) : { t: Infinity, ties: 0 };
-  keepByCut(s, () => cut);
-}
-
-/** Keeps the positive entries above each row's cut and the first `ties` entries at it (a shared cut counts its ties across rows, in order). */
-function keepByCut(s: SparseRows, cutFor: (r: number) => { t: number; ties: number } | null): void {
-  let tiesLeft = 0;
-  let last: { t: number; ties: number } | null = null;
-  compact(s, (e, r) => {
-    const v = s.values[e]!;
-    if (!(v > 0)) return false;
-    const c = cutFor(r);
-    if (!c) return true;
-    if (c !== last) {
-      last = c;
-      tiesLeft = c.ties;
-    }
-    if (v > c.t) return true;
-    if (v === c.t && tiesLeft > 0) {
-      tiesLeft--;
-      return true;
-    }
-    return false;
-  });
+  exactDots(ctx, s);
+  const p = ctx.sae.params;
+  ctx.kernels.settle({ s, bias: p.b_enc, gain: p.encoder_gain, rule: { kind: "window", center, halfWidth } });
 }

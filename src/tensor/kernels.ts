@@ -119,6 +119,35 @@ export type EncodeSelect =
   | { kind: "topk"; k: number }
   | { kind: "topkBatch"; total: number; guess?: Float32Array };
 
+/** What mixed precision keeps of its candidates once their values are exact (src/sae/bf16.ts): an encoder selection, or jumprelu's window. */
+export type SettleRule = EncodeSelect | { kind: "window"; center: Float32Array; halfWidth: number };
+
+export interface SettleArgs {
+  /** Candidates [rows, cols] holding each entry's dot product: the values are replaced, then s is compacted in place (rowPtr from 0). */
+  s: SparseRows;
+  /** [cols], added to each value. */
+  bias: Float32Array;
+  /** [cols], multiplies each value before the bias (the product rounded to fp32), or absent. */
+  gain?: Float32Array;
+  /** What to keep of the new values, or null to keep every entry. */
+  rule: SettleRule | null;
+}
+
+export interface ProposalNormsArgs {
+  /** [rows, n]. */
+  x: Float32Array;
+  rows: number;
+  n: number;
+  /** [n], subtracted from every row of x, or absent. */
+  center?: Float32Array;
+  /** [n, cols] (latent j: column j), or [cols, n] when transW (latent j: row j). */
+  w: Float32Array;
+  cols: number;
+  transW?: boolean;
+  /** [cols]: receives each latent's squared weight norm. */
+  normSq: Float32Array;
+}
+
 export interface EncodeArgs {
   /** [rows, n]. */
   x: Float32Array;
@@ -236,6 +265,20 @@ export interface Kernels {
   sddmm(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outValues: Float32Array): void;
   /** Sampled product with a feature-major w: outValues[e] = a[r, :] . w[:, j] for each entry e = (r, j); a [s.rows, n], w [n, s.cols] (an untied SAE's W_enc). */
   sddmmCols(s: SparseRows, a: Float32Array, w: Float32Array, n: number, outValues: Float32Array): void;
+  /**
+   * Mixed precision's settling of its candidates: each entry (r, j) of s gets the value
+   * fp32(fp32(value * gain[j]) + bias[j]), then s keeps, in order, the entries `rule` picks from those
+   * values: above: v > threshold[j] (or 0); topk: per row the k largest positive, ties to the earlier
+   * entry; topkBatch: the `total` largest positive of all entries, ties to the earlier (row order);
+   * window: |v - center[j]| < halfWidth in float64; null: every entry.
+   */
+  settle(args: SettleArgs): void;
+  /**
+   * The norms behind mixed precision's proposal bound (src/sae/bf16.ts proposalBias), in index order:
+   * writes normSq[j] = sum of w_j^2 (float64 terms, the sum rounded to fp32 after each) and returns
+   * the largest over rows of sum of (x - center)^2 (in float64).
+   */
+  proposalNorms(args: ProposalNormsArgs): number;
   /** Transposed sparse times dense, latent-major: out[j, :] += sum over entries (r, j) of value * a[r, :]; out [s.cols, n]. */
   spmmT(s: SparseRows, a: Float32Array, n: number, out: Float32Array): void;
   /** Transposed sparse times dense, feature-major: out[:, j] += sum over entries (r, j) of value * a[r, :]; out [n, s.cols]. */

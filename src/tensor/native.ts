@@ -6,7 +6,7 @@
  * or write out of bounds.
  */
 import { createRequire } from "node:module";
-import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
+import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SettleArgs, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 type F32 = Float32Array;
 type I32 = Int32Array;
@@ -48,6 +48,9 @@ export interface NativeAddon {
   spmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, w: F32, n: number, out: F32, accumulate: boolean): void;
   sddmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   sddmmCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
+  proposalNorms(x: F32, rows: number, n: number, center: Opt<F32>, w: F32, cols: number, transW: number, normSq: F32): number;
+  /** rule: 0 all, 1 above, 2 topk, 3 batch top-k, 4 window (native/src/sae_settle.h); returns the new nnz. */
+  settle(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, bias: F32, gain: Opt<F32>, rule: number, k: number, threshold: Opt<F32>, center: Opt<F32>, halfWidth: number): number;
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   /** With a bf16 copy (offset, k, n, transB, dst): returns 1 when this library wrote it. */
@@ -65,6 +68,9 @@ export interface NativeAddon {
   /** 3: a bf16 product runs on AMX tiles (only when amx is 1), 2: on AVX512-BF16; 1: it is emulated. */
   bf16Mode(amx?: number): number;
 }
+
+/** The addon's code for each settle rule (native/src/sae_settle.h). */
+const SETTLE_RULES: Record<NonNullable<SettleArgs["rule"]>["kind"], number> = { above: 1, topk: 2, topkBatch: 3, window: 4 };
 
 /** How each bf16Mode() value runs a bf16 product. */
 const BF16_MODES: Record<number, Kernels["bf16"]> = { 1: "emulated", 2: "hardware", 3: "amx" };
@@ -241,6 +247,32 @@ export function nativeKernels(addon: NativeAddon): Kernels {
       checkLen("sddmmCols outValues", outValues, s.nnz);
       noOverlap("sddmmCols outValues", outValues, s.nnz, a, w);
       addon.sddmmCols(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, a, w, n, outValues);
+    },
+
+    settle({ s, bias, gain, rule }) {
+      sparse("settle", s);
+      checkLen("settle bias", bias, s.cols);
+      if (gain) checkLen("settle gain", gain, s.cols);
+      const k = rule?.kind === "topk" ? rule.k : rule?.kind === "topkBatch" ? rule.total : 0;
+      dim("settle", "k", k);
+      const threshold = rule?.kind === "above" ? rule.threshold : undefined;
+      if (threshold) checkLen("settle threshold", threshold, s.cols);
+      const center = rule?.kind === "window" ? rule.center : undefined;
+      if (center) checkLen("settle center", center, s.cols);
+      const halfWidth = rule?.kind === "window" ? num("settle halfWidth", rule.halfWidth) : 0;
+      const code = rule ? SETTLE_RULES[rule.kind] : 0;
+      s.nnz = addon.settle(s.rows, s.cols, s.rowPtr, s.colIdx, s.values, bias, gain ?? null, code, k, threshold ?? null, center ?? null, halfWidth);
+    },
+
+    proposalNorms({ x, rows, n, center, w, cols, transW, normSq }) {
+      dim("proposalNorms", "rows", rows);
+      dim("proposalNorms", "n", n);
+      dim("proposalNorms", "cols", cols);
+      checkLen("proposalNorms x", x, rows * n);
+      checkLen("proposalNorms w", w, n * cols);
+      checkLen("proposalNorms normSq", normSq, cols);
+      if (center) checkLen("proposalNorms center", center, n);
+      return addon.proposalNorms(x, rows, n, center ?? null, w, cols, transW ? 1 : 0, normSq);
     },
 
     spmmT(s, a, n, out) {

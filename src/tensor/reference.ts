@@ -2,6 +2,7 @@
  * The reference backend: plain TypeScript, written for clarity. It is the oracle that every other
  * backend is checked against, so it favours obviously-correct loops over speed.
  */
+import { proposalNorms, settle } from "./reference_bf16.js";
 import { bf16Round, reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 /** Returns the reference (TypeScript) kernels. */
@@ -20,6 +21,8 @@ export function referenceKernels(): Kernels {
     spmm,
     sddmm,
     sddmmCols,
+    settle,
+    proposalNorms,
     spmmT,
     spmmTCols,
     adam,

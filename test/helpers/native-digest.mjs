@@ -58,7 +58,10 @@ function digest() {
   N.sddmm(rows, cols, rowPtr, colIdx, values, a, w, n, o4);
   const o5 = new Float32Array(nnz);
   N.sddmmCols(rows, cols, rowPtr, colIdx, values, a, rand(n * cols), n, o5);
-  [o1, o2, o3, o4, o5].forEach(add);
+  // sddmmCols with a weight past its small-weight walk (cols x 400 > 256K floats): the latent-block walk.
+  const o6 = new Float32Array(nnz);
+  N.sddmmCols(rows, cols, rowPtr, colIdx, values, rand(rows * 400), rand(400 * cols), 400, o6);
+  [o1, o2, o3, o4, o5, o6].forEach(add);
   // Adam writing the bf16 copy of a weight matrix inside its buffer (both layouts), and the products that read it.
   const copyFloats = N.bf16CopyFloats ? N.bf16CopyFloats(130, 300) : 0;
   if (copyFloats > 0) {
@@ -90,6 +93,21 @@ function digest() {
       N.spmmTPair(er, ec, rp, ci, en, va, grad, oA, vg, xc, oB, sel === 1 ? 1 : 0, cs, fired);
       [oA, oB, cs, fired].forEach(add);
     }
+  }
+  // settle on a pattern past its single-thread size (about 100K entries), each rule.
+  {
+    const spre = rand(300 * 700), sb = rand(700), sg = rand(700);
+    for (const [rule, k] of [[0, 0], [1, 0], [2, 60], [3, 30000], [4, 0]]) {
+      const rp = new Int32Array(301), ci = new Int32Array(300 * 700), va = new Float32Array(300 * 700);
+      N.sparsifyAbove(spre, 300, 700, rp, ci, va, rule === 1 ? null : rand(700).map((x) => x - 1), 0);
+      const snz = N.settle(300, 700, rp, ci, va, sb, rule === 2 ? null : sg, rule, k, null, rule === 4 ? sb : null, 0.4);
+      add(rp); add(ci.subarray(0, snz)); add(va.subarray(0, snz));
+    }
+  }
+  // proposalNorms past its single-thread size, both weight layouts.
+  for (const tw of [0, 1]) {
+    const ns = new Float32Array(1000);
+    add(Float64Array.of(N.proposalNorms(rand(501 * 96), 501, 96, rand(96), rand(96 * 1000), 1000, tw, ns))); add(ns);
   }
   const p = rand(100_003), g = rand(100_003), mm = rand(100_003), v = rand(100_003).map(Math.abs);
   N.adam(p, g, mm, v, 1e-3, 0.9, 0.999, 1e-8, 3);

@@ -40,6 +40,8 @@
 #define saelab_topk_batch_guess SAELAB_SYM(saelab_topk_batch_guess)
 #define saelab_sddmm SAELAB_SYM(saelab_sddmm)
 #define saelab_sddmm_cols SAELAB_SYM(saelab_sddmm_cols)
+#define saelab_settle SAELAB_SYM(saelab_settle)
+#define saelab_proposal_norms SAELAB_SYM(saelab_proposal_norms)
 #define saelab_spmm SAELAB_SYM(saelab_spmm)
 #define saelab_spmmT SAELAB_SYM(saelab_spmmT)
 #define saelab_spmmT_cols SAELAB_SYM(saelab_spmmT_cols)
