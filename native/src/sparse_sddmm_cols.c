@@ -101,18 +101,8 @@ static void sdr_task(void *ctx, int64_t chunk, int tid) {
     const __m256i tail = saelab_lane_mask(n & 7);
     for (; e + 8 <= e1; e += 8) {
       const float *y[8];
-      __m256 v[8];
-      for (int q = 0; q < 8; q++) { y[q] = J->wt + (int64_t)s->colIdx[e + q] * n; v[q] = _mm256_setzero_ps(); }
-      int64_t p = 0;
-      for (; p + 8 <= n; p += 8) {
-        const __m256 xv = _mm256_loadu_ps(x + p);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(y[q] + p), v[q]);
-      }
-      if (p < n) {
-        const __m256 xv = _mm256_maskload_ps(x + p, tail);
-        for (int q = 0; q < 8; q++) v[q] = _mm256_fmadd_ps(xv, _mm256_maskload_ps(y[q] + p, tail), v[q]);
-      }
-      _mm256_storeu_ps(J->out + e, saelab_reduce8(v));
+      for (int q = 0; q < 8; q++) y[q] = J->wt + (int64_t)s->colIdx[e + q] * n;
+      _mm256_storeu_ps(J->out + e, saelab_dots8(y, x, n, tail));
     }
 #endif
     for (; e < e1; e++) J->out[e] = sdc_dot(x, J->wt + (int64_t)s->colIdx[e] * n, n);

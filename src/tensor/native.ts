@@ -49,7 +49,7 @@ export interface NativeAddon {
   sddmm(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   sddmmCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, w: F32, n: number, outValues: F32): void;
   proposalNorms(x: F32, rows: number, n: number, center: Opt<F32>, w: F32, cols: number, transW: number, normSq: F32): number;
-  /** rule: 0 all, 1 above, 2 topk, 3 batch top-k, 4 window (native/src/sae_settle.h); returns the new nnz. */
+  /** rule: 0 all, 1 above, 2 topk, 3 batch top-k, 4 window (native/src/sae_bf16.h); returns the new nnz. */
   settle(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, bias: F32, gain: Opt<F32>, rule: number, k: number, threshold: Opt<F32>, center: Opt<F32>, halfWidth: number): number;
   spmmT(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
   spmmTCols(rows: number, cols: number, rowPtr: I32, colIdx: I32, values: F32, a: F32, n: number, out: F32): void;
@@ -69,7 +69,7 @@ export interface NativeAddon {
   bf16Mode(amx?: number): number;
 }
 
-/** The addon's code for each settle rule (native/src/sae_settle.h). */
+/** The addon's code for each settle rule (native/src/sae_bf16.h). */
 const SETTLE_RULES: Record<NonNullable<SettleArgs["rule"]>["kind"], number> = { above: 1, topk: 2, topkBatch: 3, window: 4 };
 
 /** How each bf16Mode() value runs a bf16 product. */
