@@ -38,6 +38,11 @@ export function bf16Round(x: Float32Array): Float32Array {
   return out;
 }
 
+/** Throws when a kernel argument `what` has fewer than `need` elements (the backends' length check). */
+export function checkLen(what: string, arr: { length: number }, need: number): void {
+  if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
+}
+
 /** Returns an empty SparseRows with room for `capacity` entries. */
 export function emptySparse(rows: number, cols: number, capacity = 0): SparseRows {
   return {

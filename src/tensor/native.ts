@@ -6,7 +6,7 @@
  * or write out of bounds.
  */
 import { createRequire } from "node:module";
-import { reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SettleArgs, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
+import { checkLen, reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SettleArgs, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 type F32 = Float32Array;
 type I32 = Int32Array;
@@ -432,10 +432,6 @@ function grow(out: SparseRows, nnz: number): boolean {
 function done(out: SparseRows, nnz: number): SparseRows {
   out.nnz = nnz;
   return out;
-}
-
-function checkLen(what: string, arr: { length: number }, need: number): void {
-  if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
 }
 
 function dim(kernel: string, name: string, x: number): void {

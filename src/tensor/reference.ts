@@ -3,7 +3,7 @@
  * backend is checked against, so it favours obviously-correct loops over speed.
  */
 import { proposalNorms, settle } from "./reference_bf16.js";
-import { bf16Round, reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
+import { bf16Round, checkLen, reserveSparse, type AdamArgs, type DecodeLossArgs, type EncodeArgs, type GemmArgs, type Kernels, type SparseRows, type SpmmTPairArgs } from "./kernels.js";
 
 /** Returns the reference (TypeScript) kernels. */
 export function referenceKernels(): Kernels {
@@ -303,8 +303,4 @@ function spmmTPair(args: SpmmTPairArgs): void {
     if (args.colSumB) args.colSumB[j] = args.colSumB[j]! + args.valuesB[e]!;
     if (args.fired) args.fired[j] = 1;
   }
-}
-
-function checkLen(what: string, arr: { length: number }, need: number): void {
-  if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
 }

@@ -3,7 +3,7 @@
  * values of the candidates and the rule's choice among them) and proposalNorms (the norms behind the
  * proposal bound).
  */
-import type { ProposalNormsArgs, SettleArgs, SparseRows } from "./kernels.js";
+import { checkLen, type ProposalNormsArgs, type SettleArgs, type SparseRows } from "./kernels.js";
 
 /** Writes each latent's squared weight norm into args.normSq (float32 sums) and returns the largest squared norm of a row of x - center (float64 sums). */
 export function proposalNorms(args: ProposalNormsArgs): number {
@@ -110,8 +110,4 @@ function keepByCut(s: SparseRows, cutFor: (r: number) => Cut | null): void {
     }
     return false;
   });
-}
-
-function checkLen(what: string, arr: { length: number }, need: number): void {
-  if (arr.length < need) throw new Error(`${what}: length ${arr.length} is smaller than the required ${need}`);
 }
