@@ -2,7 +2,10 @@
  * `npm run bench:train`: the full SAE training step (forward, loss, backward, Adam) at batch 4096 for
  * standard (untied and tied), topk and batchtopk SAEs at dIn 64 / dSae 512 and dIn 768 / dSae 16384.
  * Per case it prints L0, tokens/s and ms/step (best of the timed steps; the median beside it), the
- * GFLOP/s of the encoder product inside the step and its share of the machine's measured FMA peak,
+ * GFLOP/s of the encoder product inside the step and its share of the machine's measured FMA peak
+ * (probed just before and just after that case's timed steps, the larger of the two, and printed
+ * beside the share: the host's other tenants move both the peak and the product by up to a third
+ * within minutes, so a peak probed at start and a product timed minutes later are not comparable),
  * the counted FLOPs per step, and, when a python3 with torch is found, the same standard step in
  * PyTorch (bench/reference/sae_step.py) with our ratio to it.
  *
@@ -12,7 +15,7 @@
  * size, and best-of-N step times are the capability, medians the typical case.
  *
  * Flags (or env SAELAB_BENCH_<FLAG>): --sizes 64x512,768x16384  --batch 4096  --steps N (default 20
- *   at the small size, 4 at the large)  --warmup 2  --l0 64  --backend auto|native|reference
+ *   at the small size, 6 at the large)  --warmup 2  --l0 64  --backend auto|native|reference
  *   --torch auto|off  --cases std,std-init,std-tied,topk,batchtopk,std-bf16
  * (std-bf16, row "standard bf16": the standard step with precision "bf16", its encoder share taken of
  * the AMX tile peak when the product runs on AMX-BF16, of the BF16 dot-product peak on AVX512-BF16,
@@ -147,6 +150,8 @@ interface CaseResult {
   medianMs: number;
   /** Encoder product inside the step (the encode kernel), best of the steps. */
   encGflops: number;
+  /** The case's ISA peak probed just before and just after its timed steps (the larger), NaN without one. */
+  peak: number;
   flops: { total: number; dense: number; sparse: number; other: number };
 }
 
@@ -175,6 +180,8 @@ function timeCase(caseName: string, n: number, d: number, data: Float32Array[], 
   const flops = { total: 0, dense: 0, sparse: 0, other: 0 };
   const times: number[] = [];
   let encBest = Infinity;
+  const probePeak = () => measurePeak(BF16_CASES.has(caseName) ? BF16_PEAK_KIND : 0);
+  const peakBefore = probePeak();
   for (let i = 0; i < steps; i++) {
     encTime.ms = 0;
     const t0 = performance.now();
@@ -188,9 +195,10 @@ function timeCase(caseName: string, n: number, d: number, data: Float32Array[], 
     flops.other += (last.result.flops.other + last.optimizerFlops) / steps;
   }
   flops.total = flops.dense + flops.sparse + flops.other;
+  const peakAround = Math.max(peakBefore, probePeak());
   trainer.runs[0]!.sae.releaseBuffers();
   times.sort((a, b) => a - b);
-  return { l0, bestMs: times[0]!, medianMs: times[Math.floor(times.length / 2)]!, encGflops: (2 * B * n * d) / (encBest / 1000) / 1e9, flops };
+  return { l0, bestMs: times[0]!, medianMs: times[Math.floor(times.length / 2)]!, encGflops: (2 * B * n * d) / (encBest / 1000) / 1e9, peak: peakAround, flops };
 }
 
 function findTorchPython(): string | null {
@@ -236,32 +244,33 @@ function measurePeak(bf16: 0 | 1 | 2): number {
 }
 const peak = measurePeak(0);
 const wantsBf16 = CASES.some((c) => BF16_CASES.has(c));
-const bf16Peak = wantsBf16 && base.bf16 === "hardware" ? measurePeak(1) : wantsBf16 && base.bf16 === "amx" ? measurePeak(2) : NaN;
+/** Which peak a bf16 case's share is of: the AMX tile peak, the vdpbf16ps peak, or none (emulated). */
+const BF16_PEAK_KIND: 0 | 1 | 2 = base.bf16 === "amx" ? 2 : base.bf16 === "hardware" ? 1 : 0;
+const bf16Peak = wantsBf16 && BF16_PEAK_KIND !== 0 ? measurePeak(BF16_PEAK_KIND) : NaN;
 console.log(`saelab bench:train  backend=${backendLabel(base)} (${base.threads} thread${base.threads > 1 ? "s" : ""}, bf16 ${base.bf16})  batch=${B}  (+${WARMUP} warm-up steps)  target L0=${L0}`);
 console.log(
   `machine: ${cpus().length} cores, load average ${load()} at start; measured fp32 FMA peak (${base.isa === "amx" ? "avx512: fp32 runs on AVX-512 beside AMX" : (base.isa ?? "")}) ${Number.isNaN(peak) ? "n/a" : `${peak.toFixed(1)} GFLOP/s`}` +
     `${Number.isNaN(bf16Peak) ? "" : `, ${base.bf16 === "amx" ? "AMX-BF16 tile" : "BF16 dot"} peak ${bf16Peak.toFixed(1)} GFLOP/s`}` +
-    " (other processes share the cores: best-of-N is the capability, the median the typical case)",
+    " (other processes share the cores: best-of-N is the capability, the median the typical case; each case's encoder share is of the peak probed beside its steps)",
 );
 const py = findTorchPython();
 console.log(py ? `PyTorch reference: ${py} bench/reference/sae_step.py (standard SAE, dense, as SAELens computes it)` : "PyTorch reference: no python3 with torch found (install python3-torch for the ratio)");
 
 for (const [n, d] of SIZES) {
   const big = n * d > 1e6;
-  const steps = STEPS ? Number(STEPS) : big ? 4 : 20;
+  const steps = STEPS ? Number(STEPS) : big ? 6 : 20;
   const data = [makeBatch(n, d, 1), makeBatch(n, d, 2)];
   const g = gemmGflops(n, d, data[0]!);
-  console.log(`\ndIn ${n} / dSae ${d}: load average ${load()}; plain encoder GEMM [${B}x${n}]x[${n}x${d}] ${g.toFixed(1)} GFLOP/s${Number.isNaN(peak) ? "" : ` (${((100 * g) / peak).toFixed(0)}% of peak)`}; best of ${steps} steps`);
-  console.log(`  ${"case".padEnd(15)} ${"L0".padStart(6)} ${"tok/s".padStart(10)} ${"ms/step best/median".padStart(21)} ${"encoder GFLOP/s".padStart(20)} ${"FLOPs/step".padStart(10)}  (dense/sparse/other)`);
+  console.log(`\ndIn ${n} / dSae ${d}: load average ${load()}; plain encoder GEMM [${B}x${n}]x[${n}x${d}] ${g.toFixed(1)} GFLOP/s${Number.isNaN(peak) ? "" : ` (${((100 * g) / peak).toFixed(0)}% of the peak at start)`}; best of ${steps} steps`);
+  console.log(`  ${"case".padEnd(15)} ${"L0".padStart(6)} ${"tok/s".padStart(10)} ${"ms/step best/median".padStart(21)} ${"encoder GFLOP/s".padStart(27)} ${"FLOPs/step".padStart(10)}  (dense/sparse/other)`);
   const torchAt = new Map<number, TorchResult | null>();
   const torchSteps = big ? 3 : 10;
   for (const c of CASES) {
     const r = timeCase(c, n, d, data, steps);
-    const casePeak = BF16_CASES.has(c) && !Number.isNaN(bf16Peak) ? bf16Peak : peak;
-    const share = Number.isNaN(casePeak) ? "" : ` (${((100 * r.encGflops) / casePeak).toFixed(0)}%)`;
+    const share = Number.isNaN(r.peak) ? "" : ` (${((100 * r.encGflops) / r.peak).toFixed(0)}% of ${r.peak.toFixed(0)})`;
     let line =
       `  ${(LABELS[c] ?? c).padEnd(15)} ${r.l0.toFixed(1).padStart(6)} ${fmt((B * 1000) / r.bestMs).padStart(10)} ${`${r.bestMs.toFixed(2)} / ${r.medianMs.toFixed(2)}`.padStart(21)} ` +
-      `${`${r.encGflops.toFixed(1)}${share}`.padStart(20)} ${sci(r.flops.total).padStart(10)}  (${sci(r.flops.dense)}/${sci(r.flops.sparse)}/${sci(r.flops.other)})`;
+      `${`${r.encGflops.toFixed(1)}${share}`.padStart(27)} ${sci(r.flops.total).padStart(10)}  (${sci(r.flops.dense)}/${sci(r.flops.sparse)}/${sci(r.flops.other)})`;
     if (py) {
       // The PyTorch step is the standard one: at initialisation for std-init, at the target L0 otherwise.
       const key = c === "std-init" ? 0 : L0;

@@ -52,3 +52,48 @@ describe.skipIf(isas.length < 2)("sparse SAE-step kernels across ISAs", () => {
     for (const { isa, got } of rest) for (const [k, v] of Object.entries(first!.got)) expect(got[k], `${k}: ${isa} vs ${first!.isa}`).toBe(v);
   });
 });
+
+/**
+ * The dense product is one FMA chain per element on every library, whatever its micro-tile (12x32 on
+ * AVX-512, 6x16 on AVX2 and portable C); so every shape gives the same bits on every library: row
+ * counts that are and are not multiples of 6 and 12, shared dimensions around the 768-deep block
+ * edge (255-257, 512, 767-769, 1100), each epilogue (alpha, column scale, bias, beta), both
+ * transposes, the few-row path and B narrow enough to be read in place.
+ */
+const GEMM_SHAPES: [m: number, n: number, k: number][] = [
+  [3, 40, 300], [7, 33, 255], [13, 70, 256], [50, 65, 257], [25, 300, 512], [19, 129, 767], [31, 40, 768], [97, 47, 769], [8, 260, 1100], [101, 520, 600],
+];
+
+function gemmAll(K: Kernels, seed: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [m, n, k] of GEMM_SHAPES) {
+    const rng = new Rng(seed + m * 7 + k);
+    const a = rand(rng, m * k);
+    const b = rand(rng, k * n);
+    const colScale = rand(rng, n);
+    const bias = rand(rng, n);
+    const prior = rand(rng, m * n);
+    const variants: [string, Partial<Parameters<Kernels["gemm"]>[0]>][] = [
+      ["plain", {}],
+      ["bias", { bias }],
+      ["alpha", { alpha: 0.3, bias }],
+      ["scale", { colScale, bias }],
+      ["beta", { beta: 0.7, bias }],
+      ["transA", { transA: true }],
+      ["transB", { transB: true, colScale }],
+    ];
+    for (const [name, v] of variants) {
+      const o = Float32Array.from(prior);
+      K.gemm({ a, b, out: o, m, n, k, ...v });
+      out[`${m}x${n}x${k} ${name}`] = bits(o);
+    }
+  }
+  return out;
+}
+
+describe.skipIf(isas.length < 2)("the dense product across ISAs", () => {
+  it(`gives bitwise-identical results on ${isas.join(", ")}`, () => {
+    const [first, ...rest] = isas.map((isa) => ({ isa, got: gemmAll(loadKernels("native", isa).kernels, 5) }));
+    for (const { isa, got } of rest) for (const [k, v] of Object.entries(first!.got)) expect(got[k], `${k}: ${isa} vs ${first!.isa}`).toBe(v);
+  });
+});

@@ -44,7 +44,13 @@ int saelab_adam_bf16(float *params, const float *grads, float *m, float *v, int6
    Each output element's value does not depend on the thread count or timing. */
 int saelab_sgemm(const saelab_gemm_args *g);
 
-#define SAELAB_GEMM_MR 6 /* rows of the micro-kernel: row blocks that are multiples of it need no edge tiles */
+/* Rows of the micro-kernel (12 in the AVX-512 library, 6 elsewhere; gemm_internal.h says why): row
+   blocks that are multiples of it need no edge tiles. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#define SAELAB_GEMM_MR 12
+#else
+#define SAELAB_GEMM_MR 6
+#endif
 
 /* A product computed in blocks of rows (e.g. so that each block of C can be used while it is in
    cache) over one packed copy of op(B): init packs op(B) into Bp (saelab_gemm_plan_floats(n, k)

@@ -1,6 +1,6 @@
 /* Mixed-precision products (saelab_gemm_args.bf16): op(A) and op(B) rounded to bfloat16, products
    summed in fp32. With AVX512-BF16 (the AVX-512 library on a CPU that has it) the packed panels hold
-   bf16 pairs and a 6x32 micro-kernel of vdpbf16ps does two shared-dimension steps per instruction;
+   bf16 pairs and a 12x32 micro-kernel of vdpbf16ps does two shared-dimension steps per instruction;
    elsewhere gemm.c rounds its fp32 panels while packing (the emulation, same rounding, fp32 FMAs).
    Rounding is vcvtneps2bf16's (nearest even, subnormals to zero) in both, so the values multiplied
    are the same; the sums differ only in order (vdpbf16ps adds each pair's odd product first). */
@@ -40,14 +40,17 @@ static void pack_a_bf16(const saelab_gemm_args *g, int64_t i, int64_t mc, int64_
     const int mr = mc - ir < MR ? (int)(mc - ir) : MR;
     int64_t q = 0;
     if (!g->transA && mr == MR) {
-      /* 6 rows x 16 elements -> 8 words each, through an 8x8 word transpose; each 8-word store spills
-         2 words into the next slot, which the next store (or the next panel) overwrites. */
+      /* Groups of up to 8 rows x 16 elements -> 8 words each, through an 8x8 word transpose, stored
+         with a lane mask. */
       for (; 2 * q + 16 <= kc; q += 8) {
-        __m256 r[8];
-        for (int t = 0; t < MR; t++) r[t] = cvt16(g->a + (i + ir + t) * g->lda + pc + 2 * q);
-        r[6] = r[7] = _mm256_setzero_ps();
-        saelab_transpose8(r);
-        for (int t = 0; t < 8; t++) _mm256_storeu_ps((float *)(dst + (q + t) * MR), r[t]);
+        for (int r0 = 0; r0 < MR; r0 += 8) {
+          const int h = MR - r0 < 8 ? MR - r0 : 8;
+          const __m256i m = saelab_lane_mask(h);
+          __m256 r[8];
+          for (int t = 0; t < 8; t++) r[t] = t < h ? cvt16(g->a + (i + ir + r0 + t) * g->lda + pc + 2 * q) : _mm256_setzero_ps();
+          saelab_transpose8(r);
+          for (int t = 0; t < 8; t++) _mm256_maskstore_ps((float *)(dst + (q + t) * MR + r0), m, r[t]);
+        }
       }
     }
     for (; q < kp; q++)
@@ -111,7 +114,7 @@ static void micro_bf16(int64_t kp, const uint32_t *restrict A, const uint32_t *r
     __m512i l0 = _mm512_loadu_si512(B), l1 = _mm512_loadu_si512(B + 16);
     memcpy(&b0, &l0, sizeof b0);
     memcpy(&b1, &l1, sizeof b1);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
       __m512i ai = _mm512_set1_epi32((int)A[r]);
       __m512bh a;

@@ -15,14 +15,19 @@
 #ifndef SAELAB_NC
 #define SAELAB_NC 1024
 #endif
-/* Micro-tiles of MR rows x NR columns: 6x16 (12 ymm accumulators) for AVX2 and portable C, 6x32 (12
-   zmm) for AVX-512. Every library packs op(B) in its own NR, so plans never cross libraries. */
+/* Packed panels of MR rows x NR columns: 6x16 (12 ymm accumulators of 16 registers) for AVX2 and
+   portable C; 12x32 for AVX-512, whose 24 zmm accumulators (of 32) load a B row per 24 FMAs instead
+   of 12 when the shared dimension is long (on this Xeon, one thread streaming 768-deep panels from
+   L2: 94-99% of the FMA probe against 71-94% as 6x32); short ones run each panel as two 6x32 tiles
+   (gemm.c, SAELAB_GEMM_LONG_K). MR is gemm.h's SAELAB_GEMM_MR. Every library packs op(A) and op(B)
+   in its own MR and NR, so plans never cross libraries. */
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #define SAELAB_GEMM_NR 32
 #else
 #define SAELAB_GEMM_NR 16
 #endif
-enum { MR = 6, NR = SAELAB_GEMM_NR, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
+enum { MR = SAELAB_GEMM_MR, NR = SAELAB_GEMM_NR, MC = SAELAB_MC, KC = SAELAB_KC, NC = SAELAB_NC };
+_Static_assert(SAELAB_MC % SAELAB_GEMM_MR == 0, "a block of MC rows is whole micro-panels (the packed-A buffer holds MC x KC)");
 #define SMALL_MT 65536 /* multiply-adds above which the few-row path uses the pool */
 
 /* The epilogue of a product: C = acc * scale (or alpha) + bias (+ beta * C). */
