@@ -19,11 +19,13 @@ typedef saelab_gemm_epi epi_t;
 
 #if defined(SAELAB_AVX512)
 /* A's element (r, p) is at A[r * ars + p * acs]: packed panels (1, MR), or A read in place. */
-/* Shared dimensions from this on run a packed 12-row panel in one tile; shorter ones, and A read in
-   place, as two 6-row tiles (the former 6x32 kernel). Measured on this Xeon, one thread, in one
-   process against the 6x32 kernel: 4096x16384x768 products 5-13% faster as 12 rows, while products
-   with k 64-512 were 3-9% slower (a 12-row tile's longer set-up and epilogue per step of k, and
-   twelve rows of A read in place instead of six). */
+/* Shared dimensions from this on run a packed 12-row panel in one tile (when more than six of its
+   rows are real); shorter ones, partial panels and A read in place run as two (or one) 6-row tiles,
+   the former 6x32 kernel. Measured on this Xeon against the 6x32-only build, in one process, one
+   thread, medians alternating: 4096x4096x768 2-3% faster; K = 64 and 512 products and a 64-row
+   product with K = 4096 within 1.5% either way (a 12-row tile everywhere had made the last 4-5%
+   slower, and an early build with it at every K was 3-9% slower at K = 64-512, for reasons I did not
+   pin down: a 6-row build of that code was slower too). */
 #ifndef SAELAB_GEMM_LONG_K
 #define SAELAB_GEMM_LONG_K 512
 #endif
@@ -83,7 +85,7 @@ static inline __attribute__((always_inline)) void micro12(int64_t kc, const floa
    two 6-row ones (see SAELAB_GEMM_LONG_K). */
 static inline __attribute__((always_inline)) void micro_tile(int64_t kc, const float *A, int64_t ars, int64_t acs, const float *B, float *c, int64_t ldc, int mr,
                                                             int nr, const epi_t *e, int64_t j0, int first, int last) {
-  if (kc >= SAELAB_GEMM_LONG_K && ars == 1 && acs == MR) {
+  if (kc >= SAELAB_GEMM_LONG_K && mr > MR / 2 && ars == 1 && acs == MR) {
     micro12(kc, A, B, c, ldc, mr, nr, e, j0, first, last);
     return;
   }

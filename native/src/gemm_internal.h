@@ -17,9 +17,9 @@
 #endif
 /* Packed panels of MR rows x NR columns: 6x16 (12 ymm accumulators of 16 registers) for AVX2 and
    portable C; 12x32 for AVX-512, whose 24 zmm accumulators (of 32) load a B row per 24 FMAs instead
-   of 12 when the shared dimension is long (on this Xeon, one thread streaming 768-deep panels from
-   L2: 94-99% of the FMA probe against 71-94% as 6x32); short ones run each panel as two 6x32 tiles
-   (gemm.c, SAELAB_GEMM_LONG_K). MR is gemm.h's SAELAB_GEMM_MR. Every library packs op(A) and op(B)
+   of 12 when the shared dimension is long (on this Xeon, a standalone loop streaming 768-deep panels
+   from L2 on one thread: 94-99% of the FMA probe against 71-94% as 6x32; the whole GEMM gains 1-3%);
+   short ones run each panel as two 6x32 tiles (gemm.c, SAELAB_GEMM_LONG_K). MR is gemm.h's SAELAB_GEMM_MR. Every library packs op(A) and op(B)
    in its own MR and NR, so plans never cross libraries. */
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #define SAELAB_GEMM_NR 32

@@ -1,5 +1,5 @@
 /* The norms behind mixed precision's proposal bound (src/sae/bf16.ts proposalBias), with the
-   operations of its TypeScript twin (src/tensor/reference_bound.ts), so the bound keeps its bits:
+   operations of its TypeScript twin (proposalNorms in src/tensor/reference_bf16.ts), so the bound keeps its bits:
    - the largest squared norm over the rows of x - center: each row summed in double precision in
      column order (v = x - center in double, then v * v rounded, then added: no fused multiply-add);
    - each latent's squared weight norm, summed in column order in double precision with the sum

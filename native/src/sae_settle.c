@@ -52,6 +52,24 @@ static int st_cut(const float *vals, int64_t m, int64_t k, float *buf, float *t,
   return 1;
 }
 
+/* Moves the entries [e0, e1) that a cut keeps (above t; the first *ties equal to t when cut) down to
+   position o, in order; returns the new o. Branch-free: every entry is written at o, which moves on
+   past the kept ones (a tie is never above). */
+static int64_t st_keep_cut(int32_t *ci, float *va, int64_t e0, int64_t e1, int64_t o, float t, int cut, int64_t *ties) {
+  int64_t left = *ties;
+  for (int64_t e = e0; e < e1; e++) {
+    const int32_t j = ci[e];
+    const float v = va[e];
+    ci[o] = j;
+    va[o] = v;
+    const int64_t gt = v > t, tie = cut & (v == t) & (left > 0);
+    o += gt | tie;
+    left -= tie;
+  }
+  *ties = left;
+  return o;
+}
+
 static void st_task(void *ctx, int64_t chunk, int tid) {
   st_job *J = ctx;
   const saelab_settle_args *A = J->A;
@@ -90,15 +108,7 @@ static void st_task(void *ctx, int64_t chunk, int tid) {
         int64_t ties = 0;
         const int cut = A->k > 0 ? st_cut(va + e0, e1 - e0, A->k, buf, &t, &ties) : (t = INFINITY, 1);
         if (!cut) t = 0; /* every positive value */
-        for (int64_t e = e0; e < e1; e++) {
-          const int32_t j = ci[e];
-          const float v = va[e];
-          ci[o] = j;
-          va[o] = v;
-          const int64_t gt = v > t, tie = cut & (v == t) & (ties > 0); /* branch-free: a tie is never above */
-          o += gt | tie;
-          ties -= tie;
-        }
+        o = st_keep_cut(ci, va, e0, e1, o, t, cut, &ties);
         break;
       }
       default:
@@ -144,15 +154,7 @@ int64_t saelab_settle(const saelab_settle_args *A) {
   for (int64_t r = 0; r < rows; r++) {
     const int64_t e0 = rp[r], e1 = rp[r + 1];
     rp[r] = (int32_t)o;
-    for (int64_t e = e0; e < e1; e++) {
-      const int32_t j = ci[e];
-      const float v = va[e];
-      ci[o] = j;
-      va[o] = v;
-      const int64_t gt = v > t, tie = cut & (v == t) & (ties > 0);
-      o += gt | tie;
-      ties -= tie;
-    }
+    o = st_keep_cut(ci, va, e0, e1, o, t, cut, &ties); /* the ties are counted across rows, in order */
   }
   rp[rows] = (int32_t)o;
   return o;
